@@ -1,0 +1,135 @@
+"""One validated study configuration (pydantic), loaded from YAML and saved with every run.
+
+Every threshold carries its unit in its name: ``_mmol_l`` (mmol/L), ``_g_l`` (g/L),
+``_hours``, ``_years``. The defaults live in ``default_config.yaml`` beside this module, with
+a comment naming the source of each clinical threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudyConfig(_Strict):
+    """Clinical thresholds and target-trial windows (units in the field names)."""
+
+    mg_low_mmol_l: float = Field(0.70, gt=0.1, lt=2.0)
+    ca_corrected_low_mmol_l: float = Field(2.15, gt=1.0, lt=3.0)
+    albumin_reference_g_l: float = Field(40.0, gt=10, lt=60)
+    albumin_correction_slope: float = Field(0.02, ge=0, le=0.05)
+    albumin_window_hours: int = Field(24, ge=0, le=168)
+    concurrent_window_hours: int = Field(6, ge=0, le=72)
+    grace_hours: int = Field(6, ge=1, le=168)
+    horizon_hours: int = Field(48, ge=1, le=720)
+    outcome_tolerance_hours: int = Field(12, ge=0, le=168)
+    baseline_lookback_hours: int = Field(24, ge=0, le=720)
+    drug_lookback_hours: int = Field(168, ge=0, le=8760)
+    min_age_years: float = Field(18, ge=0, le=120)
+    trajectory_before_hours: int = Field(48, ge=0, le=720)
+    trajectory_after_hours: int = Field(96, ge=1, le=720)
+    trajectory_bin_hours: int = Field(12, ge=1, le=168)
+
+    @model_validator(mode="after")
+    def _windows_consistent(self) -> StudyConfig:
+        if self.horizon_hours - self.outcome_tolerance_hours <= self.grace_hours:
+            raise ValueError(
+                "the outcome window must start after the grace period ends "
+                f"(horizon_hours {self.horizon_hours} - outcome_tolerance_hours "
+                f"{self.outcome_tolerance_hours} <= grace_hours {self.grace_hours}); "
+                "otherwise the outcome could be measured before exposure is decided. "
+                "Lower grace_hours or the tolerance, or raise horizon_hours."
+            )
+        return self
+
+
+class PrivacyConfig(_Strict):
+    """Statistical disclosure control for everything that leaves the run's private folder."""
+
+    small_cell_threshold: int = Field(11, ge=1, le=1000)
+
+
+class EngineConfig(_Strict):
+    """Embedded DuckDB settings."""
+
+    duckdb_memory_limit: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    duckdb_threads: int = Field(2, ge=1, le=256)
+
+
+class SyntheticConfig(_Strict):
+    """The synthetic dataset `mgca run` generates when given no --path."""
+
+    stays: int = Field(4000, ge=10, le=10_000_000)
+    world: Literal["effect", "null"] = "effect"
+    seed: int = Field(20261124, ge=0)
+
+
+class ReportConfig(_Strict):
+    title: str = Field("Does calcium correct once magnesium is repleted?", max_length=200)
+
+
+class MgcaConfig(_Strict):
+    """The whole configuration of one mgca run."""
+
+    study: StudyConfig = StudyConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    engine: EngineConfig = EngineConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    report: ReportConfig = ReportConfig()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def sha256(self) -> str:
+        """Hash of the fully resolved config (canonical JSON), for provenance."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file, key and fix."""
+
+
+def default_config_text() -> str:
+    return resources.files("mgca").joinpath("default_config.yaml").read_text(encoding="utf-8")
+
+
+def load_config(path: Path | None = None) -> MgcaConfig:
+    """Load and validate a YAML config; ``None`` gives the shipped defaults.
+
+    Keys missing from the file take the defaults; unknown keys are an error (a typo in a
+    threshold name must never silently fall back to a default).
+    """
+    if path is None:
+        raw = yaml.safe_load(default_config_text())
+        source = "default_config.yaml"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; pass an existing YAML file")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        source = str(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {source} must hold a mapping of sections, got {type(raw).__name__}")
+    try:
+        return MgcaConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"config file {source} is invalid:"]
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+        lines.append("Fix the keys above (units are in the key names) and run again.")
+        raise ConfigError("\n".join(lines)) from exc
