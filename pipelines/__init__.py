@@ -1,2 +1,3 @@
 """mgca: does calcium correct once magnesium is repleted?"""
+
 __version__ = "0.1.0"

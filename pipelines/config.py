@@ -62,7 +62,9 @@ class PrivacyConfig(_Strict):
 class EngineConfig(_Strict):
     """Embedded DuckDB settings."""
 
-    duckdb_memory_limit: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    duckdb_memory_limit: str = Field(
+        "4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+    )
     duckdb_threads: int = Field(2, ge=1, le=256)
 
 
@@ -123,7 +125,9 @@ def load_config(path: Path | None = None) -> MgcaConfig:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         source = str(path)
     if not isinstance(raw, dict):
-        raise ConfigError(f"config file {source} must hold a mapping of sections, got {type(raw).__name__}")
+        raise ConfigError(
+            f"config file {source} must hold a mapping of sections, got {type(raw).__name__}"
+        )
     try:
         return MgcaConfig.model_validate(raw)
     except ValidationError as exc:

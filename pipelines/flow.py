@@ -1,0 +1,329 @@
+"""The mgca study as a Prefect 3 flow: source → DuckDB → SQL derivation → models → report.
+
+Tasks pass file paths, never live DuckDB connections (a connection is unhashable and would
+break Prefect's input-hash cache keys); each task opens the database it needs. Task results
+are never persisted (they can hold patient-level frames); tasks return paths and aggregates.
+
+Everything a run writes goes to a staging folder first and is published into the run folder
+in one step at the end (see ``mgca.outputs``): a crash leaves the previous outputs intact.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mgca.prefect_env import apply_prefect_defaults
+
+apply_prefect_defaults()
+
+import pandas as pd  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NONE  # noqa: E402
+from prefect.logging import get_run_logger  # noqa: E402
+
+from mgca import outputs  # noqa: E402
+from mgca.config import MgcaConfig, load_config  # noqa: E402
+from mgca.sources import CANONICAL_FILES, SourceError, resolve_source  # noqa: E402
+
+PRIVATE_DB = "private/mgca.duckdb"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What `mgca run` prints when it finishes (aggregates only)."""
+
+    out_dir: Path
+    n_analysed: int | None
+    primary: dict[str, Any] | None
+    duration_s: float
+
+
+def _log(message: str) -> None:
+    try:
+        get_run_logger().info(message)
+    except Exception:  # outside a run context (direct calls from notebooks and tests)
+        print(message)
+
+
+def _retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only transient I/O failures; bad input fails at once with its message."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": _retry_on_io_error,
+}
+
+
+@task(name="prepare-source", cache_policy=NONE, **IO_RETRIES)
+def prepare_source(
+    source: str, path: str | None, staging: str, config: MgcaConfig
+) -> dict[str, Any]:
+    """Locate (or, for synthetic data with no --path, generate) the canonical input tables."""
+    resolved = resolve_source(source, Path(path) if path else None, Path(staging), config, _log)
+    return {
+        "data_dir": str(resolved.data_dir),
+        "fingerprint": outputs.fingerprint_files(resolved.files),
+        "source": resolved.kind,
+        "manifest": resolved.manifest,
+    }
+
+
+@task(name="load-duckdb", cache_policy=NONE, **IO_RETRIES)
+def load_database(data_dir: str, db_path: str, config: MgcaConfig) -> dict[str, int]:
+    """Load the canonical Parquet tables, reference tables and study config into DuckDB."""
+    from mgca.database import (
+        load_canonical,
+        load_reference_tables,
+        open_database,
+        write_study_config,
+    )
+
+    started = time.perf_counter()
+    con = open_database(Path(db_path), config)
+    try:
+        counts = load_canonical(con, Path(data_dir))
+        load_reference_tables(con)
+        write_study_config(con, config)
+    finally:
+        con.close()
+    _log(
+        "loaded "
+        + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items())
+        + f" in {time.perf_counter() - started:.1f} s"
+    )
+    return counts
+
+
+@task(name="derive-cohort", cache_policy=NONE)
+def derive_cohort(db_path: str, staging: str, config: MgcaConfig) -> dict[str, Any]:
+    """Run every SQL step; export the analytic table and the aggregate tables the report needs."""
+    from mgca.database import open_database
+    from mgca.derive import derive
+
+    started = time.perf_counter()
+    con = open_database(Path(db_path), config)
+    try:
+        derive(con, progress=_log)
+        cohort_path = Path(staging) / "cohort.parquet"
+        cohort = con.execute(
+            "SELECT * FROM analytic_cohort ORDER BY subject_id, encounter_id, index_time"
+        ).fetch_arrow_table()
+        tmp = cohort_path.with_name(".cohort.parquet.tmp")
+        pq.write_table(cohort, tmp)
+        tmp.replace(cohort_path)
+        attrition = con.execute("SELECT * FROM attrition ORDER BY step_order").df()
+        data_quality = con.execute(
+            "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte"
+        ).df()
+        trajectory = con.execute(
+            "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
+        ).df()
+        n_analysed = con.execute("SELECT count(*) FROM analytic_cohort").fetchone()[0]
+    finally:
+        con.close()
+    _log(f"derived {n_analysed:,} analysed episodes in {time.perf_counter() - started:.1f} s")
+    return {
+        "cohort_path": str(cohort_path),
+        "attrition": attrition,
+        "data_quality": data_quality,
+        "trajectory": trajectory,
+        "n_analysed": int(n_analysed),
+    }
+
+
+@task(name="fit-models", cache_policy=NONE)
+def fit_models(cohort_path: str, config: MgcaConfig) -> dict[str, Any]:
+    """Primary estimate plus the contrasts that show why adjustment matters."""
+    from mgca.analysis.models import (
+        InsufficientDataError,
+        fit_primary,
+        naive_before_after,
+        unadjusted_difference,
+    )
+
+    cohort = pd.read_parquet(cohort_path)
+    estimates: list[dict[str, Any]] = []
+    notes: list[str] = []
+    fits = (
+        ("primary", lambda: fit_primary(cohort, config.study)),
+        ("unadjusted_difference", lambda: unadjusted_difference(cohort)),
+        ("naive_before_after", lambda: naive_before_after(cohort)),
+    )
+    for name, fit in fits:
+        try:
+            estimates.append(fit())
+        except InsufficientDataError as exc:
+            notes.append(f"{name}: {exc}")
+    if estimates:
+        primary = estimates[0] if estimates[0]["name"] == "primary" else None
+        if primary:
+            _log(
+                f"primary estimate {primary['estimate']:+.3f} mmol/L "
+                f"(95% CI {primary['ci_low']:+.3f} to {primary['ci_high']:+.3f}), "
+                f"n = {primary['n']:,}"
+            )
+    for note in notes:
+        _log(note)
+    return {"estimates": estimates, "notes": notes}
+
+
+@task(name="synthetic-truth", cache_policy=NONE)
+def synthetic_truth(data_dir: str, cohort_path: str, config: MgcaConfig) -> dict[str, Any] | None:
+    """On synthetic data, the simulator's known true effect for this run's own cohort."""
+    from mgca.synthetic import true_effect
+
+    cohort = pd.read_parquet(cohort_path, columns=["encounter_id", "index_time"])
+    if cohort.empty:
+        return None
+    truth = true_effect(
+        Path(data_dir),
+        cohort,
+        grace_hours=config.study.grace_hours,
+        horizon_hours=config.study.horizon_hours,
+    )
+    return {
+        "estimand": "sample average treatment effect in this run's analytic cohort",
+        "true_effect": float(truth.mean),
+        "unit": "mmol/L",
+        "n": int(truth.n),
+        "description": truth.description,
+    }
+
+
+@task(name="render-report", cache_policy=NONE)
+def render_report_task(
+    staging: str,
+    results: dict[str, Any],
+    cohort_path: str,
+    trajectory: pd.DataFrame,
+    config: MgcaConfig,
+) -> str:
+    """Render report.html (aggregates only) into the staging folder."""
+    from mgca.analysis.figures import calcium_trajectory_figure
+    from mgca.analysis.report import ReportContext, render_report
+    from mgca.analysis.table_one import table_one
+
+    threshold = config.privacy.small_cell_threshold
+    cohort = pd.read_parquet(cohort_path)
+    context = ReportContext(
+        title=config.report.title,
+        results=results,
+        table_one=table_one(cohort, threshold),
+        trajectory_svg=calcium_trajectory_figure(trajectory, threshold, config.study),
+        config=config,
+        threshold=threshold,
+    )
+    html = render_report(context)
+    path = Path(staging) / "report.html"
+    outputs.write_text_atomic(path, html)
+    return str(path)
+
+
+def _records(frame: pd.DataFrame, count_columns: list[str], threshold: int) -> list[dict[str, Any]]:
+    """DataFrame → JSON records with small counts suppressed (see ARCHITECTURE.md)."""
+    from mgca.analysis.disclosure import suppress_count
+
+    records: list[dict[str, Any]] = []
+    for row in frame.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(value, float) and pd.isna(value):
+                value = None
+            clean[key] = value
+        for column in count_columns:
+            if column in clean and clean[column] is not None:
+                shown = suppress_count(int(clean[column]), threshold)
+                if shown is None:
+                    clean[column] = None
+                    clean.setdefault("suppressed", f"<{threshold}")
+                else:
+                    clean[column] = int(shown)
+        records.append(clean)
+    return records
+
+
+def _attrition_records(attrition: pd.DataFrame, threshold: int) -> list[dict[str, Any]]:
+    frame = attrition.rename(columns={"n_remaining": "n"})
+    keep = [c for c in ("step", "n", "n_excluded", "exclusion_reason") if c in frame.columns]
+    return _records(frame[keep], ["n", "n_excluded"], threshold)
+
+
+@flow(name="mgca-study", validate_parameters=False)
+def study_flow(
+    source: str = "synthetic",
+    path: str | None = None,
+    out: str | None = None,
+    config: MgcaConfig | None = None,
+) -> RunSummary:
+    """The whole study on one source, published atomically into ``out``."""
+    config = config or load_config()
+    started_at = datetime.now(UTC)
+    t0 = time.perf_counter()
+    out_dir = Path(out) if out else outputs.default_run_dir()
+    outputs.recover_interrupted(out_dir)
+    outputs.clean_stale_staging(out_dir)
+    staging = outputs.staging_dir_for(out_dir)
+    try:
+        prepared = prepare_source(source, path, str(staging), config)
+        db_path = str(staging / PRIVATE_DB)
+        load_database(prepared["data_dir"], db_path, config)
+        derived = derive_cohort(db_path, str(staging), config)
+        fitted = fit_models(derived["cohort_path"], config)
+        truth = None
+        if prepared["source"] == "synthetic":
+            truth = synthetic_truth(prepared["data_dir"], derived["cohort_path"], config)
+        threshold = config.privacy.small_cell_threshold
+        results: dict[str, Any] = {
+            "estimates": fitted["estimates"],
+            "estimate_notes": fitted["notes"],
+            "attrition": _attrition_records(derived["attrition"], threshold),
+            "data_quality": _records(derived["data_quality"], ["n_rows", "n_flagged"], threshold),
+            "synthetic_truth": truth,
+            "config": config.model_dump(mode="json"),
+            "provenance": {},
+        }
+        config_text = config.to_yaml()
+        outputs.write_text_atomic(staging / "config.yaml", config_text)
+        results["provenance"] = outputs.provenance(
+            config_sha256=config.sha256(),
+            input_fingerprint=prepared["fingerprint"],
+            started_at=started_at,
+            duration_s=time.perf_counter() - t0,
+            source=prepared["source"],
+            extra={"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else None,
+        )
+        render_report_task(
+            str(staging), results, derived["cohort_path"], derived["trajectory"], config
+        )
+        results["provenance"]["duration_s"] = round(time.perf_counter() - t0, 2)
+        outputs.write_text_atomic(staging / "results.json", outputs.to_json(results))
+        published = outputs.publish(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    primary = next((e for e in fitted["estimates"] if e["name"] == "primary"), None)
+    _log(f"published run folder {published}")
+    return RunSummary(
+        out_dir=published,
+        n_analysed=derived["n_analysed"],
+        primary=primary,
+        duration_s=time.perf_counter() - t0,
+    )
+
+
+__all__ = ["CANONICAL_FILES", "RunSummary", "SourceError", "study_flow"]
