@@ -1,0 +1,37 @@
+"""The synthetic lab world: a seeded hospital whose true effect of Mg repletion is known.
+
+Public API (contract)::
+
+    generate(out_dir, n_stays=4000, world="effect", seed=0, progress=None) -> Path
+    true_effect(data_dir, pairs, grace_hours, horizon_hours) -> TrueEffect
+    World  # all parameters (frozen dataclass); generate() also accepts a World instance
+
+Modules, one job each:
+
+- :mod:`~mgca.synthetic.world`: parameters (units in the names), unit conversions, constants;
+- :mod:`~mgca.synthetic.population`: subjects, stays, dates, ids (one global random stream);
+- :mod:`~mgca.synthetic.draws`: every random number of a batch, drawn before simulating,
+  indexed by stay or by (hour, stay);
+- :mod:`~mgca.synthetic.simulate`: the hourly engine (latent Mg, Ca, illness; lab draws;
+  usual-care decisions), with optional interventions;
+- :mod:`~mgca.synthetic.tables`: canonical Arrow tables (post-hoc analytes, units, defects);
+- :mod:`~mgca.synthetic.writer`: :func:`generate` (atomic folder publication, manifest);
+- :mod:`~mgca.synthetic.truth`: :func:`true_effect` (treat vs control replay of each pair).
+
+Identifiability by design: clinicians decide only at result times (draw + 1 h), on the
+recorded values of that draw (measured Mg, total Ca, creatinine, after rounding to the lab's
+reporting precision) and independent pre-drawn uniforms, never on latent states. Conditional
+on the recorded index values, receiving Mg at the index decision is random.
+
+Measured with the defaults (4,000 stays, seeds 0-4; cohort = first draw per stay with Mg <
+0.70 mmol/L and albumin-corrected Ca < 2.15 mmol/L, albumin nearest within 24 h):
+qualifying stays 16-18 % (effect world), 6-8 % (null world); Mg given at the index decision
+in 51-55 % (effect) and 37-41 % (null) of them; true 48-h effect +0.085 to +0.102 mmol/L,
+mean +0.093 (effect world), exactly 0.0 (null world). 100,000 stays generate in about 8 s.
+"""
+
+from mgca.synthetic.truth import TrueEffect, true_effect
+from mgca.synthetic.world import GENERATOR_VERSION, World
+from mgca.synthetic.writer import generate
+
+__all__ = ["GENERATOR_VERSION", "TrueEffect", "World", "generate", "true_effect"]

@@ -1,0 +1,274 @@
+"""Parameters of the synthetic lab world (one frozen dataclass) and its fixed constants.
+
+Every number that shapes the simulated hospital lives in :class:`World`, with its unit in the
+field name (``_mmol_l`` mmol/L, ``_g_l`` g/L, ``_umol_l`` µmol/L, ``_hours``, ``_days``,
+``_per_day``). ``manifest.json`` stores them all, and :func:`mgca.synthetic.true_effect`
+rebuilds the world from the manifest, never from these defaults, so a dataset and its truth
+stay in step even if the defaults change later (the generator version guards the random-draw
+layout itself).
+
+Sources of the clinical numbers: ``/work/shared/clinical.md`` (units, conversions, dose
+equivalents, analytic CVs, Mg–PTH–Ca physiology). The other numbers are modelling choices
+tuned so that about one stay in six has a concurrent hypoMg + hypoCa panel (effect world; about
+one in fourteen in the null world), clinicians replete about half of those at once, and the
+true 48-h effect of repletion in that cohort is about +0.09 mmol/L corrected Ca (effect
+world; +0.085 to +0.102 over seeds 0-4 at 4,000 stays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+GENERATOR_VERSION = "1.0.0"
+"""Bump whenever the order or shape of random draws changes (a manifest from another version
+cannot be replayed)."""
+
+BATCH_SIZE = 4096
+"""Stays simulated together. Random streams are seeded per batch, so this is part of the draw
+layout and is recorded in the manifest."""
+
+MAX_STAY_HOURS = 14 * 24
+"""Longest stay (hours); the in-stay hourly grid is 0..MAX_STAY_HOURS inclusive."""
+
+STAY_GRID_HOURS = MAX_STAY_HOURS + 1
+"""Rows of every (hour, stay) array of in-stay draws (decisions, measurements)."""
+
+WorldKind = Literal["effect", "null"]
+
+MG_SULFATE_MMOL_PER_G = 4.06
+"""Elemental Mg in 1 g MgSO4·7H2O (mmol); clinical.md."""
+MG_OXIDE_TABLET_MMOL = 9.9
+"""Elemental Mg in one 400 mg MgO tablet (mmol); clinical.md."""
+CA_GLUCONATE_MMOL_PER_G = 2.23
+"""Elemental Ca in 1 g calcium gluconate (mmol); clinical.md."""
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """How one analyte is reported by each of the two simulated lab systems.
+
+    ``*_to_internal`` multiplies a reported value to the internal unit (mmol/L for Mg, Ca,
+    phosphate, K, Na; g/L albumin; µmol/L creatinine; pg/mL PTH); ``*_decimals`` is the
+    reporting precision of that lab system.
+    """
+
+    internal_unit: str
+    us_unit: str
+    us_to_internal: float
+    us_decimals: int
+    si_unit: str
+    si_to_internal: float
+    si_decimals: int
+
+
+# Conversion factors from clinical.md ("Units and conversions").
+UNITS: dict[str, UnitSpec] = {
+    "magnesium": UnitSpec("mmol/L", "mg/dL", 0.4114, 1, "mmol/L", 1.0, 2),
+    "calcium_total": UnitSpec("mmol/L", "mg/dL", 0.2495, 1, "mmol/L", 1.0, 2),
+    "calcium_ionized": UnitSpec("mmol/L", "mmol/L", 1.0, 2, "mmol/L", 1.0, 2),
+    "albumin": UnitSpec("g/L", "g/dL", 10.0, 1, "g/L", 1.0, 0),
+    "pth": UnitSpec("pg/mL", "pg/mL", 1.0, 0, "pmol/L", 1.0 / 0.106, 1),
+    "phosphate": UnitSpec("mmol/L", "mg/dL", 0.323, 1, "mmol/L", 1.0, 2),
+    "potassium": UnitSpec("mmol/L", "mEq/L", 1.0, 1, "mmol/L", 1.0, 1),
+    "creatinine": UnitSpec("umol/L", "mg/dL", 88.4, 1, "umol/L", 1.0, 0),
+    "sodium": UnitSpec("mmol/L", "mEq/L", 1.0, 0, "mmol/L", 1.0, 0),
+}
+
+ANALYTES: tuple[str, ...] = tuple(UNITS)
+"""Analytes the world measures, in the order rows are written within one draw."""
+
+LOINC_SI: dict[str, str] = {
+    "magnesium": "LOINC:2601-3",
+    "calcium_total": "LOINC:2000-8",
+    "calcium_ionized": "LOINC:1994-3",
+    "albumin": "LOINC:1751-7",
+    "pth": "LOINC:2731-8",
+    "phosphate": "LOINC:14879-1",
+    "potassium": "LOINC:2823-3",
+    "creatinine": "LOINC:14682-9",
+    "sodium": "LOINC:2951-2",
+}
+"""Source codes of the second (SI) lab system; the US-unit system uses
+``mgca-synthetic:<analyte>``."""
+
+
+@dataclass(frozen=True)
+class World:
+    """All parameters of one synthetic world.
+
+    ``kind="effect"``: low Mg suppresses PTH and lowers the calcium set point (steep smoothed
+    hinge below ``ca_hinge_mg_mmol_l``), so repletion raises corrected Ca over about a day.
+    ``kind="null"``: the Ca dynamics never read Mg (the hinge term is not evaluated at all);
+    illness still lowers both Mg and Ca and resolves, so Ca "corrects" after repletion anyway.
+
+    Clinicians ("usual care") act only at result times on the recorded values of that draw
+    (measured Mg, total Ca and creatinine, as reported and rounded) plus independent pre-drawn
+    uniforms, never on latent states, so adjusting for the recorded index values removes all
+    confounding by indication for the index decision.
+    """
+
+    kind: WorldKind = "effect"
+
+    # --- population and stays -------------------------------------------------------------
+    multi_stay_subject_fraction: float = 0.15  # subjects with 2-3 stays
+    los_median_days: float = 5.0  # lognormal length of stay, clipped to [2, 14] d
+    los_sigma_log: float = 0.5
+    los_min_days: float = 2.0
+    readmission_gap_min_days: float = 10.0  # gap between stays of one subject
+    readmission_gap_mean_days: float = 90.0  # ... plus exponential(mean), capped at 300 d
+    female_fraction: float = 0.47
+    unknown_sex_fraction: float = 0.005
+    paediatric_fraction: float = 0.015  # subjects aged 1-17 at first stay
+    adult_age_mean_years: float = 63.0
+    adult_age_sd_years: float = 17.0
+    si_lab_fraction: float = 0.10  # encounters from the second lab system (SI units)
+    first_year: int = 2150  # stays spread over first_year .. first_year + n_years - 1
+    n_years: int = 3
+
+    # --- illness severity S(t) = S0 exp(-t / tau), dimensionless 0..1 ----------------------
+    ill_fraction: float = 0.55  # stays admitted acutely ill: S0 ~ U(ill_s0_low, 1)
+    ill_s0_low: float = 0.3
+    well_s0_high: float = 0.2  # others: S0 ~ U(0, well_s0_high)
+    illness_tau_hours: tuple[float, float] = (48.0, 96.0)  # uniform range
+    death_base_probability: float = 0.02
+    death_per_severity: float = 0.12
+
+    # --- exposures (stay level) ---------------------------------------------------------------
+    ppi_fraction: float = 0.30
+    loop_diuretic_fraction: float = 0.25
+    ckd_fraction: float = 0.12  # subject level
+
+    # --- magnesium (mmol/L) ---------------------------------------------------------------------
+    mg_setpoint_mean_mmol_l: float = 0.88
+    mg_setpoint_sd_mmol_l: float = 0.04
+    mg_ckd_rise_mmol_l: float = 0.08
+    mg_illness_drop_mmol_l: float = 0.10  # at S = 1
+    mg_drift_ppi_mmol_l_per_day: float = 0.025
+    mg_drift_loop_mmol_l_per_day: float = 0.035
+    mg_drift_illness_mmol_l_per_day: float = 0.02  # times S0
+    mg_drift_sd_log: float = 0.5  # stay-level lognormal multiplier of the drift rate
+    mg_drift_cap_mmol_l: float = 0.45  # cap of chronic deficit + drift
+    mg_chronic_probability: float = 0.25  # stays admitted already Mg-depleted ...
+    mg_chronic_ppi_probability: float = 0.15  # ... more often with a PPI
+    mg_chronic_loop_probability: float = 0.15  # ... or a loop diuretic
+    mg_chronic_deficit_mean_mmol_l: float = 0.22  # exponential size of that deficit
+    mg_ar_sd_mmol_l: float = 0.03  # short-term AR(1) fluctuation (regression to the mean)
+    mg_ar_tau_hours: float = 8.0
+    mg_gain_mmol_l_per_mmol: float = 0.022  # serum rise per mmol elemental Mg given (median)
+    mg_gain_sd_log: float = 0.2
+    mg_tau_hours: tuple[float, float] = (24.0, 36.0)  # decay of a repletion bolus, uniform
+    # Part of each dose refills depleted body stores and leaves serum only slowly (as in the
+    # Mg loading test, where deficient patients retain most of an IV load); the rest decays
+    # with mg_tau_hours. Without it a dose's effect on Ca at 48 h would be mostly undone by
+    # the control arm's later usual-care dose.
+    mg_retained_fraction: float = 0.6
+    mg_store_tau_hours: float = 240.0  # slow loss of the retained part
+    mg_oral_bioavailability: float = 0.3
+    mg_floor_mmol_l: float = 0.15
+
+    # --- calcium (albumin-corrected, mmol/L) ----------------------------------------------------
+    ca_setpoint_mean_mmol_l: float = 2.36
+    ca_setpoint_sd_mmol_l: float = 0.07
+    ca_illness_drop_mmol_l: float = 0.20  # at S = 1
+    ca_loop_drop_mmol_l: float = 0.03
+    ca_ckd_drop_mmol_l: float = 0.05
+    ca_tau_hours: tuple[float, float] = (20.0, 32.0)  # first-order lag towards the set point
+    ca_hinge_mg_mmol_l: float = 0.60  # effect world: PTH suppression below this Mg
+    ca_hinge_slope: float = 2.5  # mmol/L Ca lost per mmol/L Mg below the hinge
+    ca_hinge_smooth_mmol_l: float = 0.05  # hyperbolic smoothing width of the hinge
+    ca_hinge_max_mmol_l: float = 0.70  # the depression saturates (smoothed cap) ...
+    ca_hinge_cap_smooth_mmol_l: float = 0.10  # ... with this smoothing width
+    ca_ar_sd_mmol_l: float = 0.025
+    ca_ar_tau_hours: float = 12.0
+    gluconate_rise_mmol_l_per_g: float = 0.12  # transient rise per g calcium gluconate
+    gluconate_tau_hours: float = 3.5
+
+    # --- other latent analytes --------------------------------------------------------------
+    albumin_mean_g_l: float = 39.0
+    albumin_sd_g_l: float = 4.5
+    albumin_stay_sd_g_l: float = 2.0
+    albumin_illness_drop_g_l: float = 9.0  # at S = 1
+    creatinine_median_umol_l: float = 80.0
+    creatinine_ckd_median_umol_l: float = 230.0
+    creatinine_sd_log: float = 0.25
+    creatinine_illness_rise: float = 0.6  # relative rise at S = 1 (acute kidney injury)
+    pth_median_pg_ml: float = 40.0
+    pth_sd_log: float = 0.3
+    pth_ca_slope_per_mmol_l: float = 4.0  # log PTH rises this much per mmol/L Ca below 2.30
+    pth_mg_suppression: float = 0.75  # effect world: fraction of PTH lost at very low Mg
+    pth_mg_half_mmol_l: float = 0.50
+    ionized_fraction_of_corrected: float = 0.5
+    ionized_sd_mmol_l: float = 0.02
+
+    # --- analytic variation (coefficient of variation; clinical.md) ---------------------------
+    cv_magnesium: float = 0.025
+    cv_calcium: float = 0.02
+    cv_albumin: float = 0.03
+    cv_creatinine: float = 0.04
+    cv_potassium: float = 0.05
+    cv_phosphate: float = 0.06
+    cv_sodium: float = 0.01
+    cv_pth: float = 0.20
+
+    # --- lab ordering ----------------------------------------------------------------------
+    morning_skip_after_admission_hours: int = 8  # no routine draw this close after admission
+    recheck_after_dose_hours: tuple[int, int] = (6, 8)  # Mg re-check after each IV dose
+    recheck_calcium_fraction: float = 0.5
+    albumin_panel_fraction: float = 0.6
+    ionized_draw_fraction: float = 0.17
+    pth_stay_fraction: float = 0.15  # stays whose clinicians order PTH when Ca is low
+    pth_order_total_ca_below_mmol_l: float = 2.05
+    result_delay_hours: int = 1  # decision point = draw + this
+
+    # --- usual care: IV MgSO4 with probability
+    # floor + (ceiling - floor) * logistic(a + b1 (0.70 - Mg) + b2 (2.15 - Ca) - b3 [cr high])
+    # The probability is squeezed into [floor, ceiling]: some low results are acted on late
+    # or not at all (busy ward), some normal ones get a top-up; positivity at every Mg level.
+    mg_policy_floor: float = 0.03
+    mg_policy_ceiling: float = 0.85
+    mg_policy_intercept: float = -1.5
+    mg_policy_mg_coef: float = 12.0  # per mmol/L measured Mg below 0.70
+    mg_policy_ca_coef: float = 3.0  # per mmol/L measured total Ca below 2.15
+    mg_policy_creatinine_coef: float = 1.0
+    mg_policy_creatinine_high_umol_l: float = 177.0  # 2.0 mg/dL
+    mg_high_dose_below_mmol_l: float = 0.5  # 4 g below this measured Mg, else 2 g
+    mg_not_given_fraction: float = 0.05  # ordered but not given (no effect, given=false)
+    mg_admin_delay_hours: tuple[int, int] = (0, 2)  # decision to administration, uniform int
+    gluconate_below_total_ca_mmol_l: float = 1.90
+    gluconate_probability: float = 0.7
+    gluconate_one_gram_fraction: float = 0.6  # else 2 g
+    # Oral MgO 400 mg: from day 2, at routine panels with a low-normal measured Mg (so never
+    # on a hypomagnesaemic draw), decided by a uniform alone (no latent "team" trait, which
+    # would be an unrecorded confounder).
+    mgo_from_hour: int = 48
+    mgo_mg_range_mmol_l: tuple[float, float] = (0.70, 0.80)  # measured Mg in [low, high)
+    mgo_probability: float = 0.15
+    mgo_delay_hours: int = 2
+
+    # --- defects (per lab row) ----------------------------------------------------------------
+    duplicate_row_rate: float = 0.003  # exact duplicate lab rows
+    null_value_rate: float = 0.002  # lab rows with value null
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("effect", "null"):
+            raise ValueError(f"world kind must be 'effect' or 'null', got {self.kind!r}")
+
+    @property
+    def effect(self) -> bool:
+        """True when Mg causally affects Ca (the effect world)."""
+        return self.kind == "effect"
+
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters as JSON-ready values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> World:
+        """Rebuild a world from :meth:`to_dict` output (e.g. a manifest's ``parameters``)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown world parameters {unknown}; was the manifest edited?")
+        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**clean)
