@@ -1,0 +1,107 @@
+"""Run the SQL of ``mgca.sql`` that derives every table from the loaded canonical data.
+
+Public API: :data:`SQL_STEPS` (file names in run order), :func:`derive` and
+:class:`DerivationError`. Before :func:`derive`, load the inputs with
+:mod:`mgca.database`: ``load_canonical``, ``write_study_config`` and
+``load_reference_tables``. Each file creates its tables with ``CREATE OR REPLACE TABLE``, so
+running :func:`derive` again on the same database gives the same tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+
+import duckdb
+
+# File names in run order; each file's header names the tables it reads and writes.
+SQL_STEPS: list[str] = [
+    "lab_harmonised.sql",  # lab_harmonised
+    "calcium_corrected.sql",  # calcium_corrected
+    "low_value_episodes.sql",  # hypomagnesaemia_episodes, hypocalcaemia_episodes
+    "medication_harmonised.sql",  # medication_harmonised, mg_repletion
+    "index_events.sql",  # index_events
+    "index_exposure.sql",  # index_exposure
+    "index_covariates.sql",  # index_covariates
+    "index_outcome.sql",  # index_outcome
+    "cohort_eligibility.sql",  # eligibility_steps, cohort_eligibility
+    "analytic_cohort.sql",  # analytic_cohort
+    "attrition.sql",  # attrition
+    "calcium_trajectory_summary.sql",  # calcium_trajectory_summary
+    "data_quality.sql",  # data_quality
+]
+
+# Tables the SQL reads but does not create, and the call that provides each.
+REQUIRED_INPUTS: dict[str, str] = {
+    "persons": "mgca.database.load_canonical",
+    "encounters": "mgca.database.load_canonical",
+    "lab_results": "mgca.database.load_canonical",
+    "medication_administrations": "mgca.database.load_canonical",
+    "study_config": "mgca.database.write_study_config",
+    "unit_conversions": "mgca.database.load_reference_tables",
+    "analyte_bounds": "mgca.database.load_reference_tables",
+    "ingredients": "mgca.database.load_reference_tables",
+}
+
+Progress = Callable[[str], None]
+"""Called before each step with a line such as ``"derive 3/13: low_value_episodes.sql"``."""
+
+
+class DerivationError(RuntimeError):
+    """A derivation step failed; ``sql_file`` names the file (None: inputs missing)."""
+
+    def __init__(self, message: str, sql_file: str | None = None) -> None:
+        super().__init__(message)
+        self.sql_file = sql_file
+
+
+def read_sql(sql_file: str) -> str:
+    """The text of one SQL file of the ``mgca.sql`` package."""
+    return resources.files("mgca.sql").joinpath(sql_file).read_text(encoding="utf-8")
+
+
+def _check_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    missing = [name for name in REQUIRED_INPUTS if name not in present]
+    if missing:
+        hints = sorted({REQUIRED_INPUTS[name] for name in missing})
+        raise DerivationError(
+            f"derive needs the input table(s) {', '.join(missing)}; "
+            f"call {' and '.join(hints)} first"
+        )
+    (n_config_rows,) = con.execute("SELECT count(*) FROM study_config").fetchone()
+    if n_config_rows != 1:
+        raise DerivationError(
+            f"study_config must hold exactly one row, it holds {n_config_rows}; "
+            "write it with mgca.database.write_study_config"
+        )
+
+
+def derive(con: duckdb.DuckDBPyConnection, progress: Progress | None = None) -> None:
+    """Run every file of :data:`SQL_STEPS` in order on ``con``.
+
+    Raises :class:`DerivationError` naming the SQL file when DuckDB rejects a step.
+    """
+    _check_inputs(con)
+    n_steps = len(SQL_STEPS)
+    for number, sql_file in enumerate(SQL_STEPS, start=1):
+        if progress is not None:
+            progress(f"derive {number}/{n_steps}: {sql_file}")
+        try:
+            sql = read_sql(sql_file)
+        except OSError as exc:
+            raise DerivationError(
+                f"SQL step {number}/{n_steps} {sql_file}: cannot be read from mgca.sql ({exc})",
+                sql_file,
+            ) from exc
+        try:
+            con.execute(sql)
+        except duckdb.Error as exc:
+            raise DerivationError(
+                f"SQL step {number}/{n_steps} {sql_file} failed: {exc}", sql_file
+            ) from exc

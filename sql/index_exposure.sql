@@ -1,0 +1,86 @@
+-- index_exposure: what was given around time zero: prior magnesium (prevalent use, which
+-- excludes), magnesium in the grace period (the exposure) and calcium in the grace period.
+--
+-- Reads:  index_events, encounters, mg_repletion, medication_harmonised, study_config.
+-- Writes: index_exposure (one row per index event).
+--
+-- The stay's magnesium doses: given Mg administrations (mg_repletion) linked to the stay, or
+-- unlinked (encounter_id null) and given between its admit and discharge times.
+--   prior_mg_repletion   any such dose at or before index_time (including exactly at it):
+--                        a prevalent user, excluded from the cohort; never exposure.
+--   exposed              any such dose in (index_time, index_time + cfg.grace_hours]
+--                        (hours, default 6; strictly after index, boundary included).
+--   hours_to_first_mg    hours from index to the first dose in the grace period (else null).
+--   mg_dose_grace_mmol   elemental Mg (mmol) of the doses in the grace period; 0 when
+--                        unexposed; null when a dose in it has no known elemental amount.
+--   calcium_in_grace     a given calcium supplement (role 'calcium_supplement')
+--                        of the same subject in (index_time, index_time + cfg.grace_hours]:
+--                        post-index co-intervention, descriptive only, never adjusted for.
+
+CREATE OR REPLACE TABLE index_exposure AS
+WITH
+stay_mg_doses AS (
+    SELECT
+        i.encounter_id,
+        r.time <= i.index_time AS at_or_before_index,
+        r.time > i.index_time
+            AND date_diff('second', i.index_time, r.time) / 3600.0 <= cfg.grace_hours
+            AS in_grace,
+        date_diff('second', i.index_time, r.time) / 3600.0 AS hours_from_index,
+        r.elemental_mg_mmol
+    FROM index_events AS i
+    INNER JOIN encounters AS e
+        ON e.encounter_id = i.encounter_id
+    INNER JOIN mg_repletion AS r
+        ON r.subject_id = i.subject_id
+        AND (
+            r.encounter_id = i.encounter_id
+            OR (r.encounter_id IS NULL AND r.time >= e.admit_time AND r.time <= e.discharge_time)
+        )
+    CROSS JOIN study_config AS cfg
+),
+
+mg_by_index AS (
+    SELECT
+        encounter_id,
+        MAX(CASE WHEN at_or_before_index THEN 1 ELSE 0 END) = 1 AS prior_mg_repletion,
+        SUM(CASE WHEN in_grace THEN 1 ELSE 0 END) AS n_mg_doses_grace,
+        SUM(CASE WHEN in_grace AND elemental_mg_mmol IS NULL THEN 1 ELSE 0 END)
+            AS n_mg_doses_grace_unknown_amount,
+        MIN(CASE WHEN in_grace THEN hours_from_index END) AS hours_to_first_mg,
+        SUM(CASE WHEN in_grace THEN elemental_mg_mmol END) AS mg_dose_grace_known_mmol
+    FROM stay_mg_doses
+    GROUP BY encounter_id
+),
+
+calcium_in_grace AS (
+    SELECT DISTINCT i.encounter_id
+    FROM index_events AS i
+    INNER JOIN medication_harmonised AS m
+        ON m.subject_id = i.subject_id
+        AND m.time > i.index_time
+    CROSS JOIN study_config AS cfg
+    WHERE m.given
+        AND m.role = 'calcium_supplement'
+        AND date_diff('second', i.index_time, m.time) / 3600.0 <= cfg.grace_hours
+)
+
+SELECT
+    i.subject_id,
+    i.encounter_id,
+    i.index_time,
+    COALESCE(mg.prior_mg_repletion, FALSE) AS prior_mg_repletion,
+    COALESCE(mg.n_mg_doses_grace, 0) > 0 AS exposed,
+    mg.hours_to_first_mg,
+    CASE
+        WHEN COALESCE(mg.n_mg_doses_grace, 0) = 0 THEN CAST(0 AS DOUBLE)
+        WHEN mg.n_mg_doses_grace_unknown_amount > 0 THEN NULL
+        ELSE round(mg.mg_dose_grace_known_mmol, 6)
+    END AS mg_dose_grace_mmol,
+    CAST(COALESCE(mg.n_mg_doses_grace, 0) AS BIGINT) AS n_mg_doses_grace,
+    cg.encounter_id IS NOT NULL AS calcium_in_grace
+FROM index_events AS i
+LEFT JOIN mg_by_index AS mg
+    ON mg.encounter_id = i.encounter_id
+LEFT JOIN calcium_in_grace AS cg
+    ON cg.encounter_id = i.encounter_id;

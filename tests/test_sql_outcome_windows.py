@@ -1,0 +1,183 @@
+"""Windows around time zero: the outcome (48 h +/- 12 h), baseline labs (24 h before) and
+drugs before index (7 days; calcium 24 h).
+
+The qualifying stay: Mg 0.55 at d1 08:00, total Ca 1.90 + albumin 30 g/L at d1 10:00
+(corrected 2.10): index d1 10:00. Every later calcium has albumin 40 g/L beside it, so its
+corrected value equals its total.
+"""
+
+from __future__ import annotations
+
+import pytest
+from stories import assert_rows, build, expect, expect_one
+
+STAY = """
+encounter_id | subject_id | admit_time | discharge_time | age_years
+e1           | p1         | d1 00:00   | d9 00:00       | 70
+"""
+
+QUALIFYING_LABS = """
+subject_id | encounter_id | time     | analyte       | value | unit
+p1         | e1           | d1 06:00 | creatinine    | 90    | umol/L
+p1         | e1           | d1 08:00 | magnesium     | 0.55  | mmol/L
+p1         | e1           | d1 10:00 | calcium_total | 1.90  | mmol/L
+p1         | e1           | d1 10:00 | albumin       | 30    | g/L
+"""
+
+
+def _calcium_at(*draws: tuple[str, float]) -> str:
+    """Later calcium draws, each with albumin 40 g/L beside it (corrected = total)."""
+    return "".join(
+        f"\np1 | e1 | {time} | calcium_total | {value} | mmol/L"
+        f"\np1 | e1 | {time} | albumin       | 40      | g/L"
+        for time, value in draws
+    )
+
+
+@pytest.mark.parametrize(
+    ("draws", "outcome", "hours"),
+    [
+        # 46 h (2 h early) and 49 h (1 h late): the nearer one, 49 h
+        ([("d3 08:00", 2.30), ("d3 11:00", 2.35)], 2.35, 49.0),
+        # 44 h and 52 h are both 4 h from the horizon: the tie goes to the earlier draw
+        ([("d3 06:00", 2.30), ("d3 14:00", 2.35)], 2.30, 44.0),
+        # exactly 36 h and exactly 60 h are inside the +/- 12 h window: 36 h is a tie, earlier
+        ([("d2 22:00", 2.25), ("d3 22:00", 2.45)], 2.25, 36.0),
+        # 35 h 59 min and 60 h 1 min are both outside: no outcome
+        ([("d2 21:59", 2.25), ("d3 22:01", 2.45)], None, None),
+        # a draw at 24 h is far from the horizon: no outcome either
+        ([("d2 10:00", 2.25)], None, None),
+    ],
+)
+def test_outcome_is_the_calcium_nearest_48_hours_within_12(
+    draws: list[tuple[str, float]], outcome: float | None, hours: float | None
+) -> None:
+    story = build(encounters=STAY, labs=QUALIFYING_LABS + _calcium_at(*draws))
+    assert story.rows(
+        "index_outcome", ["outcome_ca_corrected_mmol_l", "outcome_hours_from_index"]
+    ) == [{"outcome_ca_corrected_mmol_l": outcome, "outcome_hours_from_index": hours}]
+    # without an outcome the episode is not analysed: excluded at the last step
+    assert story.excluded_at("e1") == (None if outcome is not None else 7)
+
+
+def test_outcome_after_discharge_in_another_stay_does_not_count() -> None:
+    # Discharged on day 2; the calcium 48 h after index was drawn at a readmission: the
+    # episode has no outcome (discharged before the horizon) and leaves at step 7.
+    story = build(
+        encounters="""
+        encounter_id | subject_id | admit_time | discharge_time | age_years
+        e1           | p1         | d1 00:00   | d2 12:00       | 70
+        e2           | p1         | d3 00:00   | d5 00:00       | 70
+        """,
+        labs=QUALIFYING_LABS
+        + """
+        p1 | e2 | d3 10:00 | calcium_total | 2.30 | mmol/L
+        p1 | e2 | d3 10:00 | albumin       | 40   | g/L
+        """,
+    )
+    assert story.excluded_at("e1") == 7
+
+
+@pytest.mark.parametrize(
+    ("creatinine_at", "excluded_at"),
+    [("d0 10:00", None), ("d0 09:59", 6), ("d1 11:00", 6)],
+)
+def test_baseline_creatinine_is_looked_for_in_the_24_hours_up_to_index(
+    creatinine_at: str, excluded_at: int | None
+) -> None:
+    # Exactly 24 h before index counts; 24 h 1 min before does not; a creatinine drawn after
+    # index is no baseline. Without one the stay leaves at step 6.
+    story = build(
+        encounters=STAY,
+        labs=f"""
+        subject_id | encounter_id | time            | analyte       | value | unit
+        p1         | e1           | {creatinine_at} | creatinine    | 90    | umol/L
+        p1         | e1           | d1 08:00        | magnesium     | 0.55  | mmol/L
+        p1         | e1           | d1 10:00        | calcium_total | 1.90  | mmol/L
+        p1         | e1           | d1 10:00        | albumin       | 30    | g/L
+        """
+        + _calcium_at(("d3 10:00", 2.30)),
+    )
+    assert story.excluded_at("e1") == excluded_at
+
+
+def test_baseline_labs_are_the_last_value_in_the_lookback() -> None:
+    # Creatinine 90 at 06:00 and 120 at 09:00: the baseline is the later, 120. Potassium
+    # 3.2 mEq/L (= 3.2 mmol/L) drawn at the index minute itself still counts. Phosphate was
+    # last drawn 25 h before index (before admission, linked to the stay by the source):
+    # outside the lookback, no baseline phosphate.
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS
+        + """
+        p1 | e1 | d1 09:00 | creatinine | 120 | umol/L
+        p1 | e1 | d1 10:00 | potassium  | 3.2 | mEq/L
+        p1 | e1 | d0 09:00 | phosphate  | 1.1 | mmol/L
+        """
+        + _calcium_at(("d3 10:00", 2.30)),
+    )
+    assert_rows(
+        story.rows(
+            "analytic_cohort",
+            [
+                "baseline_creatinine_umol_l",
+                "baseline_potassium_mmol_l",
+                "baseline_phosphate_mmol_l",
+            ],
+        ),
+        expect("""
+        baseline_creatinine_umol_l | baseline_potassium_mmol_l | baseline_phosphate_mmol_l
+        120                        | 3.2                       | -
+        """),
+    )
+
+
+def test_drugs_before_index_and_calcium_in_the_grace_period() -> None:
+    # Index d10 10:00 in a long stay.
+    # - omeprazole 6 days before (144 h, inside 7 days): PPI before index.
+    # - furosemide 7 days and 1 min before: outside the 168 h lookback; a furosemide dose
+    #   the day before was never given: no loop diuretic before index.
+    # - calcium gluconate 23 h before: calcium before index (24 h window).
+    # - calcium chloride 2 h after index: calcium in the grace period (descriptive only).
+    story = build(
+        encounters="""
+        encounter_id | subject_id | admit_time | discharge_time | age_years
+        e1           | p1         | d1 00:00   | d20 00:00      | 70
+        """,
+        labs="""
+        subject_id | encounter_id | time      | analyte       | value | unit
+        p1         | e1           | d10 06:00 | creatinine    | 90    | umol/L
+        p1         | e1           | d10 08:00 | magnesium     | 0.55  | mmol/L
+        p1         | e1           | d10 10:00 | calcium_total | 1.90  | mmol/L
+        p1         | e1           | d10 10:00 | albumin       | 30    | g/L
+        p1         | e1           | d12 10:00 | calcium_total | 2.30  | mmol/L
+        p1         | e1           | d12 10:00 | albumin       | 40    | g/L
+        """,
+        meds="""
+        subject_id | encounter_id | time      | ingredient        | dose | dose_unit | given
+        p1         | e1           | d4 10:00  | omeprazole        | 40   | mg        | true
+        p1         | e1           | d3 09:59  | furosemide        | 40   | mg        | true
+        p1         | e1           | d9 10:00  | furosemide        | 40   | mg        | false
+        p1         | e1           | d9 11:00  | calcium_gluconate | 1    | g         | true
+        p1         | e1           | d10 12:00 | calcium_chloride  | 1    | g         | true
+        """,
+    )
+    assert_rows(
+        story.rows(
+            "analytic_cohort",
+            [
+                "ppi_before_index",
+                "loop_diuretic_before_index",
+                "calcium_before_index",
+                "calcium_in_grace",
+                "exposed",
+            ],
+        ),
+        expect_one("""
+        ppi_before_index           | true
+        loop_diuretic_before_index | false
+        calcium_before_index       | true
+        calcium_in_grace           | true
+        exposed                    | false
+        """),
+    )

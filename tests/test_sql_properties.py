@@ -1,0 +1,247 @@
+"""Properties that hold for any input, checked on generated stories (hypothesis).
+
+The generated stories mix two patients, overlapping and separate stays, labs with and
+without a stay, every status a row can get (unknown units, impossible values, NaN, repeated
+rows, unknown analytes), values on either side of the thresholds and ties in time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from stories import DAY_ZERO, Story, build
+
+from mgca.derive import derive
+
+D1 = DAY_ZERO + timedelta(days=1)
+ENCOUNTERS = [
+    # p1: two separate stays; p2: two overlapping stays; p3 has no stay at all
+    {"encounter_id": "e1", "subject_id": "p1", "start": 0, "end": 96, "age_years": 70.0},
+    {"encounter_id": "e2", "subject_id": "p1", "start": 120, "end": 220, "age_years": 70.0},
+    {"encounter_id": "e3", "subject_id": "p2", "start": 0, "end": 150, "age_years": 45.0},
+    {"encounter_id": "e4", "subject_id": "p2", "start": 100, "end": 220, "age_years": None},
+]
+STAYS_OF = {
+    "p1": ["e1", "e2"],
+    "p2": ["e3", "e4"],
+    "p3": [],
+}
+# Repeated entries weight the draw towards usable rows, so that episodes, index events and
+# analysed stays are common; the odd rows (unknown unit, NaN, impossible values) still come.
+UNITS = {
+    "magnesium": ["mmol/L"] * 4 + ["mg/dL", "mEq/L", "xx", None],
+    "calcium_total": ["mmol/L"] * 4 + ["mg/dL", None],
+    "albumin": ["g/L"] * 3 + ["g/dL"],
+    "creatinine": ["umol/L"],
+    "urine_magnesium": ["mmol/L"],
+}
+ODD_VALUES = [1e6, -1.0, math.nan, None]
+VALUES = {
+    "magnesium": [0.3, 0.55, 0.69, 0.7, 0.71, 0.9, 1.2, 1.7, *ODD_VALUES],
+    "calcium_total": [1.8, 2.0, 2.05, 2.15, 2.3, 8.6, *ODD_VALUES],
+    "albumin": [3.5, 25, 35, 40],
+    "creatinine": [90],
+    "urine_magnesium": [0.5],
+}
+ANALYTES = ["magnesium"] * 3 + ["calcium_total"] * 3 + ["albumin"] * 3 + [
+    "creatinine", "urine_magnesium",
+]  # fmt: skip
+STATUSES = {
+    "used", "unknown_analyte", "missing_value", "unknown_unit", "implausible_value",
+    "unknown_encounter", "no_encounter", "ambiguous_encounter", "duplicate",
+}  # fmt: skip
+INPUTS = {
+    "persons", "encounters", "lab_results", "medication_administrations", "study_config",
+    "unit_conversions", "analyte_bounds", "ingredients",
+}  # fmt: skip
+HOUR = timedelta(hours=1)
+
+
+@st.composite
+def hours(draw: st.DrawFn) -> timedelta:
+    """Whole hours after d1 00:00, mostly in the first days (ties and windows are common)."""
+    return draw(st.one_of(st.integers(0, 60), st.integers(-12, 240))) * HOUR
+
+
+@st.composite
+def lab_rows(draw: st.DrawFn) -> dict[str, Any]:
+    subject = draw(st.sampled_from(["p1", "p1", "p2", "p3"]))
+    analyte = draw(st.sampled_from(ANALYTES))
+    stays = STAYS_OF[subject]
+    return {
+        "subject_id": subject,
+        "encounter_id": draw(st.sampled_from([*stays, *stays, *stays, None, "e_ghost"])),
+        "time": D1 + draw(hours()),
+        "analyte": analyte,
+        "value": draw(st.sampled_from(VALUES[analyte])),
+        "unit": draw(st.sampled_from(UNITS[analyte])),
+    }
+
+
+@st.composite
+def med_rows(draw: st.DrawFn) -> dict[str, Any]:
+    subject = draw(st.sampled_from(sorted(STAYS_OF)))
+    return {
+        "subject_id": subject,
+        "encounter_id": draw(st.sampled_from([*STAYS_OF[subject], None])),
+        "time": D1 + draw(hours()),
+        "ingredient": draw(st.sampled_from(["magnesium_sulfate", "calcium_gluconate", "x"])),
+        "dose": draw(st.sampled_from([2.0, 400.0, None])),
+        "dose_unit": draw(st.sampled_from(["g", "mg", "mEq", None])),
+        "given": draw(st.booleans()),
+    }
+
+
+@st.composite
+def episode_rows(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A near-textbook episode in one stay: Mg and Ca (with albumin) drawn hours apart, a
+    creatinine before, a follow-up Ca around 48 h and perhaps a Mg dose; values on either side
+    of the thresholds, times on either side of every window."""
+    stay = draw(st.sampled_from(ENCOUNTERS))
+    base = D1 + draw(st.integers(stay["start"], stay["end"])) * HOUR
+    subject, encounter = stay["subject_id"], stay["encounter_id"]
+
+    def lab(offset_hours: int, analyte: str, value: float, unit: str) -> dict[str, Any]:
+        return {"subject_id": subject, "encounter_id": encounter,
+                "time": base + offset_hours * HOUR, "analyte": analyte, "value": value,
+                "unit": unit}  # fmt: skip
+
+    follow_up = draw(st.integers(30, 66))
+    labs = [
+        lab(draw(st.integers(-26, 0)), "creatinine", 90, "umol/L"),
+        lab(
+            draw(st.integers(-8, 8)),
+            "magnesium",
+            draw(st.sampled_from(VALUES["magnesium"][:6])),
+            "mmol/L",
+        ),
+        lab(0, "calcium_total", draw(st.sampled_from([1.8, 2.0, 2.05, 2.15, 2.3])), "mmol/L"),
+        lab(draw(st.integers(-30, 30)), "albumin", draw(st.sampled_from([25, 35, 40])), "g/L"),
+        lab(follow_up, "calcium_total", 2.3, "mmol/L"),
+        lab(follow_up, "albumin", 40, "g/L"),
+    ]
+    labs = [row for row in labs if draw(st.integers(0, 9)) > 0]  # now and then a row is lost
+    meds = [
+        {"subject_id": subject, "encounter_id": encounter,
+         "time": base + draw(st.integers(-2, 10)) * HOUR, "ingredient": "magnesium_sulfate",
+         "dose": 2.0, "dose_unit": "g", "given": draw(st.booleans())}
+        for _ in range(draw(st.integers(0, 1)))
+    ]  # fmt: skip
+    return labs, meds
+
+
+@st.composite
+def stories(draw: st.DrawFn) -> tuple[Story, list[dict[str, Any]]]:
+    labs = draw(st.lists(lab_rows(), max_size=30))
+    meds = draw(st.lists(med_rows(), max_size=6))
+    for episode_labs, episode_meds in draw(st.lists(episode_rows(), min_size=1, max_size=4)):
+        labs += episode_labs
+        meds += episode_meds
+    labs += draw(st.lists(st.sampled_from(labs), max_size=8)) if labs else []  # sent twice
+    labs = draw(st.permutations(labs))
+    encounters = [
+        {
+            "encounter_id": e["encounter_id"],
+            "subject_id": e["subject_id"],
+            "admit_time": D1 + e["start"] * HOUR,
+            "discharge_time": D1 + e["end"] * HOUR,
+            "age_years": e["age_years"],
+        }
+        for e in ENCOUNTERS
+    ]
+    return build(encounters=encounters, labs=labs, meds=meds), labs
+
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _key(value: Any) -> Any:
+    return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+
+@SETTINGS
+@given(stories())
+def test_every_lab_row_lands_in_exactly_one_status(case: tuple[Story, list[dict]]) -> None:
+    story, labs = case
+    harmonised = story.rows("lab_harmonised")
+    assert len(harmonised) == len(labs)
+    columns = ("subject_id", "time", "analyte", "unit", "value")
+    assert Counter(tuple(_key(r[c]) for c in columns) for r in harmonised) == Counter(
+        tuple(_key(r[c]) for c in columns) for r in labs
+    )
+    assert len({r["lab_row_id"] for r in harmonised}) == len(harmonised)
+    assert {r["status"] for r in harmonised} <= STATUSES
+    for row in harmonised:
+        if row["status"] == "used":
+            assert row["value_si"] is not None and row["unit_si"] is not None, row
+            assert row["encounter_id"] is not None, row
+    by_status = story.value(
+        "SELECT coalesce(sum(n_flagged), 0) FROM data_quality WHERE check_name LIKE 'status:%'"
+    )
+    assert by_status == len(labs)
+
+
+@SETTINGS
+@given(stories())
+def test_episodes_never_overlap_and_index_events_are_concurrent(
+    case: tuple[Story, list[dict]],
+) -> None:
+    story, _ = case
+    config = story.con.execute("SELECT * FROM study_config").fetchdf().iloc[0]
+    for table, threshold in [
+        ("hypomagnesaemia_episodes", config["mg_low_mmol_l"]),
+        ("hypocalcaemia_episodes", config["ca_corrected_low_mmol_l"]),
+    ]:
+        previous: dict[str, Any] = {}
+        for episode in sorted(
+            story.rows(table), key=lambda r: (r["encounter_id"], r["episode_start"])
+        ):
+            assert episode["episode_start"] <= episode["episode_end"]
+            assert episode["nadir_value_mmol_l"] < threshold and episode["n_results"] >= 1
+            before = previous.get(episode["encounter_id"])
+            if before is not None:
+                assert episode["episode_start"] > before["episode_end"], (before, episode)
+            previous[episode["encounter_id"]] = episode
+
+    index_events = story.rows("index_events")
+    assert len({r["encounter_id"] for r in index_events}) == len(index_events)
+    for event in index_events:
+        assert event["index_time"] == max(event["mg_draw_time"], event["ca_draw_time"])
+        assert event["mg_mmol_l"] < config["mg_low_mmol_l"]
+        assert event["ca_corrected_mmol_l"] < config["ca_corrected_low_mmol_l"]
+        gap = abs(event["mg_draw_time"] - event["ca_draw_time"])
+        assert gap <= timedelta(hours=int(config["concurrent_window_hours"]))
+
+    attrition = story.rows("attrition")
+    assert attrition[0]["n_remaining"] == len(ENCOUNTERS)
+    for before, step in itertools.pairwise(attrition[:7]):
+        assert step["n_remaining"] == before["n_remaining"] - step["n_excluded"]
+    cohort = story.rows("analytic_cohort")
+    assert len(cohort) == attrition[6]["n_remaining"]
+    assert attrition[7]["n_remaining"] + attrition[8]["n_remaining"] == len(cohort)
+
+
+def _snapshot(story: Story) -> dict[str, list[str]]:
+    tables = [
+        name
+        for (name,) in story.con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+        ).fetchall()
+        if name not in INPUTS
+    ]
+    return {name: sorted(repr(tuple(r.values())) for r in story.rows(name)) for name in tables}
+
+
+@SETTINGS
+@given(stories())
+def test_deriving_twice_gives_identical_tables(case: tuple[Story, list[dict]]) -> None:
+    story, _ = case
+    first = _snapshot(story)
+    derive(story.con)
+    assert _snapshot(story) == first
