@@ -1,0 +1,134 @@
+"""Statistical disclosure control: small counts never leave the run's private folder.
+
+The rule (ARCHITECTURE.md): a count from 1 to ``threshold - 1`` is never written as a number
+outside ``private/`` and ``cohort.parquet``. JSON carries ``null`` with ``"suppressed": "<11"``
+beside it, HTML and figures show ``<11``. Zero is not disclosive and is shown as 0.
+
+Every function here is pure and tiny, in the spirit of OpenSAFELY ehrQL's
+``measures/disclosure_control.py``; the tables, figures and report call them rather than
+re-implementing the rule. Counts are numbers of rows (episodes, patients, lab results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+SUPPRESSED_KEY = "suppressed"
+
+
+def is_small(n: int | None, threshold: int) -> bool:
+    """True when ``n`` must be hidden: 1 <= n < threshold (``None`` is already hidden)."""
+    return n is not None and 1 <= int(n) < threshold
+
+
+def suppressed_text(threshold: int) -> str:
+    """The text shown in place of a hidden count, e.g. ``"<11"``."""
+    return f"<{threshold}"
+
+
+def suppress_count(n: int | None, threshold: int) -> int | None:
+    """Return ``n`` unchanged, or ``None`` when 1 <= n < threshold. 0 stays 0.
+
+    >>> suppress_count(5, 11), suppress_count(0, 11), suppress_count(11, 11)
+    (None, 0, 11)
+    """
+    if n is None or pd.isna(n):
+        return None
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"a count cannot be negative, got {n}")
+    return None if is_small(n, threshold) else n
+
+
+def display_count(n: int | None, threshold: int) -> str:
+    """Count as text for tables and figures: ``"<11"`` when hidden, else the integer.
+
+    ``None`` (a count already suppressed upstream) also shows as ``"<11"``.
+
+    >>> display_count(3, 11), display_count(0, 11), display_count(1234, 11)
+    ('<11', '0', '1,234')
+    """
+    shown = suppress_count(n, threshold)
+    return suppressed_text(threshold) if shown is None else f"{shown:,}"
+
+
+def display_counts(counts: Iterable[int | None], threshold: int) -> list[str]:
+    """``display_count`` over a sequence, e.g. for matplotlib tick or annotation labels."""
+    return [display_count(n, threshold) for n in counts]
+
+
+def suppress_record(
+    record: Mapping[str, Any], count_keys: Sequence[str], threshold: int
+) -> dict[str, Any]:
+    """Copy of a JSON-bound record with small counts set to ``None``.
+
+    When any of ``count_keys`` is hidden, ``"suppressed": "<threshold>"`` is added beside
+    them; the ``None`` values name which counts were hidden (counts are otherwise never null).
+    """
+    out = dict(record)
+    hidden = False
+    for key in count_keys:
+        if key in out:
+            value = out[key]
+            shown = suppress_count(value, threshold)
+            hidden = hidden or (value is not None and shown is None)
+            out[key] = shown
+    if hidden:
+        out[SUPPRESSED_KEY] = suppressed_text(threshold)
+    return out
+
+
+ESTIMATE_VALUE_KEYS = ("estimate", "se", "ci_low", "ci_high", "p_value")
+"""Keys of a results.json estimate entry that summarise the outcome of its episodes."""
+
+
+def suppress_estimate(
+    entry: Mapping[str, Any],
+    count_keys: Sequence[str],
+    group_keys: Sequence[str],
+    threshold: int,
+) -> dict[str, Any]:
+    """Copy of an estimate entry with small counts hidden (as ``suppress_record``) and, when any
+    group size in ``group_keys`` is hidden, its statistics set to ``None`` too: a mean over
+    fewer than ``threshold`` episodes is itself disclosive. Adds a ``withheld`` reason then.
+    """
+    out = suppress_record(entry, count_keys, threshold)
+    if any(k in out and out[k] is None for k in group_keys):
+        for key in ESTIMATE_VALUE_KEYS:
+            if key in out:
+                out[key] = None
+        out["withheld"] = f"an exposure group has fewer than {threshold} episodes"
+    return out
+
+
+def suppress_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: int) -> pd.DataFrame:
+    """Copy of ``df`` with small counts in ``count_columns`` set to missing (nullable Int64).
+
+    A ``suppressed`` column holds ``"<threshold>"`` on rows where anything was hidden and is
+    missing elsewhere, so ``df.to_dict("records")`` gives the JSON shape of ARCHITECTURE.md.
+    """
+    out = df.copy()
+    any_hidden = pd.Series(False, index=out.index)
+    for col in count_columns:
+        values = pd.to_numeric(out[col], errors="raise").astype("Int64")
+        small = (values >= 1) & (values < threshold)
+        small = small.fillna(False).astype(bool)
+        any_hidden |= small
+        out[col] = values.mask(small)
+    out[SUPPRESSED_KEY] = pd.Series(
+        [suppressed_text(threshold) if h else None for h in any_hidden],
+        index=out.index,
+        dtype="object",
+    )
+    return out
+
+
+def display_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: int) -> pd.DataFrame:
+    """Copy of ``df`` with ``count_columns`` turned into display text (``"<11"``, ``"1,234"``)."""
+    out = df.copy()
+    for col in count_columns:
+        out[col] = [display_count(None if pd.isna(v) else int(v), threshold) for v in out[col]]
+    return out

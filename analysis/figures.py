@@ -1,0 +1,168 @@
+"""Figures for the report, returned as inline SVG text (no external resources, no dates).
+
+Figures are drawn with matplotlib's object API (``matplotlib.figure.Figure``: no pyplot
+global state, no GUI backend) and saved as SVG with a fixed ``svg.hashsalt`` and no
+metadata, so the same input gives byte-identical output on every run.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from mgca.analysis.disclosure import display_count, is_small
+from mgca.config import StudyConfig
+
+EXPOSED_COLOUR = "#0072B2"  # Okabe-Ito blue
+UNEXPOSED_COLOUR = "#D55E00"  # Okabe-Ito vermillion
+_SVG_RC = {"svg.hashsalt": "mgca", "svg.fonttype": "none", "font.size": 9}
+_NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+
+
+def group_label(exposed: bool, study: StudyConfig) -> str:
+    """Legend/column label of an exposure group, e.g. "Mg repletion within 6 h"."""
+    prefix = "Mg repletion" if exposed else "No Mg repletion"
+    return f"{prefix} within {study.grace_hours} h"
+
+
+def figure_to_svg(fig: Figure) -> str:
+    """The figure as an ``<svg>`` element string (no XML prolog or DOCTYPE), deterministic."""
+    buf = io.StringIO()
+    with mpl.rc_context(_SVG_RC):
+        fig.savefig(buf, format="svg", metadata=_NO_METADATA)
+    text = buf.getvalue()
+    return text[text.index("<svg") :].strip() + "\n"
+
+
+def _plottable(summary: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """Bins shown: at least ``threshold`` episodes (and at least 2, for an SD); adds CI bounds."""
+    keep = ~summary["n_episodes"].map(lambda n: is_small(n, threshold)) & (
+        summary["n_episodes"] >= 2
+    )
+    df = summary.loc[keep].copy()
+    n = df["n_episodes"].astype(float)
+    half = stats.t.ppf(0.975, n - 1) * df["sd_ca_corrected_mmol_l"] / np.sqrt(n)
+    df["ci_low"] = df["mean_ca_corrected_mmol_l"] - half
+    df["ci_high"] = df["mean_ca_corrected_mmol_l"] + half
+    return df
+
+
+def calcium_trajectory_figure(summary: pd.DataFrame, threshold: int, study: StudyConfig) -> str:
+    """Mean albumin-corrected Ca (mmol/L, ± 95 % CI) by hours from index, one line per group.
+
+    ``summary`` is the ``calcium_trajectory_summary`` table (ARCHITECTURE.md): one row per
+    ``exposed`` group and ``hours_bin_start`` (h from index). Each bin is drawn at its midpoint;
+    bins with fewer than ``threshold`` episodes are not drawn (gaps in the line). The number of
+    episodes per bin is printed under the axis, small counts as ``<threshold``. Also drawn:
+    index (time zero), the grace period, the outcome window and the hypocalcaemia threshold.
+    """
+    width = study.trajectory_bin_hours
+    starts = np.arange(-study.trajectory_before_hours, study.trajectory_after_hours, width)
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.axvspan(0, study.grace_hours, color="0.85", lw=0, label="Grace period (exposure decided)")
+    lo = study.horizon_hours - study.outcome_tolerance_hours
+    hi = study.horizon_hours + study.outcome_tolerance_hours
+    ax.axvspan(lo, hi, facecolor="none", edgecolor="0.75", hatch="//", lw=0, label="Outcome window")
+    ax.axvline(0, color="black", lw=1)
+    ax.axhline(
+        study.ca_corrected_low_mmol_l,
+        color="0.3",
+        ls="--",
+        lw=1,
+        label=f"Hypocalcaemia threshold ({study.ca_corrected_low_mmol_l:.2f} mmol/L)",
+    )
+
+    shown = _plottable(summary, threshold)
+    counts_rows = []
+    for exposed, colour in ((True, EXPOSED_COLOUR), (False, UNEXPOSED_COLOUR)):
+        group = shown.loc[shown["exposed"].astype(bool) == exposed].set_index("hours_bin_start")
+        group = group.reindex(starts)  # hidden or empty bins become gaps
+        x = starts + width / 2
+        ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.18, lw=0)
+        ax.plot(
+            x,
+            group["mean_ca_corrected_mmol_l"],
+            color=colour,
+            marker="o",
+            ms=3,
+            lw=1.5,
+            label=group_label(exposed, study),
+        )
+        all_bins = summary.loc[summary["exposed"].astype(bool) == exposed]
+        n_by_bin = all_bins.set_index("hours_bin_start")["n_episodes"].reindex(starts, fill_value=0)
+        counts_rows.append((colour, [display_count(int(n), threshold) for n in n_by_bin]))
+
+    if shown.empty:
+        ax.text(
+            0.5,
+            0.5,
+            f"No bin has {threshold} or more episodes to show",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="0.3",
+        )
+    ax.set_xlim(starts[0], starts[-1] + width)
+    ax.set_xticks(np.append(starts, starts[-1] + width))
+    ax.set_xlabel("Hours from index (time zero)")
+    ax.set_ylabel("Albumin-corrected Ca (mmol/L)")
+    ax.spines[["top", "right"]].set_visible(False)
+    for row, (colour, labels) in enumerate(counts_rows):
+        for start, label in zip(starts, labels, strict=True):
+            ax.annotate(
+                label,
+                xy=(start + width / 2, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, -34 - 10 * row),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=7,
+                color=colour,
+                annotation_clip=False,
+            )
+    ax.annotate(
+        "Episodes per bin:",
+        xy=(0, 0),
+        xycoords="axes fraction",
+        xytext=(-4, -34),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize=7,
+        annotation_clip=False,
+    )
+    handles, labels = ax.get_legend_handles_labels()
+    order = [*range(len(handles) - 2, len(handles)), *range(len(handles) - 2)]  # groups first
+    fig.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="outside upper center",
+        fontsize=7,
+        frameon=False,
+        ncols=3,
+    )
+    return figure_to_svg(fig)
+
+
+def trajectory_caption(threshold: int, study: StudyConfig) -> str:
+    """Caption (plain text) for ``calcium_trajectory_figure``."""
+    return (
+        f"Mean albumin-corrected calcium (mmol/L) in {study.trajectory_bin_hours}-hour bins "
+        f"from {study.trajectory_before_hours} h before to {study.trajectory_after_hours} h "
+        "after index (time zero, the draw of the later qualifying lab), by whether magnesium "
+        f"was given within {study.grace_hours} h of index (grey band: grace period; hatched: "
+        f"outcome window {study.horizon_hours} ± {study.outcome_tolerance_hours} h). Points "
+        "are bin midpoints; shaded bands are 95 % confidence intervals from the standard "
+        "deviation of results over the square root of the number of episodes in the bin. "
+        f"Bins with fewer than {threshold} episodes are not drawn (gaps); the episode counts "
+        f"printed under the axis show counts below {threshold} as <{threshold}. The dashed "
+        "line is the hypocalcaemia threshold. Descriptive only: the groups differ at baseline "
+        "and calcium is re-tested more often when low."
+    )

@@ -1,0 +1,463 @@
+"""Effect estimates for results.json: the primary adjusted ATE and two contrasts.
+
+All three functions take the analytic cohort (``cohort.parquet`` columns, ARCHITECTURE.md)
+and return one ``estimates`` entry of results.json. Estimates, standard errors and CI bounds
+are in mmol/L of albumin-corrected calcium; p-values are two-sided. Every interval is a
+95 % interval from a t distribution with (number of patients − 1) degrees of freedom, using
+the patient-clustered (CR1) sandwich covariance of statsmodels ``OLS(...).fit(
+cov_type="cluster")``: one patient can contribute several episodes (stays).
+
+- ``fit_primary``: outcome regression with full exposure × covariate interaction (Lin 2013
+  regression adjustment, equivalently g-computation); the ATE is the mean, over the analysed
+  cohort, of the predicted outcome with exposure set to 1 minus set to 0. For a linear model
+  that is ``(mean(X1) − mean(X0)) · β`` and its variance ``c'Vc`` (delta method), which
+  targets the sample ATE conditional on the cohort's covariates.
+- ``unadjusted_difference``: the crude exposed − unexposed difference in the outcome.
+- ``naive_before_after``: the mean change from baseline among exposed episodes. Not causal.
+
+Post-index variables (``calcium_in_grace``, ``outcome_hours_from_index``, doses) are never
+adjusted for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import patsy
+import statsmodels.api as sm
+
+from mgca.config import StudyConfig
+
+UNIT = "mmol/L"
+CI_LEVEL = 0.95
+MIN_EPISODES = 20
+"""Fewer analysable episodes than this and no estimate is made."""
+
+OUTCOME = "outcome_ca_corrected_mmol_l"
+BASELINE_CA = "baseline_ca_corrected_mmol_l"
+EXPOSURE = "exposed"
+CLUSTER = "subject_id"
+
+ADJUSTMENT_SET: tuple[str, ...] = (
+    "baseline_ca_corrected_mmol_l",
+    "baseline_ca_total_mmol_l",
+    "baseline_mg_mmol_l",
+    "baseline_albumin_g_l",
+    "baseline_creatinine_umol_l",
+    "age_years",
+    "sex",
+)
+"""Pre-index confounders of the primary model, in formula order (cohort.parquet names)."""
+
+SPLINE_DF = 3
+SPLINE_COVARIATES = frozenset({"baseline_mg_mmol_l", "baseline_ca_corrected_mmol_l"})
+"""Entered as natural cubic splines: the Mg → Ca relation is steep, not linear."""
+LOG_COVARIATES = frozenset({"baseline_creatinine_umol_l"})
+"""Entered on the log scale (must be > 0)."""
+CATEGORICAL_COVARIATES = frozenset({"sex"})
+
+PRIMARY_METHOD = (
+    "Outcome regression with full exposure × covariate interaction (Lin 2013 regression "
+    "adjustment, g-computation), fitted by OLS; natural cubic splines "
+    f"({SPLINE_DF} df) for baseline Mg and baseline corrected Ca, log baseline creatinine. "
+    "ATE = mean over the analysed cohort of predicted outcome with everyone exposed minus "
+    "everyone unexposed; SE by the delta method from the patient-clustered (CR1) sandwich "
+    "covariance; 95 % CI and p-value from t with (patients − 1) df."
+)
+
+COUNT_KEYS: tuple[str, ...] = ("n", "n_exposed", "n_unexposed", "n_clusters", "n_dropped")
+"""Keys of an estimate entry that are counts (disclosure control applies to them)."""
+
+_TREAT = "mg_repletion"  # 0/1 float exposure inside the model frame
+_Y = "y"
+
+REPORT_SAYS = 'the report will say "no estimate"'
+"""Closing clause of every ``InsufficientDataError`` message."""
+
+
+class InsufficientDataError(ValueError):
+    """The cohort cannot support the requested estimate; the report then says "no estimate".
+
+    The message says why in words and never contains a small count.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# words for the results.json entry
+
+
+def _cohort_words(study: StudyConfig | None) -> str:
+    if study is None:
+        return (
+            "analysed episodes of the analytic cohort (first concurrent hypomagnesaemia and "
+            "hypocalcaemia per hospital stay) with an outcome calcium in the outcome window"
+        )
+    lo = study.horizon_hours - study.outcome_tolerance_hours
+    hi = study.horizon_hours + study.outcome_tolerance_hours
+    return (
+        f"adult (≥ {study.min_age_years:g} y) hospital stays with concurrent hypomagnesaemia "
+        f"(serum Mg < {study.mg_low_mmol_l:.2f} mmol/L) and hypocalcaemia (albumin-corrected "
+        f"Ca < {study.ca_corrected_low_mmol_l:.2f} mmol/L), first such episode per stay, with "
+        f"a corrected Ca measured {lo}–{hi} h after index"
+    )
+
+
+def _grace_words(study: StudyConfig | None) -> str:
+    return "the grace period" if study is None else f"{study.grace_hours} h"
+
+
+def _exposure_words(study: StudyConfig | None) -> str:
+    return (
+        f"first given IV or oral magnesium dose within {_grace_words(study)} after index "
+        f"(time zero = draw time of the later qualifying lab) vs no magnesium within "
+        f"{_grace_words(study)}; usual care afterwards in both groups"
+    )
+
+
+def _outcome_words(study: StudyConfig | None) -> str:
+    if study is None:
+        return "albumin-corrected serum Ca (mmol/L) nearest to the outcome horizon"
+    return (
+        f"albumin-corrected serum Ca (mmol/L) nearest to {study.horizon_hours} h after index, "
+        f"within ± {study.outcome_tolerance_hours} h"
+    )
+
+
+def _primary_estimand(study: StudyConfig) -> str:
+    return (
+        "average treatment effect, in the analytic cohort, of IV/oral Mg repletion within "
+        f"{study.grace_hours} h after index vs no Mg repletion within {study.grace_hours} h "
+        "(usual care afterwards), on albumin-corrected Ca at "
+        f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
+    )
+
+
+def estimand_words(study: StudyConfig) -> dict[str, str]:
+    """The primary estimand in words: ``estimand``, ``cohort``, ``exposure``, ``outcome``."""
+    return {
+        "estimand": _primary_estimand(study),
+        "cohort": _cohort_words(study),
+        "exposure": _exposure_words(study),
+        "outcome": _outcome_words(study),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# shared mechanics
+
+
+def _check_columns(cohort: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in cohort.columns]
+    if missing:
+        raise KeyError(
+            f"cohort is missing column(s) {missing}; see cohort.parquet in ARCHITECTURE.md"
+        )
+
+
+def _complete_cases(cohort: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Rows with every one of ``columns`` present (and creatinine > 0 when used); n dropped."""
+    ok = cohort[list(columns)].notna().all(axis=1)
+    for col in LOG_COVARIATES.intersection(columns):
+        ok &= pd.to_numeric(cohort[col], errors="coerce").gt(0).fillna(False).astype(bool)
+    kept = cohort.loc[ok.to_numpy()].reset_index(drop=True)
+    return kept, int(len(cohort) - len(kept))
+
+
+def _exposure(values: pd.Series) -> np.ndarray:
+    """Exposure as 0.0/1.0 (accepts bool, nullable boolean or 0/1)."""
+    return values.astype(bool).to_numpy(dtype=float)
+
+
+def _require_arms(treat: np.ndarray, *, what: str) -> None:
+    n_exp = int(treat.sum())
+    for arm, n_arm in (("exposed (Mg repletion)", n_exp), ("unexposed", len(treat) - n_exp)):
+        if n_arm == 0:
+            raise InsufficientDataError(
+                f"no {what}: the {arm} arm has no analysable episodes, so "
+                f"there is nothing to compare; {REPORT_SAYS}."
+            )
+
+
+def _require_size(n: int, n_clusters: int, *, what: str) -> None:
+    if n < MIN_EPISODES:
+        raise InsufficientDataError(
+            f"no {what}: fewer than {MIN_EPISODES} analysable episodes; {REPORT_SAYS}."
+        )
+    if n_clusters < 2:
+        raise InsufficientDataError(
+            f"no {what}: all episodes come from one patient, so a "
+            f"patient-clustered interval cannot be formed; {REPORT_SAYS}."
+        )
+
+
+def _clustered_ols(y: np.ndarray, X: np.ndarray, groups: pd.Series) -> Any:
+    """OLS with CR1 patient-clustered covariance; t inference with (clusters − 1) df."""
+    codes, _ = pd.factorize(groups.astype(str), sort=True)
+    return sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+
+
+def _contrast(fit: Any, c: np.ndarray) -> dict[str, float | None]:
+    """Estimate, SE, CI and p-value of the linear combination ``c · β`` (delta method)."""
+    test = fit.t_test(np.atleast_2d(c))
+    low, high = test.conf_int(alpha=1 - CI_LEVEL)[0]
+    return {
+        "estimate": _finite(test.effect[0]),
+        "se": _finite(test.sd[0][0]),
+        "ci_low": _finite(low),
+        "ci_high": _finite(high),
+        "p_value": _finite(test.pvalue),
+    }
+
+
+def _finite(x: Any) -> float | None:
+    """Plain float for JSON, or None when not finite."""
+    value = float(np.asarray(x).squeeze())
+    return value if np.isfinite(value) else None
+
+
+def _entry(
+    *,
+    name: str,
+    estimand: str,
+    study: StudyConfig | None,
+    stats: dict[str, float | None],
+    data: pd.DataFrame,
+    treat: np.ndarray,
+    n_dropped: int,
+    method: str,
+    adjustment_set: list[str],
+    notes: list[str],
+) -> dict[str, Any]:
+    """One results.json ``estimates`` entry (the same key set for every estimate)."""
+    n_exposed = int(treat.sum())
+    return {
+        "name": name,
+        "estimand": estimand,
+        "outcome": _outcome_words(study),
+        "unit": UNIT,
+        **stats,
+        "n": len(data),
+        "n_dropped": n_dropped,
+        "grace_hours": None if study is None else study.grace_hours,
+        "horizon_hours": None if study is None else study.horizon_hours,
+        "method": method,
+        "adjustment_set": adjustment_set,
+        "cohort": _cohort_words(study),
+        "exposure": _exposure_words(study),
+        "n_exposed": n_exposed,
+        "n_unexposed": len(treat) - n_exposed,
+        "n_clusters": int(data[CLUSTER].nunique()),
+        "notes": notes,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# primary: g-computation with full interaction
+
+
+def _term(col: str) -> str:
+    if col in SPLINE_COVARIATES:
+        return f"cr({col}, df={SPLINE_DF}, constraints='center')"
+    if col in LOG_COVARIATES:
+        return f"np.log({col})"
+    if col in CATEGORICAL_COVARIATES:
+        return f"C({col})"
+    return col
+
+
+def _model_frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """Plain float/object columns patsy understands (pandas 3 strings become object)."""
+    frame = pd.DataFrame({_Y: data[OUTCOME].astype(float), _TREAT: _exposure(data[EXPOSURE])})
+    for col in covariates:
+        if col in CATEGORICAL_COVARIATES:
+            frame[col] = data[col].astype(str).astype(object)
+        else:
+            frame[col] = data[col].astype(float)
+    return frame
+
+
+def _independent_columns(X: np.ndarray, rel_tol: float = 1e-9) -> list[int]:
+    """Indices of columns kept, in order, skipping any that is a linear combination of earlier
+    ones (judged on unit-length columns by the smallest singular value)."""
+    norms = np.linalg.norm(X, axis=0)
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        if norms[j] == 0:
+            continue
+        cand = [*keep, j]
+        s = np.linalg.svd(X[:, cand] / norms[cand], compute_uv=False)
+        if s[-1] > rel_tol * s[0]:
+            keep.append(j)
+    return keep
+
+
+def _estimable(X: np.ndarray, c: np.ndarray, rel_tol: float = 1e-8) -> bool:
+    """True when ``c · β`` is the same for every least-squares ``β`` (``c`` in X's row space)."""
+    a, *_ = np.linalg.lstsq(X.T, c, rcond=None)
+    return bool(np.linalg.norm(X.T @ a - c) <= rel_tol * max(np.linalg.norm(c), 1.0))
+
+
+def fit_primary(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
+    """Primary estimate: the adjusted ATE on corrected Ca at the horizon, in mmol/L.
+
+    Model: OLS of the outcome on exposure × (spline(baseline Mg) + spline(baseline corrected
+    Ca) + baseline total Ca + baseline albumin + log baseline creatinine + age + sex), natural
+    cubic splines with 3 df (patsy ``cr``, centred). Counterfactual design matrices (everyone
+    exposed / everyone unexposed) are built from the fitted ``design_info``, so spline knots and
+    centring stay the training ones. The ATE is ``c · β`` with ``c = mean(X1) − mean(X0)``,
+    its SE ``sqrt(c' V c)`` with ``V`` the patient-clustered covariance.
+
+    Rows missing the outcome, exposure or any adjustment covariate (or with creatinine ≤ 0)
+    are dropped and counted in ``n_dropped``. A covariate constant in the analysed rows and
+    design columns that are exact linear combinations of earlier ones are dropped, with a
+    note. Corrected Ca is computed from total Ca and albumin, so one of the three is always
+    redundant and the ATE does not change; when a dropped column does bear on the ATE (e.g. a
+    sex level seen in one arm only), the note says the ATE now assumes that term is zero.
+
+    Raises ``InsufficientDataError`` when an arm is empty, an arm has no more episodes than its
+    own outcome model has parameters, or fewer than ``MIN_EPISODES`` rows remain.
+    """
+    needed = [CLUSTER, EXPOSURE, OUTCOME, *ADJUSTMENT_SET]
+    _check_columns(cohort, needed)
+    data, n_dropped = _complete_cases(cohort, needed)
+    treat = _exposure(data[EXPOSURE])
+    what = "primary estimate"
+    _require_arms(treat, what=what)
+    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+
+    notes: list[str] = []
+    if n_dropped:
+        notes.append(
+            "episodes missing the outcome, the exposure or an adjustment covariate (or with "
+            "creatinine ≤ 0) were left out (complete-case analysis; count in n_dropped)"
+        )
+    covariates = [c for c in ADJUSTMENT_SET if data[c].nunique() > 1]
+    for col in ADJUSTMENT_SET:
+        if col not in covariates:
+            notes.append(f"{col} dropped from the model: one value in all analysed episodes")
+
+    frame = _model_frame(data, covariates)
+    rhs = " + ".join(_term(c) for c in covariates) or "1"
+    y_mat, x_mat = patsy.dmatrices(f"{_Y} ~ {_TREAT} * ({rhs})", frame, NA_action="raise")
+    design = x_mat.design_info
+    X = np.asarray(x_mat)
+    (x1,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 1.0}))
+    (x0,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 0.0}))
+    c_full = np.asarray(x1).mean(axis=0) - np.asarray(x0).mean(axis=0)
+    keep = _independent_columns(X)
+    dropped = [name for j, name in enumerate(design.column_names) if j not in keep]
+    if dropped:
+        notes.append(
+            "design columns dropped as exact linear combinations of earlier ones (the fitted "
+            f"values are unchanged): {', '.join(dropped)}; "
+            + (
+                "the ATE is unchanged too"
+                if _estimable(X, c_full)
+                else "the ATE now assumes these terms are zero (e.g. no effect modification "
+                "by a level seen in one arm only)"
+            )
+        )
+    n_main = sum(1 for j in keep if _TREAT not in design.column_names[j])
+    for arm, n_arm in (("exposed", int(treat.sum())), ("unexposed", int(len(treat) - treat.sum()))):
+        if n_arm <= n_main + 1:
+            raise InsufficientDataError(
+                f"no {what}: the {arm} arm has too few analysable episodes to "
+                f"fit its own outcome model ({n_main} parameters); {REPORT_SAYS}."
+            )
+
+    fit = _clustered_ols(np.asarray(y_mat).ravel(), X[:, keep], data[CLUSTER])
+    if data[CLUSTER].nunique() < 30:
+        notes.append("fewer than 30 patients: clustered standard errors may be too small")
+
+    return _entry(
+        name="primary",
+        estimand=_primary_estimand(study),
+        study=study,
+        stats=_contrast(fit, c_full[keep]),
+        data=data,
+        treat=treat,
+        n_dropped=n_dropped,
+        method=PRIMARY_METHOD,
+        adjustment_set=list(ADJUSTMENT_SET),
+        notes=notes,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# contrasts
+
+
+def unadjusted_difference(cohort: pd.DataFrame, study: StudyConfig | None = None) -> dict[str, Any]:
+    """Crude difference in mean outcome, exposed − unexposed, mmol/L (patient-clustered CI).
+
+    Confounded by indication (lower Mg and Ca are treated more often): shown for contrast.
+    ``study`` only fills in the words and windows of the entry.
+    """
+    needed = [CLUSTER, EXPOSURE, OUTCOME]
+    _check_columns(cohort, needed)
+    data, n_dropped = _complete_cases(cohort, needed)
+    treat = _exposure(data[EXPOSURE])
+    what = "unadjusted difference"
+    _require_arms(treat, what=what)
+    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+    X = np.column_stack([np.ones_like(treat), treat])
+    fit = _clustered_ols(data[OUTCOME].to_numpy(dtype=float), X, data[CLUSTER])
+    return _entry(
+        name="unadjusted_difference",
+        estimand=(
+            f"crude difference in mean outcome between episodes with and without Mg repletion "
+            f"within {_grace_words(study)}; not adjusted for confounding by indication"
+        ),
+        study=study,
+        stats=_contrast(fit, np.array([0.0, 1.0])),
+        data=data,
+        treat=treat,
+        n_dropped=n_dropped,
+        method="Difference in means by OLS on the exposure alone; patient-clustered (CR1) "
+        "95 % CI, t with (patients − 1) df.",
+        adjustment_set=[],
+        notes=[],
+    )
+
+
+def naive_before_after(cohort: pd.DataFrame, study: StudyConfig | None = None) -> dict[str, Any]:
+    """Mean change (outcome − baseline corrected Ca) among exposed episodes, mmol/L.
+
+    NOT a causal effect: episodes were selected on a low calcium, so calcium rises on re-test
+    without treatment (regression to the mean), and illness resolves. No comparison group.
+    ``study`` only fills in the words and windows of the entry.
+    """
+    _check_columns(cohort, [CLUSTER, EXPOSURE, OUTCOME, BASELINE_CA])
+    known, n_unknown = _complete_cases(cohort, [CLUSTER, EXPOSURE])
+    exposed = known.loc[_exposure(known[EXPOSURE]).astype(bool)]
+    data, n_incomplete = _complete_cases(exposed, [OUTCOME, BASELINE_CA])
+    n_dropped = n_unknown + n_incomplete
+    what = "naive before/after change"
+    if data.empty:
+        raise InsufficientDataError(
+            f"no {what}: the exposed (Mg repletion) arm has no analysable episodes; {REPORT_SAYS}."
+        )
+    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+    change = (data[OUTCOME] - data[BASELINE_CA]).to_numpy(dtype=float)
+    fit = _clustered_ols(change, np.ones((len(data), 1)), data[CLUSTER])
+    return _entry(
+        name="naive_before_after",
+        estimand=(
+            "mean change in albumin-corrected Ca from the qualifying (baseline) value to the "
+            f"outcome, among episodes with Mg repletion within {_grace_words(study)}. NOT a "
+            "causal effect: episodes were selected for a low calcium, which rises on re-test "
+            "without treatment (regression to the mean), and the illness behind it resolves"
+        ),
+        study=study,
+        stats=_contrast(fit, np.array([1.0])),
+        data=data,
+        treat=np.ones(len(data)),
+        n_dropped=n_dropped,
+        method="Mean of within-episode change (outcome − baseline corrected Ca) among exposed "
+        "episodes; patient-clustered (CR1) 95 % CI, t with (patients − 1) df.",
+        adjustment_set=[],
+        notes=[],
+    )

@@ -1,0 +1,361 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, no scripts, no external URLs).
+
+``render_report(ReportContext(...))`` turns the run's aggregates into HTML with jinja2
+(autoescape on) from ``mgca.templates/report.html.j2`` and ``report.css``. This module prepares
+display text (numbers formatted, small counts shown as ``<threshold``); the template only lays
+it out. The report never shows subject or encounter ids, and free text taken from results
+has absolute dates removed; the run's start time stays in results.json (only the run's
+duration is shown).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from mgca.analysis.disclosure import display_count, suppress_estimate
+from mgca.analysis.figures import group_label, trajectory_caption
+from mgca.analysis.models import (
+    ADJUSTMENT_SET,
+    COUNT_KEYS,
+    PRIMARY_METHOD,
+    REPORT_SAYS,
+    estimand_words,
+)
+from mgca.config import MgcaConfig, StudyConfig
+
+TEMPLATE = "report.html.j2"
+ESTIMATE_LABELS = {
+    "primary": "Primary: adjusted average effect (g-computation)",
+    "unadjusted_difference": "Unadjusted difference (exposed − unexposed)",
+    "naive_before_after": "Naive before/after change, exposed only (not causal)",
+}
+ARM_KEYS = ("n", "n_exposed", "n_unexposed")
+"""Group sizes of an estimate: when one is hidden, the estimate is withheld."""
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
+_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the report shows. Aggregates only: no row-level data.
+
+    ``results`` is the results.json dict (``estimates``, ``attrition``, ``data_quality``,
+    ``provenance``); ``table_one`` comes from ``mgca.analysis.table_one.table_one``;
+    ``trajectory_svg`` from ``mgca.analysis.figures.calcium_trajectory_figure`` (``None`` when
+    there is nothing to plot); ``threshold`` is the small-cell threshold. When there is no
+    primary estimate, ``no_estimate_reason`` says why; failing that,
+    ``results["no_estimate_reason"]`` or a ``"primary: ..."`` entry of
+    ``results["estimate_notes"]``.
+    """
+
+    title: str
+    results: Mapping[str, Any]
+    table_one: pd.DataFrame | None
+    trajectory_svg: str | None
+    config: MgcaConfig
+    threshold: int
+    no_estimate_reason: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# templates
+
+
+def _templates_dir() -> Traversable:
+    """The ``mgca.templates`` package folder, or, when an editable install predates that
+    package's mapping, ``reports/templates`` beside this source tree."""
+    try:
+        return importlib.resources.files("mgca.templates")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "reports" / "templates"
+
+
+def _environment() -> jinja2.Environment:
+    folder = _templates_dir()
+
+    def load(name: str) -> str:
+        return folder.joinpath(name).read_text(encoding="utf-8")
+
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(load),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def _scrub(text: Any) -> str:
+    """Free text from results, with any absolute date/time replaced by "[date]"."""
+    return _DATE.sub("[date]", "" if text is None else str(text))
+
+
+def _signed(x: float) -> str:
+    """Difference in mmol/L, 2 decimals, with sign (no "-0.00")."""
+    s = f"{x:+.2f}"
+    return "0.00" if s in ("+0.00", "-0.00") else s
+
+
+def _plain(x: float) -> str:
+    s = f"{x:.2f}"
+    return "0.00" if s == "-0.00" else s
+
+
+def _p_value(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _count(n: Any, threshold: int) -> str:
+    """Display a count; ``None`` (suppressed upstream) shows as ``<threshold``."""
+    return display_count(None if n is None or pd.isna(n) else int(n), threshold)
+
+
+def _estimate_view(entry: Mapping[str, Any], threshold: int) -> dict[str, Any]:
+    """Display text of an estimate; statistics over a hidden group size are withheld."""
+    entry = suppress_estimate(entry, COUNT_KEYS, ARM_KEYS, threshold)
+    withheld = "withheld" in entry
+    has = entry.get("estimate") is not None
+    ci = (
+        f"{_plain(entry['ci_low'])} to {_plain(entry['ci_high'])}"
+        if has and entry.get("ci_low") is not None and entry.get("ci_high") is not None
+        else "—"
+    )
+    return {
+        "name": entry.get("name", ""),
+        "label": ESTIMATE_LABELS.get(entry.get("name", ""), _scrub(entry.get("name", ""))),
+        "estimate": _signed(entry["estimate"]) if has else "—",
+        "ci": ci,
+        "p": _p_value(entry.get("p_value")),
+        "n": _count(entry.get("n"), threshold),
+        "n_exposed": _count(entry.get("n_exposed"), threshold),
+        "n_unexposed": _count(entry.get("n_unexposed"), threshold),
+        "n_clusters": _count(entry.get("n_clusters"), threshold),
+        "withheld": withheld,
+        "estimand": _scrub(entry.get("estimand")),
+        "method": _scrub(entry.get("method")),
+        "notes": [_scrub(n) for n in entry.get("notes") or []],
+    }
+
+
+def _find(estimates: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    return next((e for e in estimates if e.get("name") == name), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+
+def _summary(
+    primary: Mapping[str, Any] | None,
+    view: Mapping[str, Any] | None,
+    reason: str | None,
+    study: StudyConfig,
+    threshold: int,
+) -> dict[str, Any]:
+    """The question, the one-sentence answer (or why there is none) and the caveats.
+
+    ``primary`` is the primary results entry and ``view`` its display text (both ``None`` when
+    there is no primary estimate).
+    """
+    question = (
+        "In adults with concurrent low magnesium and low calcium, does giving magnesium "
+        f"within {study.grace_hours} h raise albumin-corrected calcium "
+        f"{study.horizon_hours} h later, compared with not giving it within {study.grace_hours} h?"
+    )
+    caveats = [
+        "Observational data: the estimate is causal only if the adjustment set captures why "
+        "some patients were given magnesium (severity of illness, vitamin D and PTH status are "
+        "not in it).",
+        f"Only episodes with a calcium measured {study.horizon_hours} ± "
+        f"{study.outcome_tolerance_hours} h after index are analysed; patients who died, went "
+        "home or were not re-tested are missing, and testing is more frequent when calcium is "
+        "low.",
+        "Albumin-corrected calcium agrees poorly with ionized calcium in critical illness and "
+        "advanced kidney disease.",
+        "The before/after change in treated patients is not an effect: calcium selected for "
+        "being low rises on re-test anyway (regression to the mean).",
+    ]
+    if primary is None or view is None or view["estimate"] == "—":
+        if view is not None and view["withheld"]:
+            why = f"an exposure group has fewer than {threshold} analysed episodes"
+        else:
+            why = _scrub(reason).replace(REPORT_SAYS, "").rstrip("; .") if reason else ""
+            why = why or "the primary model was not fitted"
+        answer = why if re.match(r"no (primary )?estimate\b", why, re.I) else f"No estimate: {why}"
+        return {
+            "question": question,
+            "answer": answer[0].upper() + answer[1:] + ".",
+            "has_estimate": False,
+            "caveats": caveats,
+        }
+    low, high = primary["ci_low"], primary["ci_high"]
+    if low is not None and low > 0:
+        direction = "higher with magnesium"
+    elif high is not None and high < 0:
+        direction = "lower with magnesium"
+    else:
+        direction = "the interval includes no difference"
+    answer = (
+        f"Giving magnesium within {study.grace_hours} h changed albumin-corrected calcium at "
+        f"{study.horizon_hours} h by {view['estimate']} mmol/L (95 % CI {view['ci']} mmol/L; "
+        f"{direction}) compared with not giving it, in {view['n']} analysed episodes "
+        f"({view['n_exposed']} given magnesium, {view['n_unexposed']} not)."
+    )
+    return {"question": question, "answer": answer, "has_estimate": True, "caveats": caveats}
+
+
+def _rows(
+    records: Sequence[Mapping[str, Any]], threshold: int
+) -> tuple[list[str], list[list[str]]]:
+    """Header and display rows of a list of dicts; ``n``/``n_*`` columns are counts."""
+    columns: list[str] = []
+    for record in records:
+        columns += [k for k in record if k not in columns and k != "suppressed"]
+    rows = [
+        [
+            _count(r.get(c), threshold) if c == "n" or c.startswith("n_") else _scrub(r.get(c))
+            for c in columns
+        ]
+        for r in records
+    ]
+    return columns, rows
+
+
+def _methods(study: StudyConfig, threshold: int) -> list[tuple[str, str]]:
+    """Methods items generated from the config (thresholds with units)."""
+    s = study
+    return [
+        ("Hypomagnesaemia", f"serum Mg < {s.mg_low_mmol_l:.2f} mmol/L"),
+        (
+            "Hypocalcaemia",
+            f"albumin-corrected Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca "
+            f"= total Ca + {s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − "
+            f"albumin g/L) mmol/L, using an albumin drawn within {s.albumin_window_hours} h",
+        ),
+        (
+            "Index (time zero)",
+            f"first time per hospital stay with both qualifying draws at most "
+            f"{s.concurrent_window_hours} h apart; the later draw; adults ≥ "
+            f"{s.min_age_years:g} years",
+        ),
+        (
+            "Exposure",
+            f"first given (not only ordered) IV or oral magnesium in (index, index + "
+            f"{s.grace_hours} h]; unexposed: none in that window (usual care afterwards)",
+        ),
+        (
+            "Outcome",
+            f"albumin-corrected Ca nearest to index + {s.horizon_hours} h, within ± "
+            f"{s.outcome_tolerance_hours} h",
+        ),
+        (
+            "Baseline covariates",
+            f"labs: last value in [index − {s.baseline_lookback_hours} h, index]; drugs (PPI, "
+            f"loop diuretic): any given in [index − {s.drug_lookback_hours} h, index)",
+        ),
+        ("Primary model", PRIMARY_METHOD),
+        ("Adjustment set", ", ".join(ADJUSTMENT_SET)),
+        (
+            "Trajectory figure",
+            f"{s.trajectory_bin_hours} h bins from {s.trajectory_before_hours} h before to "
+            f"{s.trajectory_after_hours} h after index",
+        ),
+        (
+            "Disclosure control",
+            f"counts from 1 to {threshold - 1} are shown as <{threshold}; zero is shown as 0; "
+            f"estimates are withheld when an exposure group has fewer than {threshold} episodes",
+        ),
+    ]
+
+
+_PROVENANCE = (
+    ("mgca_version", "mgca version"),
+    ("git_commit", "Git commit"),
+    ("config_sha256", "Config SHA-256"),
+    ("input_fingerprint", "Input fingerprint"),
+    ("source", "Data source"),
+    ("duration_s", "Run time"),
+)
+
+
+def _provenance(results: Mapping[str, Any], config: MgcaConfig) -> list[tuple[str, str]]:
+    prov = dict(results.get("provenance") or {})
+    prov.setdefault("config_sha256", config.sha256())
+    items = []
+    for key, label in _PROVENANCE:
+        value = prov.get(key)
+        if key == "duration_s" and value is not None:
+            value = f"{float(value):.1f} s"
+        items.append((label, _scrub(value) if value is not None else "not recorded"))
+    return items
+
+
+def _inline_svg(svg: str | None) -> Markup | None:
+    """Our own matplotlib SVG, trusted, inlined without namespace URLs (HTML needs none)."""
+    if not svg:
+        return None
+    return Markup(_XMLNS.sub("", svg[svg.index("<svg") :]))
+
+
+def _primary_note(results: Mapping[str, Any]) -> str | None:
+    """Why the primary model was not fitted, from ``results["estimate_notes"]`` entries of the
+    form ``"primary: <InsufficientDataError message>"`` (as the flow records them)."""
+    notes = results.get("estimate_notes") or []
+    return next(
+        (n.removeprefix("primary:").strip() for n in notes if n.startswith("primary:")), None
+    )
+
+
+def render_report(context: ReportContext) -> str:
+    """The report as one HTML string (UTF-8 text; write it with ``encoding="utf-8"``)."""
+    results, threshold, study = context.results, context.threshold, context.config.study
+    estimates = list(results.get("estimates") or [])
+    primary = _find(estimates, "primary")
+    reason = (
+        context.no_estimate_reason or results.get("no_estimate_reason") or _primary_note(results)
+    )
+    order = [n for n in ESTIMATE_LABELS if _find(estimates, n) is not None]
+    order += [e.get("name", "") for e in estimates if e.get("name") not in ESTIMATE_LABELS]
+    attrition_cols, attrition_rows = _rows(results.get("attrition") or [], threshold)
+    dq_cols, dq_rows = _rows(results.get("data_quality") or [], threshold)
+    primary_view = _estimate_view(primary, threshold) if primary is not None else None
+    t1 = context.table_one
+    template = _environment().get_template(TEMPLATE)
+    return template.render(
+        title=context.title,
+        summary=_summary(primary, primary_view, reason, study, threshold),
+        primary=primary_view,
+        estimates=[_estimate_view(_find(estimates, n) or {}, threshold) for n in order],
+        attrition_columns=attrition_cols,
+        attrition_rows=attrition_rows,
+        dq_columns=dq_cols,
+        dq_rows=dq_rows,
+        table_one=None if t1 is None or t1.empty else t1.to_dict("records"),
+        exposed_label=group_label(True, study),
+        unexposed_label=group_label(False, study),
+        trajectory_svg=_inline_svg(context.trajectory_svg),
+        trajectory_caption=trajectory_caption(threshold, study),
+        methods=_methods(study, threshold),
+        provenance=_provenance(results, context.config),
+        study=study,
+        threshold=threshold,
+        adjustment_set=list(ADJUSTMENT_SET),
+        words=estimand_words(study),
+    )
