@@ -22,12 +22,15 @@ from mgca.prefect_env import apply_prefect_defaults
 apply_prefect_defaults()
 
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
-from mgca import outputs  # noqa: E402
+from mgca import outputs, study  # noqa: E402
+from mgca.analysis.disclosure import suppress_estimate, suppress_record  # noqa: E402
+from mgca.analysis.models import COUNT_KEYS  # noqa: E402
 from mgca.config import MgcaConfig, load_config  # noqa: E402
 from mgca.sources import CANONICAL_FILES, SourceError, resolve_source  # noqa: E402
 
@@ -86,97 +89,49 @@ def prepare_source(
 @task(name="load-duckdb", cache_policy=NONE, **IO_RETRIES)
 def load_database(data_dir: str, db_path: str, config: MgcaConfig) -> dict[str, int]:
     """Load the canonical Parquet tables, reference tables and study config into DuckDB."""
-    from mgca.database import (
-        load_canonical,
-        load_reference_tables,
-        open_database,
-        write_study_config,
-    )
-
     started = time.perf_counter()
-    con = open_database(Path(db_path), config)
-    try:
-        counts = load_canonical(con, Path(data_dir))
-        load_reference_tables(con)
-        write_study_config(con, config)
-    finally:
-        con.close()
-    _log(
-        "loaded "
-        + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items())
-        + f" in {time.perf_counter() - started:.1f} s"
-    )
+    counts = study.load_database(Path(data_dir), Path(db_path), config, _log)
+    _log(f"load took {time.perf_counter() - started:.1f} s")
     return counts
 
 
 @task(name="derive-cohort", cache_policy=NONE)
 def derive_cohort(db_path: str, staging: str, config: MgcaConfig) -> dict[str, Any]:
     """Run every SQL step; export the analytic table and the aggregate tables the report needs."""
-    from mgca.database import open_database
-    from mgca.derive import derive
-
     started = time.perf_counter()
-    con = open_database(Path(db_path), config)
-    try:
-        derive(con, progress=_log)
-        cohort_path = Path(staging) / "cohort.parquet"
-        cohort = con.execute(
-            "SELECT * FROM analytic_cohort ORDER BY subject_id, encounter_id, index_time"
-        ).fetch_arrow_table()
-        tmp = cohort_path.with_name(".cohort.parquet.tmp")
-        pq.write_table(cohort, tmp)
-        tmp.replace(cohort_path)
-        attrition = con.execute("SELECT * FROM attrition ORDER BY step_order").df()
-        data_quality = con.execute(
-            "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte"
-        ).df()
-        trajectory = con.execute(
-            "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
-        ).df()
-        n_analysed = con.execute("SELECT count(*) FROM analytic_cohort").fetchone()[0]
-    finally:
-        con.close()
+    n_analysed = study.derive_tables(Path(db_path), config, _log)
+    cohort_path = Path(staging) / "cohort.parquet"
+    tmp = cohort_path.with_name(".cohort.parquet.tmp")
+    pq.write_table(
+        pa.Table.from_pandas(study.read_cohort(Path(db_path)), preserve_index=False), tmp
+    )
+    tmp.replace(cohort_path)
+    db = Path(db_path)
     _log(f"derived {n_analysed:,} analysed episodes in {time.perf_counter() - started:.1f} s")
     return {
         "cohort_path": str(cohort_path),
-        "attrition": attrition,
-        "data_quality": data_quality,
-        "trajectory": trajectory,
-        "n_analysed": int(n_analysed),
+        "attrition": study.read_table(db, "SELECT * FROM attrition ORDER BY step_order"),
+        "data_quality": study.read_table(
+            db, "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte"
+        ),
+        "trajectory": study.read_table(
+            db, "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
+        ),
+        "n_analysed": n_analysed,
     }
 
 
 @task(name="fit-models", cache_policy=NONE)
 def fit_models(cohort_path: str, config: MgcaConfig) -> dict[str, Any]:
     """Primary estimate plus the contrasts that show why adjustment matters."""
-    from mgca.analysis.models import (
-        InsufficientDataError,
-        fit_primary,
-        naive_before_after,
-        unadjusted_difference,
-    )
-
-    cohort = pd.read_parquet(cohort_path)
-    estimates: list[dict[str, Any]] = []
-    notes: list[str] = []
-    fits = (
-        ("primary", lambda: fit_primary(cohort, config.study)),
-        ("unadjusted_difference", lambda: unadjusted_difference(cohort)),
-        ("naive_before_after", lambda: naive_before_after(cohort)),
-    )
-    for name, fit in fits:
-        try:
-            estimates.append(fit())
-        except InsufficientDataError as exc:
-            notes.append(f"{name}: {exc}")
-    if estimates:
-        primary = estimates[0] if estimates[0]["name"] == "primary" else None
-        if primary:
-            _log(
-                f"primary estimate {primary['estimate']:+.3f} mmol/L "
-                f"(95% CI {primary['ci_low']:+.3f} to {primary['ci_high']:+.3f}), "
-                f"n = {primary['n']:,}"
-            )
+    estimates, notes = study.fit_estimates(pd.read_parquet(cohort_path), config)
+    primary = next((e for e in estimates if e["name"] == "primary"), None)
+    if primary:
+        _log(
+            f"primary estimate {primary['estimate']:+.3f} mmol/L "
+            f"(95% CI {primary['ci_low']:+.3f} to {primary['ci_high']:+.3f}), "
+            f"n = {primary['n']:,}"
+        )
     for note in notes:
         _log(note)
     return {"estimates": estimates, "notes": notes}
@@ -212,48 +167,33 @@ def render_report_task(
     cohort_path: str,
     trajectory: pd.DataFrame,
     config: MgcaConfig,
-) -> str:
-    """Render report.html (aggregates only) into the staging folder."""
+) -> list[dict[str, Any]]:
+    """Render report.html (aggregates only) into the staging folder; return Table 1 records."""
     from mgca.analysis.figures import calcium_trajectory_figure
     from mgca.analysis.report import ReportContext, render_report
     from mgca.analysis.table_one import table_one
 
     threshold = config.privacy.small_cell_threshold
     cohort = pd.read_parquet(cohort_path)
+    table = table_one(cohort, threshold)
     context = ReportContext(
         title=config.report.title,
         results=results,
-        table_one=table_one(cohort, threshold),
+        table_one=table,
         trajectory_svg=calcium_trajectory_figure(trajectory, threshold, config.study),
         config=config,
         threshold=threshold,
     )
     html = render_report(context)
-    path = Path(staging) / "report.html"
-    outputs.write_text_atomic(path, html)
-    return str(path)
+    outputs.write_text_atomic(Path(staging) / "report.html", html)
+    return _records(table, [], threshold)
 
 
 def _records(frame: pd.DataFrame, count_columns: list[str], threshold: int) -> list[dict[str, Any]]:
     """DataFrame → JSON records with small counts suppressed (see ARCHITECTURE.md)."""
-    from mgca.analysis.disclosure import suppress_count
-
-    records: list[dict[str, Any]] = []
-    for row in frame.to_dict(orient="records"):
-        clean: dict[str, Any] = {}
-        for key, value in row.items():
-            if isinstance(value, float) and pd.isna(value):
-                value = None
-            clean[key] = value
-        for column in count_columns:
-            if column in clean and clean[column] is not None:
-                shown = suppress_count(int(clean[column]), threshold)
-                if shown is None:
-                    clean[column] = None
-                    clean.setdefault("suppressed", f"<{threshold}")
-                else:
-                    clean[column] = int(shown)
-        records.append(clean)
+    records = []
+    for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
+        records.append(suppress_record(row, count_columns, threshold))
     return records
 
 
@@ -289,7 +229,10 @@ def study_flow(
             truth = synthetic_truth(prepared["data_dir"], derived["cohort_path"], config)
         threshold = config.privacy.small_cell_threshold
         results: dict[str, Any] = {
-            "estimates": fitted["estimates"],
+            "estimates": [
+                suppress_estimate(e, COUNT_KEYS, ("n_exposed", "n_unexposed"), threshold)
+                for e in fitted["estimates"]
+            ],
             "estimate_notes": fitted["notes"],
             "attrition": _attrition_records(derived["attrition"], threshold),
             "data_quality": _records(derived["data_quality"], ["n_rows", "n_flagged"], threshold),
@@ -307,7 +250,7 @@ def study_flow(
             source=prepared["source"],
             extra={"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else None,
         )
-        render_report_task(
+        results["table_one"] = render_report_task(
             str(staging), results, derived["cohort_path"], derived["trajectory"], config
         )
         results["provenance"]["duration_s"] = round(time.perf_counter() - t0, 2)

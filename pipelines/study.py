@@ -1,0 +1,118 @@
+"""The study's steps as plain functions: the Prefect tasks call these, and so can a notebook.
+
+    from mgca import study
+    from mgca.config import load_config
+    config = load_config()
+    study.build_database(Path("data/synthetic/demo"), Path("demo.duckdb"), config)
+    cohort = study.read_cohort(Path("demo.duckdb"))          # pandas, one row per episode
+    estimates, notes = study.fit_estimates(cohort, config)
+
+Every cohort rule runs in SQL (sql/); these functions only move data and call the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from mgca.config import MgcaConfig
+
+Progress = Callable[[str], None]
+
+
+def load_database(
+    data_dir: Path, db_path: Path, config: MgcaConfig, progress: Progress | None = None
+) -> dict[str, int]:
+    """Create ``db_path`` with the canonical tables, reference tables and study config.
+
+    Returns the row count of each canonical table.
+    """
+    from mgca.database import (
+        load_canonical,
+        load_reference_tables,
+        open_database,
+        write_study_config,
+    )
+
+    con = open_database(db_path, config)
+    try:
+        counts = load_canonical(con, data_dir)
+        load_reference_tables(con)
+        write_study_config(con, config)
+    finally:
+        con.close()
+    if progress:
+        progress("loaded " + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items()))
+    return counts
+
+
+def derive_tables(db_path: Path, config: MgcaConfig, progress: Progress | None = None) -> int:
+    """Run every SQL step of sql/ against ``db_path``; return the number of analysed episodes."""
+    from mgca.database import open_database
+    from mgca.derive import derive
+
+    con = open_database(db_path, config)
+    try:
+        derive(con, progress=progress)
+        row = con.execute("SELECT count(*) FROM analytic_cohort").fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
+def build_database(
+    data_dir: Path, db_path: Path, config: MgcaConfig, progress: Progress | None = None
+) -> int:
+    """Load and derive in one call; return the number of analysed episodes."""
+    load_database(data_dir, db_path, config, progress)
+    return derive_tables(db_path, config, progress)
+
+
+def read_table(db_path: Path, sql: str) -> pd.DataFrame:
+    """Read a query's result from a run's database, read-only."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def read_cohort(db_path: Path) -> pd.DataFrame:
+    """The analytic table (one row per episode, with ids) in a stable order."""
+    return read_table(
+        db_path, "SELECT * FROM analytic_cohort ORDER BY subject_id, encounter_id, index_time"
+    )
+
+
+def fit_estimates(
+    cohort: pd.DataFrame, config: MgcaConfig
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Primary estimate, the crude difference and the naive before/after contrast.
+
+    Returns the estimates (results.json entries) and notes for any that could not be fitted
+    (for example "no eligible episodes").
+    """
+    from mgca.analysis.models import (
+        InsufficientDataError,
+        fit_primary,
+        naive_before_after,
+        unadjusted_difference,
+    )
+
+    fits = (
+        ("primary", lambda: fit_primary(cohort, config.study)),
+        ("unadjusted_difference", lambda: unadjusted_difference(cohort, config.study)),
+        ("naive_before_after", lambda: naive_before_after(cohort, config.study)),
+    )
+    estimates: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for name, fit in fits:
+        try:
+            estimates.append(fit())
+        except InsufficientDataError as exc:
+            notes.append(f"{name}: {exc}")
+    return estimates, notes

@@ -1,0 +1,198 @@
+"""`mgca synth` and `mgca run` end to end, as a user types them (real CLI, real Prefect
+temporary server, real DuckDB file, real statsmodels fits)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+CONTRACT_ESTIMATE_KEYS = {
+    "name": str,
+    "estimand": str,
+    "outcome": str,
+    "unit": str,
+    "estimate": float,
+    "ci_low": float,
+    "ci_high": float,
+    "p_value": float,
+    "n": int,
+    "grace_hours": int,
+    "horizon_hours": int,
+    "method": str,
+}
+COHORT_COLUMNS = {
+    "subject_id",
+    "encounter_id",
+    "index_time",
+    "exposed",
+    "baseline_mg_mmol_l",
+    "baseline_ca_corrected_mmol_l",
+    "outcome_ca_corrected_mmol_l",
+}
+
+
+def _mgca(
+    *args: str, cwd: Path, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mgca.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in {"src", "href"} and value and re.match(r"^(https?:)?//", value):
+                self.external.append(value)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "small.yaml"
+    path.write_text(yaml.safe_dump({"synthetic": {"stays": 2500, "seed": 7, "world": "effect"}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, small_config: Path) -> Path:
+    work = tmp_path_factory.mktemp("work")
+    out = work / "run"
+    result = _mgca("run", "--out", str(out), "--config", str(small_config), cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "primary:" in result.stdout and "mmol/L" in result.stdout
+    return out
+
+
+def test_run_writes_the_three_contract_outputs(run_dir: Path) -> None:
+    for name in ("report.html", "results.json", "cohort.parquet", "config.yaml"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "private" / "mgca.duckdb").is_file()
+    assert not list(run_dir.parent.glob(".staging-*"))  # nothing half-written left behind
+
+
+def test_results_json_follows_the_contract(run_dir: Path) -> None:
+    results = json.loads((run_dir / "results.json").read_text())
+    primary = next(e for e in results["estimates"] if e["name"] == "primary")
+    for key, kind in CONTRACT_ESTIMATE_KEYS.items():
+        assert isinstance(primary[key], kind), (key, primary[key])
+    assert primary["unit"] == "mmol/L"
+    assert primary["ci_low"] < primary["estimate"] < primary["ci_high"]
+    assert primary["grace_hours"] == 6 and primary["horizon_hours"] == 48
+    assert "average treatment effect" in primary["estimand"].lower()
+    steps = results["attrition"]
+    assert steps and all(isinstance(s["step"], str) for s in steps)
+    assert all(isinstance(s["n"], int) for s in steps if s.get("n") is not None)
+    provenance = results["provenance"]
+    for key in ("mgca_version", "git_commit", "config_sha256", "input_fingerprint"):
+        assert provenance[key]
+    truth = results["synthetic_truth"]
+    assert truth["n"] == primary["n"]
+
+
+def test_cohort_parquet_is_one_row_per_episode(run_dir: Path) -> None:
+    cohort = pd.read_parquet(run_dir / "cohort.parquet")
+    assert set(cohort.columns) >= COHORT_COLUMNS
+    assert not cohort.duplicated(["encounter_id"]).any()
+    assert cohort["exposed"].dtype == bool
+    results = json.loads((run_dir / "results.json").read_text())
+    primary = next(e for e in results["estimates"] if e["name"] == "primary")
+    assert primary["n"] <= len(cohort)
+    assert len(cohort) in {step["n"] for step in results["attrition"]}
+
+
+def test_report_is_valid_self_contained_html(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    parser = _Collector()
+    parser.feed(html)
+    assert parser.tags[:1] == ["html"] or "html" in parser.tags
+    assert "svg" in parser.tags  # the trajectory figure is inline
+    assert "table" in parser.tags
+    assert not parser.external, parser.external  # opens offline
+    assert "<script src" not in html
+    text = " ".join(parser.text)
+    results = json.loads((run_dir / "results.json").read_text())
+    primary = next(e for e in results["estimates"] if e["name"] == "primary")
+    assert f"{primary['estimate']:.2f}" in text
+    assert "mmol/L" in text
+
+
+def test_shared_outputs_hold_no_ids_or_patient_dates(run_dir: Path) -> None:
+    cohort = pd.read_parquet(run_dir / "cohort.parquet")
+    shared = (run_dir / "report.html").read_text() + (run_dir / "results.json").read_text()
+    for value in pd.concat([cohort["subject_id"], cohort["encounter_id"]]).unique()[:300]:
+        assert not re.search(rf"(?<![\d.]){re.escape(str(value))}(?![\d.])", shared), value
+    # Synthetic stays live in 2150-2152 (MIMIC-style shifted years): no such date may leak.
+    assert not re.search(r"215[0-3]-\d\d-\d\d", shared)
+
+
+def test_synth_then_run_on_that_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    made = _mgca(
+        "synth",
+        "--world",
+        "null",
+        "--seed",
+        "3",
+        "--stays",
+        "800",
+        "--out",
+        str(data),
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    assert {p.name for p in data.glob("*.parquet")} == {
+        "persons.parquet",
+        "encounters.parquet",
+        "lab_results.parquet",
+        "medication_administrations.parquet",
+    }
+    out = tmp_path / "out"
+    result = _mgca(
+        "run", "--source", "synthetic", "--path", str(data), "--out", str(out), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["provenance"]["source"] == "synthetic"
+    assert results["synthetic_truth"]["true_effect"] == 0.0  # the null world
+
+
+def test_rerun_on_same_folder_replaces_it_atomically(tmp_path: Path, small_config: Path) -> None:
+    out = tmp_path / "run"
+    first = _mgca("run", "--out", str(out), "--config", str(small_config), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = json.loads((out / "results.json").read_text())
+    second = _mgca("run", "--out", str(out), "--config", str(small_config), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    after = json.loads((out / "results.json").read_text())
+    same = [e["estimate"] for e in before["estimates"]] == [
+        e["estimate"] for e in after["estimates"]
+    ]
+    assert same  # same input + config → identical estimates
+    assert not out.with_name("run.previous").exists()
