@@ -22,7 +22,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from mgca.analysis.disclosure import display_count, suppress_estimate
+from mgca.analysis.disclosure import SUPPRESSED_KEY, display_count, suppress_estimate
 from mgca.analysis.figures import group_label, trajectory_caption
 from mgca.analysis.models import (
     ADJUSTMENT_SET,
@@ -230,12 +230,21 @@ def _rows(
         columns += [k for k in record if k not in columns and k != "suppressed"]
     rows = [
         [
-            _count(r.get(c), threshold) if c == "n" or c.startswith("n_") else _scrub(r.get(c))
+            _record_count(r, c, threshold) if c == "n" or c.startswith("n_") else _scrub(r.get(c))
             for c in columns
         ]
         for r in records
     ]
     return columns, rows
+
+
+def _record_count(record: Mapping[str, Any], key: str, threshold: int) -> str:
+    """A count cell of a JSON record: ``None`` is "<threshold" only where the record says it
+    was suppressed; otherwise the count does not apply (e.g. "excluded" on a summary row)."""
+    value = record.get(key)
+    if (value is None or pd.isna(value)) and SUPPRESSED_KEY not in record:
+        return "—"
+    return _count(value, threshold)
 
 
 def _methods(study: StudyConfig, threshold: int) -> list[tuple[str, str]]:

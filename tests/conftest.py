@@ -30,3 +30,22 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures simulation tests record (``record_property("…_table", text)``).
+
+    Recovery studies must print their numbers (bias, coverage, error rates) in every CI run,
+    passed or failed, also under pytest-xdist (user properties travel with the reports).
+    """
+    seen: set[str] = set()
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", []):
+                if not name.endswith("_table") or report.nodeid + name in seen:
+                    continue
+                seen.add(report.nodeid + name)
+                terminalreporter.write_sep("-", f"{name} ({report.nodeid}, {outcome})")
+                terminalreporter.write_line(str(value))

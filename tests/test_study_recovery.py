@@ -19,6 +19,7 @@ overwhelming probability and a biased one fails:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,18 +77,23 @@ def _replicate(world: str, seed: int, root: Path) -> Replicate:
     )
 
 
-def _print(world: str, reps: list[Replicate]) -> None:
-    print(f"\n{world} world: seed  n  estimate [95% CI]  truth  naive")
+def _table(world: str, reps: list[Replicate]) -> str:
+    lines = [
+        f"{world} world, {STAYS} stays each: seed, n, estimate [95% CI], truth, naive (mmol/L)"
+    ]
     for r in reps:
-        print(
+        lines.append(
             f"  {r.seed}  {r.n:4d}  {r.estimate:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
             f"  {r.truth:+.3f}  {r.naive:+.3f}"
         )
+    return "\n".join(lines)
 
 
-def test_effect_world_recovers_the_truth_for_its_own_cohort(tmp_path: Path) -> None:
+def test_effect_world_recovers_the_truth_for_its_own_cohort(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     reps = [_replicate("effect", seed, tmp_path) for seed in EFFECT_SEEDS]
-    _print("effect", reps)
+    record_property("spine_recovery_table", _table("effect", reps))
     assert all(r.truth > 0.02 for r in reps)
     assert all(r.ci_low > 0 for r in reps), "CI should exclude zero in every replicate"
     covered = sum(r.ci_low <= r.truth <= r.ci_high for r in reps)
@@ -97,9 +103,11 @@ def test_effect_world_recovers_the_truth_for_its_own_cohort(tmp_path: Path) -> N
     assert abs(mean_estimate - mean_truth) < 0.15 * mean_truth
 
 
-def test_null_world_finds_no_effect_while_naive_before_after_sees_one(tmp_path: Path) -> None:
+def test_null_world_finds_no_effect_while_naive_before_after_sees_one(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     reps = [_replicate("null", seed, tmp_path) for seed in NULL_SEEDS]
-    _print("null", reps)
+    record_property("spine_recovery_table", _table("null", reps))
     assert all(r.truth == 0.0 for r in reps)
     contains_zero = sum(r.ci_low <= 0 <= r.ci_high for r in reps)
     assert contains_zero >= 8, f"CI excluded zero in {10 - contains_zero}/10 null replicates"
