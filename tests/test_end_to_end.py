@@ -141,6 +141,8 @@ def test_report_is_valid_self_contained_html(run_dir: Path) -> None:
     primary = next(e for e in results["estimates"] if e["name"] == "primary")
     assert f"{primary['estimate']:.2f}" in text
     assert "mmol/L" in text
+    truth = results["synthetic_truth"]["true_effect"]
+    assert "Known truth" in text and f"{truth:+.2f}" in text  # synthetic runs show the truth
 
 
 def test_shared_outputs_hold_no_ids_or_patient_dates(run_dir: Path) -> None:
