@@ -1,0 +1,601 @@
+"""Benchmark mgca stage by stage on a synthetic dataset of about ``--rows`` lab rows.
+
+    python bench/run.py --rows 1000000 [--world effect] [--seed 0] [--cache-dir bench/cache]
+                        [--memory-limit 8GB] [--skip-pandas]
+
+What it does (see bench/README.md):
+
+1. Finds or makes the dataset ``<cache-dir>/<rows>-<world>-<seed>/`` (canonical Parquet from
+   :func:`mgca.synthetic.generate`; the number of stays comes from the lab rows per stay
+   measured on a small pilot dataset of the same world and seed). A later run reuses it.
+2. Times the real mgca stages on it, each separately, in this process: ``load``
+   (:func:`mgca.study.load_database` into a fresh DuckDB file), ``derive`` (the statements of
+   :data:`mgca.derive.SQL_STEPS` run by :func:`mgca.derive.derive`, timed file by file through
+   its ``progress`` callback, then the count of ``analytic_cohort`` and the connection close
+   as :func:`mgca.study.derive_tables` does), ``read`` (:func:`mgca.study.read_cohort` plus the
+   aggregate tables the flow's derive task reads), ``models``
+   (:func:`mgca.study.fit_estimates`) and ``report`` (Table 1, trajectory figure and HTML, as
+   the flow's render-report task does).
+3. Times ``bench/pandas_reference.py`` (the same episode derivation in plain pandas) on the
+   same files and compares the analysed episodes of the two.
+
+For every stage it prints seconds, lab rows per second (input lab rows / stage seconds, for
+every stage, so the figures compare) and the process's peak resident memory during the stage.
+The last line is ``rows=N total_s=… peak_mb=… pandas_ratio=…``: N as requested, total_s the
+sum of the mgca stages, peak_mb the highest per-stage peak of the mgca stages, pandas_ratio
+the pandas seconds over the mgca load + derive seconds (``nan`` with ``--skip-pandas``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pandas as pd
+import pandas_reference  # bench/pandas_reference.py: bench/ is sys.path[0] for a script
+
+from mgca import study
+from mgca.analysis.disclosure import suppress_estimate, suppress_record
+from mgca.analysis.figures import calcium_trajectory_figure
+from mgca.analysis.models import COUNT_KEYS
+from mgca.analysis.report import ReportContext, render_report
+from mgca.analysis.table_one import table_one
+from mgca.config import MgcaConfig, load_config
+from mgca.database import open_database
+from mgca.derive import derive
+from mgca.synthetic import GENERATOR_VERSION
+
+psutil: ModuleType | None
+try:  # optional: only used for RSS sampling; /proc is used without it
+    import psutil  # type: ignore[import-not-found, no-redef]
+except ImportError:
+    psutil = None
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_CACHE_DIR = BENCH_DIR / "cache"
+PILOT_STAYS = 2000
+"""Stays of the pilot dataset that measures lab rows per stay before generating."""
+SAMPLE_INTERVAL_S = 0.01
+MB = 1024 * 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# peak memory
+
+
+def _rss_bytes() -> int:
+    """Current resident set size of this process."""
+    if psutil is not None:
+        return int(psutil.Process().memory_info().rss)
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _vm_hwm_bytes() -> int | None:
+    """The kernel's RSS high-water mark (``VmHWM``), or None where /proc is unavailable."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_vm_hwm() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux ≥ 4.0: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _ru_maxrss_bytes() -> int:
+    """Lifetime peak RSS from getrusage (kilobytes on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class PeakMemory:
+    """Peak RSS of the process between :meth:`reset` and :meth:`peak_bytes`.
+
+    Three sources, the largest wins: the kernel's ``VmHWM`` reset at each :meth:`reset`
+    (exact, where /proc/self/clear_refs is writable); a thread sampling RSS every
+    ``interval_s`` (psutil if installed, else /proc/self/statm; can miss short spikes); and
+    ``getrusage`` ``ru_maxrss``, which counts only when the interval set a new lifetime peak.
+    """
+
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.can_reset_hwm = _reset_vm_hwm() and _vm_hwm_bytes() is not None
+        self._lock = threading.Lock()
+        self._sampled = _rss_bytes()
+        self._ru_at_reset = _ru_maxrss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def describe(self) -> str:
+        """How peaks are measured on this machine (printed with the figures)."""
+        parts = ["VmHWM reset per stage (/proc/self/clear_refs)"] if self.can_reset_hwm else []
+        parts.append(
+            f"RSS sampled every {self.interval_s * 1000:.0f} ms via "
+            + ("psutil" if psutil is not None else "/proc/self/statm")
+        )
+        parts.append("getrusage ru_maxrss")
+        return ", ".join(parts)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            rss = _rss_bytes()
+            with self._lock:
+                self._sampled = max(self._sampled, rss)
+
+    def reset(self) -> None:
+        """Start a new interval."""
+        if self.can_reset_hwm:
+            _reset_vm_hwm()
+        with self._lock:
+            self._sampled = _rss_bytes()
+        self._ru_at_reset = _ru_maxrss_bytes()
+
+    def peak_bytes(self) -> int:
+        """Peak RSS since the last :meth:`reset`."""
+        rss = _rss_bytes()
+        with self._lock:
+            self._sampled = max(self._sampled, rss)
+            peaks = [self._sampled]
+        if self.can_reset_hwm:
+            peaks.append(_vm_hwm_bytes() or 0)
+        ru = _ru_maxrss_bytes()
+        if ru > self._ru_at_reset:
+            peaks.append(ru)
+        return max(peaks)
+
+    def close(self) -> None:
+        """Stop the sampling thread."""
+        self._stop.set()
+        self._thread.join()
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far, all threads (DuckDB's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+HEADER = f"{'stage':<46} {'seconds':>9} {'cpu s':>8} {'lab rows/s':>13} {'peak MB':>9}"
+
+
+@dataclass
+class Stage:
+    """One timed stage (or sub-step, ``level`` 1) and its figures."""
+
+    name: str
+    seconds: float
+    cpu_seconds: float
+    peak_bytes: int
+    level: int = 0
+
+    def line(self, lab_rows: int) -> str:
+        """The stage as one table row (see :data:`HEADER`)."""
+        label = ("  " * self.level + self.name)[:46]
+        rate = lab_rows / self.seconds if self.seconds > 0 else math.inf
+        return (
+            f"{label:<46} {self.seconds:>9.3f} {self.cpu_seconds:>8.2f} {rate:>13,.0f} "
+            f"{self.peak_bytes / MB:>9.1f}"
+        )
+
+
+@dataclass
+class Timer:
+    """Times stages and sub-steps, with the peak RSS of each."""
+
+    memory: PeakMemory
+    stages: list[Stage] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[list[Stage]]:
+        """Time the ``with`` block as stage ``name``; sub-steps recorded inside it (appended to
+        the yielded list) are printed under it."""
+        gc.collect()
+        substeps: list[Stage] = []
+        self.memory.reset()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
+        yield substeps
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
+        peak = max([self.memory.peak_bytes(), *(s.peak_bytes for s in substeps)])
+        self.stages.append(Stage(name, seconds, cpu, peak))
+        self.stages.extend(substeps)
+
+    def stepper(self, substeps: list[Stage]) -> tuple[Callable[[str], None], Callable[[], None]]:
+        """A ``(mark, finish)`` pair: ``mark(name)`` starts sub-step ``name`` (ending the one
+        before), ``finish()`` ends the last. Fits callbacks called before each step."""
+        current: dict[str, Any] = {}
+
+        def close_current() -> None:
+            if current:
+                substeps.append(
+                    Stage(
+                        current["name"],
+                        time.perf_counter() - current["started"],
+                        _cpu_seconds() - current["cpu_started"],
+                        self.memory.peak_bytes(),
+                        level=1,
+                    )
+                )
+                current.clear()
+
+        def mark(name: str) -> None:
+            close_current()
+            self.memory.reset()
+            current.update(name=name, started=time.perf_counter(), cpu_started=_cpu_seconds())
+
+        return mark, close_current
+
+
+# ---------------------------------------------------------------------------------------------
+# dataset
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A cached synthetic dataset and how it was obtained."""
+
+    path: Path
+    lab_rows: int
+    n_stays: int
+    reused: bool
+    seconds: float
+
+
+def _manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _usable(manifest: dict[str, Any] | None, world: str, seed: int) -> bool:
+    return (
+        manifest is not None
+        and manifest.get("generator_version") == GENERATOR_VERSION
+        and manifest.get("world") == world
+        and manifest.get("seed") == seed
+    )
+
+
+def _generate(out_dir: Path, n_stays: int, world: str, seed: int) -> dict[str, Any]:
+    """Run :func:`mgca.synthetic.generate` in a child Python process (so that the generator's
+    memory never counts in the stages' peaks) and return the dataset's manifest."""
+    code = (
+        "import sys; from pathlib import Path; from mgca.synthetic import generate; "
+        "generate(Path(sys.argv[1]), n_stays=int(sys.argv[2]), world=sys.argv[3], "
+        "seed=int(sys.argv[4]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(out_dir), str(n_stays), world, str(seed)], check=True
+    )
+    manifest = _manifest(out_dir)
+    if manifest is None:
+        raise RuntimeError(f"the generator wrote no readable manifest.json in {out_dir}")
+    return manifest
+
+
+def stays_for_rows(rows: int, world: str, seed: int, scratch: Path) -> tuple[int, float]:
+    """Stays needed for about ``rows`` lab rows, from a pilot dataset of :data:`PILOT_STAYS`
+    stays of the same world and seed; returns (stays, measured lab rows per stay)."""
+    pilot = scratch / f".pilot-{uuid.uuid4().hex[:8]}"
+    try:
+        manifest = _generate(pilot, PILOT_STAYS, world, seed)
+        per_stay = manifest["row_counts"]["lab_results"] / PILOT_STAYS
+    finally:
+        shutil.rmtree(pilot, ignore_errors=True)
+    return max(10, round(rows / per_stay)), per_stay
+
+
+def ensure_dataset(cache_dir: Path, rows: int, world: str, seed: int) -> Dataset:
+    """The dataset ``<cache_dir>/<rows>-<world>-<seed>``: reused when present and made by this
+    generator version, otherwise generated (the pilot sizes it)."""
+    path = cache_dir / f"{rows}-{world}-{seed}"
+    manifest = _manifest(path)
+    if _usable(manifest, world, seed) and manifest is not None:
+        return Dataset(path, manifest["row_counts"]["lab_results"], manifest["n_stays"], True, 0.0)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    n_stays, per_stay = stays_for_rows(rows, world, seed, cache_dir)
+    print(
+        f"generating {path} ({n_stays:,} stays at {per_stay:.2f} lab rows per stay, "
+        "measured on a pilot)",
+        flush=True,
+    )
+    manifest = _generate(path, n_stays, world, seed)
+    seconds = time.perf_counter() - started
+    return Dataset(path, manifest["row_counts"]["lab_results"], n_stays, False, seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# the mgca stages
+
+
+def bench_config(memory_limit: str) -> MgcaConfig:
+    """The shipped default config with the DuckDB memory limit of the benchmark (validated)."""
+    raw = load_config().model_dump(mode="json")
+    raw["engine"]["duckdb_memory_limit"] = memory_limit
+    return MgcaConfig.model_validate(raw)
+
+
+def _records(frame: pd.DataFrame, count_columns: list[str], threshold: int) -> list[dict]:
+    """Frame → JSON records with small counts suppressed (as the flow builds results.json)."""
+    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return [suppress_record(row, count_columns, threshold) for row in rows]
+
+
+@dataclass
+class MgcaOutcome:
+    """What the mgca stages produced that the comparison needs."""
+
+    n_analysed: int
+    cohort: pd.DataFrame
+    notes: list[str]
+
+
+def run_mgca(timer: Timer, data_dir: Path, work: Path, config: MgcaConfig) -> MgcaOutcome:
+    """Time load, derive (per SQL file), read, models and report on ``data_dir``."""
+    db_path = work / "mgca.duckdb"
+    threshold = config.privacy.small_cell_threshold
+
+    with timer.stage("load (study.load_database)"):
+        study.load_database(data_dir, db_path, config)
+
+    with timer.stage("derive (mgca.derive.derive)") as substeps:
+        mark, finish = timer.stepper(substeps)
+        con = open_database(db_path, config)
+        try:
+            # progress is called before each file: "derive 3/13: low_value_episodes.sql"
+            derive(con, progress=lambda line: mark(line.rsplit(": ", 1)[-1]))
+            finish()
+            mark("count analytic_cohort + close")
+            (n_analysed,) = con.execute("SELECT count(*) FROM analytic_cohort").fetchone()
+        finally:
+            con.close()
+        finish()
+
+    with timer.stage("read (cohort + aggregate tables)"):
+        cohort = study.read_cohort(db_path)
+        attrition = study.read_table(db_path, "SELECT * FROM attrition ORDER BY step_order")
+        data_quality = study.read_table(
+            db_path, "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte"
+        )
+        trajectory = study.read_table(
+            db_path, "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
+        )
+
+    with timer.stage("models (study.fit_estimates)"):
+        estimates, notes = study.fit_estimates(cohort, config)
+
+    with timer.stage("report (table one, figure, html)"):
+        results: dict[str, Any] = {
+            "estimates": [
+                suppress_estimate(e, COUNT_KEYS, ("n_exposed", "n_unexposed"), threshold)
+                for e in estimates
+            ],
+            "estimate_notes": notes,
+            "attrition": _records(
+                attrition.rename(columns={"n_remaining": "n"})[
+                    ["step", "n", "n_excluded", "exclusion_reason"]
+                ],
+                ["n", "n_excluded"],
+                threshold,
+            ),
+            "data_quality": _records(data_quality, ["n_rows", "n_flagged"], threshold),
+            "synthetic_truth": None,  # the flow's synthetic-truth replay is not benchmarked
+            "config": config.model_dump(mode="json"),
+            "provenance": {"source": "synthetic (bench)"},
+        }
+        context = ReportContext(
+            title=config.report.title,
+            results=results,
+            table_one=table_one(cohort, threshold),
+            trajectory_svg=calcium_trajectory_figure(trajectory, threshold, config.study),
+            config=config,
+            threshold=threshold,
+        )
+        (work / "report.html").write_text(render_report(context), encoding="utf-8")
+
+    return MgcaOutcome(int(n_analysed), cohort, notes)
+
+
+def run_pandas(timer: Timer, data_dir: Path, config: MgcaConfig) -> pd.DataFrame:
+    """Time the plain pandas episode derivation (bench/pandas_reference.py), step by step."""
+    with timer.stage("pandas reference (read + derive)") as substeps:
+        mark, finish = timer.stepper(substeps)
+        episodes = pandas_reference.derive_episodes(data_dir, config.study, on_step=mark)
+        finish()
+    return episodes
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison and output
+
+
+def compare_episodes(mgca_cohort: pd.DataFrame, pandas_cohort: pd.DataFrame) -> list[str]:
+    """Lines comparing the analysed episodes of the two implementations."""
+    n_mgca, n_pandas = len(mgca_cohort), len(pandas_cohort)
+    lines = [
+        f"analysed episodes: mgca {n_mgca:,}, pandas {n_pandas:,} "
+        f"(difference pandas - mgca = {n_pandas - n_mgca:+,})"
+    ]
+    both = mgca_cohort.merge(
+        pandas_cohort,
+        on=["encounter_id", "index_time"],
+        how="inner",
+        suffixes=("", "_pandas"),
+    )
+    exposure_agrees = int((both["exposed"] == both["exposed_pandas"]).sum())
+    diff = (both["outcome_ca_corrected_mmol_l"] - both["outcome_ca_corrected_mmol_l_pandas"]).abs()
+    max_diff = float(diff.max()) if len(diff) else 0.0
+    lines.append(
+        f"  same stay and index time: {len(both):,}; exposure agrees: {exposure_agrees:,} "
+        f"(exposed: mgca {int(mgca_cohort['exposed'].sum()):,}, "
+        f"pandas {int(pandas_cohort['exposed'].sum()):,}); "
+        f"largest outcome difference {max_diff:.6f} mmol/L"
+    )
+    if n_mgca != n_pandas or len(both) != n_mgca:
+        lines.append(
+            "  the two differ: see the known rule differences in bench/pandas_reference.py"
+        )
+    return lines
+
+
+def _mgca_version() -> str:
+    """The installed mgca distribution's version (the code under test)."""
+    try:
+        return metadata.version("mgca")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _load_average() -> str:
+    """1-minute load average: other work on the machine slows the stages down."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
+
+
+def _fmt(x: float, digits: int) -> str:
+    return "nan" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        description="Time mgca's stages (and a plain pandas reference) on synthetic data."
+    )
+    parser.add_argument("--rows", type=int, required=True, help="lab rows wanted (about)")
+    parser.add_argument("--world", choices=("effect", "null"), default="effect")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE_DIR,
+        help=f"where datasets are cached (default {DEFAULT_CACHE_DIR}, git-ignored)",
+    )
+    parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit (default 8GB)")
+    parser.add_argument(
+        "--skip-pandas", action="store_true", help="do not run the pandas reference"
+    )
+    args = parser.parse_args(argv)
+    if args.rows < 1:
+        parser.error("--rows must be positive")
+    if args.seed < 0:
+        parser.error("--seed must be non-negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures; the last line is the summary line."""
+    args = parse_args(argv)
+    try:
+        config = bench_config(args.memory_limit)
+    except ValueError as exc:  # pydantic's ValidationError names the key and the rule
+        print(f"--memory-limit {args.memory_limit!r} is not usable: {exc}", file=sys.stderr)
+        return 2
+    dataset = ensure_dataset(args.cache_dir, args.rows, args.world, args.seed)
+    lab_rows = dataset.lab_rows
+    print(
+        f"dataset {dataset.path}: {lab_rows:,} lab rows, {dataset.n_stays:,} stays "
+        f"(world {args.world}, seed {args.seed}; "
+        + ("reused from cache)" if dataset.reused else f"generated in {dataset.seconds:.1f} s)")
+    )
+    print(f"mgca {_mgca_version()} from {Path(study.__file__).parent}")
+    print(
+        f"python {sys.version.split()[0]}, pandas {pd.__version__}, "
+        f"duckdb memory_limit {config.engine.duckdb_memory_limit}, "
+        f"threads {config.engine.duckdb_threads}, cpus {os.cpu_count()}, "
+        f"load average before {_load_average()}"
+    )
+
+    memory = PeakMemory()
+    timer = Timer(memory)
+    work = Path(tempfile.mkdtemp(prefix=".work-", dir=args.cache_dir))
+    try:
+        print(
+            f"baseline RSS before the stages: {_rss_bytes() / MB:.1f} MB; peaks: "
+            f"{memory.describe()}"
+        )
+        mgca = run_mgca(timer, dataset.path, work, config)
+        n_mgca_rows = len(timer.stages)
+        pandas_cohort = None if args.skip_pandas else run_pandas(timer, dataset.path, config)
+    finally:
+        memory.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    mgca_rows, pandas_rows = timer.stages[:n_mgca_rows], timer.stages[n_mgca_rows:]
+    mgca_stages = [s for s in mgca_rows if s.level == 0]
+    total_s = sum(s.seconds for s in mgca_stages)
+    total_cpu = sum(s.cpu_seconds for s in mgca_stages)
+    peak_mb = max(s.peak_bytes for s in mgca_stages) / MB
+    print()
+    print(HEADER)
+    for stage in mgca_rows:
+        print(stage.line(lab_rows))
+    print(
+        Stage("mgca total (load .. report)", total_s, total_cpu, int(peak_mb * MB)).line(lab_rows)
+    )
+    for stage in pandas_rows:
+        print(stage.line(lab_rows))
+    for note in mgca.notes:
+        print(f"model note: {note}")
+    print(f"load average after: {_load_average()}")
+
+    ratio = math.nan
+    if pandas_cohort is not None:
+        pandas_s = pandas_rows[0].seconds
+        mgca_s = sum(s.seconds for s in mgca_stages[:2])  # load + derive
+        ratio = pandas_s / mgca_s
+        print()
+        for line in compare_episodes(mgca.cohort, pandas_cohort):
+            print(line)
+        print(
+            "pandas_ratio = pandas seconds / mgca seconds for the episode derivation "
+            f"(load + derive) = {pandas_s:.3f} / {mgca_s:.3f} = {ratio:.2f}"
+        )
+    else:
+        print(f"analysed episodes: mgca {mgca.n_analysed:,} (pandas reference skipped)")
+    print(
+        f"rows={args.rows} total_s={_fmt(total_s, 3)} peak_mb={_fmt(peak_mb, 1)} "
+        f"pandas_ratio={_fmt(ratio, 2)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
