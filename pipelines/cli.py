@@ -167,6 +167,19 @@ def run(
     except USER_ERRORS as exc:
         _fail(exc, debug)
         return
+    except RuntimeError as exc:
+        from mgca.derive import DerivationError
+
+        if not isinstance(exc, DerivationError):
+            raise
+        _fail(
+            RuntimeError(
+                f"{exc}\nThe SQL step above failed on this input. Re-run with --debug for the "
+                "traceback; if the input follows the canonical schema, please report it."
+            ),
+            debug,
+        )
+        return
     click.echo("")
     click.echo(f"run folder: {summary.out_dir}")
     click.echo(f"report:     {summary.out_dir / 'report.html'}")
