@@ -1,8 +1,9 @@
 """One validated study configuration (pydantic), loaded from YAML and saved with every run.
 
 Every threshold carries its unit in its name: ``_mmol_l`` (mmol/L), ``_g_l`` (g/L),
-``_hours``, ``_years``. The defaults live in ``default_config.yaml`` beside this module, with
-a comment naming the source of each clinical threshold.
+``_ng_l`` (ng/L = pg/mL), ``_hours``, ``_years``. The defaults live in
+``default_config.yaml`` beside this module, with a comment naming the source of each
+clinical threshold.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ class _Strict(BaseModel):
 
 
 class StudyConfig(_Strict):
-    """Clinical thresholds and target-trial windows (units in the field names)."""
+    """Clinical thresholds and target-trial windows (units in the field names).
+
+    ``outcome_horizons_hours`` is the only list: it is written to its own table
+    (``study_outcome_horizons``), every other field to a column of ``study_config``.
+    """
 
     mg_low_mmol_l: float = Field(0.70, gt=0.1, lt=2.0)
     ca_corrected_low_mmol_l: float = Field(2.15, gt=1.0, lt=3.0)
@@ -39,6 +44,17 @@ class StudyConfig(_Strict):
     trajectory_before_hours: int = Field(48, ge=0, le=720)
     trajectory_after_hours: int = Field(96, ge=1, le=720)
     trajectory_bin_hours: int = Field(12, ge=1, le=168)
+    # Added for the clinical cohort logic (issue 3); sources in default_config.yaml.
+    infer_missing_units: bool = False
+    ca_ionized_low_mmol_l: float = Field(1.12, gt=0.5, lt=2.0)
+    ionized_window_hours: int = Field(1, ge=0, le=24)
+    k_low_mmol_l: float = Field(3.5, gt=1.0, lt=6.0)
+    pth_upper_ng_l: float = Field(65.0, gt=0, le=1000)
+    pth_window_hours: int = Field(24, ge=0, le=168)
+    episode_gap_hours: int = Field(72, ge=1, le=720)
+    episode_merge_hours: int = Field(0, ge=0, le=720)
+    calcium_lookback_hours: int = Field(24, ge=0, le=720)
+    outcome_horizons_hours: tuple[int, ...] = Field((24, 48, 72), min_length=1, max_length=20)
 
     @model_validator(mode="after")
     def _windows_consistent(self) -> StudyConfig:
@@ -49,6 +65,24 @@ class StudyConfig(_Strict):
                 f"{self.outcome_tolerance_hours} <= grace_hours {self.grace_hours}); "
                 "otherwise the outcome could be measured before exposure is decided. "
                 "Lower grace_hours or the tolerance, or raise horizon_hours."
+            )
+        for horizon in self.outcome_horizons_hours:
+            if not 1 <= horizon <= 720:
+                raise ValueError(
+                    f"outcome_horizons_hours: {horizon} is not between 1 and 720 hours"
+                )
+            if horizon - self.outcome_tolerance_hours <= self.grace_hours:
+                raise ValueError(
+                    "every outcome window must start after the grace period ends "
+                    f"(outcome_horizons_hours entry {horizon} - outcome_tolerance_hours "
+                    f"{self.outcome_tolerance_hours} <= grace_hours {self.grace_hours}); "
+                    "otherwise that outcome could be measured before exposure is decided. "
+                    "Drop or raise that horizon, or lower grace_hours or the tolerance."
+                )
+        if len(set(self.outcome_horizons_hours)) != len(self.outcome_horizons_hours):
+            raise ValueError(
+                f"outcome_horizons_hours {list(self.outcome_horizons_hours)} repeats a horizon; "
+                "list each once"
             )
         return self
 

@@ -10,9 +10,11 @@ Public API:
   for. Anything wrong raises :class:`CanonicalSchemaError` naming the file, the column, what was
   expected and how to fix it.
 - :func:`write_study_config` writes the one-row ``study_config`` table the SQL takes every
-  threshold from (values as bound parameters, never formatted into SQL).
+  threshold from, and ``study_outcome_horizons`` (one row per outcome horizon), values as
+  bound parameters, never formatted into SQL.
 - :func:`load_reference_tables` loads ``sql/reference/*.csv`` (unit conversions, plausibility
-  bounds, ingredients) as tables named after the file stems.
+  bounds and reporting precision, ingredients, CTCAE grade cut-points) as tables named after
+  the file stems.
 """
 
 from __future__ import annotations
@@ -254,23 +256,46 @@ def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SQL_TYPE = {float: "DOUBLE", int: "INTEGER", bool: "BOOLEAN", str: "VARCHAR"}
 
+# StudyConfig list fields: each becomes a one-column table (never a study_config column).
+STUDY_LIST_TABLES: dict[str, str] = {"outcome_horizons_hours": "study_outcome_horizons"}
+
 
 def study_config_values(config: MgcaConfig) -> dict[str, float | int]:
-    """The values of the one-row ``study_config`` table, in column order."""
-    values: dict[str, float | int] = dict(config.study.model_dump())
+    """The values of the one-row ``study_config`` table, in column order (list fields such as
+    ``outcome_horizons_hours`` are left out: see :func:`study_outcome_horizons`)."""
+    values: dict[str, float | int] = {
+        name: value
+        for name, value in config.study.model_dump().items()
+        if name not in STUDY_LIST_TABLES
+    }
     values["small_cell_threshold"] = config.privacy.small_cell_threshold
     return values
 
 
+def study_outcome_horizons(config: MgcaConfig) -> list[tuple[int, bool]]:
+    """Rows of ``study_outcome_horizons`` (horizon_hours, is_primary): every entry of
+    ``outcome_horizons_hours`` plus the primary ``horizon_hours`` if it is not listed,
+    ascending."""
+    study = config.study
+    horizons = sorted({*study.outcome_horizons_hours, study.horizon_hours})
+    return [(hours, hours == study.horizon_hours) for hours in horizons]
+
+
 def _study_config_types() -> dict[str, str]:
-    types = {name: _SQL_TYPE[field.annotation] for name, field in StudyConfig.model_fields.items()}
+    types = {
+        name: _SQL_TYPE[field.annotation]
+        for name, field in StudyConfig.model_fields.items()
+        if name not in STUDY_LIST_TABLES
+    }
     types["small_cell_threshold"] = "INTEGER"
     return types
 
 
 def write_study_config(con: duckdb.DuckDBPyConnection, config: MgcaConfig) -> None:
-    """Create the one-row ``study_config`` table: one column per StudyConfig field plus
-    ``small_cell_threshold``. Values travel as bound parameters."""
+    """Create the one-row ``study_config`` table (one column per scalar StudyConfig field plus
+    ``small_cell_threshold``) and ``study_outcome_horizons`` (horizon_hours INTEGER,
+    is_primary BOOLEAN: one row per target-trial outcome horizon, so SQL joins the horizons
+    instead of building queries). Values travel as bound parameters."""
     values = study_config_values(config)
     types = _study_config_types()
     for name in values:
@@ -280,6 +305,12 @@ def write_study_config(con: duckdb.DuckDBPyConnection, config: MgcaConfig) -> No
     con.execute(f"CREATE OR REPLACE TABLE study_config ({columns})")
     placeholders = ", ".join("?" for _ in values)
     con.execute(f"INSERT INTO study_config VALUES ({placeholders})", list(values.values()))
+    con.execute(
+        "CREATE OR REPLACE TABLE study_outcome_horizons "
+        "(horizon_hours INTEGER NOT NULL, is_primary BOOLEAN NOT NULL)"
+    )
+    for hours, is_primary in study_outcome_horizons(config):
+        con.execute("INSERT INTO study_outcome_horizons VALUES (?, ?)", [hours, is_primary])
 
 
 # Typed columns and key of each reference CSV; CSVs not listed load with detected types.
@@ -296,15 +327,27 @@ REFERENCE_SCHEMAS: dict[str, dict[str, str]] = {
         "si_unit": "VARCHAR",
         "plausible_low": "DOUBLE",
         "plausible_high": "DOUBLE",
+        "reporting_decimals": "INTEGER",
         "source": "VARCHAR",
     },
     "ingredients": {
         "ingredient": "VARCHAR",
         "role": "VARCHAR",
+        "drug_class": "VARCHAR",
         "elemental_mmol_per_g": "DOUBLE",
         "valence": "INTEGER",
         "rxnorm": "VARCHAR",
+        "rxnorm_status": "VARCHAR",
         "atc": "VARCHAR",
+        "atc_status": "VARCHAR",
+        "source": "VARCHAR",
+    },
+    "ctcae_grades": {
+        "measure": "VARCHAR",
+        "grade": "INTEGER",
+        "below_si": "DOUBLE",
+        "si_unit": "VARCHAR",
+        "ctcae_term": "VARCHAR",
         "source": "VARCHAR",
     },
 }
@@ -312,6 +355,7 @@ REFERENCE_KEYS: dict[str, tuple[str, ...]] = {
     "unit_conversions": ("analyte", "unit"),
     "analyte_bounds": ("analyte",),
     "ingredients": ("ingredient",),
+    "ctcae_grades": ("measure", "grade"),
 }
 
 
@@ -356,6 +400,30 @@ def _load_reference_csv(con: duckdb.DuckDBPyConnection, stem: str, path: Path) -
             raise ReferenceDataError(
                 f"reference/{path.name}: units {bad} are not in normalised spelling "
                 "(lower case, no spaces, u for micro)"
+            )
+    if stem == "analyte_bounds":
+        bad = con.execute(
+            "SELECT analyte FROM analyte_bounds "
+            "WHERE reporting_decimals IS NULL OR reporting_decimals NOT BETWEEN 0 AND 6"
+        ).fetchall()
+        if bad:
+            raise ReferenceDataError(
+                f"reference/{path.name}: reporting_decimals of {sorted(a for (a,) in bad)} "
+                "must be a whole number from 0 to 6"
+            )
+    if stem == "ctcae_grades":
+        # a worse grade has a lower cut-point; only grade 1 may leave it to the config's LLN
+        bad = con.execute(
+            "SELECT a.measure, a.grade FROM ctcae_grades AS a "
+            "INNER JOIN ctcae_grades AS b ON b.measure = a.measure AND b.grade > a.grade "
+            "WHERE b.below_si IS NULL OR (a.below_si IS NOT NULL AND b.below_si >= a.below_si) "
+            "UNION SELECT measure, grade FROM ctcae_grades "
+            "WHERE grade NOT BETWEEN 1 AND 5 OR (below_si IS NULL AND grade <> 1)"
+        ).fetchall()
+        if bad:
+            raise ReferenceDataError(
+                f"reference/{path.name}: grades {sorted(bad)} break the order of cut-points "
+                "(grade 1 may be blank = the config's lower limit; each worse grade lower)"
             )
 
 

@@ -18,14 +18,16 @@ import duckdb
 SQL_STEPS: list[str] = [
     "lab_harmonised.sql",  # lab_harmonised
     "calcium_corrected.sql",  # calcium_corrected
-    "low_value_episodes.sql",  # hypomagnesaemia_episodes, hypocalcaemia_episodes
-    "medication_harmonised.sql",  # medication_harmonised, mg_repletion
+    "calcium_status.sql",  # calcium_status
+    "low_value_episodes.sql",  # low_value_episodes, hypo{magnesaemia,calcaemia,kalaemia}_episodes
+    "hypocalcaemia_pth_status.sql",  # hypocalcaemia_pth_status
+    "medication_harmonised.sql",  # medication_harmonised, mg_repletion, calcium_supplementation
     "index_events.sql",  # index_events
     "index_exposure.sql",  # index_exposure
     "index_covariates.sql",  # index_covariates
-    "index_outcome.sql",  # index_outcome
+    "index_outcome.sql",  # index_outcome_horizons, index_outcome
     "cohort_eligibility.sql",  # eligibility_steps, cohort_eligibility
-    "analytic_cohort.sql",  # analytic_cohort
+    "analytic_cohort.sql",  # analytic_cohort, cohort_outcomes
     "attrition.sql",  # attrition
     "calcium_trajectory_summary.sql",  # calcium_trajectory_summary
     "data_quality.sql",  # data_quality
@@ -38,13 +40,15 @@ REQUIRED_INPUTS: dict[str, str] = {
     "lab_results": "mgca.database.load_canonical",
     "medication_administrations": "mgca.database.load_canonical",
     "study_config": "mgca.database.write_study_config",
+    "study_outcome_horizons": "mgca.database.write_study_config",
     "unit_conversions": "mgca.database.load_reference_tables",
     "analyte_bounds": "mgca.database.load_reference_tables",
     "ingredients": "mgca.database.load_reference_tables",
+    "ctcae_grades": "mgca.database.load_reference_tables",
 }
 
 Progress = Callable[[str], None]
-"""Called before each step with a line such as ``"derive 3/13: low_value_episodes.sql"``."""
+"""Called before each step with a line such as ``"derive 4/15: low_value_episodes.sql"``."""
 
 
 class DerivationError(RuntimeError):

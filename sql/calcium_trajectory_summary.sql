@@ -11,9 +11,15 @@
 -- (hours, defaults 48 and 96; start included, end excluded so bins tile the range), in bins
 -- of cfg.trajectory_bin_hours (default 12 h): hours_bin_start = floor(hours / width) x width,
 -- so the bin [0, 12) holds the index draw itself. n_episodes counts stays with a result in
--- the bin; sd is the sample standard deviation (null for a single result). Mean and sd are
--- rounded to 6 decimals so that a re-run gives the same bits whatever the summation order.
--- Small counts are suppressed by the report, not here.
+-- the bin; sd is the sample standard deviation (null for a single result).
+-- Determinism: a floating-point SUM depends on the order rows arrive in (threads, physical
+-- order of the tables before it), and rounding cannot always hide that (a mean of many
+-- results can sit within rounding error of a 6th-decimal boundary). So the sums are exact:
+-- each value as DECIMAL(9, 6) (corrected Ca is at most 2 dp, well under 1000 mmol/L), their
+-- sum and sum of squares in exact decimal arithmetic, and only then mean = sum / n and
+-- sd = sqrt((sum of squares - sum^2 / n) / (n - 1)) in DOUBLE, rounded to 6 decimals. A
+-- re-run gives the same bits whatever the order. Small counts are suppressed by the
+-- report, not here.
 
 CREATE OR REPLACE TABLE calcium_trajectory_summary AS
 WITH
@@ -34,7 +40,7 @@ binned AS (
     SELECT
         r.exposed,
         r.encounter_id,
-        r.ca_corrected_mmol_l,
+        CAST(r.ca_corrected_mmol_l AS DECIMAL(9, 6)) AS ca_exact_mmol_l,
         CAST(
             FLOOR(r.hours_from_index / cfg.trajectory_bin_hours) * cfg.trajectory_bin_hours
             AS INTEGER
@@ -43,14 +49,30 @@ binned AS (
     CROSS JOIN study_config AS cfg
     WHERE r.hours_from_index >= -cfg.trajectory_before_hours
         AND r.hours_from_index < cfg.trajectory_after_hours
+),
+
+exact_sums AS (
+    SELECT
+        exposed,
+        hours_bin_start,
+        COUNT(*) AS n_results,
+        COUNT(DISTINCT encounter_id) AS n_episodes,
+        CAST(SUM(ca_exact_mmol_l) AS DOUBLE) AS sum_ca,
+        CAST(SUM(ca_exact_mmol_l * ca_exact_mmol_l) AS DOUBLE) AS sum_ca_squared
+    FROM binned
+    GROUP BY exposed, hours_bin_start
 )
 
 SELECT
     exposed,
     hours_bin_start,
-    CAST(COUNT(*) AS BIGINT) AS n_results,
-    CAST(COUNT(DISTINCT encounter_id) AS BIGINT) AS n_episodes,
-    round(AVG(ca_corrected_mmol_l), 6) AS mean_ca_corrected_mmol_l,
-    round(STDDEV_SAMP(ca_corrected_mmol_l), 6) AS sd_ca_corrected_mmol_l
-FROM binned
-GROUP BY exposed, hours_bin_start;
+    CAST(n_results AS BIGINT) AS n_results,
+    CAST(n_episodes AS BIGINT) AS n_episodes,
+    round(sum_ca / n_results, 6) AS mean_ca_corrected_mmol_l,
+    CASE
+        WHEN n_results > 1 THEN round(
+            sqrt(greatest((sum_ca_squared - sum_ca * sum_ca / n_results) / (n_results - 1), 0)),
+            6
+        )
+    END AS sd_ca_corrected_mmol_l
+FROM exact_sums;

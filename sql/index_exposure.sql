@@ -1,7 +1,8 @@
 -- index_exposure: what was given around time zero: prior magnesium (prevalent use, which
 -- excludes), magnesium in the grace period (the exposure) and calcium in the grace period.
 --
--- Reads:  index_events, encounters, mg_repletion, medication_harmonised, study_config.
+-- Reads:  index_events, encounters, mg_repletion, medication_harmonised,
+--         calcium_supplementation, study_config.
 -- Writes: index_exposure (one row per index event).
 --
 -- The stay's magnesium doses: given Mg administrations (mg_repletion) linked to the stay, or
@@ -13,9 +14,16 @@
 --   hours_to_first_mg    hours from index to the first dose in the grace period (else null).
 --   mg_dose_grace_mmol   elemental Mg (mmol) of the doses in the grace period; 0 when
 --                        unexposed; null when a dose in it has no known elemental amount.
+--   mg_route_grace       route of those grace-period doses: 'iv' (only IV), 'oral' (only
+--                        oral), 'both', or null (unexposed, or only other/unknown routes).
 --   calcium_in_grace     a given calcium supplement (role 'calcium_supplement')
 --                        of the same subject in (index_time, index_time + cfg.grace_hours]:
 --                        post-index co-intervention, descriptive only, never adjusted for.
+--   calcium_dose_grace_mmol  elemental Ca (mmol) of those calcium doses
+--                        (calcium_supplementation: gluconate 2.23, chloride 6.8, carbonate
+--                        9.99 mmol/g, or mmol / mEq as recorded); 0 when none; null when
+--                        one of them has no known elemental amount. Descriptive only, like
+--                        calcium_in_grace.
 
 CREATE OR REPLACE TABLE index_exposure AS
 WITH
@@ -27,7 +35,8 @@ stay_mg_doses AS (
             AND date_diff('second', i.index_time, r.time) / 3600.0 <= cfg.grace_hours
             AS in_grace,
         date_diff('second', i.index_time, r.time) / 3600.0 AS hours_from_index,
-        r.elemental_mg_mmol
+        r.elemental_mg_mmol,
+        r.route_normalised
     FROM index_events AS i
     INNER JOIN encounters AS e
         ON e.encounter_id = i.encounter_id
@@ -48,21 +57,29 @@ mg_by_index AS (
         SUM(CASE WHEN in_grace AND elemental_mg_mmol IS NULL THEN 1 ELSE 0 END)
             AS n_mg_doses_grace_unknown_amount,
         MIN(CASE WHEN in_grace THEN hours_from_index END) AS hours_to_first_mg,
-        SUM(CASE WHEN in_grace THEN elemental_mg_mmol END) AS mg_dose_grace_known_mmol
+        SUM(CASE WHEN in_grace THEN elemental_mg_mmol END) AS mg_dose_grace_known_mmol,
+        MAX(CASE WHEN in_grace AND route_normalised = 'iv' THEN 1 ELSE 0 END) = 1
+            AS any_iv_grace,
+        MAX(CASE WHEN in_grace AND route_normalised = 'oral' THEN 1 ELSE 0 END) = 1
+            AS any_oral_grace
     FROM stay_mg_doses
     GROUP BY encounter_id
 ),
 
 calcium_in_grace AS (
-    SELECT DISTINCT i.encounter_id
+    SELECT
+        i.encounter_id,
+        COUNT(*) AS n_calcium_doses_grace,
+        SUM(CASE WHEN c.elemental_ca_mmol IS NULL THEN 1 ELSE 0 END)
+            AS n_calcium_doses_grace_unknown_amount,
+        SUM(c.elemental_ca_mmol) AS calcium_dose_grace_known_mmol
     FROM index_events AS i
-    INNER JOIN medication_harmonised AS m
-        ON m.subject_id = i.subject_id
-        AND m.time > i.index_time
+    INNER JOIN calcium_supplementation AS c
+        ON c.subject_id = i.subject_id
+        AND c.time > i.index_time
     CROSS JOIN study_config AS cfg
-    WHERE m.given
-        AND m.role = 'calcium_supplement'
-        AND date_diff('second', i.index_time, m.time) / 3600.0 <= cfg.grace_hours
+    WHERE date_diff('second', i.index_time, c.time) / 3600.0 <= cfg.grace_hours
+    GROUP BY i.encounter_id
 )
 
 SELECT
@@ -78,7 +95,17 @@ SELECT
         ELSE round(mg.mg_dose_grace_known_mmol, 6)
     END AS mg_dose_grace_mmol,
     CAST(COALESCE(mg.n_mg_doses_grace, 0) AS BIGINT) AS n_mg_doses_grace,
-    cg.encounter_id IS NOT NULL AS calcium_in_grace
+    cg.encounter_id IS NOT NULL AS calcium_in_grace,
+    CASE
+        WHEN mg.any_iv_grace AND mg.any_oral_grace THEN 'both'
+        WHEN mg.any_iv_grace THEN 'iv'
+        WHEN mg.any_oral_grace THEN 'oral'
+    END AS mg_route_grace,
+    CASE
+        WHEN cg.encounter_id IS NULL THEN CAST(0 AS DOUBLE)
+        WHEN cg.n_calcium_doses_grace_unknown_amount > 0 THEN NULL
+        ELSE round(cg.calcium_dose_grace_known_mmol, 6)
+    END AS calcium_dose_grace_mmol
 FROM index_events AS i
 LEFT JOIN mg_by_index AS mg
     ON mg.encounter_id = i.encounter_id

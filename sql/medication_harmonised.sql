@@ -1,26 +1,35 @@
 -- medication_harmonised: every medication row with its ingredient's role and, for magnesium
--- and calcium salts, the elemental amount; and mg_repletion, the magnesium doses actually given.
+-- and calcium salts, the elemental amount; mg_repletion and calcium_supplementation, the
+-- magnesium and calcium doses actually given.
 --
 -- Reads:  medication_administrations, ingredients, unit_conversions (analyte
 --         'medication_dose'), all from the canonical input and sql/reference/*.csv.
 -- Writes: medication_harmonised (one row per medication_administrations row),
 --         mg_repletion (one row per given administration whose ingredient role is
---         'mg_repletion', with elemental_mg_mmol).
+--         'mg_repletion', with elemental_mg_mmol),
+--         calcium_supplementation (one row per given administration whose role is
+--         'calcium_supplement', with elemental_ca_mmol).
 --
--- The ingredient is matched to ingredients.csv after trimming and lower casing (role null
--- when not listed); the dose unit is normalised like lab units (lower case, no spaces,
--- µ -> u) and looked up among the 'medication_dose' rows of unit_conversions.
+-- The ingredient is matched to ingredients.csv after trimming and lower casing (role and
+-- drug_class null when not listed). Roles (ingredients.csv): mg_repletion, calcium_supplement,
+-- vitamin_d_analogue (calcitriol, alfacalcidol, ...), and the covariates ppi, loop_diuretic,
+-- thiazide (incl. thiazide-like), mg_wasting (renal Mg wasting nephrotoxins: cisplatin,
+-- aminoglycosides, amphotericin B, calcineurin inhibitors; drug_class names which).
+-- The route is trimmed and lower cased (route_normalised: 'iv', 'oral', 'other', ...).
+-- The dose unit is normalised like lab units (lower case, no spaces, µ -> u) and looked up
+-- among the 'medication_dose' rows of unit_conversions.
 -- elemental_mmol (Mg or Ca salts only):
 --   mass units (g, mg, ...) -> dose x factor_to_si (to grams) x ingredients.elemental_mmol_per_g
---                              (MgSO4.7H2O 4.06, MgO 24.8, Ca gluconate 2.23, CaCl2.2H2O 6.8
---                              mmol/g: clinical.md)
+--                              (MgSO4.7H2O 4.06, MgO 24.8 (400 mg tablet = 9.92), Ca
+--                              gluconate 2.23, CaCl2.2H2O 6.8 mmol/g: clinical.md; CaCO3
+--                              9.99 mmol/g from its molar mass)
 --   mmol                    -> kept as recorded
 --   mEq                     -> dose / ingredients.valence (2 for Mg and Ca)
 -- rounded to 6 decimals (floating-point noise only); null when the dose or its unit is
 -- missing or unknown.
 -- Only rows with given = true are doses: ordered-but-not-given rows never count as exposure
--- or as covariates (data_quality counts them as not_given). A given Mg dose of unknown amount
--- still counts as a dose (data_quality: elemental_dose_unknown).
+-- or as covariates (data_quality counts them as not_given). A given Mg or Ca dose of unknown
+-- amount still counts as a dose (data_quality: elemental_dose_unknown).
 
 CREATE OR REPLACE TABLE medication_harmonised AS
 WITH
@@ -39,6 +48,7 @@ SELECT
     m.time,
     m.ingredient_normalised AS ingredient,
     ing.role,
+    ing.drug_class,
     m.dose,
     m.dose_unit,
     m.dose_unit_normalised,
@@ -53,7 +63,8 @@ SELECT
     ) AS elemental_mmol,
     m.route,
     m.given,
-    m.source_code
+    m.source_code,
+    lower(trim(m.route)) AS route_normalised
 FROM medications AS m
 LEFT JOIN ingredients AS ing
     ON ing.ingredient = m.ingredient_normalised
@@ -71,6 +82,22 @@ SELECT
     dose,
     dose_unit,
     elemental_mmol AS elemental_mg_mmol,
-    source_code
+    source_code,
+    route_normalised
 FROM medication_harmonised
 WHERE role = 'mg_repletion' AND given;
+
+CREATE OR REPLACE TABLE calcium_supplementation AS
+SELECT
+    subject_id,
+    encounter_id,
+    time,
+    ingredient,
+    route,
+    dose,
+    dose_unit,
+    elemental_mmol AS elemental_ca_mmol,
+    source_code,
+    route_normalised
+FROM medication_harmonised
+WHERE role = 'calcium_supplement' AND given;

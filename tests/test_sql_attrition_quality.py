@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from stories import assert_rows, build, expect
 
+from mgca.derive import derive
+
 # Nine stays, each written to fail exactly one step (or none). Qualifying labs: Mg 0.55 at
 # d1 08:00, total Ca 1.90 + albumin 30 at d1 10:00 (corrected 2.10), creatinine at 06:00,
 # outcome Ca at d3 10:00 (48 h).
@@ -106,7 +108,9 @@ def test_attrition_of_an_empty_source_is_all_zeros() -> None:
 
 def test_data_quality_accounts_for_every_lab_and_medication_row() -> None:
     # Six lab rows: 3 used (one Mg in mg/dL, one in mmol/L, one calcium without albumin),
-    # 1 duplicate, 1 unknown unit, 1 with no stay. Medications: a given MgSO4, a MgSO4 that
+    # 1 duplicate, 1 unknown unit ("mmol" is not a concentration: not_accepted), 1 with no
+    # stay. Of the 4 Mg rows with an SI value only 1.5 mg/dL (0.6171 -> 0.62 mmol/L) changed
+    # when rounded to the reporting precision. Medications: a given MgSO4, a MgSO4 that
     # was not given, an ingredient nobody listed, and a PPI with no dose unit.
     story = build(
         encounters="""
@@ -141,12 +145,15 @@ def test_data_quality_accounts_for_every_lab_and_medication_row() -> None:
         calcium_corrected | missing_albumin            | calcium_total | 1      | 1
         lab_results       | encounter_assigned_by_time | calcium_total | 1      | 0
         lab_results       | encounter_assigned_by_time | magnesium     | 5      | 0
+        lab_results       | reporting_precision_rounding | calcium_total | 1    | 0
+        lab_results       | reporting_precision_rounding | magnesium     | 4    | 1
         lab_results       | rows_read                  | -             | 6      | 0
         lab_results       | status:duplicate           | magnesium     | 5      | 1
         lab_results       | status:no_encounter        | magnesium     | 5      | 1
         lab_results       | status:unknown_unit        | magnesium     | 5      | 1
         lab_results       | status:used                | calcium_total | 1      | 1
         lab_results       | status:used                | magnesium     | 5      | 2
+        lab_results       | unit_check:not_accepted    | magnesium     | 5      | 1
         lab_results       | unit_conversion:mg/dl      | magnesium     | 5      | 1
         lab_results       | unit_conversion:mmol/l     | calcium_total | 1      | 1
         lab_results       | unit_conversion:mmol/l     | magnesium     | 5      | 3
@@ -226,3 +233,45 @@ def test_trajectory_summary_bins_corrected_calcium_around_index() -> None:
     )
     sd = [r["sd_ca_corrected_mmol_l"] for r in story.rows("calcium_trajectory_summary")]
     assert sd == [None, None, None, 0.070711, None]  # sd of 2.10 and 2.20; one result: none
+
+
+STAY_FOR_TRAJECTORY = """
+encounter_id | subject_id | admit_time | discharge_time | age_years
+e1           | p1         | d1 00:00   | d9 00:00       | 70
+"""
+
+
+def test_trajectory_mean_is_the_same_bits_whatever_the_row_order() -> None:
+    # Regression for the flaky derive-twice property: 32 corrected Ca in bin [0, 12) of one
+    # analysed stay, every 20 min from the index draw (1.80 mmol/L, with albumin 40 g/L
+    # beside it) on, and an outcome at 48 h. Their sum is 63.57 mmol/L, so the mean,
+    # 63.57 / 32 = 1.9865625, lies exactly on a 6th-decimal rounding boundary: a
+    # floating-point AVG gives 1.986562 or 1.986563 depending on the order the rows are
+    # summed in (which changes with the source file's row order and between re-runs).
+    # Exact decimal sums give one answer every time (rounded half away from zero).
+    values = [round(1.80 + 0.01 * ((i * 7) % 40), 2) for i in range(31)] + [2.02]
+    assert round(sum(values), 2) == 63.57
+    draws = [
+        f"p1 | e1 | d1 {10 + (20 * i) // 60:02d}:{(20 * i) % 60:02d} | calcium_total | {v} | mmol/L"
+        for i, v in enumerate(values)
+    ]
+    header = "subject_id | encounter_id | time | analyte | value | unit"
+    fixed = [
+        "p1 | e1 | d1 06:00 | creatinine    | 90   | umol/L",
+        "p1 | e1 | d1 08:00 | magnesium     | 0.55 | mmol/L",
+        "p1 | e1 | d1 10:00 | albumin       | 40   | g/L",
+        "p1 | e1 | d3 10:00 | calcium_total | 2.30 | mmol/L",
+        "p1 | e1 | d3 10:00 | albumin       | 40   | g/L",
+    ]
+    means = set()
+    for rows in (fixed + draws, list(reversed(draws)) + fixed):
+        story = build(encounters=STAY_FOR_TRAJECTORY, labs="\n".join([header, *rows]))
+        for _ in range(3):
+            means.add(
+                story.value(
+                    "SELECT mean_ca_corrected_mmol_l FROM calcium_trajectory_summary "
+                    "WHERE hours_bin_start = 0"
+                )
+            )
+            derive(story.con)
+    assert means == {1.986563}

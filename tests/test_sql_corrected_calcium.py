@@ -90,8 +90,9 @@ def test_corrected_calcium_of_exactly_2_15_is_not_low() -> None:
 
 def test_calcium_without_albumin_is_not_corrected_and_never_makes_an_index() -> None:
     # Mg 0.50 and a total Ca of 1.80 look like the textbook case, but without an albumin
-    # within 24 h the calcium cannot be corrected: no hypocalcaemia episode, no index event,
-    # and the stay leaves the cohort at step 2 (no corrected Ca at all).
+    # within 24 h the calcium cannot be corrected: no index event, and the stay leaves the
+    # cohort at step 2 (no corrected Ca at all). calcium_status still reads it as the best
+    # it has, an uncorrected total, so the hypocalcaemia episode exists, flagged.
     story = build(
         encounters=STAY,
         labs="""
@@ -108,7 +109,15 @@ def test_calcium_without_albumin_is_not_corrected_and_never_makes_an_index() -> 
         1.80            | -           | -
         """),
     )
-    assert story.rows("hypocalcaemia_episodes") == []
+    assert_rows(
+        story.rows(
+            "hypocalcaemia_episodes", ["episode_start", "calcium_measure", "any_uncorrected"]
+        ),
+        expect("""
+        episode_start | calcium_measure   | any_uncorrected
+        d1 09:00      | total_uncorrected | true
+        """),
+    )
     assert story.rows("index_events") == []
     assert story.excluded_at("e1") == 2
 

@@ -68,10 +68,17 @@ def test_mg_given_two_hours_after_index_is_exposure() -> None:
         calcium_in_grace             | false
         outcome_ca_corrected_mmol_l  | 2.40
         outcome_hours_from_index     | 48.0
+        thiazide_before_index           | false
+        nephrotoxic_drug_before_index   | false
+        vitamin_d_analogue_before_index | false
+        calcium_dose_grace_mmol         | 0
+        mg_route_grace                  | iv
+        baseline_ca_ionized_mmol_l      | -
+        outcome_ca_ionized_mmol_l       | -
         """),
     )
     cohort_columns = [row[0] for row in story.con.execute("DESCRIBE analytic_cohort").fetchall()]
-    assert len(cohort_columns) == 21  # exactly the cohort.parquet columns of ARCHITECTURE.md
+    assert len(cohort_columns) == 28  # exactly the cohort.parquet columns of ARCHITECTURE.md
 
 
 def test_mg_ordered_but_not_given_is_not_exposure() -> None:
@@ -170,7 +177,8 @@ def test_grace_period_includes_its_last_minute_and_nothing_after(
 
 def test_elemental_mg_from_grams_milligrams_mmol_and_meq() -> None:
     # In the grace period: MgO 400 mg by mouth (0.4 g x 24.8 = 9.92 mmol), MgSO4 16 mEq
-    # (16 / 2 = 8 mmol) and MgSO4 10 mmol (kept): 27.92 mmol, first dose 1 h after index.
+    # (16 / 2 = 8 mmol), MgSO4 10 mmol (kept) and MgSO4 1000 mg (1 g x 4.06 = 4.06 mmol):
+    # 31.98 mmol, first dose 1 h after index, by mouth and IV.
     story = build(
         encounters=STAY,
         labs=QUALIFYING_LABS,
@@ -179,6 +187,7 @@ def test_elemental_mg_from_grams_milligrams_mmol_and_meq() -> None:
         p1         | e1           | d1 11:00 | magnesium_oxide   | 400  | mg        | oral  | true
         p1         | e1           | d1 12:00 | magnesium_sulfate | 16   | mEq       | iv    | true
         p1         | e1           | d1 13:00 | magnesium_sulfate | 10   | mmol      | iv    | true
+        p1         | e1           | d1 14:00 | magnesium_sulfate | 1000 | mg        | iv    | true
         """,
     )
     assert_rows(
@@ -188,13 +197,14 @@ def test_elemental_mg_from_grams_milligrams_mmol_and_meq() -> None:
         d1 11:00 | magnesium_oxide   | 9.92
         d1 12:00 | magnesium_sulfate | 8
         d1 13:00 | magnesium_sulfate | 10
+        d1 14:00 | magnesium_sulfate | 4.06
         """),
     )
     assert_rows(
-        story.rows("analytic_cohort", EXPOSURE),
+        story.rows("analytic_cohort", [*EXPOSURE, "mg_route_grace"]),
         expect("""
-        encounter_id | exposed | hours_to_first_mg | mg_dose_grace_mmol
-        e1           | true    | 1.0               | 27.92
+        encounter_id | exposed | hours_to_first_mg | mg_dose_grace_mmol | mg_route_grace
+        e1           | true    | 1.0               | 31.98              | both
         """),
     )
 
@@ -363,3 +373,107 @@ def test_a_patient_with_two_stays_has_one_episode_per_stay() -> None:
         e2           | 0.60               | 110                        | 2.30
         """),
     )
+
+
+def test_mg_route_in_the_grace_period_iv_oral_or_both() -> None:
+    # Three stays with the same qualifying labs (index d1 10:00).
+    # e1: MgO 400 mg by mouth at 11:00 (9.92 mmol) and MgSO4 2 g IV at 12:00 (8.12): 'both',
+    #     18.04 mmol. e2: only MgO 800 mg, route written "Oral" (lower cased): 'oral',
+    #     19.84 mmol. e3: no Mg: unexposed, route null.
+    story = build(
+        encounters="""
+        encounter_id | subject_id | admit_time | discharge_time | age_years
+        e1           | p1         | d1 00:00   | d9 00:00       | 70
+        e2           | p2         | d1 00:00   | d9 00:00       | 70
+        e3           | p3         | d1 00:00   | d9 00:00       | 70
+        """,
+        labs=QUALIFYING_LABS
+        + QUALIFYING_LABS.split("\n", 2)[2].replace("p1 ", "p2 ").replace("e1 ", "e2 ")
+        + QUALIFYING_LABS.split("\n", 2)[2].replace("p1 ", "p3 ").replace("e1 ", "e3 "),
+        meds=MEDS_HEADER
+        + """
+        p1         | e1           | d1 11:00 | magnesium_oxide   | 400  | mg        | oral   | true
+        p1         | e1           | d1 12:00 | magnesium_sulfate | 2    | g         | iv     | true
+        p2         | e2           | d1 11:00 | magnesium_oxide   | 800  | mg        | Oral   | true
+        """,
+    )
+    assert_rows(
+        story.rows(
+            "analytic_cohort", ["encounter_id", "exposed", "mg_route_grace", "mg_dose_grace_mmol"]
+        ),
+        expect("""
+        encounter_id | exposed | mg_route_grace | mg_dose_grace_mmol
+        e1           | true    | both           | 18.04
+        e2           | true    | oral           | 19.84
+        e3           | false   | -              | 0
+        """),
+    )
+
+
+def test_calcium_given_in_the_grace_period_in_mmol_of_elemental_calcium() -> None:
+    # After index (d1 10:00), within the 6 h grace period: calcium gluconate 1 g IV
+    # (2.23 mmol), calcium chloride 1000 mg (6.8 mmol), calcium carbonate 1250 mg by mouth
+    # (1.25 g x 9.99 = 12.4875 mmol) and calcium gluconate 10 mEq (10 / 2 = 5 mmol): 26.5175
+    # mmol. A calcium gluconate ordered at 13:00 but not given and one at 16:01 (after the
+    # grace period) do not count. Post-index: descriptive only, never adjusted for.
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS,
+        meds=MEDS_HEADER
+        + """
+        p1         | e1           | d1 11:00 | calcium_gluconate | 1    | g         | iv    | true
+        p1         | e1           | d1 12:00 | calcium_chloride  | 1000 | mg        | iv    | true
+        p1         | e1           | d1 13:00 | calcium_carbonate | 1250 | mg        | oral  | true
+        p1         | e1           | d1 13:00 | calcium_gluconate | 1    | g         | iv    | false
+        p1         | e1           | d1 14:00 | calcium_gluconate | 10   | mEq       | iv    | true
+        p1         | e1           | d1 16:01 | calcium_gluconate | 1    | g         | iv    | true
+        """,
+    )
+    assert_rows(
+        story.rows("calcium_supplementation", ["time", "ingredient", "elemental_ca_mmol"]),
+        expect("""
+        time     | ingredient        | elemental_ca_mmol
+        d1 11:00 | calcium_gluconate | 2.23
+        d1 12:00 | calcium_chloride  | 6.8
+        d1 13:00 | calcium_carbonate | 12.4875
+        d1 14:00 | calcium_gluconate | 5
+        d1 16:01 | calcium_gluconate | 2.23
+        """),
+    )
+    assert_rows(
+        story.rows(
+            "analytic_cohort",
+            ["calcium_in_grace", "calcium_dose_grace_mmol", "calcium_before_index", "exposed"],
+        ),
+        expect("""
+        calcium_in_grace | calcium_dose_grace_mmol | calcium_before_index | exposed
+        true             | 26.5175                 | false                | false
+        """),
+    )
+
+
+def test_calcium_of_unknown_amount_in_grace_gives_an_unknown_dose() -> None:
+    # Calcium gluconate "1 ampoule": given, so calcium_in_grace, but of unknown amount.
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS,
+        meds=MEDS_HEADER
+        + """
+        p1         | e1           | d1 11:00 | calcium_gluconate | 1    | ampoule   | iv    | true
+        """,
+    )
+    assert_rows(
+        story.rows("analytic_cohort", ["calcium_in_grace", "calcium_dose_grace_mmol"]),
+        expect("""
+        calcium_in_grace | calcium_dose_grace_mmol
+        true             | -
+        """),
+    )
+    assert story.rows(
+        "data_quality",
+        ["table_name", "analyte", "n_rows", "n_flagged"],
+        where="check_name = 'elemental_dose_unknown'",
+    ) == [
+        {"table_name": "calcium_supplementation", "analyte": "calcium_gluconate",
+         "n_rows": 1, "n_flagged": 1},
+    ]  # fmt: skip

@@ -18,6 +18,8 @@ from mgca.config import MgcaConfig, PrivacyConfig, StudyConfig
 from mgca.database import (
     CANONICAL_TABLES,
     CanonicalSchemaError,
+    ReferenceDataError,
+    _load_reference_csv,
     load_canonical,
     load_reference_tables,
     open_database,
@@ -185,7 +187,8 @@ def test_study_config_is_one_row_written_with_bound_parameters() -> None:
     write_study_config(recorder, config)  # type: ignore[arg-type]
     row = con.execute("SELECT * FROM study_config").fetchdf().to_dict("records")
     assert len(row) == 1
-    assert list(row[0]) == [*StudyConfig.model_fields, "small_cell_threshold"]
+    scalar_fields = [name for name in StudyConfig.model_fields if name != "outcome_horizons_hours"]
+    assert list(row[0]) == [*scalar_fields, "small_cell_threshold"]
     assert row[0]["mg_low_mmol_l"] == 0.6543
     assert row[0]["grace_hours"] == 7
     assert row[0]["small_cell_threshold"] == 13
@@ -199,6 +202,44 @@ def test_study_config_is_one_row_written_with_bound_parameters() -> None:
         ).fetchall()
     )
     assert types["mg_low_mmol_l"] == "DOUBLE" and types["grace_hours"] == "INTEGER"
+
+
+def test_outcome_horizons_are_a_table_with_the_primary_one_flagged() -> None:
+    # The list cannot be a study_config column: it becomes study_outcome_horizons, written
+    # with bound parameters, the primary horizon_hours added when the list lacks it.
+    config = MgcaConfig(study=StudyConfig(horizon_hours=60, outcome_horizons_hours=(24, 72)))
+    con = _con()
+    recorder = _Recorder(con)
+    write_study_config(recorder, config)  # type: ignore[arg-type]
+    assert con.execute("SELECT * FROM study_outcome_horizons ORDER BY 1").fetchall() == [
+        (24, False),
+        (60, True),
+        (72, False),
+    ]
+    assert not any("72" in sql for sql, _ in recorder.calls)
+    assert "outcome_horizons_hours" not in con.execute("SELECT * FROM study_config").fetchdf()
+
+
+def test_reference_csvs_that_break_their_invariants_are_refused(tmp_path: Path) -> None:
+    # A CTCAE grade whose cut-point is not below the milder grade's, and a reporting
+    # precision that is not a whole number of decimals, would silently mis-grade or
+    # mis-round every result: loading stops instead.
+    grades = tmp_path / "ctcae_grades.csv"
+    grades.write_text(
+        "measure,grade,below_si,si_unit,ctcae_term,source\n"
+        "magnesium,1,,mmol/L,Hypomagnesemia,x\n"
+        "magnesium,2,0.4,mmol/L,Hypomagnesemia,x\n"
+        "magnesium,3,0.5,mmol/L,Hypomagnesemia,x\n"
+    )
+    with pytest.raises(ReferenceDataError, match="cut-points"):
+        _load_reference_csv(_con(), "ctcae_grades", grades)
+    bounds = tmp_path / "analyte_bounds.csv"
+    bounds.write_text(
+        "analyte,si_unit,plausible_low,plausible_high,reporting_decimals,source\n"
+        "magnesium,mmol/L,0.1,10,,x\n"
+    )
+    with pytest.raises(ReferenceDataError, match="reporting_decimals"):
+        _load_reference_csv(_con(), "analyte_bounds", bounds)
 
 
 def test_open_database_applies_engine_settings(tmp_path: Path) -> None:
@@ -215,7 +256,15 @@ def test_open_database_applies_engine_settings(tmp_path: Path) -> None:
 
 def test_reference_tables_load_typed() -> None:
     con = _con()
-    assert set(load_reference_tables(con)) >= {"unit_conversions", "analyte_bounds", "ingredients"}
+    assert set(load_reference_tables(con)) >= {
+        "unit_conversions", "analyte_bounds", "ingredients", "ctcae_grades",
+    }  # fmt: skip
+    assert con.execute(
+        "SELECT reporting_decimals FROM analyte_bounds WHERE analyte = 'potassium'"
+    ).fetchone() == (1,)
+    assert con.execute(
+        "SELECT grade, below_si FROM ctcae_grades WHERE measure = 'magnesium' ORDER BY grade"
+    ).fetchall() == [(1, None), (2, 0.5), (3, 0.4), (4, 0.3)]
     factor = con.execute(
         "SELECT factor_to_si FROM unit_conversions WHERE analyte = 'magnesium' AND unit = 'mg/dl'"
     ).fetchone()
@@ -285,6 +334,9 @@ def test_sql_files_keep_to_the_portable_subset(sql_file: str) -> None:
 @pytest.mark.parametrize("sql_file", SQL_STEPS)
 def test_sql_files_take_thresholds_from_study_config_not_literals(sql_file: str) -> None:
     # Numbers in SQL code may only be small counters/step numbers, the seconds in an hour and
-    # the rounding precision; every clinical threshold or window is a study_config column.
+    # the rounding precision (10 is the base of power(10, reporting_decimals), the decimal
+    # places themselves come from analyte_bounds); every clinical threshold or window is a
+    # study_config column.
     numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?", _code(read_sql(sql_file)))
-    assert set(numbers) <= {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "3600.0"}, numbers
+    allowed = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "3600.0"}
+    assert set(numbers) <= allowed, numbers

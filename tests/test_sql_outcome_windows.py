@@ -9,7 +9,10 @@ corrected value equals its total.
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 from stories import assert_rows, build, expect, expect_one
+
+from mgca.config import StudyConfig
 
 STAY = """
 encounter_id | subject_id | admit_time | discharge_time | age_years
@@ -181,3 +184,188 @@ def test_drugs_before_index_and_calcium_in_the_grace_period() -> None:
         exposed                    | false
         """),
     )
+
+
+def test_hypomagnesaemia_causing_drugs_and_vitamin_d_before_index() -> None:
+    # Index d10 10:00. Given in the 7 days before index:
+    # - hydrochlorothiazide 3 days before: thiazide before index.
+    # - gentamicin (an aminoglycoside) 5 days before: nephrotoxic drug before index.
+    # - calcitriol 0.25 mcg 2 days before: vitamin D analogue before index.
+    # Not counted: ciclosporin given 8 days before (outside 168 h), tacrolimus ordered but
+    # not given, amphotericin B 2 h after index (post-index, never a covariate).
+    story = build(
+        encounters="""
+        encounter_id | subject_id | admit_time | discharge_time | age_years
+        e1           | p1         | d1 00:00   | d20 00:00      | 70
+        """,
+        labs="""
+        subject_id | encounter_id | time      | analyte       | value | unit
+        p1         | e1           | d10 06:00 | creatinine    | 90    | umol/L
+        p1         | e1           | d10 08:00 | magnesium     | 0.55  | mmol/L
+        p1         | e1           | d10 10:00 | calcium_total | 1.90  | mmol/L
+        p1         | e1           | d10 10:00 | albumin       | 30    | g/L
+        p1         | e1           | d12 10:00 | calcium_total | 2.30  | mmol/L
+        p1         | e1           | d12 10:00 | albumin       | 40    | g/L
+        """,
+        meds="""
+        subject_id | encounter_id | time      | ingredient          | dose | dose_unit | given
+        p1         | e1           | d7 10:00  | hydrochlorothiazide | 25   | mg        | true
+        p1         | e1           | d5 10:00  | gentamicin          | 320  | mg        | true
+        p1         | e1           | d8 10:00  | calcitriol          | 0.25 | mcg       | true
+        p1         | e1           | d2 09:00  | ciclosporin         | 100  | mg        | true
+        p1         | e1           | d9 10:00  | tacrolimus          | 2    | mg        | false
+        p1         | e1           | d10 12:00 | amphotericin_b      | 50   | mg        | true
+        """,
+    )
+    assert_rows(
+        story.rows(
+            "analytic_cohort",
+            [
+                "thiazide_before_index",
+                "nephrotoxic_drug_before_index",
+                "vitamin_d_analogue_before_index",
+                "ppi_before_index",
+                "loop_diuretic_before_index",
+            ],
+        ),
+        expect_one("""
+        thiazide_before_index           | true
+        nephrotoxic_drug_before_index   | true
+        vitamin_d_analogue_before_index | true
+        ppi_before_index                | false
+        loop_diuretic_before_index      | false
+        """),
+    )
+
+
+@pytest.mark.parametrize(
+    ("drug", "expected"),
+    [
+        ("cisplatin", True),
+        ("tobramycin", True),
+        ("amikacin", True),
+        ("amphotericin_b", True),
+        ("cyclosporine", True),
+        ("Ciclosporin", True),
+        ("tacrolimus", True),
+        ("omeprazole", False),  # a PPI: its own covariate, not a nephrotoxin
+    ],
+)
+def test_every_renal_magnesium_wasting_drug_is_a_nephrotoxic_drug(
+    drug: str, expected: bool
+) -> None:
+    # One dose the day before index (d1 10:00): the ingredient list decides, whatever its
+    # spelling (INN ciclosporin or US cyclosporine, any case).
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS + _calcium_at(("d3 10:00", 2.30)),
+        meds=f"""
+        subject_id | encounter_id | time     | ingredient | dose | dose_unit
+        p1         | e1           | d0 10:00 | {drug}     | 1    | mg
+        """,
+    )
+    assert story.value("SELECT nephrotoxic_drug_before_index FROM analytic_cohort") is expected
+
+
+@pytest.mark.parametrize(("lookback", "expected"), [(24, False), (36, True)])
+def test_calcium_before_index_uses_its_own_lookback(lookback: int, expected: bool) -> None:
+    # Calcium gluconate 30 h before index: outside the default 24 h calcium lookback, inside
+    # a 36 h one; baseline labs keep their own 24 h lookback (creatinine still found).
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS + _calcium_at(("d3 10:00", 2.30)),
+        meds="""
+        subject_id | encounter_id | time     | ingredient        | dose | dose_unit
+        p1         | e1           | d0 04:00 | calcium_gluconate | 1    | g
+        """,
+        calcium_lookback_hours=lookback,
+    )
+    assert_rows(
+        story.rows("analytic_cohort", ["calcium_before_index", "baseline_creatinine_umol_l"]),
+        expect(f"""
+        calcium_before_index | baseline_creatinine_umol_l
+        {str(expected).lower()} | 90
+        """),
+    )
+
+
+def test_outcomes_at_every_horizon_within_tolerance_corrected_and_ionized() -> None:
+    # Index d1 10:00; horizons 24, 48 and 72 h (+/- 12 h). Later calcium:
+    # - corrected 2.25 at d2 09:00 (23 h): the 24 h outcome;
+    # - corrected 2.30 at d3 10:00 (48 h): the 48 h outcome (and the primary one);
+    # - ionized 1.18 at d3 11:00 (49 h): the 48 h ionized outcome;
+    # - corrected 2.40 at d4 23:00 (85 h): 13 h from 72 h, outside the tolerance: no 72 h
+    #   outcome at all.
+    # Baseline ionized: 1.02 drawn 30 min before index (inside the 1 h window); an older
+    # ionized 0.98 at 08:00 is both earlier and outside the window.
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS
+        + """
+        p1 | e1 | d1 08:00 | calcium_ionized | 0.98 | mmol/L
+        p1 | e1 | d1 09:30 | calcium_ionized | 1.02 | mmol/L
+        p1 | e1 | d3 11:00 | calcium_ionized | 1.18 | mmol/L
+        """
+        + _calcium_at(("d2 09:00", 2.25), ("d3 10:00", 2.30), ("d4 23:00", 2.40)),
+    )
+    assert_rows(
+        story.rows(
+            "cohort_outcomes",
+            ["index_time", "horizon_hours", "calcium_measure", "value_mmol_l", "hours_from_index"],
+        ),
+        expect("""
+        index_time | horizon_hours | calcium_measure | value_mmol_l | hours_from_index
+        d1 10:00   | 24            | corrected       | 2.25         | 23.0
+        d1 10:00   | 48            | corrected       | 2.30         | 48.0
+        d1 10:00   | 48            | ionized         | 1.18         | 49.0
+        """),
+    )
+    assert_rows(
+        story.rows(
+            "analytic_cohort",
+            [
+                "outcome_ca_corrected_mmol_l",
+                "outcome_hours_from_index",
+                "outcome_ca_ionized_mmol_l",
+                "baseline_ca_ionized_mmol_l",
+            ],
+        ),
+        expect_one("""
+        outcome_ca_corrected_mmol_l | 2.30
+        outcome_hours_from_index    | 48.0
+        outcome_ca_ionized_mmol_l   | 1.18
+        baseline_ca_ionized_mmol_l  | 1.02
+        """),
+    )
+
+
+def test_horizons_come_from_the_config_list_plus_the_primary_one() -> None:
+    # outcome_horizons_hours = [72] with the primary horizon_hours 48: both are read, the
+    # 48 h flagged primary; a draw at 60 h is exactly 12 h from both and serves both.
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS + _calcium_at(("d3 22:00", 2.30)),
+        outcome_horizons_hours=[72],
+    )
+    assert story.rows("study_outcome_horizons") == [
+        {"horizon_hours": 48, "is_primary": True},
+        {"horizon_hours": 72, "is_primary": False},
+    ]
+    assert_rows(
+        story.rows("cohort_outcomes", ["horizon_hours", "value_mmol_l", "hours_from_index"]),
+        expect("""
+        horizon_hours | value_mmol_l | hours_from_index
+        48            | 2.30         | 60.0
+        72            | 2.30         | 60.0
+        """),
+    )
+
+
+@pytest.mark.parametrize("horizons", [(12, 48), (18,)])
+def test_every_outcome_horizon_must_open_after_the_grace_period(horizons: tuple[int, ...]) -> None:
+    # grace 6 h, tolerance 12 h: a 12 h horizon would read outcomes from 0 h, an 18 h one
+    # from 6 h, the grace period's last minute: both could be measured before exposure is
+    # decided, so the config is refused.
+    with pytest.raises(ValidationError, match="grace"):
+        StudyConfig(outcome_horizons_hours=horizons)
+    assert StudyConfig(outcome_horizons_hours=(19, 48)).outcome_horizons_hours == (19, 48)

@@ -37,20 +37,33 @@ STAYS_OF = {
 UNITS = {
     "magnesium": ["mmol/L"] * 4 + ["mg/dL", "mEq/L", "xx", None],
     "calcium_total": ["mmol/L"] * 4 + ["mg/dL", None],
-    "albumin": ["g/L"] * 3 + ["g/dL"],
-    "creatinine": ["umol/L"],
+    "calcium_ionized": ["mmol/L"] * 3 + ["mg/dL"],
+    "albumin": ["g/L"] * 3 + ["g/dL", None],
+    "creatinine": ["umol/L", "umol/L", "mg/dL", None],
+    "potassium": ["mmol/L", "mEq/L"],
+    "pth": ["pg/mL", "pmol/L"],
     "urine_magnesium": ["mmol/L"],
 }
 ODD_VALUES = [1e6, -1.0, math.nan, None]
 VALUES = {
-    "magnesium": [0.3, 0.55, 0.69, 0.7, 0.71, 0.9, 1.2, 1.7, *ODD_VALUES],
+    # values on and beside each threshold at reporting precision (1.7 mg/dL is 0.70 mmol/L,
+    # 0.695 mmol/L rounds to 0.70, 3.45 mmol/L K to 3.5)
+    "magnesium": [0.3, 0.55, 0.69, 0.695, 0.7, 0.71, 0.9, 1.2, 1.7, *ODD_VALUES],
     "calcium_total": [1.8, 2.0, 2.05, 2.15, 2.3, 8.6, *ODD_VALUES],
+    "calcium_ionized": [0.79, 1.0, 1.11, 1.12, 1.2, 4.5],
     "albumin": [3.5, 25, 35, 40],
-    "creatinine": [90],
+    "creatinine": [1.1, 90],
+    "potassium": [2.4, 3.0, 3.45, 3.5, 4.0],
+    "pth": [3.0, 6.9, 65, 120],
     "urine_magnesium": [0.5],
 }
 ANALYTES = ["magnesium"] * 3 + ["calcium_total"] * 3 + ["albumin"] * 3 + [
-    "creatinine", "urine_magnesium",
+    "calcium_ionized", "calcium_ionized", "potassium", "potassium", "pth", "creatinine",
+    "urine_magnesium",
+]  # fmt: skip
+INGREDIENTS = [
+    "magnesium_sulfate", "magnesium_oxide", "calcium_gluconate", "calcium_carbonate",
+    "hydrochlorothiazide", "gentamicin", "calcitriol", "x",
 ]  # fmt: skip
 STATUSES = {
     "used", "unknown_analyte", "missing_value", "unknown_unit", "implausible_value",
@@ -58,8 +71,14 @@ STATUSES = {
 }  # fmt: skip
 INPUTS = {
     "persons", "encounters", "lab_results", "medication_administrations", "study_config",
-    "unit_conversions", "analyte_bounds", "ingredients",
+    "study_outcome_horizons", "unit_conversions", "analyte_bounds", "ingredients",
+    "ctcae_grades",
 }  # fmt: skip
+EPISODE_TABLES = {
+    "hypomagnesaemia_episodes": "magnesium",
+    "hypocalcaemia_episodes": "calcium",
+    "hypokalaemia_episodes": "potassium",
+}
 HOUR = timedelta(hours=1)
 
 
@@ -91,9 +110,10 @@ def med_rows(draw: st.DrawFn) -> dict[str, Any]:
         "subject_id": subject,
         "encounter_id": draw(st.sampled_from([*STAYS_OF[subject], None])),
         "time": D1 + draw(hours()),
-        "ingredient": draw(st.sampled_from(["magnesium_sulfate", "calcium_gluconate", "x"])),
+        "ingredient": draw(st.sampled_from(INGREDIENTS)),
         "dose": draw(st.sampled_from([2.0, 400.0, None])),
         "dose_unit": draw(st.sampled_from(["g", "mg", "mEq", None])),
+        "route": draw(st.sampled_from(["iv", "oral", "other", None])),
         "given": draw(st.booleans()),
     }
 
@@ -115,6 +135,11 @@ def episode_rows(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, 
     follow_up = draw(st.integers(30, 66))
     labs = [
         lab(draw(st.integers(-26, 0)), "creatinine", 90, "umol/L"),
+        lab(
+            draw(st.integers(-2, 2)), "calcium_ionized", draw(st.sampled_from([1.0, 1.2])), "mmol/L"
+        ),
+        lab(draw(st.integers(-30, 30)), "pth", draw(st.sampled_from([30, 65, 120])), "pg/mL"),
+        lab(follow_up + draw(st.integers(-30, 30)), "calcium_ionized", 1.15, "mmol/L"),
         lab(
             draw(st.integers(-8, 8)),
             "magnesium",
@@ -155,7 +180,13 @@ def stories(draw: st.DrawFn) -> tuple[Story, list[dict[str, Any]]]:
         }
         for e in ENCOUNTERS
     ]
-    return build(encounters=encounters, labs=labs, meds=meds), labs
+    study = {
+        "infer_missing_units": draw(st.booleans()),
+        "episode_gap_hours": draw(st.sampled_from([72, 12])),
+        "episode_merge_hours": draw(st.sampled_from([0, 0, 24])),
+        "ionized_window_hours": draw(st.sampled_from([1, 0, 3])),
+    }
+    return build(encounters=encounters, labs=labs, meds=meds, **study), labs
 
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -177,10 +208,23 @@ def test_every_lab_row_lands_in_exactly_one_status(case: tuple[Story, list[dict]
     )
     assert len({r["lab_row_id"] for r in harmonised}) == len(harmonised)
     assert {r["status"] for r in harmonised} <= STATUSES
+    infer = story.value("SELECT infer_missing_units FROM study_config")
+    decimals = dict(
+        story.con.execute("SELECT analyte, reporting_decimals FROM analyte_bounds").fetchall()
+    )
     for row in harmonised:
         if row["status"] == "used":
             assert row["value_si"] is not None and row["unit_si"] is not None, row
             assert row["encounter_id"] is not None, row
+            # value_si is the unrounded SI value at the analyte's reporting precision
+            step = 10.0 ** -decimals[row["analyte"]]
+            assert abs(row["value_si"] - row["value_si_unrounded"]) <= step / 2 + 1e-9, row
+            assert round(row["value_si"] / step, 6) == round(row["value_si"] / step), row
+        if row["unit_inferred"]:
+            # only a missing unit is ever inferred, only when switched on, and never to
+            # unknown_unit
+            assert infer and row["unit"] in (None, ""), row
+            assert row["inferred_unit"] is not None and row["status"] != "unknown_unit", row
     by_status = story.value(
         "SELECT coalesce(sum(n_flagged), 0) FROM data_quality WHERE check_name LIKE 'status:%'"
     )
@@ -194,20 +238,40 @@ def test_episodes_never_overlap_and_index_events_are_concurrent(
 ) -> None:
     story, _ = case
     config = story.con.execute("SELECT * FROM study_config").fetchdf().iloc[0]
-    for table, threshold in [
-        ("hypomagnesaemia_episodes", config["mg_low_mmol_l"]),
-        ("hypocalcaemia_episodes", config["ca_corrected_low_mmol_l"]),
-    ]:
-        previous: dict[str, Any] = {}
+    thresholds = {
+        "magnesium": config["mg_low_mmol_l"],
+        "potassium": config["k_low_mmol_l"],
+        "corrected": config["ca_corrected_low_mmol_l"],
+        "total_uncorrected": config["ca_corrected_low_mmol_l"],
+        "ionized": config["ca_ionized_low_mmol_l"],
+    }
+    for table, series in EPISODE_TABLES.items():
+        episodes = story.rows(table)
+        assert len(episodes) == story.value(
+            f"SELECT count(*) FROM low_value_episodes WHERE series = '{series}'"
+        )
+        previous: dict[tuple[str, str], Any] = {}
         for episode in sorted(
-            story.rows(table), key=lambda r: (r["encounter_id"], r["episode_start"])
+            episodes, key=lambda r: (r["subject_id"], r["encounter_id"], r["episode_start"])
         ):
-            assert episode["episode_start"] <= episode["episode_end"]
-            assert episode["nadir_value_mmol_l"] < threshold and episode["n_results"] >= 1
-            before = previous.get(episode["encounter_id"])
+            assert episode["episode_start"] <= episode["nadir_time"] <= episode["episode_end"]
+            threshold = thresholds[episode.get("calcium_measure") or series]
+            assert episode["nadir_value_mmol_l"] < threshold, episode
+            assert episode["n_results"] >= 1 and episode["n_low_runs"] >= 1
+            assert episode["ctcae_grade"] in {1, 2, 3, 4}, episode
+            key = (episode["subject_id"], episode["encounter_id"])
+            before = previous.get(key)
             if before is not None:
                 assert episode["episode_start"] > before["episode_end"], (before, episode)
-            previous[episode["encounter_id"]] = episode
+            previous[key] = episode
+    # one PTH status per hypocalcaemia episode; one calcium status per calcium draw time
+    assert story.value("SELECT count(*) FROM hypocalcaemia_pth_status") == story.value(
+        "SELECT count(*) FROM hypocalcaemia_episodes"
+    )
+    assert story.value("SELECT count(*) FROM calcium_status") == story.value(
+        "SELECT count(*) FROM (SELECT DISTINCT subject_id, encounter_id, time FROM lab_harmonised"
+        " WHERE status = 'used' AND analyte IN ('calcium_total', 'calcium_ionized'))"
+    )
 
     index_events = story.rows("index_events")
     assert len({r["encounter_id"] for r in index_events}) == len(index_events)
@@ -225,6 +289,22 @@ def test_episodes_never_overlap_and_index_events_are_concurrent(
     cohort = story.rows("analytic_cohort")
     assert len(cohort) == attrition[6]["n_remaining"]
     assert attrition[7]["n_remaining"] + attrition[8]["n_remaining"] == len(cohort)
+    # every outcome lies in its horizon's window, after the grace period; the primary
+    # corrected one is the cohort's outcome
+    cohort_ids = {r["encounter_id"] for r in cohort}
+    for outcome in story.rows("cohort_outcomes"):
+        assert outcome["encounter_id"] in cohort_ids
+        offset = abs(outcome["hours_from_index"] - outcome["horizon_hours"])
+        assert offset <= config["outcome_tolerance_hours"]
+        assert outcome["hours_from_index"] > config["grace_hours"]
+    primary = {
+        r["encounter_id"]: r["value_mmol_l"]
+        for r in story.rows(
+            "cohort_outcomes",
+            where=f"calcium_measure = 'corrected' AND horizon_hours = {config['horizon_hours']}",
+        )
+    }
+    assert primary == {r["encounter_id"]: r["outcome_ca_corrected_mmol_l"] for r in cohort}
 
 
 def _snapshot(story: Story) -> dict[str, list[str]]:
@@ -241,7 +321,20 @@ def _snapshot(story: Story) -> dict[str, list[str]]:
 @SETTINGS
 @given(stories())
 def test_deriving_twice_gives_identical_tables(case: tuple[Story, list[dict]]) -> None:
-    story, _ = case
+    # Byte-identical reruns: deriving again on the same database, and deriving from the
+    # same rows delivered in the opposite order, give the same tables (as multisets of
+    # rows, every value compared by its repr, so even the last bit of a float counts).
+    story, labs = case
     first = _snapshot(story)
     derive(story.con)
     assert _snapshot(story) == first
+    config = story.con.execute("SELECT * FROM study_config").fetchdf().iloc[0]
+    study = {
+        key: config[key].item()
+        for key in ("infer_missing_units", "episode_gap_hours", "episode_merge_hours",
+                    "ionized_window_hours")
+    }  # fmt: skip
+    encounters = story.rows("encounters")
+    meds = story.rows("medication_administrations")
+    reordered = build(encounters=encounters[::-1], labs=labs[::-1], meds=meds[::-1], **study)
+    assert _snapshot(reordered) == first
