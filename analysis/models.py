@@ -22,6 +22,7 @@ adjusted for.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -300,6 +301,125 @@ def _estimable(X: np.ndarray, c: np.ndarray, rel_tol: float = 1e-8) -> bool:
     return bool(np.linalg.norm(X.T @ a - c) <= rel_tol * max(np.linalg.norm(c), 1.0))
 
 
+@dataclass(frozen=True)
+class AdjustedData:
+    """The rows and covariates every adjusted estimate (outcome regression, IPW, AIPW) uses.
+
+    ``data``: complete cases of outcome, exposure, cluster and the adjustment set (with ids:
+    private); ``treat``: exposure as 0.0/1.0; ``n_dropped``: rows left out; ``covariates``:
+    the adjustment-set columns that vary in ``data`` (formula order); ``notes``: words for the
+    results.json entry about dropped rows and constant covariates.
+    """
+
+    data: pd.DataFrame
+    treat: np.ndarray
+    n_dropped: int
+    covariates: list[str]
+    notes: list[str]
+
+
+def prepare_adjusted(cohort: pd.DataFrame, what: str) -> AdjustedData:
+    """Complete-case rows for an adjusted estimate named ``what`` (used in error messages).
+
+    Rows missing the outcome, exposure or any adjustment covariate (or with creatinine ≤ 0)
+    are dropped and counted. Raises ``InsufficientDataError`` when an arm is empty or fewer
+    than ``MIN_EPISODES`` rows (or one patient) remain.
+    """
+    needed = [CLUSTER, EXPOSURE, OUTCOME, *ADJUSTMENT_SET]
+    _check_columns(cohort, needed)
+    data, n_dropped = _complete_cases(cohort, needed)
+    treat = _exposure(data[EXPOSURE])
+    _require_arms(treat, what=what)
+    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+
+    notes: list[str] = []
+    if n_dropped:
+        notes.append(
+            "episodes missing the outcome, the exposure or an adjustment covariate (or with "
+            "creatinine ≤ 0) were left out (complete-case analysis; count in n_dropped)"
+        )
+    covariates = [c for c in ADJUSTMENT_SET if data[c].nunique() > 1]
+    for col in ADJUSTMENT_SET:
+        if col not in covariates:
+            notes.append(f"{col} dropped from the model: one value in all analysed episodes")
+    return AdjustedData(
+        data=data, treat=treat, n_dropped=n_dropped, covariates=covariates, notes=notes
+    )
+
+
+def covariate_rhs(covariates: Sequence[str]) -> str:
+    """Right-hand side of the adjustment formula: splines for Mg and corrected Ca, log
+    creatinine, sex as a factor, the rest linear (``"1"`` when there are no covariates)."""
+    return " + ".join(_term(c) for c in covariates) or "1"
+
+
+@dataclass(frozen=True)
+class InteractedDesign:
+    """The primary outcome model's design: exposure × (adjustment terms), collinear columns
+    dropped. ``X``, ``x1``, ``x0``: observed, everyone-exposed and everyone-unexposed design
+    matrices (kept columns only); ``c_full``: ``mean(x1) − mean(x0)`` over all columns;
+    ``keep``: kept column indices; ``column_names``: all patsy column names; ``dropped_note``:
+    note on dropped columns (or ``None``)."""
+
+    y: np.ndarray
+    X: np.ndarray
+    x1: np.ndarray
+    x0: np.ndarray
+    c_full: np.ndarray
+    keep: list[int]
+    column_names: list[str]
+    dropped_note: str | None
+
+
+def interacted_design(adjusted: AdjustedData, what: str) -> InteractedDesign:
+    """Build the fully interacted outcome-model design for ``adjusted`` (see ``fit_primary``).
+
+    Raises ``InsufficientDataError`` when an arm has no more episodes than its own outcome
+    model has parameters.
+    """
+    frame = _model_frame(adjusted.data, adjusted.covariates)
+    rhs = covariate_rhs(adjusted.covariates)
+    y_mat, x_mat = patsy.dmatrices(f"{_Y} ~ {_TREAT} * ({rhs})", frame, NA_action="raise")
+    design = x_mat.design_info
+    X = np.asarray(x_mat)
+    (x1,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 1.0}))
+    (x0,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 0.0}))
+    x1, x0 = np.asarray(x1), np.asarray(x0)
+    c_full = x1.mean(axis=0) - x0.mean(axis=0)
+    keep = _independent_columns(X)
+    dropped = [name for j, name in enumerate(design.column_names) if j not in keep]
+    note = None
+    if dropped:
+        note = (
+            "design columns dropped as exact linear combinations of earlier ones (the fitted "
+            f"values are unchanged): {', '.join(dropped)}; "
+            + (
+                "the ATE is unchanged too"
+                if _estimable(X, c_full)
+                else "the ATE now assumes these terms are zero (e.g. no effect modification "
+                "by a level seen in one arm only)"
+            )
+        )
+    n_main = sum(1 for j in keep if _TREAT not in design.column_names[j])
+    treat = adjusted.treat
+    for arm, n_arm in (("exposed", int(treat.sum())), ("unexposed", int(len(treat) - treat.sum()))):
+        if n_arm <= n_main + 1:
+            raise InsufficientDataError(
+                f"no {what}: the {arm} arm has too few analysable episodes to "
+                f"fit its own outcome model ({n_main} parameters); {REPORT_SAYS}."
+            )
+    return InteractedDesign(
+        y=np.asarray(y_mat).ravel(),
+        X=X[:, keep],
+        x1=x1[:, keep],
+        x0=x0[:, keep],
+        c_full=c_full,
+        keep=keep,
+        column_names=list(design.column_names),
+        dropped_note=note,
+    )
+
+
 def fit_primary(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
     """Primary estimate: the adjusted ATE on corrected Ca at the horizon, in mmol/L.
 
@@ -320,55 +440,15 @@ def fit_primary(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
     Raises ``InsufficientDataError`` when an arm is empty, an arm has no more episodes than its
     own outcome model has parameters, or fewer than ``MIN_EPISODES`` rows remain.
     """
-    needed = [CLUSTER, EXPOSURE, OUTCOME, *ADJUSTMENT_SET]
-    _check_columns(cohort, needed)
-    data, n_dropped = _complete_cases(cohort, needed)
-    treat = _exposure(data[EXPOSURE])
     what = "primary estimate"
-    _require_arms(treat, what=what)
-    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+    adjusted = prepare_adjusted(cohort, what)
+    data, treat = adjusted.data, adjusted.treat
+    notes = list(adjusted.notes)
+    design = interacted_design(adjusted, what)
+    if design.dropped_note:
+        notes.append(design.dropped_note)
 
-    notes: list[str] = []
-    if n_dropped:
-        notes.append(
-            "episodes missing the outcome, the exposure or an adjustment covariate (or with "
-            "creatinine ≤ 0) were left out (complete-case analysis; count in n_dropped)"
-        )
-    covariates = [c for c in ADJUSTMENT_SET if data[c].nunique() > 1]
-    for col in ADJUSTMENT_SET:
-        if col not in covariates:
-            notes.append(f"{col} dropped from the model: one value in all analysed episodes")
-
-    frame = _model_frame(data, covariates)
-    rhs = " + ".join(_term(c) for c in covariates) or "1"
-    y_mat, x_mat = patsy.dmatrices(f"{_Y} ~ {_TREAT} * ({rhs})", frame, NA_action="raise")
-    design = x_mat.design_info
-    X = np.asarray(x_mat)
-    (x1,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 1.0}))
-    (x0,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 0.0}))
-    c_full = np.asarray(x1).mean(axis=0) - np.asarray(x0).mean(axis=0)
-    keep = _independent_columns(X)
-    dropped = [name for j, name in enumerate(design.column_names) if j not in keep]
-    if dropped:
-        notes.append(
-            "design columns dropped as exact linear combinations of earlier ones (the fitted "
-            f"values are unchanged): {', '.join(dropped)}; "
-            + (
-                "the ATE is unchanged too"
-                if _estimable(X, c_full)
-                else "the ATE now assumes these terms are zero (e.g. no effect modification "
-                "by a level seen in one arm only)"
-            )
-        )
-    n_main = sum(1 for j in keep if _TREAT not in design.column_names[j])
-    for arm, n_arm in (("exposed", int(treat.sum())), ("unexposed", int(len(treat) - treat.sum()))):
-        if n_arm <= n_main + 1:
-            raise InsufficientDataError(
-                f"no {what}: the {arm} arm has too few analysable episodes to "
-                f"fit its own outcome model ({n_main} parameters); {REPORT_SAYS}."
-            )
-
-    fit = _clustered_ols(np.asarray(y_mat).ravel(), X[:, keep], data[CLUSTER])
+    fit = _clustered_ols(design.y, design.X, data[CLUSTER])
     if data[CLUSTER].nunique() < 30:
         notes.append("fewer than 30 patients: clustered standard errors may be too small")
 
@@ -376,10 +456,10 @@ def fit_primary(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
         name="primary",
         estimand=_primary_estimand(study),
         study=study,
-        stats=_contrast(fit, c_full[keep]),
+        stats=_contrast(fit, design.c_full[design.keep]),
         data=data,
         treat=treat,
-        n_dropped=n_dropped,
+        n_dropped=adjusted.n_dropped,
         method=PRIMARY_METHOD,
         adjustment_set=list(ADJUSTMENT_SET),
         notes=notes,

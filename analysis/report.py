@@ -36,6 +36,8 @@ from mgca.config import MgcaConfig, StudyConfig
 TEMPLATE = "report.html.j2"
 ESTIMATE_LABELS = {
     "primary": "Primary: adjusted average effect (g-computation)",
+    "ipw": "Inverse-probability weighted (stabilised, Hájek)",
+    "doubly_robust": "Doubly robust (augmented IPW)",
     "unadjusted_difference": "Unadjusted difference (exposed − unexposed)",
     "naive_before_after": "Naive before/after change, exposed only (not causal)",
 }

@@ -91,11 +91,13 @@ def read_cohort(db_path: Path) -> pd.DataFrame:
 def fit_estimates(
     cohort: pd.DataFrame, config: MgcaConfig
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Primary estimate, the crude difference and the naive before/after contrast.
+    """Primary estimate, the crude difference, the naive before/after contrast, and the
+    primary contrast by inverse-probability weighting and by augmented IPW (doubly robust).
 
-    Returns the estimates (results.json entries) and notes for any that could not be fitted
-    (for example "no eligible episodes").
+    Returns the estimates (results.json entries, in that order) and notes for any that could
+    not be fitted (for example "no eligible episodes").
     """
+    from mgca.analysis.estimators import aipw_ate, ipw_ate
     from mgca.analysis.models import (
         InsufficientDataError,
         fit_primary,
@@ -103,10 +105,13 @@ def fit_estimates(
         unadjusted_difference,
     )
 
+    threshold = config.privacy.small_cell_threshold
     fits = (
         ("primary", lambda: fit_primary(cohort, config.study)),
         ("unadjusted_difference", lambda: unadjusted_difference(cohort, config.study)),
         ("naive_before_after", lambda: naive_before_after(cohort, config.study)),
+        ("ipw", lambda: ipw_ate(cohort, config.study, threshold=threshold)),
+        ("doubly_robust", lambda: aipw_ate(cohort, config.study, threshold=threshold)),
     )
     estimates: list[dict[str, Any]] = []
     notes: list[str] = []

@@ -1,0 +1,377 @@
+"""Weighting estimators of the primary contrast: IPW (Hájek) and augmented IPW (doubly robust).
+
+Both take the analytic cohort (cohort.parquet columns) and return one results.json
+``estimates`` entry with exactly the keys of :func:`mgca.analysis.models.fit_primary`.
+Estimates, standard errors and CI bounds are in mmol/L of albumin-corrected calcium at the
+horizon; p-values are two-sided; intervals are 95 % from a t distribution with (number of
+patients − 1) degrees of freedom, as for the primary estimate. Both use the same
+complete-case rows as ``fit_primary`` (:func:`mgca.analysis.models.prepare_adjusted`) and the
+propensity model of :mod:`mgca.analysis.propensity`.
+
+Estimand. ``fit_primary`` (regression adjustment / g-computation) targets the sample ATE
+*conditional on the cohort's covariates*: its interval treats the covariates as fixed. IPW
+and AIPW target the ATE of the population the analytic cohort represents (the marginal ATE
+over the cohort's covariate distribution): their influence-function variance also counts
+the sampling of covariates, so with effect heterogeneity their intervals are somewhat wider.
+All three estimate the same number, the mean over the cohort's episodes of the effect of Mg
+repletion in the grace period, and the recovery tests compare each with the simulator's truth
+for the pipeline's own cohort.
+
+- ``ipw_ate`` (name ``"ipw"``): difference of stabilised, normalised (Hájek) inverse-
+  probability-weighted means. Default SE: M-estimation sandwich stacking the propensity
+  score equations with the two weighted-mean equations, meat summed by patient (so it
+  accounts both for clustering and for the estimated propensity score; Lunceford & Davidian
+  2004, Stat Med 23:2937), with the CR1 small-sample factor ``G/(G−1)·(n−1)/(n−K)`` the
+  primary's statsmodels covariance also uses. Optional: a patient-cluster bootstrap
+  (``se_method="bootstrap"``, 200 resamples, fixed seed) that refits the propensity model in
+  each resample.
+- ``aipw_ate`` (name ``"doubly_robust"``): augmented IPW (Robins, Rotnitzky & Zhao 1994;
+  Bang & Robins 2005), with the primary outcome model (fully interacted OLS = one
+  regression per arm, same splines) for the arm-specific predictions and the propensity model
+  for the weights. Consistent when either model is right. SE from the estimated influence
+  function summed by patient (cluster-robust, same CR1 factor), treating the nuisance models
+  as known (the standard, asymptotically valid choice when both are consistent).
+
+Small samples: every patient-clustered sandwich here (and the primary's CR1) is too small
+when each arm holds only about 100 episodes for its 11-parameter model (leverage); see the
+recovery test's ``se_ratio`` column.
+
+Post-index variables (``calcium_in_grace``, ``outcome_hours_from_index``, doses) are never
+adjusted for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mgca.analysis import diagnostics
+from mgca.analysis.models import (
+    ADJUSTMENT_SET,
+    CI_LEVEL,
+    CLUSTER,
+    OUTCOME,
+    PRIMARY_METHOD,
+    REPORT_SAYS,
+    AdjustedData,
+    InsufficientDataError,
+    _entry,
+    _finite,
+    _grace_words,
+    interacted_design,
+)
+from mgca.analysis.propensity import (
+    DEFAULT_THRESHOLD,
+    PROPENSITY_METHOD,
+    PropensityFit,
+    fit_logit,
+    fit_propensity,
+)
+from mgca.config import StudyConfig
+
+N_BOOTSTRAP = 200
+"""Patient-cluster bootstrap resamples for ``ipw_ate(..., se_method="bootstrap")``."""
+BOOTSTRAP_SEED = 20261124
+"""Seed of the bootstrap resampling (fixed: a rerun gives the same interval)."""
+
+SeMethod = Literal["sandwich", "bootstrap"]
+
+
+def _weighted_estimand(study: StudyConfig | None) -> str:
+    grace = _grace_words(study)
+    horizon = (
+        "the outcome horizon"
+        if study is None
+        else f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
+    )
+    return (
+        "average treatment effect, in the population the analytic cohort represents (the "
+        "marginal ATE over the cohort's covariate distribution), of IV/oral Mg repletion "
+        f"within {grace} after index vs no Mg repletion within {grace} (usual care "
+        f"afterwards), on albumin-corrected Ca at {horizon}. The primary estimate targets the "
+        "same average conditional on the cohort's covariates (sample ATE); the interval here "
+        "also reflects covariate sampling"
+    )
+
+
+def _t_stats(estimate: float, se: float, n_clusters: int) -> dict[str, float | None]:
+    """Estimate, SE, 95 % CI and two-sided p-value from t with (clusters − 1) df."""
+    df = max(n_clusters - 1, 1)
+    q = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
+    p = 2 * stats.t.sf(abs(estimate / se), df) if se > 0 else float("nan")
+    return {
+        "estimate": _finite(estimate),
+        "se": _finite(se),
+        "ci_low": _finite(estimate - q * se),
+        "ci_high": _finite(estimate + q * se),
+        "p_value": _finite(p),
+    }
+
+
+def cluster_se(influence: np.ndarray, groups: pd.Series, n_params: int = 0) -> float:
+    """Standard error of a mean-zero influence function summed by cluster (mmol/L).
+
+    ``influence``: one value per row (the estimator minus its target is about
+    ``mean(influence)``); ``groups``: the cluster of each row; ``n_params``: parameters
+    estimated on the way (propensity and outcome models). Variance
+    ``G/(G−1) · (n−1)/(n−K) · Σ_g (Σ_{i∈g} IF_i)² / n²``: the small-sample factor of Stata's
+    and statsmodels' CR1 cluster covariance (the one the primary estimate uses), with ``K``
+    = ``n_params`` (no ``(n−1)/(n−K)`` factor when 0).
+    """
+    n = len(influence)
+    codes, _ = pd.factorize(groups.astype(str))
+    sums = np.bincount(codes, weights=influence)
+    g = len(sums)
+    factor = g / (g - 1) if g > 1 else 1.0
+    if 0 < n_params < n - 1:
+        factor *= (n - 1) / (n - n_params)
+    return float(np.sqrt(factor * np.sum(sums**2)) / n)
+
+
+def hajek_means(treat: np.ndarray, y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+    """Normalised inverse-probability-weighted mean outcome under exposure and non-exposure."""
+    w1 = treat / score
+    w0 = (1 - treat) / (1 - score)
+    return float(np.sum(w1 * y) / np.sum(w1)), float(np.sum(w0 * y) / np.sum(w0))
+
+
+def ipw_influence(ps: PropensityFit, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Hájek IPW ATE and its influence function from the stacked M-estimation sandwich.
+
+    Parameters ``θ = (β, μ1, μ0)`` solve ``Σ ψ_i(θ) = 0`` with ``ψ_β = X (T − e)``,
+    ``ψ_1 = T (Y − μ1) / e``, ``ψ_0 = (1 − T)(Y − μ0) / (1 − e)``. The influence of row ``i``
+    on ``θ`` is ``−J⁻¹ ψ_i`` with ``J = mean(∂ψ/∂θ')``; the ATE's is the μ1 minus μ0 entry.
+    Truncated scores are constant in ``β`` (their bounds are treated as fixed).
+    """
+    t, e, X = ps.treat, ps.score, ps.X
+    raw = ps.raw_score
+    mu1, mu0 = hajek_means(t, y, e)
+    n, p = X.shape
+    de = np.where(ps.truncated, 0.0, raw * (1 - raw))  # ∂e/∂η per row
+    r1 = t * (y - mu1)
+    r0 = (1 - t) * (y - mu0)
+    psi = np.column_stack([X * (t - raw)[:, None], r1 / e, r0 / (1 - e)])
+    J = np.zeros((p + 2, p + 2))
+    J[:p, :p] = -(X * (raw * (1 - raw))[:, None]).T @ X / n
+    J[p, :p] = -(r1 * de / e**2) @ X / n
+    J[p, p] = -np.mean(t / e)
+    J[p + 1, :p] = (r0 * de / (1 - e) ** 2) @ X / n
+    J[p + 1, p + 1] = -np.mean((1 - t) / (1 - e))
+    influence = -psi @ np.linalg.inv(J).T
+    return mu1 - mu0, influence[:, p] - influence[:, p + 1]
+
+
+def _bootstrap_se(
+    ps: PropensityFit, y: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, int, int]:
+    """Patient-cluster bootstrap SE of the Hájek IPW ATE, refitting the propensity model.
+
+    Resamples patients with replacement (all their episodes together); the design matrix
+    (spline knots) stays the full-sample one. Returns (SE, resamples used, resamples skipped
+    because the refitted model separated the arms or an arm was empty).
+    """
+    data = ps.adjusted.data
+    codes, uniques = pd.factorize(data[CLUSTER].astype(str))
+    rows_of = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    rng = np.random.default_rng(seed)
+    estimates: list[float] = []
+    skipped = 0
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(rows_of), len(rows_of))
+        idx = np.concatenate([rows_of[k] for k in pick])
+        t, X, yy = ps.treat[idx], ps.X[idx], y[idx]
+        if t.min() == t.max():
+            skipped += 1
+            continue
+        try:
+            e = fit_logit(t, X)
+        except (InsufficientDataError, np.linalg.LinAlgError, ValueError):
+            skipped += 1
+            continue
+        if ps.truncation is not None:
+            e = np.clip(e, ps.truncation.lower_bound, ps.truncation.upper_bound)
+        m1, m0 = hajek_means(t, yy, e)
+        estimates.append(m1 - m0)
+    if len(estimates) < 2:
+        raise InsufficientDataError(
+            f"no IPW estimate: the bootstrap could not refit the propensity model; {REPORT_SAYS}."
+        )
+    return float(np.std(estimates, ddof=1)), len(estimates), skipped
+
+
+def _weighting_notes(ps: PropensityFit, threshold: int) -> list[str]:
+    notes = list(ps.notes)
+    notes += [f"diagnostic: {w}" for w in diagnostics.weighting_warnings(ps, threshold=threshold)]
+    return notes
+
+
+def ipw_ate(
+    cohort: pd.DataFrame,
+    study: StudyConfig | None = None,
+    *,
+    se_method: SeMethod = "sandwich",
+    n_boot: int = N_BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+    truncate_percentiles: tuple[float, float] | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    propensity_covariates: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Hájek (stabilised, normalised) IPW difference in mean outcome, mmol/L.
+
+    ``se_method``: ``"sandwich"`` (default; stacked M-estimation, patient-clustered meat) or
+    ``"bootstrap"`` (``n_boot`` patient-cluster resamples with ``seed``, refitting the
+    propensity model). ``truncate_percentiles``: see :func:`fit_propensity` (default none).
+    ``threshold``: small-cell threshold for counts in notes. ``propensity_covariates``
+    (sensitivity analyses and tests): restrict the propensity model to these adjustment-set
+    columns. Raises ``InsufficientDataError`` like ``fit_primary`` and when the arms are
+    separated.
+    """
+    what = "IPW estimate"
+    ps = fit_propensity(
+        cohort,
+        truncate_percentiles=truncate_percentiles,
+        what=what,
+        threshold=threshold,
+        covariates=propensity_covariates,
+    )
+    data = ps.adjusted.data
+    y = data[OUTCOME].to_numpy(dtype=float)
+    ate, influence = ipw_influence(ps, y)
+    n_clusters = int(data[CLUSTER].nunique())
+    notes = _weighting_notes(ps, threshold)
+    if se_method == "sandwich":
+        se = cluster_se(influence, data[CLUSTER], n_params=ps.X.shape[1] + 2)
+        se_words = (
+            "SE from the M-estimation sandwich stacking the propensity score equations with "
+            "the two weighted-mean equations (accounts for the estimated propensity score), "
+            "meat summed by patient (cluster-robust; CR1 small-sample factor "
+            "G/(G−1)·(n−1)/(n−K), K = propensity parameters + 2)"
+        )
+    elif se_method == "bootstrap":
+        se, used, skipped = _bootstrap_se(ps, y, n_boot, seed)
+        se_words = (
+            f"SE from a patient-cluster bootstrap ({n_boot} resamples of patients with "
+            f"replacement, seed {seed}; the propensity model refitted in each, spline knots "
+            "fixed at the full sample)"
+        )
+        if skipped:
+            notes.append(
+                f"bootstrap: {skipped} of {n_boot} resamples skipped (an arm empty or "
+                f"separated); SE from the other {used}"
+            )
+    else:
+        raise ValueError(f"se_method must be 'sandwich' or 'bootstrap', got {se_method!r}")
+    if n_clusters < 30:
+        notes.append("fewer than 30 patients: clustered standard errors may be too small")
+    method = (
+        f"{PROPENSITY_METHOD}. Inverse-probability weights 1/e (exposed) and 1/(1 − e) "
+        "(unexposed), stabilised by the arm's share; Hájek (normalised) weighted mean outcome "
+        f"per arm, ATE = difference. {se_words}; 95 % CI and p-value from t with "
+        "(patients − 1) df."
+    )
+    return _entry(
+        name="ipw",
+        estimand=_weighted_estimand(study),
+        study=study,
+        stats=_t_stats(ate, se, n_clusters),
+        data=data,
+        treat=ps.treat,
+        n_dropped=ps.adjusted.n_dropped,
+        method=method,
+        adjustment_set=list(ADJUSTMENT_SET),
+        notes=notes,
+    )
+
+
+def aipw_scores(ps: PropensityFit, y: np.ndarray, m1: np.ndarray, m0: np.ndarray) -> np.ndarray:
+    """Per-episode AIPW scores (mmol/L); their mean is the ATE.
+
+    ``m1 − m0 + T (Y − m1) / e − (1 − T)(Y − m0) / (1 − e)`` with ``m1``, ``m0`` the outcome
+    model's predictions under exposure and non-exposure and ``e`` the propensity score.
+    """
+    t, e = ps.treat, ps.score
+    return m1 - m0 + t * (y - m1) / e - (1 - t) * (y - m0) / (1 - e)
+
+
+def outcome_predictions(
+    adjusted: AdjustedData, what: str
+) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """Predictions (mmol/L) of the primary outcome model with everyone exposed / unexposed.
+
+    The fully interacted OLS of ``fit_primary`` (one regression per arm, same splines), fitted
+    by least squares on the analysed rows; returns ``(m1, m0, notes, number of parameters)``.
+    """
+    design = interacted_design(adjusted, what)
+    beta, *_ = np.linalg.lstsq(design.X, design.y, rcond=None)
+    notes = [design.dropped_note] if design.dropped_note else []
+    return design.x1 @ beta, design.x0 @ beta, notes, design.X.shape[1]
+
+
+def aipw_ate(
+    cohort: pd.DataFrame,
+    study: StudyConfig | None = None,
+    *,
+    truncate_percentiles: tuple[float, float] | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    outcome_covariates: Sequence[str] | None = None,
+    propensity_covariates: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Augmented IPW (doubly robust) ATE, mmol/L, with a patient-clustered influence SE.
+
+    Outcome model: the primary model (exposure × adjustment terms, OLS). Propensity model:
+    :func:`fit_propensity`. ``truncate_percentiles``/``threshold``: as for :func:`ipw_ate`.
+    ``outcome_covariates`` / ``propensity_covariates`` (sensitivity analyses and tests of
+    double robustness): restrict either model to these adjustment-set columns; the rows stay
+    the full set's complete cases. Raises
+    ``InsufficientDataError`` like ``fit_primary`` and when the arms are separated.
+    """
+    what = "doubly robust estimate"
+    ps = fit_propensity(
+        cohort,
+        truncate_percentiles=truncate_percentiles,
+        what=what,
+        threshold=threshold,
+        covariates=propensity_covariates,
+    )
+    data = ps.adjusted.data
+    y = data[OUTCOME].to_numpy(dtype=float)
+    outcome_rows = ps.adjusted
+    model_notes: list[str] = []
+    if outcome_covariates is not None:
+        kept = [c for c in outcome_rows.covariates if c in set(outcome_covariates)]
+        outcome_rows = replace(outcome_rows, covariates=kept)
+        model_notes.append(f"outcome model restricted to {', '.join(kept) or 'the intercept'}")
+    m1, m0, design_notes, n_outcome = outcome_predictions(outcome_rows, what)
+    scores = aipw_scores(ps, y, m1, m0)
+    ate = float(scores.mean())
+    se = cluster_se(scores - ate, data[CLUSTER], n_params=ps.X.shape[1] + n_outcome)
+    n_clusters = int(data[CLUSTER].nunique())
+    notes = _weighting_notes(ps, threshold) + design_notes + model_notes
+    if n_clusters < 30:
+        notes.append("fewer than 30 patients: clustered standard errors may be too small")
+    method = (
+        "Augmented inverse-probability weighting (doubly robust; Robins, Rotnitzky & Zhao "
+        "1994): mean over episodes of m1 − m0 + T(Y − m1)/e − (1 − T)(Y − m0)/(1 − e). "
+        f"Outcome model m: the primary model ({PRIMARY_METHOD.split(';')[0]}). "
+        f"{PROPENSITY_METHOD}, e. SE from the estimated influence function summed by patient "
+        "(cluster-robust; nuisance models treated as known; CR1 small-sample factor "
+        "G/(G−1)·(n−1)/(n−K), K = propensity + outcome-model parameters); 95 % CI and "
+        "p-value from t with (patients − 1) df."
+    )
+    return _entry(
+        name="doubly_robust",
+        estimand=_weighted_estimand(study),
+        study=study,
+        stats=_t_stats(ate, se, n_clusters),
+        data=data,
+        treat=ps.treat,
+        n_dropped=ps.adjusted.n_dropped,
+        method=method,
+        adjustment_set=list(ADJUSTMENT_SET),
+        notes=notes,
+    )
