@@ -21,6 +21,7 @@ import click
 
 from mgca import __version__
 from mgca.prefect_env import apply_prefect_defaults
+from mgca.sources import SOURCE_KINDS
 
 apply_prefect_defaults()
 
@@ -107,7 +108,7 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
 @main.command()
 @click.option(
     "--source",
-    type=click.Choice(["synthetic", "canonical"]),
+    type=click.Choice(list(SOURCE_KINDS)),
     default="synthetic",
     show_default=True,
     help="Kind of input. synthetic: a folder written by `mgca synth` (or none: one is "

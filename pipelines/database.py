@@ -253,6 +253,37 @@ def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, 
     return counts
 
 
+def load_source_rows(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, canonical_counts: dict[str, int]
+) -> None:
+    """Create ``source_row_counts``: every source row read, by target table, status and reason.
+
+    A source adapter writes ``source_rows.parquet`` beside the canonical tables (see
+    ``mgca.adapters``). A canonical or synthetic folder has none: its rows are the canonical
+    tables themselves, each counted as mapped.
+    """
+    from mgca.adapters import SOURCE_ROWS_COLUMNS, SOURCE_ROWS_FILE
+
+    file = Path(data_dir) / SOURCE_ROWS_FILE
+    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in SOURCE_ROWS_COLUMNS.items())
+    if file.is_file():
+        con.execute(
+            f"CREATE OR REPLACE TABLE source_row_counts AS SELECT {cols} FROM read_parquet(?)",
+            [str(file)],
+        )
+        return
+    rows = [
+        ("canonical", f"{table}.parquet", table, "mapped", None, n)
+        for table, n in canonical_counts.items()
+    ]
+    con.execute(
+        "CREATE OR REPLACE TABLE source_row_counts ("
+        + ", ".join(f"{c} {t}" for c, t in SOURCE_ROWS_COLUMNS.items())
+        + ")"
+    )
+    con.executemany("INSERT INTO source_row_counts VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SQL_TYPE = {float: "DOUBLE", int: "INTEGER", bool: "BOOLEAN", str: "VARCHAR"}
 

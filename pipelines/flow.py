@@ -117,6 +117,11 @@ def derive_cohort(db_path: str, staging: str, config: MgcaConfig) -> dict[str, A
         "trajectory": study.read_table(
             db, "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
         ),
+        "source_rows": study.read_table(
+            db,
+            "SELECT * FROM source_row_counts "
+            "ORDER BY source_table, canonical_table NULLS LAST, status, reason NULLS FIRST",
+        ),
         "n_analysed": n_analysed,
     }
 
@@ -236,6 +241,7 @@ def study_flow(
             "estimate_notes": fitted["notes"],
             "attrition": _attrition_records(derived["attrition"], threshold),
             "data_quality": _records(derived["data_quality"], ["n_rows", "n_flagged"], threshold),
+            "source_rows": _records(derived["source_rows"], ["n_rows"], threshold),
             "synthetic_truth": truth,
             "config": config.model_dump(mode="json"),
             "provenance": {},

@@ -27,7 +27,17 @@ CANONICAL_FILES = (
     "medication_administrations.parquet",
 )
 
-SOURCE_KINDS = ("synthetic", "canonical")
+BUILTIN_KINDS = ("synthetic", "canonical")
+
+
+def source_kinds() -> tuple[str, ...]:
+    """Every --source kind: the built-in ones and each registered adapter."""
+    from mgca.adapters import ADAPTERS
+
+    return (*BUILTIN_KINDS, *ADAPTERS)
+
+
+SOURCE_KINDS = source_kinds()
 
 
 class SourceError(ValueError):
@@ -73,6 +83,13 @@ def check_source(kind: str, path: Path | None) -> None:
     """Fail fast, before any work starts, on an unknown kind or an unusable input folder."""
     if kind not in SOURCE_KINDS:
         raise SourceError(f"unknown --source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
+    if kind not in BUILTIN_KINDS:
+        if path is None:
+            raise SourceError(f"--source {kind} needs --path (where the {kind} data lives)")
+        from mgca.adapters import adapter_module
+
+        adapter_module(kind).check(path)
+        return
     if path is not None:
         _canonical_files(path, kind)
         if kind == "synthetic" and not (path / "manifest.json").is_file():
@@ -92,6 +109,22 @@ def resolve_source(
     """Return the canonical folder for ``kind``; generate synthetic data when no path is given."""
     if kind not in SOURCE_KINDS:
         raise SourceError(f"unknown --source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")
+    if kind not in BUILTIN_KINDS:
+        from mgca.adapters import adapter_module
+
+        if path is None:
+            raise SourceError(f"--source {kind} needs --path (where the {kind} data lives)")
+        target = staging / "private" / "canonical"
+        target.mkdir(parents=True, exist_ok=True)
+        result = adapter_module(kind).to_canonical(path, target, config, log)
+        for warning in result.warnings:
+            log(f"warning: {warning}")
+        return ResolvedSource(
+            kind=kind,
+            data_dir=result.data_dir,
+            files=result.input_files,
+            manifest={},
+        )
     if kind == "synthetic" and path is None:
         from mgca.synthetic import generate
 

@@ -34,6 +34,7 @@ def load_database(
     from mgca.database import (
         load_canonical,
         load_reference_tables,
+        load_source_rows,
         open_database,
         write_study_config,
     )
@@ -41,6 +42,7 @@ def load_database(
     con = open_database(db_path, config)
     try:
         counts = load_canonical(con, data_dir)
+        load_source_rows(con, data_dir, counts)
         load_reference_tables(con)
         write_study_config(con, config)
     finally:
