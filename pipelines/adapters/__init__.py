@@ -32,7 +32,11 @@ import duckdb
 Log = Callable[[str], None]
 
 # --source kind → module. "synthetic" and "canonical" are handled by mgca.sources itself.
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    "mimic": "mgca.adapters.mimic",
+    "meds": "mgca.adapters.meds",
+    "csv": "mgca.adapters.long_format",
+}
 
 SOURCE_ROWS_FILE = "source_rows.parquet"
 

@@ -1,0 +1,18 @@
+-- stage_labevents: one streaming pass over hosp/labevents (100+ million rows in MIMIC-IV).
+--
+-- Reads:  src_labevents (the distributed file, every column as text or as typed in Parquet),
+--         mimic_lab_items (sql/reference/sources/mimic_lab_items.csv).
+-- Writes: one staged Parquet row per labevents row. Rows whose itemid is in the code list keep
+--         the columns the mapping needs; every other row keeps only its itemid, so it can be
+--         counted without a second pass over the gzip file.
+SELECT
+    trim(CAST(l.itemid AS VARCHAR)) AS itemid,
+    k.itemid IS NOT NULL AS listed,
+    CASE WHEN k.itemid IS NOT NULL THEN CAST(l.subject_id AS VARCHAR) END AS subject_id,
+    CASE WHEN k.itemid IS NOT NULL THEN CAST(l.hadm_id AS VARCHAR) END AS hadm_id,
+    CASE WHEN k.itemid IS NOT NULL THEN CAST(l.charttime AS VARCHAR) END AS charttime,
+    CASE WHEN k.itemid IS NOT NULL THEN CAST(l.valuenum AS VARCHAR) END AS valuenum,
+    CASE WHEN k.itemid IS NOT NULL THEN CAST(l.valueuom AS VARCHAR) END AS valueuom
+FROM src_labevents AS l
+LEFT JOIN mimic_lab_items AS k
+    ON k.itemid = trim(CAST(l.itemid AS VARCHAR))
