@@ -110,6 +110,76 @@ class SyntheticConfig(_Strict):
     seed: int = Field(20261124, ge=0)
 
 
+_COLUMN = r"^[A-Za-z_][A-Za-z0-9_ .-]{0,62}$"  # a column name, safe to quote in SQL
+_FILE = r"^[^\x00]{1,500}$"
+
+
+class _LongFormatTable(_Strict):
+    """One file of a plain long-format extract: where it is (relative to --path) and which of
+    its columns holds each canonical field (null: the extract has no such column)."""
+
+    file: str = Field(pattern=_FILE)
+
+
+class LongFormatLabs(_LongFormatTable):
+    """Lab results, one row per result. ``analyte`` values may be canonical analyte names
+    (``magnesium``, ``calcium_total`` …) or LOINC codes listed in
+    ``sql/reference/sources/loinc_analytes.csv``; ``unit`` is the unit as reported."""
+
+    file: str = Field("lab_results.csv", pattern=_FILE)
+    subject_id: str = Field("subject_id", pattern=_COLUMN)
+    encounter_id: str | None = Field("encounter_id", pattern=_COLUMN)
+    time: str = Field("time", pattern=_COLUMN)
+    analyte: str = Field("analyte", pattern=_COLUMN)
+    value: str = Field("value", pattern=_COLUMN)
+    unit: str | None = Field("unit", pattern=_COLUMN)
+
+
+class LongFormatMedications(_LongFormatTable):
+    """Medication administrations. ``ingredient`` values must be names of
+    ``sql/reference/ingredients.csv`` (any case); ``given`` holds true/false, 1/0, yes/no,
+    given/not given or administered/not administered. With ``given: null`` every row is
+    taken as a given dose (say so only for an administration record, never for orders)."""
+
+    file: str = Field("medication_administrations.csv", pattern=_FILE)
+    subject_id: str = Field("subject_id", pattern=_COLUMN)
+    encounter_id: str | None = Field("encounter_id", pattern=_COLUMN)
+    time: str = Field("time", pattern=_COLUMN)
+    ingredient: str = Field("ingredient", pattern=_COLUMN)
+    dose: str | None = Field("dose", pattern=_COLUMN)
+    dose_unit: str | None = Field("dose_unit", pattern=_COLUMN)
+    route: str | None = Field("route", pattern=_COLUMN)
+    given: str | None = Field("given", pattern=_COLUMN)
+
+
+class LongFormatPersons(_LongFormatTable):
+    file: str = Field("persons.csv", pattern=_FILE)
+    subject_id: str = Field("subject_id", pattern=_COLUMN)
+    sex: str | None = Field("sex", pattern=_COLUMN)
+    year_of_birth: str | None = Field("year_of_birth", pattern=_COLUMN)
+
+
+class LongFormatEncounters(_LongFormatTable):
+    file: str = Field("encounters.csv", pattern=_FILE)
+    encounter_id: str = Field("encounter_id", pattern=_COLUMN)
+    subject_id: str = Field("subject_id", pattern=_COLUMN)
+    admit_time: str = Field("admit_time", pattern=_COLUMN)
+    discharge_time: str = Field("discharge_time", pattern=_COLUMN)
+    age_years: str | None = Field("age_years", pattern=_COLUMN)
+    died_in_hospital: str | None = Field("died_in_hospital", pattern=_COLUMN)
+
+
+class LongFormatConfig(_Strict):
+    """``--source csv``: the files and columns of a plain long-format extract (CSV or Parquet,
+    chosen by the file's extension). Times must be ISO 8601 (``2024-03-01 08:00:00``)."""
+
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    labs: LongFormatLabs = LongFormatLabs()
+    medications: LongFormatMedications | None = LongFormatMedications()
+    persons: LongFormatPersons | None = LongFormatPersons()
+    encounters: LongFormatEncounters | None = LongFormatEncounters()
+
+
 class ReportConfig(_Strict):
     title: str = Field("Does calcium correct once magnesium is repleted?", max_length=200)
 
@@ -122,6 +192,7 @@ class MgcaConfig(_Strict):
     engine: EngineConfig = EngineConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     report: ReportConfig = ReportConfig()
+    long_format: LongFormatConfig = LongFormatConfig()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,11 @@
+-- lab_results from the extract's labs file (rules in classify.sql).
+SELECT
+    subject_id,
+    -- without an encounters file every row belongs to its subject's pseudo-stay (encounters.sql)
+    CASE
+        WHEN (SELECT has_encounters FROM long_format_flags) THEN encounter_id
+        ELSE 'subject:' || subject_id
+    END AS encounter_id,
+    time, analyte, value, unit, source_code
+FROM long_labs_classified
+WHERE skip_reason IS NULL
