@@ -117,10 +117,10 @@ def test_wrong_delimiter(tmp_path: Path) -> None:
 def test_missing_labs_file_and_optional_medications(tmp_path: Path) -> None:
     src = write_extract(tmp_path / "x")
     (src / "meds.csv").unlink()
-    target, warnings = _run(src, tmp_path, config())
+    _, warnings = _run(src, tmp_path, config())
     assert any("medications" in w and "unexposed" in w for w in warnings)
     (src / "labs.csv").unlink()
-    with pytest.raises(SourceError, match="long_format.labs.file"):
+    with pytest.raises(SourceError, match=r"long_format\.labs\.file"):
         long_format.to_canonical(src, tmp_path / "t2", config(), lambda m: None)
 
 
