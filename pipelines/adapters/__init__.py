@@ -36,6 +36,8 @@ ADAPTERS: dict[str, str] = {
     "mimic": "mgca.adapters.mimic",
     "meds": "mgca.adapters.meds",
     "csv": "mgca.adapters.long_format",
+    "omop": "mgca.adapters.omop",
+    "fhir": "mgca.adapters.fhir",
 }
 
 SOURCE_ROWS_FILE = "source_rows.parquet"

@@ -1,0 +1,62 @@
+-- drug_exposure → medication_administrations: administration records only. A row is an
+-- administration when drug_type_concept_id is in omop_drug_types.csv (38000180 inpatient
+-- administration, 32818 EHR administration record); prescriptions, dispensings and claims are
+-- counted as skipped, never as exposure. One canonical row per matched ingredient.
+-- Dose: quantity with dose_unit_source_value as recorded (OMOP has no administered-dose column;
+-- a dose without a mass or amount unit leaves the elemental amount unknown in the core SQL).
+CREATE OR REPLACE TEMP VIEW omop_drug_rows AS
+SELECT
+    CAST(d.person_id AS VARCHAR) AS subject_id,
+    CAST(d.visit_occurrence_id AS VARCHAR) AS encounter_id,
+    coalesce(TRY_CAST(d.drug_exposure_start_datetime AS TIMESTAMP),
+             CAST(TRY_CAST(d.drug_exposure_start_date AS DATE) AS TIMESTAMP)) AS "time",
+    di.ingredients,
+    TRY_CAST(d.quantity AS DOUBLE) AS dose,
+    nullif(trim(CAST(d.dose_unit_source_value AS VARCHAR)), '') AS dose_unit,
+    CASE WHEN d.route_concept_id IS NULL OR TRY_CAST(d.route_concept_id AS BIGINT) = 0 THEN NULL
+         ELSE coalesce(rc.route, 'other') END AS route,
+    true AS given,
+    'OMOP:' || CAST(d.drug_concept_id AS VARCHAR) AS source_code,
+    CASE
+        WHEN di.ingredients IS NULL THEN 'drug_concept_id not a listed ingredient'
+        WHEN dt.drug_type_concept_id IS NULL THEN 'drug_type_concept_id not an administration'
+        WHEN d.person_id IS NULL THEN 'person_id missing'
+        WHEN coalesce(TRY_CAST(d.drug_exposure_start_datetime AS TIMESTAMP),
+                      CAST(TRY_CAST(d.drug_exposure_start_date AS DATE) AS TIMESTAMP)) IS NULL
+            THEN 'drug_exposure start missing or unparseable'
+    END AS skip_reason
+FROM src_drug_exposure AS d
+LEFT JOIN omop_drug_ingredients AS di ON di.drug_concept_id = TRY_CAST(d.drug_concept_id AS BIGINT)
+LEFT JOIN ref_omop_drug_types AS dt
+    ON dt.drug_type_concept_id = CAST(d.drug_type_concept_id AS VARCHAR)
+    AND dt.is_administration = 'true'
+LEFT JOIN omop_route_concepts AS rc ON rc.concept_id = TRY_CAST(d.route_concept_id AS BIGINT);
+
+-- One row per (administration, ingredient): what export_canonical writes.
+CREATE OR REPLACE TEMP VIEW omop_medication_rows AS
+SELECT subject_id, encounter_id, "time", unnest(ingredients) AS ingredient, dose, dose_unit,
+       route, given, source_code, skip_reason
+FROM omop_drug_rows
+WHERE skip_reason IS NULL;
+
+-- Every source row read, mapped or skipped by reason (source_rows.parquet).
+CREATE OR REPLACE TEMP VIEW omop_source_rows AS
+SELECT 'omop' AS source_kind, 'person' AS source_table, CASE WHEN skip_reason IS NULL THEN 'persons' END AS canonical_table,
+       CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END AS status,
+       skip_reason AS reason, count(*) AS n_rows
+FROM omop_person_rows GROUP BY ALL
+UNION ALL
+SELECT 'omop', 'visit_occurrence',
+       CASE WHEN skip_reason IS NULL THEN 'encounters' END,
+       CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END, skip_reason, count(*)
+FROM omop_visit_rows GROUP BY ALL
+UNION ALL
+SELECT 'omop', 'measurement',
+       CASE WHEN skip_reason IS NULL THEN 'lab_results' END,
+       CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END, skip_reason, count(*)
+FROM omop_lab_rows GROUP BY ALL
+UNION ALL
+SELECT 'omop', 'drug_exposure',
+       CASE WHEN skip_reason IS NULL THEN 'medication_administrations' END,
+       CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END, skip_reason, count(*)
+FROM omop_drug_rows GROUP BY ALL;
