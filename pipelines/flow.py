@@ -31,6 +31,7 @@ from prefect.logging import get_run_logger  # noqa: E402
 from mgca import outputs, study  # noqa: E402
 from mgca.analysis.disclosure import suppress_estimate, suppress_record  # noqa: E402
 from mgca.analysis.models import COUNT_KEYS  # noqa: E402
+from mgca.analysis.no_episodes import no_eligible_episodes_reason  # noqa: E402
 from mgca.config import MgcaConfig, load_config  # noqa: E402
 from mgca.sources import CANONICAL_FILES, SourceError, resolve_source  # noqa: E402
 
@@ -246,6 +247,12 @@ def study_flow(
             "config": config.model_dump(mode="json"),
             "provenance": {},
         }
+        no_episodes = no_eligible_episodes_reason(
+            results["attrition"], results["data_quality"], results["source_rows"], threshold
+        )
+        if no_episodes:
+            results["no_estimate_reason"] = no_episodes
+            _log(no_episodes)
         config_text = config.to_yaml()
         outputs.write_text_atomic(staging / "config.yaml", config_text)
         results["provenance"] = outputs.provenance(

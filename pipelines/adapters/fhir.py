@@ -49,8 +49,10 @@ def resource_files(folder: Path, resource: str) -> list[Path]:
 
 
 def _open(file: Path):
-    return gzip.open(file, "rt", encoding="utf-8") if file.suffix == ".gz" else open(
-        file, encoding="utf-8"
+    return (
+        gzip.open(file, "rt", encoding="utf-8")
+        if file.suffix == ".gz"
+        else open(file, encoding="utf-8")
     )
 
 
@@ -135,8 +137,9 @@ def _bind(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]]) -> None:
     for resource, paths in files.items():
         view = f"fhir_{resource.lower()}_raw"
         if not paths:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT NULL::JSON AS json "
-                        "WHERE false")
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT NULL::JSON AS json WHERE false"
+            )
             continue
         listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
         con.execute(
@@ -160,8 +163,14 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
         con.execute("SET TimeZone = 'UTC'")
         _bind(con, files)
         load_reference(
-            con, ("lab_codes", "ingredients", "drug_route_codes", "fhir_statuses",
-                  "fhir_encounter_classes"),
+            con,
+            (
+                "lab_codes",
+                "ingredients",
+                "drug_route_codes",
+                "fhir_statuses",
+                "fhir_encounter_classes",
+            ),
         )
         run_source_sql(con, "fhir")
         written = export_canonical(con, VIEWS, target, "SELECT * FROM fhir_source_rows")

@@ -338,8 +338,14 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
         _bind(con, {t: r for t, r in refs.items() if t in usable})
         load_reference(
             con,
-            ("lab_codes", "ingredients", "drug_route_codes", "omop_drug_types",
-             "omop_visit_types", "omop_gender"),
+            (
+                "lab_codes",
+                "ingredients",
+                "drug_route_codes",
+                "omop_drug_types",
+                "omop_visit_types",
+                "omop_gender",
+            ),
         )
         run_source_sql(con, "omop")
         written = export_canonical(con, VIEWS, target, "SELECT * FROM omop_source_rows")
