@@ -198,3 +198,44 @@ def test_postgres_url_survives_path_and_is_redacted() -> None:
     assert url == "postgresql://ann:s3cret@127.0.0.1:5432/cdm"
     assert redact_url(url) == "postgresql://ann:***@127.0.0.1:5432/cdm"
     assert omop.as_url(Path("/data/cdm")) is None
+
+
+# --- OMOP in a real PostgreSQL server ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def omop_postgres(tmp_path_factory: pytest.TempPathFactory):
+    """The OMOP fixture loaded into schema ``cdm`` of a real PostgreSQL server on loopback."""
+    import psycopg
+    from postgres_server import postgres_server
+
+    from source_fixtures import OMOP_DDL
+
+    csv = write_omop_csv(tmp_path_factory.mktemp("pgcsv"))
+    with postgres_server() as url:
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("CREATE SCHEMA cdm")
+            for table, ddl in OMOP_DDL.items():
+                pg.execute(f"CREATE TABLE cdm.{table} ({ddl})")
+                with pg.cursor().copy(
+                    f"COPY cdm.{table} FROM STDIN (FORMAT csv, HEADER true)"
+                ) as copy:
+                    copy.write((csv / f"{table}.csv").read_bytes())
+        yield url + "?options=-csearch_path%3Dcdm"
+
+
+def test_omop_postgres_streams_and_maps(omop_postgres: str, tmp_path: Path) -> None:
+    target, warnings = _run(omop, Path(omop_postgres), tmp_path)
+    _check_omop_mapping(target)
+    assert any("death" in w for w in warnings)
+    assert (tmp_path / "private" / "omop_extract" / "measurement.csv").is_file()
+
+
+def test_omop_postgres_bad_database_is_a_clear_error(omop_postgres: str) -> None:
+    bad = omop_postgres.replace("/postgres?", "/no_such_db?").replace(
+        "postgres@", "postgres:hunter2@"
+    )
+    with pytest.raises(SourceError) as info:
+        omop.check(Path(bad))
+    assert "cannot connect to PostgreSQL" in str(info.value)
+    assert "hunter2" not in str(info.value)

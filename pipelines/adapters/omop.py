@@ -290,8 +290,11 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
                 params = [rx]
             copy = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(select)
             out = folder / f"{table}.csv"
-            statement = pg.cursor().mogrify(copy, params) if params else copy
-            with pg.cursor() as cur, open(out, "wb") as fh, cur.copy(statement) as stream:
+            with (
+                psycopg.ClientCursor(pg) as cur,
+                open(out, "wb") as fh,
+                cur.copy(cur.mogrify(copy, params) if params else copy) as stream,
+            ):
                 for chunk in stream:
                     fh.write(chunk)
             log(f"omop: streamed {schema}.{name} from PostgreSQL ({out.stat().st_size:,} bytes)")
