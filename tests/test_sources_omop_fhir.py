@@ -9,16 +9,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from mgca.adapters import fhir, omop
-from mgca.config import load_config
-from mgca.sources import SourceError
 from source_fixtures import (
     OMOP_ROWS,
     fhir_resources,
     write_fhir,
     write_omop_csv,
 )
+
+from mgca.adapters import fhir, omop
+from mgca.config import load_config
+from mgca.sources import SourceError
 
 
 def _run(module, src: Path, tmp_path: Path) -> tuple[Path, tuple[str, ...]]:
@@ -56,17 +56,30 @@ def test_fhir_maps_the_fixture_and_counts_every_resource(tmp_path: Path) -> None
     resources = fhir_resources()
     _read_equals_mapped_plus_skipped(target, {k: len(v) for k, v in resources.items()})
     counts = _counts(target)
-    assert counts[("Observation", "skipped", "Observation.status preliminary (not a final result)")] == 1
+    assert (
+        counts[("Observation", "skipped", "Observation.status preliminary (not a final result)")]
+        == 1
+    )
     assert counts[("Observation", "skipped", "Observation.code has no LOINC code of the list")] == 1
     assert counts[("Encounter", "skipped", "Encounter.class not a hospital stay")] == 1
-    assert counts[("MedicationAdministration", "skipped", "MedicationAdministration.status "
-                   "not-done (not given)")] == 1
+    assert (
+        counts[
+            (
+                "MedicationAdministration",
+                "skipped",
+                "MedicationAdministration.status not-done (not given)",
+            )
+        ]
+        == 1
+    )
     labs = duckdb.sql(
         f"SELECT analyte, value, unit, time FROM '{target}/lab_results.parquet' ORDER BY time"
     ).fetchall()
     # effectiveDateTime 10:00+01:00 is stored as 09:00 UTC.
     assert labs[0][0] == "magnesium" and labs[0][3].hour == 9
-    assert ("magnesium", 0.8, "furlong") in [r[:3] for r in labs]  # unknown unit kept, SQL counts it
+    assert ("magnesium", 0.8, "furlong") in [
+        r[:3] for r in labs
+    ]  # unknown unit kept, SQL counts it
     (med,) = _rows(target, "medication_administrations")
     assert med[3] == "magnesium_sulfate" and med[4] == 2.0 and med[6] == "iv" and med[7] is True
     (enc,) = _rows(target, "encounters")
@@ -123,8 +136,9 @@ def test_fhir_without_medications_warns(tmp_path: Path) -> None:
 
 # --- OMOP ----------------------------------------------------------------------------------
 
-OMOP_READ = {t: len(OMOP_ROWS[t]) for t in ("person", "visit_occurrence", "measurement",
-                                            "drug_exposure")}
+OMOP_READ = {
+    t: len(OMOP_ROWS[t]) for t in ("person", "visit_occurrence", "measurement", "drug_exposure")
+}
 
 
 def _check_omop_mapping(target: Path) -> None:
@@ -208,7 +222,6 @@ def omop_postgres(tmp_path_factory: pytest.TempPathFactory):
     """The OMOP fixture loaded into schema ``cdm`` of a real PostgreSQL server on loopback."""
     import psycopg
     from postgres_server import postgres_server
-
     from source_fixtures import OMOP_DDL
 
     csv = write_omop_csv(tmp_path_factory.mktemp("pgcsv"))
