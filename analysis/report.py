@@ -200,8 +200,7 @@ def _summary(
         else:
             why = _scrub(reason).replace(REPORT_SAYS, "").rstrip("; .") if reason else ""
             why = why or "the primary model was not fitted"
-        keep = re.match(r"no (primary )?estimate\b|no eligible episodes\b", why, re.I)
-        answer = why if keep else f"No estimate: {why}"
+        answer = why if re.match(r"no (primary )?estimate\b", why, re.I) else f"No estimate: {why}"
         return {
             "question": question,
             "answer": answer[0].upper() + answer[1:] + ".",
