@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.resources
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from mgca.analysis.models import (
     REPORT_SAYS,
     estimand_words,
 )
+from mgca.analysis.report_stats import stats_sections
 from mgca.config import MgcaConfig, StudyConfig
 
 TEMPLATE = "report.html.j2"
@@ -67,6 +68,8 @@ class ReportContext:
     config: MgcaConfig
     threshold: int
     no_estimate_reason: str | None = None
+    figures: Mapping[str, str] = field(default_factory=dict)
+    """SVG figures drawn from row-level data by the model task (``love_plot``, ``overlap``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,6 +373,7 @@ def render_report(context: ReportContext) -> str:
         adjustment_set=list(ADJUSTMENT_SET),
         words=estimand_words(study),
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
+        **stats_sections(results, context.figures, threshold),
     )
 
 

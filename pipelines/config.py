@@ -55,6 +55,10 @@ class StudyConfig(_Strict):
     episode_merge_hours: int = Field(0, ge=0, le=720)
     calcium_lookback_hours: int = Field(24, ge=0, le=720)
     outcome_horizons_hours: tuple[int, ...] = Field((24, 48, 72), min_length=1, max_length=20)
+    # Added for the secondary and sensitivity analyses (issue 4); sources in default_config.yaml.
+    correction_window_hours: int = Field(72, ge=1, le=720)
+    pth_response_hours: int = Field(72, ge=1, le=720)
+    advanced_ckd_egfr_ml_min_1_73m2: float = Field(30.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _windows_consistent(self) -> StudyConfig:
@@ -85,6 +89,18 @@ class StudyConfig(_Strict):
                 "list each once"
             )
         return self
+
+
+class SensitivityConfig(_Strict):
+    """Alternative target-trial windows re-derived in SQL for the sensitivity analyses.
+
+    Each entry changes one window of the primary analysis and keeps the rest: a grace period
+    (hours) at the primary horizon, or an outcome horizon (hours) with the primary grace
+    period. Empty lists skip that sensitivity analysis.
+    """
+
+    grace_hours: tuple[int, ...] = Field((3, 12), max_length=10)
+    horizons_hours: tuple[int, ...] = Field((24, 72), max_length=10)
 
 
 class PrivacyConfig(_Strict):
@@ -188,11 +204,50 @@ class MgcaConfig(_Strict):
     """The whole configuration of one mgca run."""
 
     study: StudyConfig = StudyConfig()
+    sensitivity: SensitivityConfig = SensitivityConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     engine: EngineConfig = EngineConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     report: ReportConfig = ReportConfig()
     long_format: LongFormatConfig = LongFormatConfig()
+
+    @model_validator(mode="after")
+    def _sensitivity_windows_consistent(self) -> MgcaConfig:
+        study, tol = self.study, self.study.outcome_tolerance_hours
+        for grace in self.sensitivity.grace_hours:
+            if not 1 <= grace <= 168 or study.horizon_hours - tol <= grace:
+                raise ValueError(
+                    f"sensitivity.grace_hours entry {grace}: must be 1-168 h and end before "
+                    f"the primary outcome window opens (horizon_hours {study.horizon_hours} - "
+                    f"outcome_tolerance_hours {tol}); drop or lower it"
+                )
+        for horizon in self.sensitivity.horizons_hours:
+            if not 1 <= horizon <= 720 or horizon - tol <= study.grace_hours:
+                raise ValueError(
+                    f"sensitivity.horizons_hours entry {horizon}: must be 1-720 h and its "
+                    f"window (± {tol} h) must open after the grace period ({study.grace_hours}"
+                    " h); drop or raise it"
+                )
+        return self
+
+    def sensitivity_configs(self) -> list[tuple[str, str, MgcaConfig]]:
+        """(name, label, config) per alternative window, e.g. ``("grace_12h", "grace period
+        12 h", config)``: the study config with one window changed and only the primary
+        horizon kept in ``outcome_horizons_hours``. A value equal to the primary is skipped."""
+        out: list[tuple[str, str, MgcaConfig]] = []
+        for key, values, words in (
+            ("grace_hours", self.sensitivity.grace_hours, "grace period {} h"),
+            ("horizon_hours", self.sensitivity.horizons_hours, "outcome horizon {} h"),
+        ):
+            for value in values:
+                if value == getattr(self.study, key):
+                    continue
+                changed = self.study.model_dump() | {key: value}
+                changed["outcome_horizons_hours"] = (changed["horizon_hours"],)
+                study = StudyConfig.model_validate(changed)
+                name = f"{key.removesuffix('_hours')}_{value}h"
+                out.append((name, words.format(value), self.model_copy(update={"study": study})))
+        return out
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

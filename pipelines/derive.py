@@ -31,6 +31,11 @@ SQL_STEPS: list[str] = [
     "attrition.sql",  # attrition
     "calcium_trajectory_summary.sql",  # calcium_trajectory_summary
     "data_quality.sql",  # data_quality
+    # secondary and sensitivity analyses (issue 4): per-episode, read by mgca.analysis
+    "calcium_correction_time.sql",  # index_calcium_correction
+    "pth_response.sql",  # index_pth_response
+    "calcium_trajectory_points.sql",  # calcium_trajectory_points (row level, private)
+    "kidney_function.sql",  # index_kidney_function
 ]
 
 # Tables the SQL reads but does not create, and the call that provides each.

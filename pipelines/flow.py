@@ -32,6 +32,7 @@ from mgca import outputs, study  # noqa: E402
 from mgca.analysis.disclosure import suppress_estimate, suppress_record  # noqa: E402
 from mgca.analysis.models import COUNT_KEYS  # noqa: E402
 from mgca.analysis.no_episodes import no_eligible_episodes_reason  # noqa: E402
+from mgca.analysis.target_trial import target_trial_spec  # noqa: E402
 from mgca.config import MgcaConfig, load_config  # noqa: E402
 from mgca.sources import CANONICAL_FILES, SourceError, resolve_source  # noqa: E402
 
@@ -128,9 +129,17 @@ def derive_cohort(db_path: str, staging: str, config: MgcaConfig) -> dict[str, A
 
 
 @task(name="fit-models", cache_policy=NONE)
-def fit_models(cohort_path: str, config: MgcaConfig) -> dict[str, Any]:
-    """Primary estimate plus the contrasts that show why adjustment matters."""
-    estimates, notes = study.fit_estimates(pd.read_parquet(cohort_path), config)
+def fit_models(cohort_path: str, db_path: str, config: MgcaConfig) -> dict[str, Any]:
+    """Primary estimate, the contrasts that show why adjustment matters, the weighting
+    diagnostics (with their figures) and the secondary analyses."""
+    from mgca.analysis.analyses import diagnostics_block, secondary_block
+
+    cohort = pd.read_parquet(cohort_path)
+    estimates, notes = study.fit_estimates(cohort, config)
+    diagnostics, figures = diagnostics_block(cohort, config.privacy.small_cell_threshold)
+    for warning in diagnostics["warnings"]:
+        _log(f"diagnostics warning: {warning}")
+    secondary = secondary_block(cohort, study.read_secondary_tables(Path(db_path)), config)
     primary = next((e for e in estimates if e["name"] == "primary"), None)
     if primary:
         _log(
@@ -140,7 +149,35 @@ def fit_models(cohort_path: str, config: MgcaConfig) -> dict[str, Any]:
         )
     for note in notes:
         _log(note)
-    return {"estimates": estimates, "notes": notes}
+    return {
+        "estimates": estimates,
+        "notes": notes,
+        "diagnostics": diagnostics,
+        "figures": figures,
+        "secondary": secondary,
+    }
+
+
+@task(name="sensitivity-analyses", cache_policy=NONE)
+def sensitivity_analyses(
+    cohort_path: str, db_path: str, primary: dict[str, Any] | None, config: MgcaConfig
+) -> dict[str, Any]:
+    """Ionized outcome, no advanced kidney disease, alternative windows (re-derived in SQL on
+    a copy of the database, inside the staging folder's private/), and the E-value."""
+    from mgca.analysis.analyses import sensitivity_block
+
+    started = time.perf_counter()
+    db = Path(db_path)
+    block = sensitivity_block(
+        pd.read_parquet(cohort_path),
+        kidney=study.read_table(db, "SELECT * FROM index_kidney_function ORDER BY ALL"),
+        primary=primary,
+        db_path=db,
+        config=config,
+        work_dir=db.parent,
+    )
+    _log(f"sensitivity analyses took {time.perf_counter() - started:.1f} s")
+    return block
 
 
 @task(name="synthetic-truth", cache_policy=NONE)
@@ -173,6 +210,7 @@ def render_report_task(
     cohort_path: str,
     trajectory: pd.DataFrame,
     config: MgcaConfig,
+    figures: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Render report.html (aggregates only) into the staging folder; return Table 1 records."""
     from mgca.analysis.figures import calcium_trajectory_figure
@@ -189,6 +227,7 @@ def render_report_task(
         trajectory_svg=calcium_trajectory_figure(trajectory, threshold, config.study),
         config=config,
         threshold=threshold,
+        figures=figures or {},
     )
     html = render_report(context)
     outputs.write_text_atomic(Path(staging) / "report.html", html)
@@ -229,7 +268,9 @@ def study_flow(
         db_path = str(staging / PRIVATE_DB)
         load_database(prepared["data_dir"], db_path, config)
         derived = derive_cohort(db_path, str(staging), config)
-        fitted = fit_models(derived["cohort_path"], config)
+        fitted = fit_models(derived["cohort_path"], db_path, config)
+        primary_fit = next((e for e in fitted["estimates"] if e["name"] == "primary"), None)
+        sensitivity = sensitivity_analyses(derived["cohort_path"], db_path, primary_fit, config)
         truth = None
         if prepared["source"] == "synthetic":
             truth = synthetic_truth(prepared["data_dir"], derived["cohort_path"], config)
@@ -240,6 +281,10 @@ def study_flow(
                 for e in fitted["estimates"]
             ],
             "estimate_notes": fitted["notes"],
+            "target_trial": target_trial_spec(config),
+            "secondary": fitted["secondary"],
+            "diagnostics": fitted["diagnostics"],
+            "sensitivity": sensitivity,
             "attrition": _attrition_records(derived["attrition"], threshold),
             "data_quality": _records(derived["data_quality"], ["n_rows", "n_flagged"], threshold),
             "source_rows": _records(derived["source_rows"], ["n_rows"], threshold),
@@ -264,7 +309,12 @@ def study_flow(
             extra={"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else None,
         )
         results["table_one"] = render_report_task(
-            str(staging), results, derived["cohort_path"], derived["trajectory"], config
+            str(staging),
+            results,
+            derived["cohort_path"],
+            derived["trajectory"],
+            config,
+            fitted["figures"],
         )
         results["provenance"]["duration_s"] = round(time.perf_counter() - t0, 2)
         outputs.write_text_atomic(staging / "results.json", outputs.to_json(results))

@@ -123,3 +123,19 @@ def fit_estimates(
         except InsufficientDataError as exc:
             notes.append(f"{name}: {exc}")
     return estimates, notes
+
+
+SECONDARY_TABLES: tuple[str, ...] = (
+    "index_calcium_correction",
+    "index_pth_response",
+    "calcium_trajectory_points",
+    "index_kidney_function",
+)
+"""Per-episode tables derived in SQL for the secondary and sensitivity analyses (ids!)."""
+
+
+def read_secondary_tables(db_path: Path) -> dict[str, pd.DataFrame]:
+    """The :data:`SECONDARY_TABLES` of a run's database, each in a stable order."""
+    return {
+        name: read_table(db_path, f"SELECT * FROM {name} ORDER BY ALL") for name in SECONDARY_TABLES
+    }

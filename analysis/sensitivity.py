@@ -1,0 +1,197 @@
+"""Sensitivity analyses of the primary estimate (results.json ``sensitivity``).
+
+Each analysis refits the primary model (:func:`mgca.analysis.models.fit_primary`: g-computation
+from the fully interacted outcome regression, patient-clustered) on a changed cohort or
+outcome, and returns an entry with the keys of a results.json ``estimates`` entry plus
+``analysis`` (words) and ``reason`` (why there is no estimate, or ``None``):
+
+- :func:`ionized_outcome`: the outcome is ionized Ca (mmol/L) at the horizon instead of
+  albumin-corrected Ca; episodes without an ionized outcome are left out.
+- :func:`excluding_advanced_ckd`: episodes with baseline eGFR below
+  ``advanced_ckd_egfr_ml_min_1_73m2`` (CKD-EPI 2021, ``sql/kidney_function.sql``) left out.
+- :func:`alternative_windows`: the cohort re-derived by the same SQL with another grace period
+  or outcome horizon (``MgcaConfig.sensitivity_configs``), on a copy of the run's database.
+- :func:`primary_evalue`: the E-value of the primary estimate
+  (:func:`mgca.analysis.diagnostics.evalue`).
+
+Nothing here re-implements a cohort rule: changed windows are re-derived in SQL.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mgca.analysis.diagnostics import evalue, pooled_outcome_sd
+from mgca.analysis.models import OUTCOME, InsufficientDataError, fit_primary
+from mgca.config import MgcaConfig, StudyConfig
+
+IONIZED_OUTCOME = "outcome_ca_ionized_mmol_l"
+LAST_COHORT_STEP = "analytic_cohort.sql"
+"""Alternative windows re-run the SQL steps up to and including this one."""
+
+
+def _no_estimate(name: str, analysis: str, reason: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "analysis": analysis,
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "n": None,
+        "unit": "mmol/L",
+        "reason": reason,
+    }
+
+
+def _refit(
+    name: str, analysis: str, fit: Callable[[], dict[str, Any]], **overrides: Any
+) -> dict[str, Any]:
+    """Run one primary refit; an ``InsufficientDataError`` becomes a no-estimate entry."""
+    try:
+        result = fit()
+    except InsufficientDataError as exc:
+        return _no_estimate(name, analysis, str(exc))
+    return result | {"name": name, "analysis": analysis, "reason": None} | overrides
+
+
+def ionized_outcome(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
+    """Primary model with ionized Ca at the horizon (mmol/L) as the outcome.
+
+    Ionized Ca is the reference measure in critical illness (clinical.md); it is drawn only
+    in some episodes (blood gases), so this is a selected subgroup. The adjustment set is
+    the primary one (baseline corrected Ca, the selecting value, included).
+    """
+    analysis = "outcome: ionized Ca instead of albumin-corrected Ca"
+    if IONIZED_OUTCOME not in cohort.columns:
+        return _no_estimate("ionized_calcium_outcome", analysis, "no ionized outcome column")
+    swapped = cohort.assign(**{OUTCOME: cohort[IONIZED_OUTCOME]})
+    return _refit(
+        "ionized_calcium_outcome",
+        analysis,
+        lambda: fit_primary(swapped, study),
+        outcome=(
+            f"ionized Ca (mmol/L) nearest to {study.horizon_hours} h after index, within ± "
+            f"{study.outcome_tolerance_hours} h (episodes without one left out, in n_dropped)"
+        ),
+    )
+
+
+def excluding_advanced_ckd(
+    cohort: pd.DataFrame, kidney: pd.DataFrame, study: StudyConfig
+) -> dict[str, Any]:
+    """Primary model without episodes whose baseline eGFR is below the configured limit.
+
+    ``kidney`` is ``index_kidney_function`` (``advanced_ckd`` per ``encounter_id``).
+    Episodes whose eGFR is unknown (no creatinine, unknown sex) are kept; the primary model
+    drops those without creatinine anyway.
+    """
+    limit = study.advanced_ckd_egfr_ml_min_1_73m2
+    analysis = (
+        f"excluding advanced kidney disease: baseline eGFR < {limit:g} mL/min/1.73 m² "
+        "(CKD-EPI 2021 creatinine equation)"
+    )
+    flags = cohort[["encounter_id"]].merge(
+        kidney[["encounter_id", "advanced_ckd"]], on="encounter_id", how="left"
+    )
+    keep = ~flags["advanced_ckd"].astype("boolean").fillna(False).astype(bool).to_numpy()
+    return _refit(
+        "excluding_advanced_ckd",
+        analysis,
+        lambda: fit_primary(cohort.loc[keep].reset_index(drop=True), study),
+    )
+
+
+def rederive_cohort(db_path: Path, config: MgcaConfig, work_dir: Path) -> pd.DataFrame:
+    """The analytic cohort under ``config``, re-derived by the SQL on a copy of ``db_path``.
+
+    The copy (in ``work_dir``, deleted afterwards) gets ``config``'s study_config and runs
+    :data:`mgca.derive.SQL_STEPS` up to :data:`LAST_COHORT_STEP`; the run's own database is
+    never changed.
+    """
+    from mgca.database import open_database, write_study_config
+    from mgca.derive import SQL_STEPS, read_sql
+
+    steps = SQL_STEPS[: SQL_STEPS.index(LAST_COHORT_STEP) + 1]
+    with tempfile.TemporaryDirectory(prefix="sensitivity-", dir=work_dir) as folder:
+        copy = Path(folder) / "copy.duckdb"
+        shutil.copyfile(db_path, copy)
+        con = open_database(copy, config)
+        try:
+            write_study_config(con, config)
+            for step in steps:
+                con.execute(read_sql(step))
+            return con.execute(
+                "SELECT * FROM analytic_cohort ORDER BY subject_id, encounter_id, index_time"
+            ).df()
+        finally:
+            con.close()
+
+
+def alternative_windows(db_path: Path, config: MgcaConfig, work_dir: Path) -> list[dict[str, Any]]:
+    """The primary model on cohorts re-derived with each alternative grace period/horizon."""
+    out = []
+    for name, label, alt in config.sensitivity_configs():
+        cohort = rederive_cohort(db_path, alt, work_dir)
+        fit = partial(fit_primary, cohort, alt.study)
+        out.append(_refit(name, f"re-derived cohort: {label}", fit))
+    return out
+
+
+def primary_evalue(primary: dict[str, Any] | None, cohort: pd.DataFrame) -> dict[str, Any]:
+    """E-value of the primary estimate and its CI limit nearer the null (approximate).
+
+    The mmol/L difference is standardised by the pooled within-arm SD of the outcome and
+    converted to a risk ratio by RR ≈ exp(0.91 d) (VanderWeele & Ding 2017); see
+    :func:`mgca.analysis.diagnostics.evalue`.
+    """
+    approximation = (
+        "difference standardised by the pooled within-arm SD of the outcome (d), converted "
+        "to an approximate risk ratio RR = exp(0.91 d) (VanderWeele & Ding 2017, Ann Intern "
+        "Med 167:268); assumes a roughly normal outcome: a rough guide"
+    )
+    if not primary or primary.get("estimate") is None or primary.get("ci_low") is None:
+        return {
+            "evalue_estimate": None,
+            "evalue_ci": None,
+            "approximation": approximation,
+            "reason": "no primary estimate",
+        }
+    try:
+        sd = pooled_outcome_sd(cohort)
+        values = evalue(primary["estimate"], primary["ci_low"], primary["ci_high"], sd)
+    except ValueError as exc:
+        return {
+            "evalue_estimate": None,
+            "evalue_ci": None,
+            "approximation": approximation,
+            "reason": str(exc),
+        }
+    return values | {"sd_outcome_mmol_l": sd, "approximation": approximation, "reason": None}
+
+
+def run_sensitivity(
+    cohort: pd.DataFrame,
+    *,
+    kidney: pd.DataFrame,
+    primary: dict[str, Any] | None,
+    db_path: Path | None,
+    config: MgcaConfig,
+    work_dir: Path,
+) -> dict[str, Any]:
+    """Every sensitivity analysis: ``{"analyses": [entries], "evalue": {...}}``.
+
+    ``db_path`` ``None`` skips the re-derived windows (e.g. in a notebook without a database).
+    """
+    analyses = [ionized_outcome(cohort, config.study)]
+    analyses.append(excluding_advanced_ckd(cohort, kidney, config.study))
+    if db_path is not None:
+        analyses += alternative_windows(db_path, config, work_dir)
+    return {"analyses": analyses, "evalue": primary_evalue(primary, cohort)}

@@ -1,0 +1,75 @@
+-- index_calcium_correction: when did calcium correct after time zero? One row per analysed
+-- episode, for the secondary analyses "calcium corrected within correction_window_hours"
+-- (logistic) and "time to calcium correction" (Cox).
+--
+-- Reads:  analytic_cohort, calcium_corrected (non-null ca_corrected_mmol_l), encounters,
+--         study_config.
+-- Writes: index_calcium_correction (subject_id, encounter_id, index_time,
+--         n_calcium_after_index BIGINT, corrected BOOLEAN, hours_to_event DOUBLE,
+--         end_reason VARCHAR, corrected_within_window BOOLEAN).
+--
+-- Follow-up: corrected Ca of the same stay drawn after index (index excluded) and at or
+-- before discharge. The event: the first such draw at or above cfg.ca_corrected_low_mmol_l
+-- (mmol/L, default 2.15: the lower reference limit, so "corrected" = no longer
+-- hypocalcaemic). Correction is only seen when calcium is drawn, so an episode without it is
+-- censored at its last corrected Ca draw after index (that draw is before discharge by the
+-- rule above; nothing is known after it); with no draw after index, at index (0 h).
+--   hours_to_event   hours from index to the event, or to censoring
+--   end_reason       'corrected' | 'censored_last_calcium' | 'no_calcium_after_index'
+-- corrected_within_window (cfg.correction_window_hours, hours, default 72): true when the
+-- event is at most that many hours after index; false when not, but a corrected Ca was
+-- drawn in (index, index + window]; null when no corrected Ca was drawn in that window.
+-- Events during the grace period count (follow-up starts at time zero for both arms).
+
+CREATE OR REPLACE TABLE index_calcium_correction AS
+WITH
+followup_draws AS (
+    SELECT
+        a.encounter_id,
+        date_diff('second', a.index_time, c.time) / 3600.0 AS hours_from_index,
+        c.ca_corrected_mmol_l >= cfg.ca_corrected_low_mmol_l AS is_normal
+    FROM analytic_cohort AS a
+    INNER JOIN encounters AS e
+        ON e.encounter_id = a.encounter_id
+    INNER JOIN calcium_corrected AS c
+        ON c.subject_id = a.subject_id
+        AND c.encounter_id = a.encounter_id
+    CROSS JOIN study_config AS cfg
+    WHERE c.ca_corrected_mmol_l IS NOT NULL
+        AND c.time > a.index_time
+        AND c.time <= e.discharge_time
+),
+
+per_episode AS (
+    SELECT
+        f.encounter_id,
+        COUNT(*) AS n_calcium_after_index,
+        MIN(f.hours_from_index) FILTER (WHERE f.is_normal) AS hours_to_correction,
+        MAX(f.hours_from_index) AS hours_to_last_calcium,
+        COUNT(*) FILTER (WHERE f.hours_from_index <= cfg.correction_window_hours)
+            AS n_calcium_in_window
+    FROM followup_draws AS f
+    CROSS JOIN study_config AS cfg
+    GROUP BY f.encounter_id, cfg.correction_window_hours
+)
+
+SELECT
+    a.subject_id,
+    a.encounter_id,
+    a.index_time,
+    CAST(COALESCE(p.n_calcium_after_index, 0) AS BIGINT) AS n_calcium_after_index,
+    p.hours_to_correction IS NOT NULL AS corrected,
+    COALESCE(p.hours_to_correction, p.hours_to_last_calcium, 0.0) AS hours_to_event,
+    CASE
+        WHEN p.hours_to_correction IS NOT NULL THEN 'corrected'
+        WHEN p.hours_to_last_calcium IS NOT NULL THEN 'censored_last_calcium'
+        ELSE 'no_calcium_after_index'
+    END AS end_reason,
+    CASE
+        WHEN p.hours_to_correction <= cfg.correction_window_hours THEN TRUE
+        WHEN COALESCE(p.n_calcium_in_window, 0) > 0 THEN FALSE
+    END AS corrected_within_window
+FROM analytic_cohort AS a
+CROSS JOIN study_config AS cfg
+LEFT JOIN per_episode AS p
+    ON p.encounter_id = a.encounter_id;
