@@ -59,7 +59,7 @@ SELECT
     a.index_time,
     CAST(COALESCE(p.n_calcium_after_index, 0) AS BIGINT) AS n_calcium_after_index,
     p.hours_to_correction IS NOT NULL AS corrected,
-    COALESCE(p.hours_to_correction, p.hours_to_last_calcium, 0.0) AS hours_to_event,
+    COALESCE(p.hours_to_correction, p.hours_to_last_calcium, CAST(0 AS DOUBLE)) AS hours_to_event,
     CASE
         WHEN p.hours_to_correction IS NOT NULL THEN 'corrected'
         WHEN p.hours_to_last_calcium IS NOT NULL THEN 'censored_last_calcium'

@@ -25,8 +25,14 @@ STUDY = CONFIG.study
 THRESHOLD = CONFIG.privacy.small_cell_threshold
 SECTIONS = [
     "summary",
+    "target-trial",
     "estimand",
     "estimates",
+    "primary-estimators",
+    "diagnostics",
+    "secondary",
+    "sensitivity",
+    "forest",
     "attrition",
     "table-one",
     "trajectory",
