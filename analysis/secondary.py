@@ -25,6 +25,7 @@ A model that cannot be fitted gives an entry with ``estimate: None`` and a ``rea
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ import pandas as pd
 import patsy
 import statsmodels.api as sm
 from scipy import stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from mgca.analysis.models import (
     ADJUSTMENT_SET,
@@ -533,9 +535,16 @@ def calcium_trajectory_mixed(
         raise InsufficientDataError(f"no {what}: no calcium drawn after the grace period")
     rows["days"] = rows["hours_from_index"].astype(float) / 24.0
     X = _design(rows, f"{EXPOSURE} * days", covariates, [EXPOSURE, "days"])
-    fit = sm.MixedLM(
-        rows["ca_corrected_mmol_l"].to_numpy(dtype=float), X, groups=_groups(rows)
-    ).fit(reml=True)
+    with warnings.catch_warnings():  # convergence is checked below and reported in a note
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = sm.MixedLM(
+            rows["ca_corrected_mmol_l"].to_numpy(dtype=float), X, groups=_groups(rows)
+        ).fit(reml=True)
+    fit_notes = []
+    if not fit.converged:
+        fit_notes.append("MixedLM did not report convergence: treat with caution")
+    if float(np.asarray(fit.cov_re).ravel()[0]) < 1e-8:
+        fit_notes.append("random-intercept variance estimated at zero (boundary)")
     names = list(X.columns)
     beta = np.asarray(fit.fe_params)
     cov = np.asarray(fit.cov_params())[: len(beta), : len(beta)]
@@ -582,6 +591,7 @@ def calcium_trajectory_mixed(
                     "subsampling); time linear; episodes of one patient share its intercept",
                     "re-testing is more frequent when calcium is low (informative "
                     "observation times)",
+                    *fit_notes,
                 ],
             )
         )

@@ -72,3 +72,24 @@ def test_round_trip_through_yaml_is_lossless(tmp_path: Path) -> None:
     path.write_text(config.to_yaml())
     assert load_config(path) == config
     assert load_config(path).sha256() == config.sha256()
+
+
+def test_sensitivity_windows_are_validated_against_the_primary_windows() -> None:
+    from pydantic import ValidationError
+
+    from mgca.config import SensitivityConfig
+
+    with pytest.raises(ValidationError, match=r"sensitivity\.grace_hours entry 40"):
+        MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(40,)))
+    with pytest.raises(ValidationError, match=r"sensitivity\.horizons_hours entry 12"):
+        MgcaConfig(sensitivity=SensitivityConfig(horizons_hours=(12,)))
+    configs = MgcaConfig().sensitivity_configs()
+    assert [name for name, _, _ in configs] == [
+        "grace_3h",
+        "grace_12h",
+        "horizon_24h",
+        "horizon_72h",
+    ]
+    for _, _, alt in configs:  # one window changed, only the primary horizon kept
+        assert alt.study.outcome_horizons_hours == (alt.study.horizon_hours,)
+        assert alt.privacy == MgcaConfig().privacy

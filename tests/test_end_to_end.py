@@ -116,6 +116,68 @@ def test_results_json_follows_the_contract(run_dir: Path) -> None:
     assert truth["n"] == primary["n"]
 
 
+def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
+    results = json.loads((run_dir / "results.json").read_text())
+    from mgca.analysis.target_trial import COMPONENTS
+
+    assert list(results["target_trial"]) == list(COMPONENTS)
+    assert all(isinstance(v, str) and v for v in results["target_trial"].values())
+    names = {e["name"] for e in results["secondary"]}
+    assert {
+        "calcium_corrected_risk_difference",
+        "calcium_corrected_odds_ratio",
+        "time_to_calcium_correction_hazard_ratio",
+        "calcium_x_mg_interaction",
+        "pth_response_ratio",
+        "mg_dose_response",
+        "trajectory_slope_difference",
+    } <= names
+    for e in results["secondary"]:
+        for key in (
+            "name",
+            "estimand",
+            "outcome",
+            "unit",
+            "scale",
+            "method",
+            "n",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "notes",
+            "reason",
+        ):
+            assert key in e, (e["name"], key)
+        assert (e["estimate"] is None) == bool(e["reason"] or e.get("withheld")), e["name"]
+    fitted = [e for e in results["secondary"] if e["estimate"] is not None]
+    assert len(fitted) >= 6  # PTH may be unmeasured after the grace period in small worlds
+    diagnostics = results["diagnostics"]
+    assert {"balance", "overlap", "ess", "warnings"} <= set(diagnostics)
+    assert all({"smd_before", "smd_after"} <= set(r) for r in diagnostics["balance"])
+    sensitivity = results["sensitivity"]
+    assert [e["name"] for e in sensitivity["analyses"]] == [
+        "ionized_calcium_outcome",
+        "excluding_advanced_ckd",
+        "grace_3h",
+        "grace_12h",
+        "horizon_24h",
+        "horizon_72h",
+    ]
+    assert sensitivity["evalue"]["evalue_estimate"] >= 1
+    assert not list((run_dir / "private").glob("sensitivity-*"))  # copies cleaned up
+    html = (run_dir / "report.html").read_text()
+    for section in (
+        "target-trial",
+        "primary-estimators",
+        "diagnostics",
+        "secondary",
+        "sensitivity",
+        "forest",
+    ):
+        assert f'id="{section}"' in html
+
+
 def test_cohort_parquet_is_one_row_per_episode(run_dir: Path) -> None:
     cohort = pd.read_parquet(run_dir / "cohort.parquet")
     assert set(cohort.columns) >= COHORT_COLUMNS

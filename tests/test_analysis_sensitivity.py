@@ -1,0 +1,114 @@
+"""Sensitivity analyses: the refits on changed cohorts, the re-derivation of alternative
+windows by the SQL itself, and the E-value of the primary estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_sim import simulate_cohort
+
+from mgca import study
+from mgca.analysis.models import fit_primary
+from mgca.analysis.sensitivity import (
+    excluding_advanced_ckd,
+    ionized_outcome,
+    primary_evalue,
+    rederive_cohort,
+    run_sensitivity,
+)
+from mgca.config import MgcaConfig, SensitivityConfig, StudyConfig
+from mgca.synthetic import generate
+
+STUDY = StudyConfig()
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    frame, _ = simulate_cohort(800, seed=9)
+    return frame
+
+
+def test_ionized_outcome_refits_on_episodes_with_an_ionized_calcium(cohort: pd.DataFrame) -> None:
+    rng = np.random.default_rng(0)
+    ionized = np.where(
+        rng.uniform(size=len(cohort)) < 0.5,
+        1.0 + 0.1 * cohort["exposed"].to_numpy(dtype=float) + rng.normal(0, 0.03, len(cohort)),
+        np.nan,
+    )
+    entry = ionized_outcome(cohort.assign(outcome_ca_ionized_mmol_l=ionized), STUDY)
+    assert entry["name"] == "ionized_calcium_outcome" and entry["reason"] is None
+    assert entry["n"] == int(np.isfinite(ionized).sum())
+    assert abs(entry["estimate"] - 0.1) < 0.02  # seeded; SE about 0.003
+    assert "ionized" in entry["outcome"]
+
+
+def test_advanced_ckd_episodes_are_left_out_unknown_kept(cohort: pd.DataFrame) -> None:
+    flags = np.resize(np.array([True, False, None], dtype=object), len(cohort))
+    kidney = pd.DataFrame({"encounter_id": cohort["encounter_id"], "advanced_ckd": flags})
+    entry = excluding_advanced_ckd(cohort, kidney, STUDY)
+    kept = cohort.loc[[f is not True for f in flags]]
+    assert entry["n"] == fit_primary(kept, STUDY)["n"] < len(cohort)
+    assert "30 mL/min/1.73 m²" in entry["analysis"]
+
+
+def test_too_small_a_subgroup_gives_a_reason_not_an_error(cohort: pd.DataFrame) -> None:
+    entry = ionized_outcome(cohort.assign(outcome_ca_ionized_mmol_l=np.nan), STUDY)
+    assert entry["estimate"] is None and "no analysable episodes" in entry["reason"]
+
+
+def test_evalue_of_the_primary_estimate(cohort: pd.DataFrame) -> None:
+    primary = fit_primary(cohort, STUDY)
+    ev = primary_evalue(primary, cohort)
+    assert ev["evalue_estimate"] >= ev["evalue_ci"] >= 1.0
+    assert ev["rr"] == pytest.approx(np.exp(0.91 * primary["estimate"] / ev["sd_outcome_mmol_l"]))
+    assert primary_evalue(None, cohort)["reason"] == "no primary estimate"
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sens")
+    generate(folder / "data", n_stays=600, world="effect", seed=5)
+    db = folder / "mgca.duckdb"
+    study.build_database(folder / "data", db, MgcaConfig())
+    return db
+
+
+def test_alternative_window_is_rederived_by_the_sql_on_a_copy(
+    small_db: Path, tmp_path: Path
+) -> None:
+    # re-deriving with grace 12 h on a copy gives exactly the cohort a full derivation with
+    # grace 12 h gives, and leaves the run's own database untouched
+    before = study.read_cohort(small_db)
+    config = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(12,), horizons_hours=()))
+    ((name, _, alt),) = config.sensitivity_configs()
+    assert name == "grace_12h" and alt.study.grace_hours == 12
+    rederived = rederive_cohort(small_db, alt, tmp_path)
+    direct_db = tmp_path / "direct.duckdb"
+    study.build_database(small_db.parent / "data", direct_db, alt)
+    pd.testing.assert_frame_equal(rederived, study.read_cohort(direct_db))
+    pd.testing.assert_frame_equal(before, study.read_cohort(small_db))
+    assert not list(tmp_path.glob("sensitivity-*"))  # the copy is removed
+
+
+def test_run_sensitivity_lists_every_analysis(small_db: Path, tmp_path: Path) -> None:
+    cohort = study.read_cohort(small_db)
+    kidney = study.read_table(small_db, "SELECT * FROM index_kidney_function")
+    config = MgcaConfig()
+    out = run_sensitivity(
+        cohort, kidney=kidney, primary=None, db_path=small_db, config=config, work_dir=tmp_path
+    )
+    names = [e["name"] for e in out["analyses"]]
+    assert names == [
+        "ionized_calcium_outcome",
+        "excluding_advanced_ckd",
+        "grace_3h",
+        "grace_12h",
+        "horizon_24h",
+        "horizon_72h",
+    ]
+    for e in out["analyses"]:
+        assert (e["estimate"] is None) == (e["reason"] is not None), e["name"]
+    assert out["evalue"]["reason"] == "no primary estimate"
