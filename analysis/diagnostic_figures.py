@@ -20,8 +20,9 @@ from mgca.analysis.diagnostics import SMD_LIMIT
 from mgca.analysis.disclosure import is_small
 from mgca.analysis.figures import EXPOSED_COLOUR, UNEXPOSED_COLOUR, figure_to_svg
 
-OVERLAP_BINS = 20
-"""Propensity-score histogram bins of width 0.05 on [0, 1]."""
+OVERLAP_BINS = 10
+"""Propensity-score histogram bins of width 0.1 on [0, 1] (wide, so that few bins fall
+below the small-cell threshold and are hidden)."""
 
 
 def love_plot(balance: pd.DataFrame) -> str:
@@ -84,7 +85,7 @@ def overlap_histogram(score: np.ndarray, treat: np.ndarray, threshold: int) -> s
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("Propensity score: P(Mg given within the grace period | baseline)")
-    ax.set_ylabel("Episodes per bin (unexposed below 0)")
+    ax.set_ylabel("Episodes per bin")
     ax.yaxis.set_major_formatter(lambda v, _: f"{abs(int(v))}")
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=7, frameon=False)
@@ -114,7 +115,7 @@ def forest_rows(
             rows.append(
                 {
                     "group": group,
-                    "label": labels.get(name) or e.get("analysis") or name.replace("_", " "),
+                    "label": labels.get(name) or name.replace("_", " "),
                     "estimate": float(e["estimate"]),
                     "ci_low": float(e["ci_low"]),
                     "ci_high": float(e["ci_high"]),
@@ -140,7 +141,14 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
         ax.plot([row["ci_low"], row["ci_high"]], [yi, yi], color=colour, lw=1.5)
         ax.plot(row["estimate"], yi, "s", color=colour, ms=4)
     ax.axvline(0, color="0.4", ls="--", lw=1)
-    ax.set_yticks(y, [f"{r['label']} ({r['group']})" for r in rows], fontsize=7)
+    short = {
+        "primary estimators": "primary",
+        "secondary": "secondary",
+        "sensitivity": "sensitivity",
+    }
+    ax.set_yticks(
+        y, [f"{r['label']} ({short.get(r['group'], r['group'])})" for r in rows], fontsize=7
+    )
     ax.set_xlabel("Difference in calcium, mmol/L (95 % CI)")
     ax.spines[["top", "right"]].set_visible(False)
     return figure_to_svg(fig)

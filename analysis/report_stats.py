@@ -22,6 +22,14 @@ PRIMARY_ESTIMATORS = {
     "ipw": "Inverse-probability weighting",
     "doubly_robust": "Doubly robust (augmented IPW)",
 }
+FOREST_LABELS = {
+    "primary": "Outcome regression",
+    "ipw": "IPW",
+    "doubly_robust": "Doubly robust",
+    "unadjusted_difference": "Unadjusted difference",
+    "excluding_advanced_ckd": "excluding advanced CKD",
+}
+"""Short forest-plot labels; other entries show their name with spaces."""
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
 _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 
@@ -175,7 +183,7 @@ def stats_sections(
         if name in estimates
     ]
     sensitivity = results.get("sensitivity") or {}
-    rows = forest_rows(results, {**PRIMARY_ESTIMATORS})
+    rows = forest_rows(results, FOREST_LABELS)
     return {
         "target_trial": [
             (key.replace("_", " ").capitalize(), _text(text))

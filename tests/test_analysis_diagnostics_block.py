@@ -98,6 +98,6 @@ def test_forest_rows_take_mmol_l_estimates_only() -> None:
     assert [(r["group"], r["label"]) for r in rows] == [
         ("primary estimators", "primary"),
         ("secondary", "interaction"),
-        ("sensitivity", "grace 3 h"),
+        ("sensitivity", "grace 3h"),
     ]
     assert isinstance(pd.DataFrame(rows), pd.DataFrame)
