@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mgca.analysis.diagnostics import SMD_LIMIT
 from mgca.analysis.disclosure import is_small
@@ -114,7 +115,7 @@ def forest_rows(
             name = e.get("name", "")
             rows.append(
                 {
-                    "group": group,
+                    "group": "unadjusted contrast" if name == "unadjusted_difference" else group,
                     "label": labels.get(name) or name.replace("_", " "),
                     "estimate": float(e["estimate"]),
                     "ci_low": float(e["ci_low"]),
@@ -149,6 +150,7 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
     ax.set_yticks(
         y, [f"{r['label']} ({short.get(r['group'], r['group'])})" for r in rows], fontsize=7
     )
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel("Difference in calcium, mmol/L (95 % CI)")
     ax.spines[["top", "right"]].set_visible(False)
     return figure_to_svg(fig)
