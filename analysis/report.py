@@ -179,9 +179,9 @@ def _find(estimates: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any
 
 
 def no_eligible_reason(attrition: Sequence[Mapping[str, Any]]) -> str | None:
-    """ "No eligible episodes: ..." naming the attrition step that left no stays, or ``None``
-    when episodes remain (or there is no attrition table). A step's count of 0 is never
-    suppressed, so this reads only exact zeros."""
+    """Why there is no cohort ("No eligible episodes: ..." naming the attrition step that left
+    no stays), or ``None`` when episodes remain or there is no attrition table. A step's
+    count of 0 is never suppressed, so this reads only exact zeros."""
     steps = [r for r in attrition if r.get("exclusion_reason") or r.get("n_excluded") is not None]
     if not steps:
         return None
