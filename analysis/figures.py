@@ -314,7 +314,10 @@ def trajectory_sample_figure(sample: pd.DataFrame, threshold: int, study: StudyC
                     alpha=0.55,
                     marker=".",
                     ms=2,
-                    label=f"{group_label(exposed, study)} ({n_drawn} episodes)" if first else None,
+                    label=None
+                    if not first
+                    else f"{group_label(exposed, study)} "
+                    f"({display_count(n_drawn, threshold)} episodes drawn)",
                 )
                 first = False
         ax.set_title(f"{MEASURES[measure]} (mmol/L)", fontsize=9)

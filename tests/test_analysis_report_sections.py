@@ -310,7 +310,9 @@ def test_sample_figure_draws_one_line_per_episode_with_no_ids() -> None:
         for h in (-5, 0, 24, 48)
     ]
     svg = trajectory_sample_figure(pd.DataFrame(rows), THRESHOLD, STUDY)
-    assert "(3 episodes)" in svg
+    assert "(&lt;11 episodes drawn)" in svg  # even a drawn count shows as <11
+    svg_1 = trajectory_sample_figure(pd.DataFrame(rows), 1, STUDY)
+    assert "(3 episodes drawn)" in svg_1
     # 2 panels x 2 groups x 3 episodes = 12 lines, each with its own Line2D group
     assert len(re.findall(r'<g id="line2d_\d+">\s*<path', svg)) >= 12
 
