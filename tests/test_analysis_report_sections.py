@@ -354,6 +354,7 @@ def test_sections_show_consort_quality_and_figures(full_html) -> None:
     assert "Figure 3." not in page.text["trajectory"]  # no sample given
     assert full_html.count("<svg") == 2  # the flow diagram and Figure 2
     assert "http://" not in full_html and "https://" not in full_html
+    assert "@media print" in full_html and "@page" in full_html  # prints on A4
 
 
 def test_methods_name_every_setting_and_software(full_html) -> None:
