@@ -37,6 +37,7 @@ from mgca.analysis.models import (
     REPORT_SAYS,
     estimand_words,
 )
+from mgca.analysis.no_episodes import no_eligible_episodes_reason
 from mgca.analysis.quality_section import data_quality_view
 from mgca.config import MgcaConfig, StudyConfig
 
@@ -62,9 +63,10 @@ class ReportContext:
     ``provenance``); ``table_one`` comes from ``mgca.analysis.table_one.table_one``;
     ``trajectory_svg`` from ``mgca.analysis.figures.calcium_trajectory_figure`` (``None`` when
     there is nothing to plot); ``threshold`` is the small-cell threshold. When there is no
-    primary estimate, ``no_estimate_reason`` says why; failing that, an attrition step that
-    left no stays ("No eligible episodes"), ``results["no_estimate_reason"]`` or a
-    ``"primary: ..."`` entry of ``results["estimate_notes"]``.
+    primary estimate, ``no_estimate_reason`` says why; failing that,
+    ``results["no_estimate_reason"]``, "No eligible episodes: ..." worked out from the
+    attrition (``mgca.analysis.no_episodes``) or a ``"primary: ..."`` entry of
+    ``results["estimate_notes"]``.
     ``analyte_trajectory_svg`` (``analyte_trajectory_figure``), ``trajectory_sample_svg``
     (``trajectory_sample_figure``) and ``episode_missingness``
     (``mgca.analysis.quality_section.episode_missingness``: raw counts, hidden here) are
@@ -176,25 +178,6 @@ def _find(estimates: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any
 
 # ---------------------------------------------------------------------------------------------
 # sections
-
-
-def no_eligible_reason(attrition: Sequence[Mapping[str, Any]]) -> str | None:
-    """Why there is no cohort ("No eligible episodes: ..." naming the attrition step that left
-    no stays), or ``None`` when episodes remain or there is no attrition table. A step's
-    count of 0 is never suppressed, so this reads only exact zeros."""
-    steps = [r for r in attrition if r.get("exclusion_reason") or r.get("n_excluded") is not None]
-    if not steps:
-        return None
-    if steps[0].get("n") == 0:
-        return "No eligible episodes: the source holds no hospital stays"
-    emptied = next((r for r in steps if r.get("n") == 0), None)
-    if emptied is None:
-        return None
-    why = _scrub(emptied.get("exclusion_reason")) or "excluded"
-    return (
-        f"No eligible episodes: no stay passed the step \u201c{_scrub(emptied.get('step'))}\u201d "
-        f"(every remaining stay was excluded: {why})"
-    )
 
 
 def _summary(
@@ -449,8 +432,13 @@ def render_report(context: ReportContext) -> str:
     attrition = list(results.get("attrition") or [])
     reason = (
         context.no_estimate_reason
-        or no_eligible_reason(attrition)
         or results.get("no_estimate_reason")
+        or no_eligible_episodes_reason(
+            attrition,
+            results.get("data_quality") or [],
+            results.get("source_rows") or [],
+            threshold,
+        )
         or _primary_note(results)
     )
     order = [n for n in ESTIMATE_LABELS if _find(estimates, n) is not None]

@@ -13,7 +13,7 @@ from test_analysis_report import _parse
 from mgca.analysis.consort import consort_diagram
 from mgca.analysis.figures import analyte_trajectory_figure, trajectory_sample_figure
 from mgca.analysis.quality_section import data_quality_view, episode_missingness
-from mgca.analysis.report import ReportContext, no_eligible_reason, render_report
+from mgca.analysis.report import ReportContext, render_report
 from mgca.config import MgcaConfig, ReportConfig, StudyConfig
 
 CONFIG = MgcaConfig()
@@ -85,6 +85,8 @@ def test_consort_has_a_box_per_step_and_one_per_exclusion() -> None:
 
 
 def test_no_eligible_episodes_names_the_step_that_emptied_the_cohort() -> None:
+    # No results["no_estimate_reason"] (a report rendered outside the flow): the summary still
+    # works out from the attrition which step left no stays, and says so in those words.
     emptied = [
         {"step": "encounters in source", "n": 40, "n_excluded": 0, "exclusion_reason": None},
         {
@@ -95,21 +97,18 @@ def test_no_eligible_episodes_names_the_step_that_emptied_the_cohort() -> None:
         },
         {"step": "adults", "n": 0, "n_excluded": 0, "exclusion_reason": "age"},
         {
+            "step": "analysed episodes (outcome measured)",
+            "n": 0,
+            "n_excluded": 0,
+            "exclusion_reason": "no outcome",
+        },
+        {
             "step": "analysed episodes: exposed",
             "n": 0,
             "n_excluded": None,
             "exclusion_reason": None,
         },
     ]
-    reason = no_eligible_reason(emptied)
-    assert reason.startswith("No eligible episodes")
-    assert "with concurrent hypoMg and hypoCa (index event)" in reason
-    assert "no low Mg and low corrected Ca" in reason
-    assert no_eligible_reason(ATTRITION) is None
-    assert no_eligible_reason([]) is None
-    nothing = [{"step": "encounters in source", "n": 0, "n_excluded": 0, "exclusion_reason": None}]
-    assert "no hospital stays" in no_eligible_reason(nothing)
-
     html = render_report(
         ReportContext(
             title="t",
@@ -125,8 +124,26 @@ def test_no_eligible_episodes_names_the_step_that_emptied_the_cohort() -> None:
         )
     )
     summary = _parse(html).text["summary"]
-    assert "No eligible episodes: no stay passed the step" in summary
+    assert "No eligible episodes:" in summary
+    assert "with concurrent hypoMg and hypoCa (index event)" in summary
+    assert "no low Mg and low corrected Ca" in summary
     assert "No estimate: No eligible" not in summary
+    # the flow's own sentence (results["no_estimate_reason"]) wins when present
+    told = render_report(
+        ReportContext(
+            title="t",
+            results={
+                "estimates": [],
+                "attrition": emptied,
+                "no_estimate_reason": "No eligible episodes: the flow's reason",
+            },
+            table_one=None,
+            trajectory_svg=None,
+            config=CONFIG,
+            threshold=THRESHOLD,
+        )
+    )
+    assert "No eligible episodes: the flow's reason." in _parse(told).text["summary"]
 
 
 DATA_QUALITY = [
