@@ -22,8 +22,14 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from mgca.analysis.consort import consort_diagram
 from mgca.analysis.disclosure import SUPPRESSED_KEY, display_count, suppress_estimate
-from mgca.analysis.figures import group_label, trajectory_caption
+from mgca.analysis.figures import (
+    analyte_trajectory_caption,
+    group_label,
+    trajectory_caption,
+    trajectory_sample_caption,
+)
 from mgca.analysis.models import (
     ADJUSTMENT_SET,
     COUNT_KEYS,
@@ -31,6 +37,8 @@ from mgca.analysis.models import (
     REPORT_SAYS,
     estimand_words,
 )
+from mgca.analysis.no_episodes import no_eligible_episodes_reason
+from mgca.analysis.quality_section import data_quality_view
 from mgca.analysis.report_stats import stats_sections
 from mgca.config import MgcaConfig, StudyConfig
 
@@ -57,8 +65,13 @@ class ReportContext:
     ``trajectory_svg`` from ``mgca.analysis.figures.calcium_trajectory_figure`` (``None`` when
     there is nothing to plot); ``threshold`` is the small-cell threshold. When there is no
     primary estimate, ``no_estimate_reason`` says why; failing that,
-    ``results["no_estimate_reason"]`` or a ``"primary: ..."`` entry of
+    ``results["no_estimate_reason"]``, "No eligible episodes: ..." worked out from the
+    attrition (``mgca.analysis.no_episodes``) or a ``"primary: ..."`` entry of
     ``results["estimate_notes"]``.
+    ``analyte_trajectory_svg`` (``analyte_trajectory_figure``), ``trajectory_sample_svg``
+    (``trajectory_sample_figure``) and ``episode_missingness``
+    (``mgca.analysis.quality_section.episode_missingness``: raw counts, hidden here) are
+    optional.
     """
 
     title: str
@@ -70,6 +83,9 @@ class ReportContext:
     no_estimate_reason: str | None = None
     figures: Mapping[str, str] = field(default_factory=dict)
     """SVG figures drawn from row-level data by the model task (``love_plot``, ``overlap``)."""
+    analyte_trajectory_svg: str | None = None
+    trajectory_sample_svg: str | None = None
+    episode_missingness: Sequence[Mapping[str, Any]] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,11 +189,13 @@ def _summary(
     reason: str | None,
     study: StudyConfig,
     threshold: int,
+    naive: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The question, the one-sentence answer (or why there is none) and the caveats.
 
     ``primary`` is the primary results entry and ``view`` its display text (both ``None`` when
-    there is no primary estimate).
+    there is no primary estimate); ``naive`` the display text of the naive before/after
+    estimate, quoted in the caveats.
     """
     question = (
         "In adults with concurrent low magnesium and low calcium, does giving magnesium "
@@ -187,23 +205,35 @@ def _summary(
     caveats = [
         "Observational data: the estimate is causal only if the adjustment set captures why "
         "some patients were given magnesium (severity of illness, vitamin D and PTH status are "
-        "not in it).",
+        "not in it), so residual confounding by indication may remain.",
         f"Only episodes with a calcium measured {study.horizon_hours} ± "
         f"{study.outcome_tolerance_hours} h after index are analysed; patients who died, went "
         "home or were not re-tested are missing, and testing is more frequent when calcium is "
         "low.",
         "Albumin-corrected calcium agrees poorly with ionized calcium in critical illness and "
         "advanced kidney disease.",
-        "The before/after change in treated patients is not an effect: calcium selected for "
-        "being low rises on re-test anyway (regression to the mean).",
     ]
+    rtm = (
+        "The before/after change in treated patients is not an effect: calcium selected for "
+        "being low rises on re-test anyway (regression to the mean)."
+    )
+    if naive is not None and naive.get("estimate") not in (None, "—"):
+        rtm += (
+            f" Here that naive change was {naive['estimate']} mmol/L (95 % CI {naive['ci']}), "
+            "which a before/after study would have reported as the effect."
+        )
+    caveats.append(rtm)
     if primary is None or view is None or view["estimate"] == "—":
         if view is not None and view["withheld"]:
             why = f"an exposure group has fewer than {threshold} analysed episodes"
         else:
             why = _scrub(reason).replace(REPORT_SAYS, "").rstrip("; .") if reason else ""
             why = why or "the primary model was not fitted"
-        answer = why if re.match(r"no (primary )?estimate\b", why, re.I) else f"No estimate: {why}"
+        answer = (
+            why
+            if re.match(r"no (primary )?estimate\b|no eligible episodes\b", why, re.I)
+            else f"No estimate: {why}"
+        )
         return {
             "question": question,
             "answer": answer[0].upper() + answer[1:] + ".",
@@ -252,9 +282,11 @@ def _record_count(record: Mapping[str, Any], key: str, threshold: int) -> str:
     return _count(value, threshold)
 
 
-def _methods(study: StudyConfig, threshold: int) -> list[tuple[str, str]]:
-    """Methods items generated from the config (thresholds with units)."""
-    s = study
+def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
+    """Methods items generated from the config (thresholds with units), then software."""
+    s = config.study
+    sample_size = config.report.trajectory_sample_size
+    sample_seed = config.report.trajectory_sample_seed
     return [
         ("Hypomagnesaemia", f"serum Mg < {s.mg_low_mmol_l:.2f} mmol/L"),
         (
@@ -284,19 +316,73 @@ def _methods(study: StudyConfig, threshold: int) -> list[tuple[str, str]]:
             f"labs: last value in [index − {s.baseline_lookback_hours} h, index]; drugs (PPI, "
             f"loop diuretic): any given in [index − {s.drug_lookback_hours} h, index)",
         ),
+        (
+            "Calcium measures",
+            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L is low and preferred when drawn "
+            f"within {s.ionized_window_hours} h of a total Ca; PTH above "
+            f"{s.pth_upper_ng_l:g} ng/L is appropriately raised, looked for within "
+            f"{s.pth_window_hours} h of a hypocalcaemia episode",
+        ),
+        (
+            "Units",
+            "every accepted unit is converted to SI (Mg, Ca mmol/L; albumin g/L; creatinine "
+            "µmol/L; PTH pmol/L) with the factors in sql/reference/unit_conversions.csv and "
+            "rounded to laboratory reporting precision before any threshold; results with an "
+            "unknown unit or outside plausibility bounds are quarantined and counted"
+            + (
+                "; a missing unit is inferred when the value is plausible in exactly one unit"
+                if s.infer_missing_units
+                else "; a missing unit is never guessed"
+            ),
+        ),
         ("Primary model", PRIMARY_METHOD),
         ("Adjustment set", ", ".join(ADJUSTMENT_SET)),
         (
-            "Trajectory figure",
+            "Estimators",
+            "; ".join(f"{label}" for label in ESTIMATE_LABELS.values())
+            + " (each listed with its estimand and method under Estimates)",
+        ),
+        (
+            "Secondary outcome horizons",
+            ", ".join(f"{h} h" for h in s.outcome_horizons_hours)
+            + f" after index, each ± {s.outcome_tolerance_hours} h",
+        ),
+        (
+            "Trajectory figures",
             f"{s.trajectory_bin_hours} h bins from {s.trajectory_before_hours} h before to "
-            f"{s.trajectory_after_hours} h after index",
+            f"{s.trajectory_after_hours} h after index; the individual sample draws "
+            f"{sample_size} episodes per group (seed {sample_seed})",
         ),
         (
             "Disclosure control",
             f"counts from 1 to {threshold - 1} are shown as <{threshold}; zero is shown as 0; "
             f"estimates are withheld when an exposure group has fewer than {threshold} episodes",
         ),
+        ("Software", software_versions()),
+        (
+            "Reproduce",
+            "install the mgca version and Git commit under Provenance, save this run's "
+            "config.yaml and run: mgca run --config config.yaml --source <source> --path "
+            "<data>; the input fingerprint checks the data are the same",
+        ),
     ]
+
+
+SOFTWARE = ("duckdb", "pandas", "numpy", "statsmodels", "scipy", "matplotlib", "prefect", "jinja2")
+
+
+def software_versions() -> str:
+    """Python and the versions of the packages that shape the numbers, as one line."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"Python {platform.python_version()}"]
+    for name in SOFTWARE:
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(parts)
 
 
 _PROVENANCE = (
@@ -337,36 +423,57 @@ def _primary_note(results: Mapping[str, Any]) -> str | None:
     )
 
 
+def _scrubbed(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: _scrub(v) for k, v in row.items()} for row in rows]
+
+
 def render_report(context: ReportContext) -> str:
     """The report as one HTML string (UTF-8 text; write it with ``encoding="utf-8"``)."""
     results, threshold, study = context.results, context.threshold, context.config.study
     estimates = list(results.get("estimates") or [])
     primary = _find(estimates, "primary")
+    attrition = list(results.get("attrition") or [])
     reason = (
-        context.no_estimate_reason or results.get("no_estimate_reason") or _primary_note(results)
+        context.no_estimate_reason
+        or results.get("no_estimate_reason")
+        or no_eligible_episodes_reason(
+            attrition,
+            results.get("data_quality") or [],
+            results.get("source_rows") or [],
+            threshold,
+        )
+        or _primary_note(results)
     )
     order = [n for n in ESTIMATE_LABELS if _find(estimates, n) is not None]
     order += [e.get("name", "") for e in estimates if e.get("name") not in ESTIMATE_LABELS]
-    attrition_cols, attrition_rows = _rows(results.get("attrition") or [], threshold)
-    dq_cols, dq_rows = _rows(results.get("data_quality") or [], threshold)
+    attrition_cols, attrition_rows = _rows(attrition, threshold)
     primary_view = _estimate_view(primary, threshold) if primary is not None else None
+    naive = _find(estimates, "naive_before_after")
+    naive_view = _estimate_view(naive, threshold) if naive is not None else None
+    quality = data_quality_view(results, context.episode_missingness, threshold)
     t1 = context.table_one
     template = _environment().get_template(TEMPLATE)
     return template.render(
         title=context.title,
-        summary=_summary(primary, primary_view, reason, study, threshold),
+        summary=_summary(primary, primary_view, reason, study, threshold, naive_view),
         primary=primary_view,
         estimates=[_estimate_view(_find(estimates, n) or {}, threshold) for n in order],
         attrition_columns=attrition_cols,
         attrition_rows=attrition_rows,
-        dq_columns=dq_cols,
-        dq_rows=dq_rows,
+        consort=consort_diagram(_scrubbed_records(attrition), threshold),
+        quality={k: _scrubbed(v) for k, v in quality.items()},
         table_one=None if t1 is None or t1.empty else t1.to_dict("records"),
         exposed_label=group_label(True, study),
         unexposed_label=group_label(False, study),
         trajectory_svg=_inline_svg(context.trajectory_svg),
         trajectory_caption=trajectory_caption(threshold, study),
-        methods=_methods(study, threshold),
+        analyte_trajectory_svg=_inline_svg(context.analyte_trajectory_svg),
+        analyte_trajectory_caption=analyte_trajectory_caption(threshold, study),
+        trajectory_sample_svg=_inline_svg(context.trajectory_sample_svg),
+        trajectory_sample_caption=trajectory_sample_caption(
+            threshold, study, context.config.report.trajectory_sample_size
+        ),
+        methods=_methods(context.config, threshold),
         provenance=_provenance(results, context.config),
         study=study,
         threshold=threshold,
@@ -375,6 +482,11 @@ def render_report(context: ReportContext) -> str:
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
         **stats_sections(results, context.figures, threshold),
     )
+
+
+def _scrubbed_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records with free-text values date-scrubbed (counts untouched)."""
+    return [{k: _scrub(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
 
 
 def _synthetic_truth(

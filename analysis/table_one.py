@@ -72,7 +72,7 @@ ROWS: tuple[Characteristic, ...] = (
 by a "<name> missing, n (%)" row."""
 
 
-def _count_cell(count: int, total: int, threshold: int) -> tuple[str, bool]:
+def count_cell(count: int, total: int, threshold: int) -> tuple[str, bool]:
     """``"n (p %)"`` for a count out of ``total``; the flag says whether anything was hidden."""
     if is_small(count, threshold):
         return display_count(count, threshold), True
@@ -163,7 +163,7 @@ def table_one(cohort: pd.DataFrame, threshold: int) -> pd.DataFrame:
             continue
         if row.kind == "binary":
             flags = {k: _indicator(a, row) for k, a in arms.items()}
-            cells = {k: _count_cell(int(f.sum()), sizes[k], threshold) for k, f in flags.items()}
+            cells = {k: count_cell(int(f.sum()), sizes[k], threshold) for k, f in flags.items()}
             p = [f.mean() if len(f) else np.nan for f in flags.values()]
             smd = None if np.isnan(p).any() else _smd_binary(p[0], p[1])
         else:
@@ -176,7 +176,7 @@ def table_one(cohort: pd.DataFrame, threshold: int) -> pd.DataFrame:
 
         if row.kind != "binary" and cohort[row.column].isna().any():
             missing = {
-                k: _count_cell(int(a[row.column].isna().sum()), sizes[k], threshold)
+                k: count_cell(int(a[row.column].isna().sum()), sizes[k], threshold)
                 for k, a in arms.items()
             }
             records.append(row_of(f"{row.label.split(',')[0]} missing, n (%)", missing, None))

@@ -136,9 +136,19 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
     default=None,
     help="Study config YAML [default: the shipped one; see `mgca config`].",
 )
+@click.option(
+    "--screenshot",
+    is_flag=True,
+    help="Also open report.html in headless Chromium and save what it shows as report.png.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 def run(
-    source: str, path: Path | None, out: Path | None, config_path: Path | None, debug: bool
+    source: str,
+    path: Path | None,
+    out: Path | None,
+    config_path: Path | None,
+    screenshot: bool,
+    debug: bool,
 ) -> None:
     """Run the whole study as a Prefect flow and write the run folder.
 
@@ -149,7 +159,7 @@ def run(
 
     Outputs: report.html and results.json (aggregates only, small counts suppressed),
     cohort.parquet (the analytic table WITH ids: keep it private), config.yaml, and
-    private/mgca.duckdb.
+    private/mgca.duckdb; with --screenshot also report.png (needs Chromium).
     """
     try:
         from mgca.config import load_config
@@ -193,6 +203,16 @@ def run(
     else:
         click.echo("primary:    no estimate (see the report's summary for why)")
     click.echo(f"took:       {summary.duration_s:.1f} s")
+    if screenshot:
+        from mgca.analysis.browser import BrowserError
+        from mgca.analysis.browser import screenshot as take_screenshot
+
+        try:
+            png = take_screenshot(summary.out_dir / "report.html", summary.out_dir / "report.png")
+        except BrowserError as exc:
+            _fail(exc, debug)
+            return
+        click.echo(f"screenshot: {png}")
 
 
 @main.command(name="config")

@@ -197,7 +197,13 @@ class LongFormatConfig(_Strict):
 
 
 class ReportConfig(_Strict):
+    """What the report shows. The two trajectory-sample keys reach SQL (``study_config``)."""
+
     title: str = Field("Does calcium correct once magnesium is repleted?", max_length=200)
+    # Episodes drawn per exposure group for the figure of individual trajectories (0: none).
+    trajectory_sample_size: int = Field(20, ge=0, le=200)
+    # Seed of that draw (same seed, same episodes on every engine and re-run).
+    trajectory_sample_seed: int = Field(20261124, ge=0, le=2**31 - 1)
 
 
 class MgcaConfig(_Strict):

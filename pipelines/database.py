@@ -289,6 +289,8 @@ _SQL_TYPE = {float: "DOUBLE", int: "INTEGER", bool: "BOOLEAN", str: "VARCHAR"}
 
 # StudyConfig list fields: each becomes a one-column table (never a study_config column).
 STUDY_LIST_TABLES: dict[str, str] = {"outcome_horizons_hours": "study_outcome_horizons"}
+# ReportConfig keys the SQL reads from study_config (trajectory_sample.sql).
+REPORT_SQL_KEYS: tuple[str, ...] = ("trajectory_sample_size", "trajectory_sample_seed")
 
 
 def study_config_values(config: MgcaConfig) -> dict[str, float | int]:
@@ -300,6 +302,7 @@ def study_config_values(config: MgcaConfig) -> dict[str, float | int]:
         if name not in STUDY_LIST_TABLES
     }
     values["small_cell_threshold"] = config.privacy.small_cell_threshold
+    values.update({name: getattr(config.report, name) for name in REPORT_SQL_KEYS})
     return values
 
 
@@ -319,14 +322,16 @@ def _study_config_types() -> dict[str, str]:
         if name not in STUDY_LIST_TABLES
     }
     types["small_cell_threshold"] = "INTEGER"
+    types.update({name: "INTEGER" for name in REPORT_SQL_KEYS})
     return types
 
 
 def write_study_config(con: duckdb.DuckDBPyConnection, config: MgcaConfig) -> None:
     """Create the one-row ``study_config`` table (one column per scalar StudyConfig field plus
-    ``small_cell_threshold``) and ``study_outcome_horizons`` (horizon_hours INTEGER,
-    is_primary BOOLEAN: one row per target-trial outcome horizon, so SQL joins the horizons
-    instead of building queries). Values travel as bound parameters."""
+    ``small_cell_threshold``, ``trajectory_sample_size`` and ``trajectory_sample_seed``) and
+    ``study_outcome_horizons`` (horizon_hours INTEGER, is_primary BOOLEAN: one row per
+    target-trial outcome horizon, so SQL joins the horizons instead of building queries).
+    Values travel as bound parameters."""
     values = study_config_values(config)
     types = _study_config_types()
     for name in values:

@@ -30,6 +30,8 @@ SQL_STEPS: list[str] = [
     "analytic_cohort.sql",  # analytic_cohort, cohort_outcomes
     "attrition.sql",  # attrition
     "calcium_trajectory_summary.sql",  # calcium_trajectory_summary
+    "analyte_trajectory_summary.sql",  # analyte_trajectory_summary
+    "trajectory_sample.sql",  # trajectory_sample
     "data_quality.sql",  # data_quality
     # secondary and sensitivity analyses (issue 4): per-episode, read by mgca.analysis
     "calcium_correction_time.sql",  # index_calcium_correction

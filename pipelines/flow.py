@@ -119,6 +119,15 @@ def derive_cohort(db_path: str, staging: str, config: MgcaConfig) -> dict[str, A
         "trajectory": study.read_table(
             db, "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
         ),
+        "analyte_trajectory": study.read_table(
+            db,
+            "SELECT * FROM analyte_trajectory_summary ORDER BY measure, exposed, hours_bin_start",
+        ),
+        "trajectory_sample": study.read_table(
+            db,
+            "SELECT * FROM trajectory_sample "
+            "ORDER BY exposed, sample_number, measure, hours_from_index, value",
+        ),
         "source_rows": study.read_table(
             db,
             "SELECT * FROM source_row_counts "
@@ -211,23 +220,42 @@ def render_report_task(
     trajectory: pd.DataFrame,
     config: MgcaConfig,
     figures: dict[str, str] | None = None,
+    analyte_trajectory: pd.DataFrame | None = None,
+    trajectory_sample: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """Render report.html (aggregates only) into the staging folder; return Table 1 records."""
-    from mgca.analysis.figures import calcium_trajectory_figure
+    """Render report.html (aggregates only) into the staging folder; return Table 1 records.
+
+    ``trajectory_sample`` is the de-identified ``trajectory_sample`` table (hours from index,
+    pseudonymous sample numbers); no id or date reaches the report.
+    """
+    from mgca.analysis.figures import (
+        analyte_trajectory_figure,
+        calcium_trajectory_figure,
+        trajectory_sample_figure,
+    )
+    from mgca.analysis.quality_section import episode_missingness
     from mgca.analysis.report import ReportContext, render_report
     from mgca.analysis.table_one import table_one
 
     threshold = config.privacy.small_cell_threshold
     cohort = pd.read_parquet(cohort_path)
     table = table_one(cohort, threshold)
+    study_cfg = config.study
     context = ReportContext(
         title=config.report.title,
         results=results,
         table_one=table,
-        trajectory_svg=calcium_trajectory_figure(trajectory, threshold, config.study),
+        trajectory_svg=calcium_trajectory_figure(trajectory, threshold, study_cfg),
         config=config,
         threshold=threshold,
         figures=figures or {},
+        analyte_trajectory_svg=None
+        if analyte_trajectory is None or analyte_trajectory.empty
+        else analyte_trajectory_figure(analyte_trajectory, threshold, study_cfg),
+        trajectory_sample_svg=None
+        if trajectory_sample is None or trajectory_sample.empty
+        else trajectory_sample_figure(trajectory_sample, threshold, study_cfg),
+        episode_missingness=episode_missingness(cohort) if len(cohort) else None,
     )
     html = render_report(context)
     outputs.write_text_atomic(Path(staging) / "report.html", html)
@@ -314,7 +342,9 @@ def study_flow(
             derived["cohort_path"],
             derived["trajectory"],
             config,
-            fitted["figures"],
+            figures=fitted["figures"],
+            analyte_trajectory=derived["analyte_trajectory"],
+            trajectory_sample=derived["trajectory_sample"],
         )
         results["provenance"]["duration_s"] = round(time.perf_counter() - t0, 2)
         outputs.write_text_atomic(staging / "results.json", outputs.to_json(results))

@@ -192,7 +192,7 @@ def test_no_estimate_still_renders_every_section() -> None:
     html = render_report(empty)
     page = _parse(html)
     assert page.sections == SECTIONS
-    assert "No estimate: No eligible episodes." in page.text["summary"]
+    assert "No eligible episodes." in page.text["summary"]
     assert "average treatment effect" in page.text["estimand"]
     assert "No episodes to describe" in page.text["table-one"]
 

@@ -11,6 +11,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -80,13 +81,42 @@ def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed with apt-get when missing (CI runs as root on a clean
+    machine). The report must be seen in a browser: no Chromium is a failure, not a skip."""
+    from mgca.analysis.browser import find_chromium
+
+    found = find_chromium()
+    if found:
+        return found
+    install = subprocess.run(
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    found = find_chromium()
+    if not found:
+        pytest.fail(
+            "the report test needs Chromium and `apt-get install -y chromium` did not provide "
+            f"it (exit {install.returncode}): {install.stderr[-800:]}. Install Chromium or set "
+            "MGCA_CHROMIUM to its executable."
+        )
+    return found
+
+
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory, small_config: Path) -> Path:
+def run_dir(tmp_path_factory: pytest.TempPathFactory, small_config: Path, chromium: str) -> Path:
     work = tmp_path_factory.mktemp("work")
     out = work / "run"
-    result = _mgca("run", "--out", str(out), "--config", str(small_config), cwd=work)
+    result = _mgca(
+        "run", "--out", str(out), "--config", str(small_config), "--screenshot", cwd=work
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "primary:" in result.stdout and "mmol/L" in result.stdout
+    assert f"screenshot: {out / 'report.png'}" in result.stdout
     return out
 
 
@@ -209,11 +239,87 @@ def test_report_is_valid_self_contained_html(run_dir: Path) -> None:
 
 def test_shared_outputs_hold_no_ids_or_patient_dates(run_dir: Path) -> None:
     cohort = pd.read_parquet(run_dir / "cohort.parquet")
-    shared = (run_dir / "report.html").read_text() + (run_dir / "results.json").read_text()
-    for value in pd.concat([cohort["subject_id"], cohort["encounter_id"]]).unique()[:300]:
+    report = (run_dir / "report.html").read_text()
+    shared = report + (run_dir / "results.json").read_text()
+    for value in pd.concat([cohort["subject_id"], cohort["encounter_id"]]).unique():
         assert not re.search(rf"(?<![\d.]){re.escape(str(value))}(?![\d.])", shared), value
     # Synthetic stays live in 2150-2152 (MIMIC-style shifted years): no such date may leak.
     assert not re.search(r"215[0-3]-\d\d-\d\d", shared)
+    # The report shows no date at all, not even the run's own start (results.json keeps it).
+    assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", report)
+
+
+class _Visible(HTMLParser):
+    """Text a reader sees in Chromium's rendered DOM (not in <style>), and the drawn SVGs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.svgs: list[dict[str, int]] = []
+        self._skip = 0
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in {"style", "script", "title"}:
+            self._skip += 1
+        if tag == "svg":
+            if self._depth == 0:
+                self.svgs.append({"path": 0, "rect": 0, "text": 0})
+            self._depth += 1
+        elif self._depth and tag in {"path", "rect", "text"}:
+            self.svgs[-1][tag] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"style", "script", "title"}:
+            self._skip -= 1
+        if tag == "svg":
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.text.append(data)
+
+
+def test_report_as_chromium_draws_it(run_dir: Path) -> None:
+    """Open the report in headless Chromium like a reader (offline: every host name fails to
+    resolve) and check what it drew; `mgca run --screenshot` left report.png in the run."""
+    from PIL import Image
+
+    from mgca.analysis.browser import rendered_dom
+
+    results = json.loads((run_dir / "results.json").read_text())
+    primary = next(e for e in results["estimates"] if e["name"] == "primary")
+    page = _Visible()
+    page.feed(rendered_dom(run_dir / "report.html"))
+    text = re.sub(r"\s+", " ", " ".join(page.text))
+    assert "Does calcium correct once magnesium is repleted?" in text
+    assert (
+        f"by {primary['estimate']:+.2f} mmol/L (95 % CI {primary['ci_low']:.2f} to "
+        f"{primary['ci_high']:.2f} mmol/L" in text
+    )
+    for heading in (
+        "Summary",
+        "Cohort flow",
+        "Table 1.",
+        "Trajectories around index",
+        "Data quality",
+        "Methods",
+        "Provenance",
+    ):
+        assert heading in text, heading
+    # the flow diagram (boxes) and the three figures (matplotlib paths), all drawn inline
+    assert len(page.svgs) >= 4, page.svgs
+    assert page.svgs[0]["rect"] >= 7 and page.svgs[0]["text"] >= 7  # CONSORT boxes
+    assert sum(s["path"] >= 10 for s in page.svgs[1:]) >= 3, page.svgs  # Figures 1-3
+    assert "Figure 3." in text  # the individual-trajectory sample was drawn
+    assert "SMD" in text and "<11" in text
+
+    png = run_dir / "report.png"
+    image = Image.open(png).convert("L")
+    assert image.size[0] == 1280
+    top = image.crop((0, 0, 1280, 600))
+    assert np.asarray(top).min() < 60  # the title and summary are drawn in dark ink
+    assert len(np.unique(np.asarray(image.crop((0, 2000, 1280, 6000))))) > 20  # not blank
 
 
 def test_synth_then_run_on_that_folder(tmp_path: Path) -> None:

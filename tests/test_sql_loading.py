@@ -188,7 +188,12 @@ def test_study_config_is_one_row_written_with_bound_parameters() -> None:
     row = con.execute("SELECT * FROM study_config").fetchdf().to_dict("records")
     assert len(row) == 1
     scalar_fields = [name for name in StudyConfig.model_fields if name != "outcome_horizons_hours"]
-    assert list(row[0]) == [*scalar_fields, "small_cell_threshold"]
+    assert list(row[0]) == [
+        *scalar_fields,
+        "small_cell_threshold",
+        "trajectory_sample_size",
+        "trajectory_sample_seed",
+    ]
     assert row[0]["mg_low_mmol_l"] == 0.6543
     assert row[0]["grace_hours"] == 7
     assert row[0]["small_cell_threshold"] == 13
