@@ -255,7 +255,7 @@ class _Visible(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.text: list[str] = []
-        self.svgs: list[dict[str, int]] = []
+        self.svgs: list[dict[str, int | bool]] = []
         self._skip = 0
         self._depth = 0
 
@@ -264,7 +264,8 @@ class _Visible(HTMLParser):
             self._skip += 1
         if tag == "svg":
             if self._depth == 0:
-                self.svgs.append({"path": 0, "rect": 0, "text": 0})
+                label = dict(attrs).get("aria-label") or ""
+                self.svgs.append({"path": 0, "rect": 0, "text": 0, "flow": "Flow diagram" in label})
             self._depth += 1
         elif self._depth and tag in {"path", "rect", "text"}:
             self.svgs[-1][tag] += 1
@@ -309,8 +310,11 @@ def test_report_as_chromium_draws_it(run_dir: Path) -> None:
         assert heading in text, heading
     # the flow diagram (boxes) and the three figures (matplotlib paths), all drawn inline
     assert len(page.svgs) >= 4, page.svgs
-    assert page.svgs[0]["rect"] >= 7 and page.svgs[0]["text"] >= 7  # CONSORT boxes
-    assert sum(s["path"] >= 10 for s in page.svgs[1:]) >= 3, page.svgs  # Figures 1-3
+    (flow,) = [s for s in page.svgs if s["flow"]]
+    assert flow["rect"] >= 7 and flow["text"] >= 7  # CONSORT boxes
+    figures = [s for s in page.svgs if not s["flow"]]
+    # Figures 1-3 plus the statistics figures (forest, balance, overlap)
+    assert sum(s["path"] >= 10 for s in figures) >= 5, page.svgs
     assert "Figure 3." in text  # the individual-trajectory sample was drawn
     assert "SMD" in text and "<11" in text
 
