@@ -53,6 +53,11 @@ def _plottable(summary: pd.DataFrame, threshold: int) -> pd.DataFrame:
 
 
 def calcium_trajectory_figure(summary: pd.DataFrame, threshold: int, study: StudyConfig) -> str:
+    """The trajectory figure (``calcium_trajectory_plot``) as inline SVG text for the report."""
+    return figure_to_svg(calcium_trajectory_plot(summary, threshold, study))
+
+
+def calcium_trajectory_plot(summary: pd.DataFrame, threshold: int, study: StudyConfig) -> Figure:
     """Mean albumin-corrected Ca (mmol/L, ± 95 % CI) by hours from index, one line per group.
 
     ``summary`` is the ``calcium_trajectory_summary`` table (ARCHITECTURE.md): one row per
@@ -148,7 +153,7 @@ def calcium_trajectory_figure(summary: pd.DataFrame, threshold: int, study: Stud
         frameon=False,
         ncols=3,
     )
-    return figure_to_svg(fig)
+    return fig
 
 
 def trajectory_caption(threshold: int, study: StudyConfig) -> str:

@@ -318,14 +318,20 @@ class AdjustedData:
     notes: list[str]
 
 
-def prepare_adjusted(cohort: pd.DataFrame, what: str) -> AdjustedData:
+def prepare_adjusted(
+    cohort: pd.DataFrame, what: str, adjustment_set: Sequence[str] | None = None
+) -> AdjustedData:
     """Complete-case rows for an adjusted estimate named ``what`` (used in error messages).
+
+    ``adjustment_set``: cohort columns to adjust for (default ``ADJUSTMENT_SET``; notebooks
+    refit with others via ``mgca.analysis.notebook``).
 
     Rows missing the outcome, exposure or any adjustment covariate (or with creatinine ≤ 0)
     are dropped and counted. Raises ``InsufficientDataError`` when an arm is empty or fewer
     than ``MIN_EPISODES`` rows (or one patient) remain.
     """
-    needed = [CLUSTER, EXPOSURE, OUTCOME, *ADJUSTMENT_SET]
+    adjustment = tuple(ADJUSTMENT_SET if adjustment_set is None else adjustment_set)
+    needed = [CLUSTER, EXPOSURE, OUTCOME, *adjustment]
     _check_columns(cohort, needed)
     data, n_dropped = _complete_cases(cohort, needed)
     treat = _exposure(data[EXPOSURE])
@@ -338,8 +344,8 @@ def prepare_adjusted(cohort: pd.DataFrame, what: str) -> AdjustedData:
             "episodes missing the outcome, the exposure or an adjustment covariate (or with "
             "creatinine ≤ 0) were left out (complete-case analysis; count in n_dropped)"
         )
-    covariates = [c for c in ADJUSTMENT_SET if data[c].nunique() > 1]
-    for col in ADJUSTMENT_SET:
+    covariates = [c for c in adjustment if data[c].nunique() > 1]
+    for col in adjustment:
         if col not in covariates:
             notes.append(f"{col} dropped from the model: one value in all analysed episodes")
     return AdjustedData(
@@ -420,7 +426,9 @@ def interacted_design(adjusted: AdjustedData, what: str) -> InteractedDesign:
     )
 
 
-def fit_primary(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
+def fit_primary(
+    cohort: pd.DataFrame, study: StudyConfig, adjustment_set: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Primary estimate: the adjusted ATE on corrected Ca at the horizon, in mmol/L.
 
     Model: OLS of the outcome on exposure × (spline(baseline Mg) + spline(baseline corrected
@@ -437,11 +445,14 @@ def fit_primary(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
     redundant and the ATE does not change; when a dropped column does bear on the ATE (e.g. a
     sex level seen in one arm only), the note says the ATE now assumes that term is zero.
 
+    ``adjustment_set`` replaces ``ADJUSTMENT_SET`` (a sensitivity refit; the entry's
+    ``adjustment_set`` then names the columns used).
+
     Raises ``InsufficientDataError`` when an arm is empty, an arm has no more episodes than its
     own outcome model has parameters, or fewer than ``MIN_EPISODES`` rows remain.
     """
     what = "primary estimate"
-    adjusted = prepare_adjusted(cohort, what)
+    adjusted = prepare_adjusted(cohort, what, adjustment_set)
     data, treat = adjusted.data, adjusted.treat
     notes = list(adjusted.notes)
     design = interacted_design(adjusted, what)
@@ -461,7 +472,7 @@ def fit_primary(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
         treat=treat,
         n_dropped=adjusted.n_dropped,
         method=PRIMARY_METHOD,
-        adjustment_set=list(ADJUSTMENT_SET),
+        adjustment_set=list(ADJUSTMENT_SET if adjustment_set is None else adjustment_set),
         notes=notes,
     )
 

@@ -481,6 +481,7 @@ def render_report(context: ReportContext) -> str:
         words=estimand_words(study),
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
         **stats_sections(results, context.figures, threshold),
+        results=results,  # for _comparison.html.j2 (comparison_with_previous)
     )
 
 

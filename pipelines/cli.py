@@ -4,6 +4,7 @@
     mgca run                         the whole study on fresh synthetic data → reports/run-…/
     mgca run --source canonical --path DIR --out OUT
     mgca config                      print the default configuration (YAML, units in key names)
+    mgca serve [--config FILE]       run the study on the config's cron schedule (Prefect)
 
 Errors the user can fix (bad config, missing files, malformed input) print one message that
 names the file, column or key and the fix, and exit with status 2; ``--debug`` adds the
@@ -141,6 +142,12 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
     is_flag=True,
     help="Also open report.html in headless Chromium and save what it shows as report.png.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Rebuild the derived tables and model fits even if this input, analysis config and "
+    "mgca code were seen before (the cache lives in .cache/ beside the run folder).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 def run(
     source: str,
@@ -148,6 +155,7 @@ def run(
     out: Path | None,
     config_path: Path | None,
     screenshot: bool,
+    no_cache: bool,
     debug: bool,
 ) -> None:
     """Run the whole study as a Prefect flow and write the run folder.
@@ -159,7 +167,10 @@ def run(
 
     Outputs: report.html and results.json (aggregates only, small counts suppressed),
     cohort.parquet (the analytic table WITH ids: keep it private), config.yaml, and
-    private/mgca.duckdb; with --screenshot also report.png (needs Chromium).
+    private/mgca.duckdb; with --screenshot also report.png (needs Chromium). The folder
+    above the run folder gets index.html and history.json (every run there, newest
+    first) and .cache/ (private: derived tables keyed on input, analysis config and
+    code, so a rerun on unchanged input skips derivation and fits).
     """
     try:
         from mgca.config import load_config
@@ -174,6 +185,7 @@ def run(
             path=str(path) if path else None,
             out=str(out) if out else None,
             config=config,
+            use_cache=not no_cache,
         )
     except USER_ERRORS as exc:
         _fail(exc, debug)
@@ -213,6 +225,74 @@ def run(
             _fail(exc, debug)
             return
         click.echo(f"screenshot: {png}")
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Study config YAML; its `schedule:` section sets the deployment name, cron, time "
+    "zone, source, path and reports root [default: the shipped one].",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate the config and print the deployment (JSON: name, cron, parameters, next "
+    "run times) without registering it or starting anything.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def serve(config_path: Path | None, dry_run: bool, debug: bool) -> None:
+    """Run the study on a cron schedule (a Prefect deployment served from this process).
+
+    Registers the deployment `mgca-study/<schedule.deployment_name>` with the cron schedule
+    of the config and starts each scheduled run here, until Ctrl-C (which pauses the
+    schedule). Every run writes a new run folder under schedule.reports_root and updates its
+    index.html and history.json; an unchanged input reuses the cached derivation and fits.
+
+    With no PREFECT_API_URL, this command keeps the schedule itself and runs each study as a
+    Prefect flow against a temporary local server on 127.0.0.1 (Prefect's temporary server
+    has no scheduler). To register a real deployment whose schedule and runs show in the
+    Prefect UI (and start runs by hand), start a server on loopback first:
+
+    \b
+        prefect server start --host 127.0.0.1 --port 4200 &
+        PREFECT_API_URL=http://127.0.0.1:4200/api mgca serve --config study.yaml
+    """
+    import json
+
+    try:
+        from mgca.config import load_config
+        from mgca.serve import deployment_spec
+        from mgca.sources import check_source
+
+        config = load_config(config_path)
+        schedule = config.schedule
+        check_source(schedule.source, Path(schedule.path) if schedule.path else None)
+        spec = deployment_spec(config, config_path)
+    except USER_ERRORS as exc:
+        _fail(exc, debug)
+        return
+    click.echo(json.dumps(spec.as_dict(), indent=2))
+    if dry_run:
+        return
+    from mgca.serve import has_api_server, serve_local
+    from mgca.serve import serve as serve_deployment
+
+    if has_api_server():
+        click.echo(f"serving {spec.flow}/{spec.name} (Ctrl-C to stop)", err=True)
+        serve_deployment(spec)
+    else:
+        click.echo(
+            "no PREFECT_API_URL: keeping the schedule in this process (Prefect's temporary "
+            "server has no scheduler); Ctrl-C to stop",
+            err=True,
+        )
+        try:
+            serve_local(spec, log=lambda m: click.echo(m, err=True))
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
 
 
 @main.command(name="config")

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class _Strict(BaseModel):
@@ -206,6 +213,58 @@ class ReportConfig(_Strict):
     trajectory_sample_seed: int = Field(20261124, ge=0, le=2**31 - 1)
 
 
+class ScheduleConfig(_Strict):
+    """When and on what `mgca serve` runs the study (a Prefect deployment with a cron schedule).
+
+    ``cron`` is a five-field cron expression evaluated in ``timezone`` (IANA name);
+    ``source`` and ``path`` are as for `mgca run`; each scheduled run writes a new
+    ``run-<UTC time>-<id>`` folder under ``reports_root`` (relative paths are resolved
+    against the folder `mgca serve` starts in).
+    """
+
+    deployment_name: str = Field("mgca-scheduled", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    source: str = Field("synthetic", pattern=r"^[a-z][a-z0-9_]*$")
+    path: str | None = None
+    reports_root: str = "reports"
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"{value!r} is not an IANA time zone name (for example UTC or Europe/London)"
+            ) from exc
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from datetime import datetime
+
+        import cronsim
+
+        fields = value.split()
+        if len(fields) != 5 or any(f.casefold() in ("r", "h") for f in fields):
+            raise ValueError(
+                f"{value!r} must have five fields: minute hour day-of-month month "
+                "day-of-week (for example '0 2 * * *' = every day at 02:00)"
+            )
+        try:
+            cronsim.CronSim(value, datetime(2026, 1, 1))
+        except cronsim.CronSimError as exc:
+            raise ValueError(
+                f"{value!r} is not a valid cron expression ({exc}); for example "
+                "'0 2 * * *' = every day at 02:00"
+            ) from exc
+        return value
+
+
 class MgcaConfig(_Strict):
     """The whole configuration of one mgca run."""
 
@@ -216,6 +275,7 @@ class MgcaConfig(_Strict):
     synthetic: SyntheticConfig = SyntheticConfig()
     report: ReportConfig = ReportConfig()
     long_format: LongFormatConfig = LongFormatConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @model_validator(mode="after")
     def _sensitivity_windows_consistent(self) -> MgcaConfig:

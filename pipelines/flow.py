@@ -28,7 +28,7 @@ from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
-from mgca import outputs, study  # noqa: E402
+from mgca import cache, history, outputs, study  # noqa: E402
 from mgca.analysis.disclosure import suppress_estimate, suppress_record  # noqa: E402
 from mgca.analysis.models import COUNT_KEYS  # noqa: E402
 from mgca.analysis.no_episodes import no_eligible_episodes_reason  # noqa: E402
@@ -88,62 +88,87 @@ def prepare_source(
     }
 
 
-@task(name="load-duckdb", cache_policy=NONE, **IO_RETRIES)
-def load_database(data_dir: str, db_path: str, config: MgcaConfig) -> dict[str, int]:
-    """Load the canonical Parquet tables, reference tables and study config into DuckDB."""
+def _stage_key(stage: str) -> Any:
+    """A Prefect ``cache_key_fn``: the run's content address (``mgca.cache``) per stage."""
+
+    def key_fn(context: Any, parameters: dict[str, Any]) -> str:
+        return f"mgca-{stage}-{parameters['key']}"
+
+    return key_fn
+
+
+#: Cached tasks persist their return value (a path into the private cache folder only, never
+#: patient-level rows; JSON, readable) so Prefect can answer a repeat with a ``Cached`` state.
+CACHED: dict[str, Any] = {"persist_result": True, "result_serializer": "json"}
+
+#: Aggregate (and de-identified sample) tables the report needs, stored with each cache entry.
+DERIVED_TABLES = {
+    "attrition": "SELECT * FROM attrition ORDER BY step_order",
+    "data_quality": "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte",
+    "trajectory": "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start",
+    "analyte_trajectory": "SELECT * FROM analyte_trajectory_summary "
+    "ORDER BY measure, exposed, hours_bin_start",
+    "trajectory_sample": "SELECT * FROM trajectory_sample "
+    "ORDER BY exposed, sample_number, measure, hours_from_index, value",
+    "source_rows": "SELECT * FROM source_row_counts "
+    "ORDER BY source_table, canonical_table NULLS LAST, status, reason NULLS FIRST",
+}
+
+
+@task(name="load-duckdb", cache_key_fn=_stage_key("load"), **CACHED, **IO_RETRIES)
+def load_database(data_dir: str, db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
+    """Load the canonical Parquet tables, reference tables and study config into DuckDB.
+
+    Skipped (``Cached``) when the cache entry ``key`` already holds the derived database.
+    """
+    if cache.is_complete(Path(entry), "derive"):
+        _log("load skipped: derived tables for this input and config are in the cache")
+        return entry
     started = time.perf_counter()
-    counts = study.load_database(Path(data_dir), Path(db_path), config, _log)
+    study.load_database(Path(data_dir), Path(db_path), config, _log)
     _log(f"load took {time.perf_counter() - started:.1f} s")
-    return counts
+    return entry
 
 
-@task(name="derive-cohort", cache_policy=NONE)
-def derive_cohort(db_path: str, staging: str, config: MgcaConfig) -> dict[str, Any]:
-    """Run every SQL step; export the analytic table and the aggregate tables the report needs."""
+@task(name="derive-cohort", cache_key_fn=_stage_key("derive"), **CACHED)
+def derive_cohort(db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
+    """Run every SQL step; store the database, the analytic table and the aggregate tables the
+    report needs in the cache entry ``key``. Returns the entry folder."""
+    entry_dir = Path(entry)
+    if cache.is_complete(entry_dir, "derive"):
+        _log("derivation skipped: reusing the cached derived tables")
+        return entry
     started = time.perf_counter()
-    n_analysed = study.derive_tables(Path(db_path), config, _log)
-    cohort_path = Path(staging) / "cohort.parquet"
-    tmp = cohort_path.with_name(".cohort.parquet.tmp")
-    pq.write_table(
-        pa.Table.from_pandas(study.read_cohort(Path(db_path)), preserve_index=False), tmp
-    )
-    tmp.replace(cohort_path)
     db = Path(db_path)
+    n_analysed = study.derive_tables(db, config, _log)
+    work = cache.stage_workdir(entry_dir)
+    pq.write_table(
+        pa.Table.from_pandas(study.read_cohort(db), preserve_index=False),
+        work / "cohort.parquet",
+    )
+    for name, sql in DERIVED_TABLES.items():
+        study.read_table(db, sql).to_parquet(work / f"{name}.parquet", index=False)
+    cache.write_json(work / "derived.json", {"n_analysed": n_analysed})
+    shutil.copy2(db, work / "mgca.duckdb")
+    cache.commit_stage(work, entry_dir, "derive")
     _log(f"derived {n_analysed:,} analysed episodes in {time.perf_counter() - started:.1f} s")
-    return {
-        "cohort_path": str(cohort_path),
-        "attrition": study.read_table(db, "SELECT * FROM attrition ORDER BY step_order"),
-        "data_quality": study.read_table(
-            db, "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte"
-        ),
-        "trajectory": study.read_table(
-            db, "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
-        ),
-        "analyte_trajectory": study.read_table(
-            db,
-            "SELECT * FROM analyte_trajectory_summary ORDER BY measure, exposed, hours_bin_start",
-        ),
-        "trajectory_sample": study.read_table(
-            db,
-            "SELECT * FROM trajectory_sample "
-            "ORDER BY exposed, sample_number, measure, hours_from_index, value",
-        ),
-        "source_rows": study.read_table(
-            db,
-            "SELECT * FROM source_row_counts "
-            "ORDER BY source_table, canonical_table NULLS LAST, status, reason NULLS FIRST",
-        ),
-        "n_analysed": n_analysed,
-    }
+    return entry
 
 
-@task(name="fit-models", cache_policy=NONE)
-def fit_models(cohort_path: str, db_path: str, config: MgcaConfig) -> dict[str, Any]:
+@task(name="fit-models", cache_key_fn=_stage_key("fit"), **CACHED)
+def fit_models(db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
     """Primary estimate, the contrasts that show why adjustment matters, the weighting
-    diagnostics (with their figures) and the secondary analyses."""
+    diagnostics (with their figures) and the secondary analyses.
+
+    Stores ``fitted.json`` in the cache entry ``key``; returns the entry folder.
+    """
     from mgca.analysis.analyses import diagnostics_block, secondary_block
 
-    cohort = pd.read_parquet(cohort_path)
+    entry_dir = Path(entry)
+    if cache.is_complete(entry_dir, "fit"):
+        _log("model fits skipped: reusing the cached estimates")
+        return entry
+    cohort = pd.read_parquet(entry_dir / "cohort.parquet")
     estimates, notes = study.fit_estimates(cohort, config)
     diagnostics, figures = diagnostics_block(cohort, config.privacy.small_cell_threshold)
     for warning in diagnostics["warnings"]:
@@ -158,23 +183,60 @@ def fit_models(cohort_path: str, db_path: str, config: MgcaConfig) -> dict[str, 
         )
     for note in notes:
         _log(note)
-    return {
-        "estimates": estimates,
-        "notes": notes,
-        "diagnostics": diagnostics,
-        "figures": figures,
-        "secondary": secondary,
+    work = cache.stage_workdir(entry_dir)
+    cache.write_json(
+        work / "fitted.json",
+        {
+            "estimates": estimates,
+            "notes": notes,
+            "diagnostics": diagnostics,
+            "figures": figures,
+            "secondary": secondary,
+        },
+    )
+    cache.commit_stage(work, entry_dir, "fit")
+    return entry
+
+
+def _read_derived(entry: Path) -> dict[str, Any]:
+    """The aggregate tables and counts a derive stage stored in its cache entry."""
+    derived: dict[str, Any] = {
+        name: pd.read_parquet(entry / f"{name}.parquet") for name in DERIVED_TABLES
     }
+    derived["n_analysed"] = int(cache.read_json(entry / "derived.json")["n_analysed"])
+    return derived
 
 
-@task(name="sensitivity-analyses", cache_policy=NONE)
+def _use_cached(entry: Path, staging: Path, db_path: Path) -> None:
+    """Copy the cached analytic table (and, on a cache hit, the database) into the staging
+    folder: the run folder must be complete and independent of the cache. On a miss the
+    staging database is the one just derived, identical to the cached copy."""
+    if not (staging / "cohort.parquet").exists():
+        shutil.copy2(entry / "cohort.parquet", staging / "cohort.parquet")
+    if not db_path.exists():
+        shutil.copy2(entry / "mgca.duckdb", db_path)
+
+
+@task(name="sensitivity-analyses", cache_key_fn=_stage_key("sensitivity"), **CACHED)
 def sensitivity_analyses(
-    cohort_path: str, db_path: str, primary: dict[str, Any] | None, config: MgcaConfig
-) -> dict[str, Any]:
+    cohort_path: str,
+    db_path: str,
+    primary: dict[str, Any] | None,
+    entry: str,
+    key: str,
+    config: MgcaConfig,
+) -> str:
     """Ionized outcome, no advanced kidney disease, alternative windows (re-derived in SQL on
-    a copy of the database, inside the staging folder's private/), and the E-value."""
+    a copy of the database, inside the staging folder's private/), and the E-value.
+
+    Stores ``sensitivity.json`` in the cache entry ``key``; returns the entry folder.
+    """
     from mgca.analysis.analyses import sensitivity_block
 
+    entry_dir = Path(entry)
+    if cache.is_complete(entry_dir, "sensitivity"):
+        _log("sensitivity analyses skipped: reusing the cached results")
+        return entry
     started = time.perf_counter()
     db = Path(db_path)
     block = sensitivity_block(
@@ -185,8 +247,11 @@ def sensitivity_analyses(
         config=config,
         work_dir=db.parent,
     )
+    work = cache.stage_workdir(entry_dir)
+    cache.write_json(work / "sensitivity.json", block)
+    cache.commit_stage(work, entry_dir, "sensitivity")
     _log(f"sensitivity analyses took {time.perf_counter() - started:.1f} s")
-    return block
+    return entry
 
 
 @task(name="synthetic-truth", cache_policy=NONE)
@@ -282,26 +347,59 @@ def study_flow(
     path: str | None = None,
     out: str | None = None,
     config: MgcaConfig | None = None,
+    config_path: str | None = None,
+    reports_root: str | None = None,
+    use_cache: bool = True,
 ) -> RunSummary:
-    """The whole study on one source, published atomically into ``out``."""
-    config = config or load_config()
+    """The whole study on one source, published atomically into ``out``.
+
+    ``out`` defaults to a new ``run-<UTC time>-<id>`` folder under ``reports_root`` (default
+    ``reports``). ``config`` wins over ``config_path`` (a YAML file; scheduled runs pass a
+    path). With ``use_cache`` (default), an input, analysis config and code seen before reuse
+    the cached derivation, fits and sensitivity analyses (``mgca.cache``); ``False`` rebuilds.
+    """
+    config = config or load_config(Path(config_path) if config_path else None)
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
-    out_dir = Path(out) if out else outputs.default_run_dir()
+    if out:
+        out_dir = Path(out).resolve()
+    else:
+        out_dir = outputs.default_run_dir(Path(reports_root or "reports")).resolve()
+    root = out_dir.parent
     outputs.recover_interrupted(out_dir)
     outputs.clean_stale_staging(out_dir)
     staging = outputs.staging_dir_for(out_dir)
     try:
         prepared = prepare_source(source, path, str(staging), config)
-        db_path = str(staging / PRIVATE_DB)
-        load_database(prepared["data_dir"], db_path, config)
-        derived = derive_cohort(db_path, str(staging), config)
-        fitted = fit_models(derived["cohort_path"], db_path, config)
+        key = cache.cache_key(prepared["fingerprint"], config)
+        entry = cache.entry_dir(root, key)
+        if not use_cache:
+            cache.invalidate(entry)
+        stages = ("derive", "fit", "sensitivity")
+        cache_hit = {stage: cache.is_complete(entry, stage) for stage in stages}
+        db_path = staging / PRIVATE_DB
+        load_database.with_options(refresh_cache=not cache_hit["derive"])(
+            prepared["data_dir"], str(db_path), str(entry), key, config
+        )
+        derive_cohort.with_options(refresh_cache=not cache_hit["derive"])(
+            str(db_path), str(entry), key, config
+        )
+        _use_cached(entry, staging, db_path)
+        derived = _read_derived(entry)
+        cohort_path = str(staging / "cohort.parquet")
+        fit_models.with_options(refresh_cache=not cache_hit["fit"])(
+            str(db_path), str(entry), key, config
+        )
+        fitted = cache.read_json(entry / "fitted.json")
         primary_fit = next((e for e in fitted["estimates"] if e["name"] == "primary"), None)
-        sensitivity = sensitivity_analyses(derived["cohort_path"], db_path, primary_fit, config)
+        sensitivity_analyses.with_options(refresh_cache=not cache_hit["sensitivity"])(
+            cohort_path, str(db_path), primary_fit, str(entry), key, config
+        )
+        sensitivity = cache.read_json(entry / "sensitivity.json")
+        cache.touch(entry)
         truth = None
         if prepared["source"] == "synthetic":
-            truth = synthetic_truth(prepared["data_dir"], derived["cohort_path"], config)
+            truth = synthetic_truth(prepared["data_dir"], cohort_path, config)
         threshold = config.privacy.small_cell_threshold
         results: dict[str, Any] = {
             "estimates": [
@@ -336,10 +434,19 @@ def study_flow(
             source=prepared["source"],
             extra={"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else None,
         )
+        results["provenance"]["cache"] = {
+            "key": key,
+            "derive_reused": cache_hit["derive"],
+            "fit_reused": cache_hit["fit"],
+            "sensitivity_reused": cache_hit["sensitivity"],
+        }
+        results["comparison_with_previous"] = history.compare_with_previous(
+            root, out_dir, results
+        )
         results["table_one"] = render_report_task(
             str(staging),
             results,
-            derived["cohort_path"],
+            cohort_path,
             derived["trajectory"],
             config,
             figures=fitted["figures"],
@@ -352,14 +459,31 @@ def study_flow(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    primary = next((e for e in fitted["estimates"] if e["name"] == "primary"), None)
+    record_artifacts(results, published.name, threshold)
+    update_run_history(str(root))
+    cache.prune(root)
     _log(f"published run folder {published}")
     return RunSummary(
         out_dir=published,
         n_analysed=derived["n_analysed"],
-        primary=primary,
+        primary=primary_fit,
         duration_s=time.perf_counter() - t0,
     )
+
+
+@task(name="record-artifacts", cache_policy=NONE)
+def record_artifacts(results: dict[str, Any], run_id: str, threshold: int) -> list[str]:
+    """Prefect artifacts of this run: a markdown summary and the estimates and attrition
+    tables (aggregates only, small counts suppressed). Returns the artifact keys."""
+    from mgca.artifacts import create_run_artifacts
+
+    return create_run_artifacts(results, run_id, threshold)
+
+
+@task(name="update-run-history", cache_policy=NONE, **IO_RETRIES)
+def update_run_history(reports_root: str) -> str:
+    """Rewrite ``history.json`` and ``index.html`` of the reports root (atomic, locked)."""
+    return str(history.update_index(Path(reports_root)))
 
 
 __all__ = ["CANONICAL_FILES", "RunSummary", "SourceError", "study_flow"]

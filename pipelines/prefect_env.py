@@ -19,6 +19,9 @@ PREFECT_DEFAULTS: dict[str, str] = {
     "PREFECT_SERVER_API_HOST": "127.0.0.1",
     # Allow the temporary local server when no PREFECT_API_URL is configured.
     "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
+    # The temporary server migrates its SQLite database on first start (~10 s on an idle
+    # machine); Prefect's 20 s default fails on busy shared machines.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     # Task results may hold patient-level frames: never persist them to Prefect storage.
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
 }

@@ -1,0 +1,165 @@
+"""Content-addressed cache of a run's expensive work (DuckDB load, SQL derivation, model fits).
+
+An unchanged input with an unchanged analysis config and unchanged mgca code gives the same
+derived tables and the same estimates, so a rerun can reuse them. The cache key is a SHA-256
+over:
+
+- the input fingerprint (names and bytes of the canonical input files,
+  ``outputs.fingerprint_files``);
+- the analysis config: the ``study`` and ``privacy`` sections (``engine``, ``synthetic``,
+  ``report`` and ``schedule`` change how or when a run happens, not what it derives; the
+  synthetic settings still reach the key through the generated files' fingerprint);
+- the code: the mgca version and every file of ``mgca.sql`` (SQL and reference CSVs) and
+  ``mgca.analysis`` plus the Python modules that load and derive.
+
+One entry is a folder ``<reports root>/.cache/<key>/`` holding ``mgca.duckdb`` (ids!),
+``cohort.parquet`` (ids!), aggregate tables as JSON, and one ``<stage>.done`` marker per
+finished stage. The folder is as private as a run's ``private/`` folder. Each stage is built in
+a temporary sibling folder and renamed into place, so a crash never leaves a half-written
+entry, and two concurrent runs with the same key both end with one complete entry.
+
+Prefect sees the same key: the ``load-duckdb``, ``derive-cohort`` and ``fit-models`` tasks use
+it as their ``cache_key_fn`` and persist only their tiny return values (paths into this folder
+and row counts), never patient-level data. A hit shows in the Prefect UI as ``Cached``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mgca import __version__
+from mgca.config import MgcaConfig
+
+CACHE_DIRNAME = ".cache"
+STAGES = ("load", "derive", "fit")
+#: Entries kept per reports root; older ones (by last use) are removed after each run.
+DEFAULT_KEEP = 5
+_CODE_MODULES = ("database.py", "derive.py", "study.py", "sources.py", "cache.py")
+
+
+def _hash_tree(digest: Any, root: Any, prefix: str) -> None:
+    """Feed every file under an importlib ``Traversable`` into ``digest`` in name order."""
+    for item in sorted(root.iterdir(), key=lambda p: p.name):
+        if item.name.startswith((".", "__pycache__")):
+            continue
+        if item.is_dir():
+            _hash_tree(digest, item, f"{prefix}{item.name}/")
+        elif item.name.endswith((".sql", ".csv", ".py", ".yaml")):
+            digest.update(f"{prefix}{item.name}\0".encode())
+            digest.update(item.read_bytes())
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the code that decides what a run derives and estimates."""
+    digest = hashlib.sha256(f"mgca {__version__}\0".encode())
+    _hash_tree(digest, resources.files("mgca.sql"), "sql/")
+    _hash_tree(digest, resources.files("mgca.analysis"), "analysis/")
+    package = resources.files("mgca")
+    for name in _CODE_MODULES:
+        digest.update(f"pipelines/{name}\0".encode())
+        digest.update(package.joinpath(name).read_bytes())
+    return digest.hexdigest()
+
+
+def analysis_config_sha256(config: MgcaConfig) -> str:
+    """Hash of the config sections that change derived tables or estimates."""
+    payload = {
+        "study": config.study.model_dump(mode="json"),
+        "privacy": config.privacy.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def cache_key(input_fingerprint: str, config: MgcaConfig) -> str:
+    """The content address of a run's derived work (64 hex characters)."""
+    parts = (input_fingerprint, analysis_config_sha256(config), code_fingerprint())
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def cache_root(reports_root: Path) -> Path:
+    return Path(reports_root).resolve() / CACHE_DIRNAME
+
+
+def entry_dir(reports_root: Path, key: str) -> Path:
+    return cache_root(reports_root) / key
+
+
+def is_complete(entry: Path, stage: str) -> bool:
+    """True when ``stage`` (and so every stage before it) finished in this entry."""
+    return (entry / f"{stage}.done").is_file()
+
+
+def stage_workdir(entry: Path) -> Path:
+    """A fresh private folder beside ``entry`` to build one stage in."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    work = entry.parent / f".building-{entry.name[:16]}-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    return work
+
+
+def commit_stage(work: Path, entry: Path, stage: str) -> None:
+    """Move the files built in ``work`` into ``entry`` and mark ``stage`` done.
+
+    Files are renamed one by one (same file system: atomic); the marker is written last. If
+    another run finished the same stage first, its files are kept and ``work`` is discarded.
+    """
+    entry.mkdir(parents=True, exist_ok=True)
+    if is_complete(entry, stage):
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    for item in sorted(work.iterdir()):
+        os.replace(item, entry / item.name)
+    marker = entry / f".{stage}.done.tmp-{uuid.uuid4().hex[:8]}"
+    marker.write_text(json.dumps({"stage": stage, "finished_unix": time.time()}) + "\n")
+    os.replace(marker, entry / f"{stage}.done")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def invalidate(entry: Path) -> None:
+    """Drop an entry (``mgca run --no-cache`` rebuilds it)."""
+    shutil.rmtree(entry, ignore_errors=True)
+
+
+def touch(entry: Path) -> None:
+    """Mark an entry as just used (pruning keeps the most recently used ones)."""
+    if entry.exists():
+        os.utime(entry)
+
+
+def prune(reports_root: Path, keep: int = DEFAULT_KEEP) -> list[str]:
+    """Remove all but the ``keep`` most recently used entries and stale build folders."""
+    root = cache_root(reports_root)
+    if not root.is_dir():
+        return []
+    removed: list[str] = []
+    now = time.time()
+    for stale in root.glob(".building-*"):
+        if now - stale.stat().st_mtime > 24 * 3600:  # a crashed build, a day old
+            shutil.rmtree(stale, ignore_errors=True)
+    entries = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old.name)
+    return removed
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    from mgca.outputs import to_json, write_text_atomic
+
+    write_text_atomic(path, to_json(payload))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
