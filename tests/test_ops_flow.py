@@ -25,7 +25,7 @@ from mgca.config import MgcaConfig, StudyConfig, SyntheticConfig
 
 pytestmark = pytest.mark.slow
 
-CACHED_TASKS = ("load-duckdb", "derive-cohort", "fit-models")
+CACHED_TASKS = ("load-duckdb", "derive-cohort", "fit-models", "sensitivity-analyses")
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
@@ -105,6 +105,7 @@ def test_second_run_on_unchanged_input_is_served_from_the_cache(two_runs: dict[s
         **r1["provenance"]["cache"],
         "derive_reused": True,
         "fit_reused": True,
+        "sensitivity_reused": True,
     }
     # The run folder is complete and independent of the cache.
     cohort = pd.read_parquet(root / "run-2" / "cohort.parquet")
@@ -114,7 +115,7 @@ def test_second_run_on_unchanged_input_is_served_from_the_cache(two_runs: dict[s
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
     key = r2["provenance"]["cache"]["key"]
-    for stage in ("load", "derive", "fit"):
+    for stage in ("load", "derive", "fit", "sensitivity"):
         record = json.loads(
             (PREFECT_LOCAL_STORAGE_PATH.value() / f"mgca-{stage}-{key}").read_text()
         )
