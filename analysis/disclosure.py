@@ -11,6 +11,7 @@ re-implementing the rule. Counts are numbers of rows (episodes, patients, lab re
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -131,4 +132,66 @@ def display_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: int
     out = df.copy()
     for col in count_columns:
         out[col] = [display_count(None if pd.isna(v) else int(v), threshold) for v in out[col]]
+    return out
+
+
+def suppress_attrition(
+    records: Sequence[Mapping[str, Any]], threshold: int
+) -> list[dict[str, Any]]:
+    """Attrition records (``step``, ``n``, ``n_excluded``, …, in step order) with small counts
+    hidden AND the complementary cells that would let a reader recover them by subtraction.
+
+    The table obeys linear identities: each step's ``n`` equals the previous ``n`` minus its
+    ``n_excluded`` (rows with a raw ``n_excluded``: the eligibility chain), the first ``n``
+    minus the last chain ``n`` equals the sum of exclusions, and the breakdown rows after the
+    chain (raw ``n_excluded`` null, e.g. exposed / unexposed) add up to the last chain ``n``.
+    Primary suppression hides 1 <= count < threshold; then, while any identity has exactly one
+    hidden cell, a second cell of it is hidden too (secondary suppression): an exclusion count
+    before a remaining count, never the final analysed ``n`` (it is published with the
+    estimates), and the smallest breakdown part. A reader then learns only sums of hidden
+    cells, never one of them. Hidden cells are ``None`` with ``"suppressed": "<threshold>"``.
+    """
+    rows = [dict(r) for r in records]
+    chain = [i for i, r in enumerate(rows) if i == 0 or r.get("n_excluded") is not None]
+    parts = [i for i in range(len(rows)) if i not in chain and rows[i].get("n") is not None]
+    hidden: set[tuple[int, str]] = {
+        (i, key)
+        for i, r in enumerate(rows)
+        for key in ("n", "n_excluded")
+        if r.get(key) is not None and is_small(r[key], threshold)
+    }
+    last_n = (chain[-1], "n") if chain else None
+    # Each identity: its cells in order of preference for secondary suppression.
+    identities: list[list[tuple[int, str]]] = []
+    for prev, cur in itertools.pairwise(chain):
+        identities.append([(cur, "n_excluded"), (cur, "n"), (prev, "n")])
+    if len(chain) > 1:
+        identities.append([(i, "n_excluded") for i in chain[1:]] + [(chain[0], "n"), last_n])
+    if parts and last_n is not None:
+        by_size = sorted(parts, key=lambda i: (rows[i]["n"], i))
+        identities.append([(i, "n") for i in by_size] + [last_n])
+    changed = True
+    while changed:
+        changed = False
+        for cells in identities:
+            if sum(cell in hidden for cell in cells) != 1:
+                continue
+            candidates = [c for c in cells if c not in hidden and c != last_n] or [
+                c for c in cells if c not in hidden
+            ]
+            if candidates:
+                hidden.add(candidates[0])
+                changed = True
+    out = []
+    for i, row in enumerate(rows):
+        row_hidden = False
+        for key in ("n", "n_excluded"):
+            if (i, key) in hidden:
+                row[key] = None
+                row_hidden = True
+            elif key in row and row[key] is not None:
+                row[key] = int(row[key])
+        if row_hidden:
+            row[SUPPRESSED_KEY] = suppressed_text(threshold)
+        out.append(row)
     return out

@@ -178,11 +178,13 @@ def run(
 
         config = load_config(config_path)
         check_source(source, path)
+        from mgca.credentials import move_url_password_to_env
         from mgca.flow import study_flow
 
         summary = study_flow(
             source=source,
-            path=str(path) if path else None,
+            # a URL password goes to PGPASSWORD, never into Prefect's stored flow parameters
+            path=move_url_password_to_env(str(path)) if path else None,
             out=str(out) if out else None,
             config=config,
             use_cache=not no_cache,

@@ -29,11 +29,16 @@ from prefect.cache_policies import NONE  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
 from mgca import cache, history, outputs, study  # noqa: E402
-from mgca.analysis.disclosure import suppress_estimate, suppress_record  # noqa: E402
+from mgca.analysis.disclosure import (  # noqa: E402
+    suppress_attrition,
+    suppress_estimate,
+    suppress_record,
+)
 from mgca.analysis.models import COUNT_KEYS  # noqa: E402
 from mgca.analysis.no_episodes import no_eligible_episodes_reason  # noqa: E402
 from mgca.analysis.target_trial import target_trial_spec  # noqa: E402
 from mgca.config import MgcaConfig, load_config  # noqa: E402
+from mgca.locking import acquire_run_lock  # noqa: E402
 from mgca.sources import CANONICAL_FILES, SourceError, resolve_source  # noqa: E402
 
 PRIVATE_DB = "private/mgca.duckdb"
@@ -338,7 +343,8 @@ def _records(frame: pd.DataFrame, count_columns: list[str], threshold: int) -> l
 def _attrition_records(attrition: pd.DataFrame, threshold: int) -> list[dict[str, Any]]:
     frame = attrition.rename(columns={"n_remaining": "n"})
     keep = [c for c in ("step", "n", "n_excluded", "exclusion_reason") if c in frame.columns]
-    return _records(frame[keep], ["n", "n_excluded"], threshold)
+    raw = _records(frame[keep], [], threshold)
+    return suppress_attrition(raw, threshold)  # primary + complementary suppression
 
 
 @flow(name="mgca-study", validate_parameters=False)
@@ -366,6 +372,7 @@ def study_flow(
     else:
         out_dir = outputs.default_run_dir(Path(reports_root or "reports")).resolve()
     root = out_dir.parent
+    run_lock = acquire_run_lock(out_dir)  # one writer per run folder (mgca.locking)
     outputs.recover_interrupted(out_dir)
     outputs.clean_stale_staging(out_dir)
     staging = outputs.staging_dir_for(out_dir)
@@ -459,6 +466,8 @@ def study_flow(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        run_lock.release()
     record_artifacts(results, published.name, threshold)
     update_run_history(str(root))
     cache.prune(root)
