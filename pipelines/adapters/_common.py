@@ -68,6 +68,16 @@ def reader_sql(file: Path, delimiter: str = ",") -> str:
     )
 
 
+def encoding_hint(message: str, file: Path) -> str:
+    """Extra advice when DuckDB's error says the bytes are not UTF-8 (else "")."""
+    if "unicode" not in message.lower() and "utf-8" not in message.lower():
+        return ""
+    return (
+        f" The file is not UTF-8 encoded (e.g. Latin-1 'µ' in a unit): re-encode it as UTF-8, "
+        f"e.g. iconv -f latin1 -t utf-8 {file.name} > utf8_{file.name}."
+    )
+
+
 def _delimiter_hint(header: str) -> str:
     for sep, name in (("\t", "tabs"), (";", "semicolons"), ("|", "pipes")):
         if sep in header:
@@ -77,6 +87,12 @@ def _delimiter_hint(header: str) -> str:
 
 def input_columns(table: InputTable, kind: str, delimiter: str = ",") -> list[str]:
     """The column names of ``table`` as DuckDB reads them (raises SourceError if unreadable)."""
+    if table.file.is_file() and table.file.stat().st_size == 0:
+        raise SourceError(
+            f"--source {kind}: {table.file} ({table.name}) is empty (0 bytes). Fix: re-export "
+            "it with its header row (a table with no rows still needs the header), or remove "
+            "it from the extract if the table is optional."
+        )
     con = duckdb.connect()
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(table.file, delimiter)}").fetchall()
@@ -84,6 +100,7 @@ def input_columns(table: InputTable, kind: str, delimiter: str = ",") -> list[st
         hint = ""
         if table.file.name.endswith(".gz"):
             hint = " If it is not gzip-compressed, drop the .gz suffix; if it is, re-download it."
+        hint += encoding_hint(str(exc), table.file)
         raise SourceError(
             f"--source {kind}: {table.file} ({table.name}) cannot be read: "
             f"{str(exc).splitlines()[0]}.{hint} Fix: supply the table as the distributor ships "

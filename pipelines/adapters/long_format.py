@@ -12,6 +12,7 @@ are names of ``sql/reference/ingredients.csv``. The mapping rules are SQL in
 
 from __future__ import annotations
 
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ from mgca.adapters import AdapterResult, Log, write_source_rows
 from mgca.adapters._common import (
     InputTable,
     copy_to_parquet,
+    encoding_hint,
     input_columns,
     load_code_list,
     open_adapter_db,
@@ -145,6 +147,21 @@ def _load_core_reference(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _read_error(exc: duckdb.Error, tables: dict[str, tuple[_LongFormatTable, Path | None]]
+                ) -> SourceError:
+    """A DuckDB failure while reading the extract's rows, as a message naming file and line."""
+    text = str(exc)
+    files = [str(f) for _, f in tables.values() if f is not None]
+    named = next((f for f in files if f in text), None)
+    line = re.search(r"Line: (\d+)", text)
+    where = (named or "one of " + ", ".join(files)) + (f", line {line.group(1)}" if line else "")
+    return SourceError(
+        f"--source csv: {where} cannot be read: {text.splitlines()[0]}."
+        f"{encoding_hint(text, Path(named or files[0]))} Fix: repair or re-export that file "
+        "(UTF-8 text, one header row, the delimiter of long_format.delimiter)."
+    )
+
+
 def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> AdapterResult:
     """Map a long-format extract onto the canonical tables in ``target``."""
     root = Path(path)
@@ -175,9 +192,12 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
         con.execute(f"CREATE OR REPLACE TABLE long_format_flags AS SELECT {has_encounters} "
                     "AS has_encounters")
         con.execute(source_sql(KIND, "classify"))
-        for table in CANONICAL_OUTPUTS:
-            copy_to_parquet(con, source_sql(KIND, table), target / f"{table}.parquet")
-        write_source_rows(con, source_sql(KIND, "source_rows"), target)
+        try:
+            for table in CANONICAL_OUTPUTS:
+                copy_to_parquet(con, source_sql(KIND, table), target / f"{table}.parquet")
+            write_source_rows(con, source_sql(KIND, "source_rows"), target)
+        except duckdb.Error as exc:  # a bad row beyond the header sniff (bytes, quoting)
+            raise _read_error(exc, tables) from exc
     finally:
         con.close()
         shutil.rmtree(target / ".duckdb_tmp", ignore_errors=True)

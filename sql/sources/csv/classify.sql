@@ -9,6 +9,13 @@
 --        (sql/reference/sources/loinc_analytes.csv), canonical_ingredients
 --        (sql/reference/ingredients.csv).
 
+-- A time written with a UTC offset or Z ("2024-03-02T08:00:00+01:00", "…Z") is skipped, never
+-- converted: DuckDB's cast to TIMESTAMP silently drops the offset, and an extract that mixes
+-- clocks (UTC beside local, or two offsets) would shift intervals between draws by hours.
+CREATE OR REPLACE TEMP MACRO has_utc_offset(t) AS regexp_matches(
+    trim(CAST(t AS VARCHAR)), '[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$', 'i'
+);
+
 -- labs: analyte = a canonical analyte name (any case) or a LOINC code ('19123-9' or
 -- 'LOINC:19123-9' / 'LOINC/19123-9'); the unit as reported, else the LOINC code's default.
 CREATE OR REPLACE TEMP VIEW long_labs_classified AS
@@ -32,6 +39,7 @@ SELECT
         WHEN coalesce(a.analyte, lc.analyte) IS NULL THEN 'analyte not recognised'
         WHEN l.subject_id IS NULL THEN 'no subject_id'
         WHEN TRY_CAST(l.time AS TIMESTAMP) IS NULL THEN 'time missing or unparseable'
+        WHEN has_utc_offset(l.time) THEN 'time has a UTC offset or Z (local clock expected)'
     END AS skip_reason,
     CASE WHEN TRY_CAST(l.value AS DOUBLE) IS NULL THEN 'no numeric value' END AS note
 FROM labs AS l
@@ -74,6 +82,7 @@ SELECT
         WHEN i.ingredient IS NULL THEN 'ingredient not in ingredients.csv'
         WHEN m.subject_id IS NULL THEN 'no subject_id'
         WHEN TRY_CAST(m.time AS TIMESTAMP) IS NULL THEN 'time missing or unparseable'
+        WHEN has_utc_offset(m.time) THEN 'time has a UTC offset or Z (local clock expected)'
         WHEN m.given_configured AND m.given_text NOT IN (
             'true', 't', '1', 'yes', 'y', 'given', 'administered',
             'false', 'f', '0', 'no', 'n', 'not given', 'not administered'
@@ -113,6 +122,9 @@ WITH enc AS (
         TRY_CAST(admit_time AS TIMESTAMP) AS admit_time,
         TRY_CAST(discharge_time AS TIMESTAMP) AS discharge_time,
         TRY_CAST(age_years AS DOUBLE) AS age_years,
+        nullif(trim(CAST(age_years AS VARCHAR)), '') AS age_text,
+        CAST(admit_time AS VARCHAR) AS admit_text,
+        CAST(discharge_time AS VARCHAR) AS discharge_text,
         lower(trim(CAST(died_in_hospital AS VARCHAR))) AS died_text,
         row_number() OVER (PARTITION BY CAST(encounter_id AS VARCHAR)) AS copy_number
     FROM src_encounters
@@ -133,7 +145,9 @@ SELECT
         WHEN subject_id IS NULL THEN 'no subject_id'
         WHEN admit_time IS NULL THEN 'admit_time missing or unparseable'
         WHEN discharge_time IS NULL THEN 'discharge_time missing or unparseable'
+        WHEN has_utc_offset(admit_text) OR has_utc_offset(discharge_text)
+            THEN 'admit or discharge time has a UTC offset or Z (local clock expected)'
         WHEN discharge_time < admit_time THEN 'discharge_time before admit_time'
     END AS skip_reason,
-    CAST(NULL AS VARCHAR) AS note
+    CASE WHEN age_text IS NOT NULL AND age_years IS NULL THEN 'age not numeric' END AS note
 FROM enc;
