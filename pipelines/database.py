@@ -203,6 +203,24 @@ def _content_problems(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return problems
 
 
+def _failing_cast_column(
+    con: duckdb.DuckDBPyConnection, file: Path, columns: Iterable[Column], present: set[str]
+) -> Column | None:
+    """The first column of ``file`` holding a value its canonical type cannot hold (e.g. a
+    year of birth beyond INTEGER), or None."""
+    for column in columns:
+        if column.name not in present:
+            continue
+        (n_bad,) = con.execute(
+            f'SELECT count(*) FROM read_parquet(?) WHERE "{column.name}" IS NOT NULL '
+            f'AND TRY_CAST("{column.name}" AS {column.type}) IS NULL',
+            [str(file)],
+        ).fetchone()
+        if n_bad:
+            return column
+    return None
+
+
 def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, int]:
     """Load the four canonical Parquet files of ``data_dir``; return rows loaded per table.
 
@@ -240,9 +258,15 @@ def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, 
                 [str(file)],
             )
         except duckdb.Error as exc:
+            column = _failing_cast_column(con, file, columns, set(schemas[table]))
+            where = (
+                f"column '{column.name}' has values that do not fit {column.type}"
+                if (column)
+                else "values do not cast to the canonical types"
+            )
             raise CanonicalSchemaError(
-                f"{file.name}: values do not cast to the canonical types ({exc}). Fix: "
-                "write the columns with the types of ARCHITECTURE.md, Canonical schema."
+                f"{file.name}: {where} ({str(exc).splitlines()[0]}). Fix: write the columns "
+                "with the types and ranges of ARCHITECTURE.md, Canonical schema."
             ) from exc
         problems += _content_problems(con, table)
         (counts[table],) = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
