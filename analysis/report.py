@@ -392,6 +392,9 @@ _PROVENANCE = (
     ("input_fingerprint", "Input fingerprint"),
     ("source", "Data source"),
     ("duration_s", "Run time"),
+    ("cohort_sha256", "Analytic table SHA-256"),
+    ("rerun_identical_given", "Identical rerun"),
+    ("private_outputs", "Private files (ids)"),
 )
 
 

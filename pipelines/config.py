@@ -196,7 +196,8 @@ class LongFormatConfig(_Strict):
     """``--source csv``: the files and columns of a plain long-format extract (CSV or Parquet,
     chosen by the file's extension). Times must be ISO 8601 (``2024-03-01 08:00:00``)."""
 
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    # one character; never the CSV quote '"' (the reader's quote), a line break or NUL
+    delimiter: str = Field(",", min_length=1, max_length=1, pattern=r'^[^"\r\n\x00]$')
     labs: LongFormatLabs = LongFormatLabs()
     medications: LongFormatMedications | None = LongFormatMedications()
     persons: LongFormatPersons | None = LongFormatPersons()

@@ -439,7 +439,10 @@ def study_flow(
             started_at=started_at,
             duration_s=time.perf_counter() - t0,
             source=prepared["source"],
-            extra={"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else None,
+            extra={
+                "cohort_sha256": outputs.file_sha256(Path(derived["cohort_path"])),
+                **({"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else {}),
+            },
         )
         results["provenance"]["cache"] = {
             "key": key,

@@ -25,6 +25,19 @@ from mgca import __version__
 #: Files every complete run folder holds (the outputs contract).
 REQUIRED_OUTPUTS = ("report.html", "results.json", "cohort.parquet", "config.yaml")
 
+#: What the report and results.json say about the files that hold ids.
+PRIVATE_OUTPUTS_NOTE = (
+    "cohort.parquet (the analytic table: subject and encounter ids, index times) and private/ "
+    "(the DuckDB database) stay in this run folder and are never to be shared; report.html, "
+    "results.json and config.yaml hold aggregates only, counts below the threshold suppressed"
+)
+#: What makes a rerun byte-identical (tests/test_reproducibility.py checks it).
+RERUN_NOTE = (
+    "the same input fingerprint, config SHA-256, git commit and package versions give a "
+    "byte-identical cohort.parquet (cohort_sha256) and identical estimates, whatever the "
+    "DuckDB thread count; only started_at_utc and duration_s differ"
+)
+
 _OLD_SUFFIX = ".previous"
 _STAGING_PREFIX = ".staging-"
 
@@ -144,6 +157,11 @@ def fingerprint_files(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of one file (e.g. cohort.parquet, to compare reruns)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def git_commit() -> str:
     """The git commit of the mgca source tree, or "unknown" outside a checkout."""
     here = Path(__file__).resolve().parent
@@ -189,6 +207,8 @@ def provenance(
         "source": source,
         "started_at_utc": started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_s": round(duration_s, 2),
+        "private_outputs": PRIVATE_OUTPUTS_NOTE,
+        "rerun_identical_given": RERUN_NOTE,
         "versions": {
             "duckdb": duckdb.__version__,
             "statsmodels": statsmodels.__version__,
