@@ -38,8 +38,8 @@ def test_second_run_on_a_busy_folder_stops_with_exit_2(tmp_path: Path) -> None:
     with acquire_run_lock(out):  # as a run in progress does
         blocked = mgca(args, home)
     assert blocked.returncode == 2, blocked.stdout[-2000:]
-    last = blocked.stdout.strip().splitlines()[-1]
-    assert last.startswith("error:") and "another mgca run is writing" in last
+    errors = [ln for ln in blocked.stdout.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "another mgca run is writing" in errors[0], errors
     assert not out.exists()
 
     # Two runs started at once on the same folder: each completes or stops cleanly.
