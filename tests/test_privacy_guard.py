@@ -85,6 +85,7 @@ def test_shared_outputs_and_prefect_records_carry_no_ids_dates_or_small_counts(
     prefect_files = [p for p in home.rglob("*") if p.is_file()]
     assert any(p.suffix == ".db" for p in prefect_files), prefect_files
     shared = [out / "report.html", out / "results.json", out / "config.yaml", log]
+    shared += [p for p in (tmp_path / "index.html", tmp_path / "history.json") if p.exists()]
     findings = scan_files(shared + prefect_files, IDS, patient_dates)
 
     results = load_results(out / "results.json")

@@ -34,7 +34,7 @@ def test_rerun_gives_byte_identical_cohort_and_identical_estimates(tmp_path: Pat
             MgcaConfig.model_validate({"engine": {"duckdb_threads": threads}}).to_yaml()
         )
         args = ["run", "--source", "synthetic", "--path", str(data),
-                "--out", str(tmp_path / f"run{threads}"), "--config", str(config)]
+                "--out", str(tmp_path / f"run{threads}"), "--config", str(config), "--no-cache"]
         procs.append(subprocess.Popen(
             [*MGCA, *args], env=run_env(tmp_path / f"home{threads}"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
