@@ -440,7 +440,7 @@ def study_flow(
             duration_s=time.perf_counter() - t0,
             source=prepared["source"],
             extra={
-                "cohort_sha256": outputs.file_sha256(Path(derived["cohort_path"])),
+                "cohort_sha256": outputs.file_sha256(Path(cohort_path)),
                 **({"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else {}),
             },
         )
