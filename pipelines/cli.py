@@ -114,7 +114,11 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
     show_default=True,
     help="Kind of input. synthetic: a folder written by `mgca synth` (or none: one is "
     "generated from the config's synthetic section). canonical: a folder of the four "
-    "canonical Parquet tables (README, 'Canonical schema').",
+    "canonical Parquet tables (README, 'Canonical schema'). mimic: a MIMIC-IV v2/v3 folder "
+    "(hosp/, icu/; .csv.gz or Parquet). omop: an OMOP CDM v5.3/5.4 .duckdb file, folder of "
+    "CSV/Parquet tables, or postgresql:// URL. fhir: a FHIR R4 bulk-export folder of NDJSON. "
+    "meds: a MEDS dataset folder (data/ shards). csv: a long-format extract mapped by the "
+    "config's long_format section. README, 'Sources', says what each maps and skips.",
 )
 @click.option(
     "--path",

@@ -48,7 +48,10 @@ SOURCE_ROWS_COLUMNS: dict[str, str] = {
     "source_table": "VARCHAR",  # e.g. 'hosp/labevents' (never a full path: no site names)
     "canonical_table": "VARCHAR",  # e.g. 'lab_results' (NULL for rows that fed nothing)
     "status": "VARCHAR",  # 'mapped' | 'skipped'
-    "reason": "VARCHAR",  # NULL when mapped; e.g. 'no numeric value', 'itemid not in code list'
+    # skipped: why (e.g. 'itemid not in code list'); mapped: NULL, or a note on a kept row
+    # that the core SQL will quarantine or treat specially (e.g. 'no numeric value',
+    # 'not given: Held')
+    "reason": "VARCHAR",
     "n_rows": "BIGINT",
 }
 
