@@ -111,7 +111,7 @@ def test_labevents_streams_without_holding_the_file(tmp_path: Path, record_prope
     frame, several GB as Python tuples) map with a bounded peak process RSS: DuckDB streams the
     gzip file under a 200 MB memory limit. Peak RSS is not a hard cap under a DuckDB memory
     limit (allocator and decompression buffers: 240-780 MB measured on a busy 2-core machine),
-    so the bound is 1 GiB; fetching the rows into Python would pass it."""
+    so the bound is 1 GiB; fetching the rows into Python tuples would exceed it."""
     src = write_mimic(tmp_path / "mimic", skip=("hosp/labevents",))
     n = 4_000_000
     labs = src / "hosp" / "labevents.csv.gz"
