@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from stories import _rows, _write_parquet
 
 from mgca import study
 from mgca.config import MgcaConfig, load_config
+from mgca.database import CANONICAL_TABLES
 from mgca.derive import SQL_STEPS, read_sql
 
 pyspark = pytest.importorskip("pyspark", reason="the Spark engine needs pip install 'mgca[spark]'")
@@ -57,7 +59,12 @@ p2         | e2           | d3 09:00 | albumin         | 3.1   | g/dL
 p2         | e2           | d3 10:00 | potassium       | 3.1   | mmol/L
 p3         | e3           | d1 08:00 | magnesium       | 0.60  | mmol/L
 p3         | e3           | d1 08:30 | calcium_ionized | 0.98  | mmol/L
-p3         | e3           | d1 08:30 | calcium_total   | 2.00  | mmol/L
+p3         | e3           | d1 08:30 | calcium_total   | 1.90  | mmol/L
+p3         | e3           | d1 08:30 | albumin         | 30    | g/L
+p3         | e3           | d1 07:00 | creatinine      | 1.1   | mg/dL
+p2         | e2           | d1 07:00 | creatinine      | 100   | umol/L
+p5         | e5           | d2 07:00 | creatinine      | 80    | umol/L
+p6         | e6           | d1 07:00 | creatinine      | 70    | µmol/L
 p3         | e3           | d2 08:00 | pth             | 20    | pg/mL
 p3         | e3           | d3 08:30 | calcium_ionized | 1.10  | mmol/L
 p3         | e3           | d3 08:30 | calcium_total   | 2.10  | -
@@ -65,14 +72,16 @@ p4         | e4           | d1 08:00 | magnesium       | 0.50  | mmol/L
 p4         | e4           | d1 09:00 | calcium_total   | 1.80  | mmol/L
 p4         | e4           | d1 09:00 | albumin         | 35    | g/L
 p5         | e5           | d2 08:00 | magnesium       | 0.58  | mmol/L
-p5         | e5           | d2 09:00 | calcium_total   | 1.95  | mmol/L
+p5         | e5           | d2 09:00 | calcium_total   | 1.80  | mmol/L
 p5         | e5           | d2 09:00 | albumin         | 28    | g/L
 p5         | e5           | d4 09:00 | calcium_total   | 2.05  | mmol/L
 p5         | e5           | d4 09:00 | albumin         | 28    | g/L
 p6         | e6           | d1 08:00 | magnesium       | 0.62  | mmol/L
 p6         | e6           | d1 08:00 | magnesium       | 45    | mmol/L
 p6         | e6           | d1 11:00 | calcium_total   | 1.85  | mmol/L
+p6         | e6           | d1 11:00 | albumin         | 30    | g/L
 p6         | e6           | d3 11:00 | calcium_total   | 2.15  | mmol/L
+p6         | e6           | d3 11:00 | albumin         | 30    | g/L
 p6         | e6           | d3 11:00 | sodium          | 140   | furlongs
 """
 
@@ -144,13 +153,25 @@ def _assert_same_tables(duck_db: Path, spark_db: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def datasets(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    base = tmp_path_factory.mktemp("spark-data")
-    stories = _write_stories(base / "stories")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stories plus a small seeded synthetic hospital, in one canonical folder (one
+    derivation per engine keeps the Spark test short)."""
     from mgca.synthetic import generate
 
-    synthetic = generate(base / "synthetic", n_stays=120, world="effect", seed=11)
-    return [stories, Path(synthetic)]
+    base = tmp_path_factory.mktemp("spark-data")
+    stories = _write_stories(base / "stories")
+    synthetic = Path(generate(base / "synthetic", n_stays=60, world="effect", seed=11))
+    both = base / "both"
+    both.mkdir()
+    for table, columns in CANONICAL_TABLES.items():
+        names = [c.name for c in columns]
+        story_table = pq.read_table(stories / f"{table}.parquet").select(names)
+        synthetic_table = pq.read_table(synthetic / f"{table}.parquet").select(names)
+        pq.write_table(
+            pa.concat_tables([story_table.cast(synthetic_table.schema), synthetic_table]),
+            both / f"{table}.parquet",
+        )
+    return both
 
 
 def test_every_sql_file_translates_to_create_table_statements() -> None:
@@ -161,32 +182,26 @@ def test_every_sql_file_translates_to_create_table_statements() -> None:
             assert " QUALIFY " not in statement.query.upper()
 
 
-def test_spark_derivation_equals_duckdb_row_for_row(
-    datasets: list[Path], tmp_path: Path
-) -> None:
-    for number, data_dir in enumerate(datasets):
-        for infer in (number == 0,):  # stories: also infer the missing unit
-            duck_db = tmp_path / f"duck-{number}-{infer}.duckdb"
-            spark_db = tmp_path / f"spark-{number}-{infer}.duckdb"
-            n_duck = study.build_database(
-                data_dir, duck_db, _config("duckdb", infer_missing_units=infer)
-            )
-            n_spark = study.build_database(
-                data_dir, spark_db, _config("spark", infer_missing_units=infer)
-            )
-            assert n_spark == n_duck
-            counts = _assert_same_tables(duck_db, spark_db)
-            assert counts["analytic_cohort"] > 0
-            if number == 0:
-                # the stories' analysed stays: p1 (treated), p2 (treated, labs in mg/dL, an
-                # unlinked calcium), p3 (ionized calcium), p6 (untreated: Mg order not given)
-                assert counts["analytic_cohort"] >= 3
-            pulled = duckdb.connect(str(spark_db), read_only=True)
-            try:
-                tables = {r[0] for r in pulled.execute("SHOW TABLES").fetchall()}
-            finally:
-                pulled.close()
-            assert "lab_results" not in tables and "lab_harmonised" not in tables
+def test_spark_derivation_equals_duckdb_row_for_row(dataset: Path, tmp_path: Path) -> None:
+    # infer_missing_units on: the missing-unit path runs too
+    duck_db, spark_db = tmp_path / "duck.duckdb", tmp_path / "spark.duckdb"
+    n_duck = study.build_database(dataset, duck_db, _config("duckdb", infer_missing_units=True))
+    n_spark = study.build_database(dataset, spark_db, _config("spark", infer_missing_units=True))
+    assert n_spark == n_duck
+    counts = _assert_same_tables(duck_db, spark_db)
+    # the stories alone analyse p1 and p2 (treated; p2 in mg/dL with an unlinked calcium)
+    # and p6 (untreated: its Mg order was never given); the synthetic stays add more
+    assert counts["analytic_cohort"] >= 3
+    pulled = duckdb.connect(str(spark_db), read_only=True)
+    try:
+        story_stays = {
+            e for (e,) in pulled.execute("SELECT encounter_id FROM analytic_cohort").fetchall()
+        } & {"e1", "e2", "e3", "e4", "e5", "e6"}
+        tables = {r[0] for r in pulled.execute("SHOW TABLES").fetchall()}
+    finally:
+        pulled.close()
+    assert story_stays >= {"e1", "e2", "e6"}
+    assert "lab_results" not in tables and "lab_harmonised" not in tables
 
 
 def test_bad_canonical_input_on_spark_names_file_and_column(tmp_path: Path) -> None:
