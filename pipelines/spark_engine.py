@@ -315,11 +315,27 @@ def register_canonical(spark: SparkSession, data_dir: str, config: MgcaConfig) -
     return counts
 
 
-def register_small_inputs(spark: SparkSession, con: duckdb.DuckDBPyConnection) -> None:
-    """Ship the reference tables and study config from the run's DuckDB to Spark views."""
-    for table in SMALL_INPUT_TABLES:
+def register_small_inputs(spark: SparkSession, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Ship the reference tables (every ``sql/reference`` CSV) and the study config from the
+    run's DuckDB to Spark views; return their names."""
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    shipped = sorted(
+        name
+        for name in present
+        if name not in CANONICAL_TABLES and name != "source_row_counts"
+    )
+    missing = [name for name in SMALL_INPUT_TABLES if name not in present]
+    if missing:
+        raise DerivationError(f"the run's database lacks the input table(s) {missing}")
+    for table in shipped:
         arrow = con.sql(f'SELECT * FROM "{table}"').to_arrow_table()
         spark.createDataFrame(arrow).createOrReplaceTempView(table)
+    return shipped
 
 
 # ---------------------------------------------------------------------------------------------
