@@ -9,8 +9,9 @@ period, and take the corrected Ca nearest to the horizon within the tolerance. T
 from :func:`mgca.config.load_config` (``config.study``), reference tables from the same CSVs
 the SQL joins (``sql/reference``), so the two implementations run under one config.
 
-It follows the rules written in the headers of ``sql/*.sql`` as of commit 7c5fb38 (same
-thresholds, windows, inclusive/exclusive ends and tie rules); when a rule there changes,
+It follows the rules written in the headers of ``sql/*.sql`` as of commit 4e293f3 (same
+thresholds, windows, inclusive/exclusive ends and tie rules; SI values and corrected calcium
+at the laboratory's reporting precision before any threshold); when a rule there changes,
 change it here too (bench/run.py prints any disagreement in the analysed episodes). Known
 differences, none of which the synthetic data
 exercise (it has no unlinked rows and no two different values of one analyte at one time):
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mgca.config import StudyConfig
@@ -64,6 +66,14 @@ def _reference_csv(stem: str) -> pd.DataFrame:
         return pd.read_csv(p)
 
 
+def _round_reported(values: pd.Series, decimals: pd.Series | int) -> pd.Series:
+    """SI values at the laboratory's reporting precision, half away from zero, as the SQL
+    does: round to 6 decimals, scale by 10^decimals, round to 6 again, then to a whole."""
+    scale = 10.0 ** np.asarray(decimals, dtype=float)
+    scaled = (values.round(6) * scale).round(6)
+    return np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) / scale
+
+
 def _normalise_unit(units: pd.Series) -> pd.Series:
     """lower case, trimmed, no spaces, µ/μ written u (as lab_harmonised.sql does)."""
     return (
@@ -93,7 +103,9 @@ def harmonise_labs(labs: pd.DataFrame, encounters: pd.DataFrame) -> pd.DataFrame
     more than one, and repeated copies of a result.
     """
     conversions = _reference_csv("unit_conversions")[["analyte", "unit", "factor_to_si"]]
-    bounds = _reference_csv("analyte_bounds")[["analyte", "plausible_low", "plausible_high"]]
+    bounds = _reference_csv("analyte_bounds")[
+        ["analyte", "plausible_low", "plausible_high", "reporting_decimals"]
+    ]
 
     labs = labs[labs["value"].notna()].copy()
     labs["unit_normalised"] = _normalise_unit(labs["unit"])
@@ -103,7 +115,10 @@ def harmonise_labs(labs: pd.DataFrame, encounters: pd.DataFrame) -> pd.DataFrame
         how="inner",
     )
     labs = labs.merge(bounds, on="analyte", how="inner")
-    labs["value_si"] = (labs["value"] * labs["factor_to_si"]).round(6)
+    # reporting precision before any threshold (Mg 1.7 mg/dL is 0.70 mmol/L, not 0.69938)
+    labs["value_si"] = _round_reported(
+        labs["value"] * labs["factor_to_si"], labs["reporting_decimals"]
+    )
     labs = labs[labs["value_si"].between(labs["plausible_low"], labs["plausible_high"])]
 
     # Linked rows must name an encounter of the same subject.
@@ -158,10 +173,14 @@ def correct_calcium(used: pd.DataFrame, study: StudyConfig) -> pd.DataFrame:
         direction="nearest",
         tolerance=_hours(study.albumin_window_hours),
     )
-    corrected["ca_corrected_mmol_l"] = (
+    decimals = _reference_csv("analyte_bounds").set_index("analyte").loc[
+        "calcium_total", "reporting_decimals"
+    ]
+    corrected["ca_corrected_mmol_l"] = _round_reported(
         corrected["ca_total_mmol_l"]
-        + study.albumin_correction_slope * (study.albumin_reference_g_l - corrected["albumin_g_l"])
-    ).round(6)
+        + study.albumin_correction_slope * (study.albumin_reference_g_l - corrected["albumin_g_l"]),
+        int(decimals),
+    )
     return corrected
 
 

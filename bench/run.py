@@ -469,7 +469,89 @@ def compare_episodes(mgca_cohort: pd.DataFrame, pandas_cohort: pd.DataFrame) -> 
     )
     if n_mgca != n_pandas or len(both) != n_mgca:
         lines.append(
-            "  the two differ: see the known rule differences in bench/pandas_reference.py"
+            "  EPISODES DISAGREE: see the known rule differences in bench/pandas_reference.py"
+        )
+    else:
+        lines.append("  episodes agree: same count, same stays and index times")
+    return lines
+
+
+def episodes_agree(mgca_cohort: pd.DataFrame, pandas_cohort: pd.DataFrame) -> bool:
+    """True when both implementations analyse the same stays at the same index times."""
+    keys = ["encounter_id", "index_time"]
+    both = mgca_cohort[keys].merge(pandas_cohort[keys], on=keys, how="inner")
+    return len(mgca_cohort) == len(pandas_cohort) == len(both)
+
+
+# ---------------------------------------------------------------------------------------------
+# targets and cost growth
+
+TARGETS: dict[int, tuple[float, float]] = {10_000_000: (60.0, 4096.0)}
+"""Issue 7's targets by --rows: whole pipeline seconds and peak MB (1e8: see README)."""
+TARGET_1E8_S = 15 * 60.0
+
+
+def target_lines(rows: int, total_s: float, peak_mb: float) -> list[str]:
+    """Whether this run meets the targets for its size (none below 1e7)."""
+    if rows in TARGETS:
+        max_s, max_mb = TARGETS[rows]
+        return [
+            f"target at {rows:.0e} lab rows: total < {max_s:.0f} s: "
+            f"{'met' if total_s < max_s else 'NOT met'} ({total_s:.1f} s); peak < "
+            f"{max_mb:.0f} MB: {'met' if peak_mb < max_mb else 'NOT met'} ({peak_mb:.0f} MB)"
+        ]
+    if rows >= 100_000_000:
+        return [
+            f"target at 1e8 lab rows: total < {TARGET_1E8_S:.0f} s with memory_limit 8GB: "
+            f"{'met' if total_s < TARGET_1E8_S else 'NOT met'} ({total_s:.1f} s)"
+        ]
+    return []
+
+
+def record_run(cache_dir: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Append this run to ``<cache_dir>/runs.jsonl``; return the latest run of each size made
+    on this machine with the same mgca version, world and seed (smallest first)."""
+    log = cache_dir / "runs.jsonl"
+    with log.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")
+    latest: dict[int, dict[str, Any]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            run = json.loads(line)
+        except ValueError:
+            continue
+        same = all(run.get(k) == record[k] for k in ("mgca", "world", "seed", "memory_limit"))
+        if same and run.get("lab_rows"):
+            latest[run["lab_rows"]] = run
+    return [latest[n] for n in sorted(latest)]
+
+
+def growth_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Seconds per million lab rows at each size run, and the exponent k of t ~ n^k fitted
+    by least squares on log t against log n (n log n is k a little above 1)."""
+    if not runs:
+        return []
+    lines = [
+        "cost growth (latest run of each size, this cache): "
+        + "; ".join(
+            f"{r['lab_rows']:.1e} rows {r['total_s']:.1f} s = "
+            f"{r['total_s'] / r['lab_rows'] * 1e6:.2f} s per 1e6 rows"
+            for r in runs
+        )
+    ]
+    if len(runs) >= 2:
+        xs = [math.log(r["lab_rows"]) for r in runs]
+        ys = [math.log(r["total_s"]) for r in runs]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        k = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+            (x - mx) ** 2 for x in xs
+        )
+        lo, hi = runs[0]["lab_rows"], runs[-1]["lab_rows"]
+        nlogn = math.log((hi * math.log(hi)) / (lo * math.log(lo))) / math.log(hi / lo)
+        verdict = "no worse than n log n" if k <= nlogn + 0.05 else "WORSE than n log n"
+        lines.append(
+            f"fitted exponent k in total_s ~ rows^k: {k:.2f} (n log n over this range: "
+            f"{nlogn:.2f}; {verdict})"
         )
     return lines
 
@@ -590,11 +672,31 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print(f"analysed episodes: mgca {mgca.n_analysed:,} (pandas reference skipped)")
+    agree = pandas_cohort is None or episodes_agree(mgca.cohort, pandas_cohort)
+    for line in target_lines(args.rows, total_s, peak_mb):
+        print(line)
+    runs = record_run(
+        args.cache_dir,
+        {
+            "rows": args.rows,
+            "lab_rows": lab_rows,
+            "total_s": round(total_s, 3),
+            "peak_mb": round(peak_mb, 1),
+            "pandas_ratio": None if math.isnan(ratio) else round(ratio, 3),
+            "mgca": _mgca_version(),
+            "world": args.world,
+            "seed": args.seed,
+            "memory_limit": config.engine.duckdb_memory_limit,
+            "load_average_after": _load_average(),
+        },
+    )
+    for line in growth_lines(runs):
+        print(line)
     print(
         f"rows={args.rows} total_s={_fmt(total_s, 3)} peak_mb={_fmt(peak_mb, 1)} "
         f"pandas_ratio={_fmt(ratio, 2)}"
     )
-    return 0
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":

@@ -17,12 +17,16 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mgca import __version__
 from mgca.prefect_env import apply_prefect_defaults
 from mgca.sources import SOURCE_KINDS
+
+if TYPE_CHECKING:
+    from mgca.config import MgcaConfig
 
 apply_prefect_defaults()
 
@@ -152,6 +156,21 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
     help="Rebuild the derived tables and model fits even if this input, analysis config and "
     "mgca code were seen before (the cache lives in .cache/ beside the run folder).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default=None,
+    help="Where the SQL derivation runs [default: the config's engine.name, duckdb]. spark: "
+    "on a Spark cluster reading the canonical Parquet/Delta tables at --path; only the "
+    "analytic table and aggregates come back for modelling (needs pip install 'mgca[spark]').",
+)
+@click.option(
+    "--spark-master",
+    default=None,
+    metavar="URL",
+    help="Spark master URL, e.g. spark://host:7077, yarn, local[4] [default: the config's "
+    "engine.spark_master, local[2]]. Implies --engine spark.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 def run(
     source: str,
@@ -160,6 +179,8 @@ def run(
     config_path: Path | None,
     screenshot: bool,
     no_cache: bool,
+    engine: str | None,
+    spark_master: str | None,
     debug: bool,
 ) -> None:
     """Run the whole study as a Prefect flow and write the run folder.
@@ -181,6 +202,9 @@ def run(
         from mgca.sources import check_source
 
         config = load_config(config_path)
+        if spark_master is not None and engine == "duckdb":
+            raise ValueError("--spark-master needs --engine spark (or no --engine)")
+        config = _with_engine(config, engine, spark_master)
         check_source(source, path)
         from mgca.credentials import move_url_password_to_env
         from mgca.flow import study_flow
@@ -198,7 +222,11 @@ def run(
         return
     except RuntimeError as exc:
         from mgca.derive import DerivationError
+        from mgca.spark_engine import SparkUnavailableError
 
+        if isinstance(exc, SparkUnavailableError):
+            _fail(exc, debug)
+            return
         if not isinstance(exc, DerivationError):
             raise
         _fail(
@@ -299,6 +327,17 @@ def serve(config_path: Path | None, dry_run: bool, debug: bool) -> None:
             serve_local(spec, log=lambda m: click.echo(m, err=True))
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
+
+
+def _with_engine(config: MgcaConfig, engine: str | None, spark_master: str | None) -> MgcaConfig:
+    """The config with the command line's engine choices applied (validated again)."""
+    if engine is None and spark_master is None:
+        return config
+    raw = config.model_dump(mode="json")
+    raw["engine"]["name"] = "spark" if spark_master is not None else engine
+    if spark_master is not None:
+        raw["engine"]["spark_master"] = spark_master
+    return type(config).model_validate(raw)
 
 
 @main.command(name="config")

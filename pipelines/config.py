@@ -117,12 +117,26 @@ class PrivacyConfig(_Strict):
 
 
 class EngineConfig(_Strict):
-    """Embedded DuckDB settings."""
+    """Where the SQL derivation runs: embedded DuckDB (default) or an Apache Spark cluster.
 
+    DuckDB settings apply to the run's database file in both cases (with Spark it holds the
+    reference tables, the study config and the tables pulled back for modelling).
+    """
+
+    name: Literal["duckdb", "spark"] = "duckdb"
     duckdb_memory_limit: str = Field(
         "4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
     )
     duckdb_threads: int = Field(2, ge=1, le=256)
+    # Where DuckDB spills beyond memory_limit; None: DuckDB's default (<database>.tmp).
+    duckdb_temp_directory: str | None = Field(None, min_length=1, max_length=4096)
+    # Spark master URL: local[N] (in-process, for tests and laptops), spark://host:7077,
+    # yarn, k8s://https://host:443.
+    spark_master: str = Field("local[2]", min_length=1, max_length=500)
+    # How the canonical tables are stored where Spark reads them: "parquet" reads
+    # <path>/<table>.parquet (a file or a folder of part files); "delta" reads the Delta
+    # table <path>/<table> (needs the delta-spark package on the cluster).
+    spark_format: Literal["parquet", "delta"] = "parquet"
 
 
 class SyntheticConfig(_Strict):

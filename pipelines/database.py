@@ -124,15 +124,19 @@ def _accepts(canonical: str, found: str) -> bool:
 def open_database(path: str | Path, config: MgcaConfig) -> duckdb.DuckDBPyConnection:
     """Open (or create) the DuckDB database at ``path`` (``":memory:"`` for a throw-away one).
 
-    ``memory_limit`` and ``threads`` come from ``config.engine``.
+    ``memory_limit``, ``threads`` and ``temp_directory`` (where DuckDB spills beyond the
+    memory limit) come from ``config.engine``. ``preserve_insertion_order`` is off: no SQL
+    step relies on the order rows were inserted in (every reader orders explicitly), and
+    keeping it would make DuckDB buffer whole intermediate results to restore that order.
     """
-    return duckdb.connect(
-        str(path),
-        config={
-            "memory_limit": config.engine.duckdb_memory_limit,
-            "threads": config.engine.duckdb_threads,
-        },
-    )
+    settings: dict[str, str | int | bool] = {
+        "memory_limit": config.engine.duckdb_memory_limit,
+        "threads": config.engine.duckdb_threads,
+        "preserve_insertion_order": False,
+    }
+    if config.engine.duckdb_temp_directory is not None:
+        settings["temp_directory"] = config.engine.duckdb_temp_directory
+    return duckdb.connect(str(path), config=settings)
 
 
 def _parquet_schema(con: duckdb.DuckDBPyConnection, file: Path) -> dict[str, str]:

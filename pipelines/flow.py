@@ -136,16 +136,19 @@ def load_database(data_dir: str, db_path: str, entry: str, key: str, config: Mgc
 
 
 @task(name="derive-cohort", cache_key_fn=_stage_key("derive"), **CACHED)
-def derive_cohort(db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
-    """Run every SQL step; store the database, the analytic table and the aggregate tables the
-    report needs in the cache entry ``key``. Returns the entry folder."""
+def derive_cohort(
+    db_path: str, entry: str, key: str, config: MgcaConfig, data_dir: str | None = None
+) -> str:
+    """Run every SQL step (on DuckDB, or on Spark over ``data_dir`` with the Spark engine);
+    store the database, the analytic table and the aggregate tables the report needs in the
+    cache entry ``key``. Returns the entry folder."""
     entry_dir = Path(entry)
     if cache.is_complete(entry_dir, "derive"):
         _log("derivation skipped: reusing the cached derived tables")
         return entry
     started = time.perf_counter()
     db = Path(db_path)
-    n_analysed = study.derive_tables(db, config, _log)
+    n_analysed = study.derive_tables(db, config, _log, data_dir)
     work = cache.stage_workdir(entry_dir)
     pq.write_table(
         pa.Table.from_pandas(study.read_cohort(db), preserve_index=False),
@@ -389,7 +392,7 @@ def study_flow(
             prepared["data_dir"], str(db_path), str(entry), key, config
         )
         derive_cohort.with_options(refresh_cache=not cache_hit["derive"])(
-            str(db_path), str(entry), key, config
+            str(db_path), str(entry), key, config, prepared["data_dir"]
         )
         _use_cached(entry, staging, db_path)
         derived = _read_derived(entry)

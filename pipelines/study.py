@@ -29,6 +29,10 @@ def load_database(
 ) -> dict[str, int]:
     """Create ``db_path`` with the canonical tables, reference tables and study config.
 
+    With ``config.engine.name == "spark"`` the canonical tables stay where they are: Spark
+    reads and checks them (``mgca.spark_engine``), and the DuckDB file gets only the
+    reference tables, the study config and the source row counts.
+
     Returns the row count of each canonical table.
     """
     from mgca.database import (
@@ -41,7 +45,13 @@ def load_database(
 
     con = open_database(db_path, config)
     try:
-        counts = load_canonical(con, data_dir)
+        if config.engine.name == "spark":
+            from mgca import spark_engine
+
+            spark = spark_engine.spark_session(config.engine.spark_master)
+            counts = spark_engine.register_canonical(spark, str(data_dir), config)
+        else:
+            counts = load_canonical(con, data_dir)
         load_source_rows(con, data_dir, counts)
         load_reference_tables(con)
         write_study_config(con, config)
@@ -52,14 +62,37 @@ def load_database(
     return counts
 
 
-def derive_tables(db_path: Path, config: MgcaConfig, progress: Progress | None = None) -> int:
-    """Run every SQL step of sql/ against ``db_path``; return the number of analysed episodes."""
+def derive_tables(
+    db_path: Path,
+    config: MgcaConfig,
+    progress: Progress | None = None,
+    data_dir: Path | str | None = None,
+) -> int:
+    """Run every SQL step of sql/ against ``db_path``; return the number of analysed episodes.
+
+    With the Spark engine the steps run on Spark over the canonical tables in ``data_dir``
+    (required then) and only ``spark_engine.PULLED_BACK_TABLES`` are written to ``db_path``.
+    """
     from mgca.database import open_database
     from mgca.derive import derive
 
     con = open_database(db_path, config)
     try:
-        derive(con, progress=progress)
+        if config.engine.name == "spark":
+            if data_dir is None:
+                raise ValueError("the Spark engine needs the canonical data folder (data_dir)")
+            from mgca import spark_engine
+
+            spark = spark_engine.spark_session(config.engine.spark_master)
+            spark_engine.register_canonical(spark, str(data_dir), config)
+            spark_engine.register_small_inputs(spark, con)
+            try:
+                spark_engine.derive_on_spark(spark, progress)
+                spark_engine.pull_back(spark, con, config)
+            finally:
+                spark_engine.unpersist_all(spark)
+        else:
+            derive(con, progress=progress)
         row = con.execute("SELECT count(*) FROM analytic_cohort").fetchone()
     finally:
         con.close()
@@ -71,7 +104,7 @@ def build_database(
 ) -> int:
     """Load and derive in one call; return the number of analysed episodes."""
     load_database(data_dir, db_path, config, progress)
-    return derive_tables(db_path, config, progress)
+    return derive_tables(db_path, config, progress, data_dir)
 
 
 def read_table(db_path: Path, sql: str) -> pd.DataFrame:

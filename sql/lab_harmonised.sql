@@ -98,26 +98,48 @@ resolved AS (
         AND linked.subject_id = l.subject_id
 ),
 
+-- lab_row_id: rows numbered subject by subject (a window partitioned by subject, which
+-- sorts each subject's rows on its own and runs in parallel on any engine) plus the count of
+-- lab rows of the subjects before it in subject_id order; the same numbers as one ROW_NUMBER
+-- over all labs in order of subject_id, time, analyte, ..., without sorting every lab row in
+-- a single pass (on Spark: in a single task).
+subject_row_offsets AS (
+    SELECT
+        subject_id,
+        COALESCE(
+            SUM(n_rows) OVER (
+                ORDER BY subject_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            ),
+            0
+        ) AS rows_before
+    FROM (SELECT subject_id, COUNT(*) AS n_rows FROM lab_results GROUP BY subject_id) AS s
+),
+
 numbered AS (
     SELECT
         r.*,
-        ROW_NUMBER() OVER (
-            ORDER BY
-                r.subject_id, r.time, r.analyte, r.source_encounter_id, r.value, r.unit,
-                r.source_code
+        CAST(
+            o.rows_before
+            + ROW_NUMBER() OVER (
+                PARTITION BY r.subject_id
+                ORDER BY
+                    r.time, r.analyte, r.source_encounter_id, r.value, r.unit, r.source_code
+            )
+            AS BIGINT
         ) AS lab_row_id
     FROM resolved AS r
+    INNER JOIN subject_row_offsets AS o
+        ON o.subject_id = r.subject_id
 ),
 
--- every way of reading a numeric value in SI units: in its own unit, or (missing unit and
--- cfg.infer_missing_units) in each accepted unit of its analyte
-readings AS (
+-- a missing unit read in each accepted unit of its analyte (only when
+-- cfg.infer_missing_units; only rows with a numeric value of a known analyte)
+inferred_readings AS (
     SELECT
         n.lab_row_id,
         uc.unit AS read_as_unit,
         uc.si_unit,
         uc.factor_to_si,
-        n.unit_missing AS by_inference,
         round(n.value * uc.factor_to_si, 6) AS value_si_unrounded,
         round(
             round(round(n.value * uc.factor_to_si, 6) * power(10, b.reporting_decimals), 6), 0
@@ -130,9 +152,10 @@ readings AS (
     INNER JOIN unit_conversions AS uc
         ON uc.analyte = n.analyte
     CROSS JOIN study_config AS cfg
-    WHERE n.value IS NOT NULL
+    WHERE n.unit_missing
+        AND cfg.infer_missing_units
+        AND n.value IS NOT NULL
         AND NOT isnan(n.value)
-        AND (uc.unit = n.unit_normalised OR (n.unit_missing AND cfg.infer_missing_units))
 ),
 
 plausible_inferred_readings AS (
@@ -144,9 +167,8 @@ plausible_inferred_readings AS (
                 CASE WHEN r.read_as_unit = lower(r.si_unit) THEN 0 ELSE 1 END,
                 r.read_as_unit
         ) AS spelling_rank
-    FROM readings AS r
-    WHERE r.by_inference
-        AND r.value_si >= r.plausible_low
+    FROM inferred_readings AS r
+    WHERE r.value_si >= r.plausible_low
         AND r.value_si <= r.plausible_high
 ),
 
@@ -162,64 +184,115 @@ inferred_unit_counts AS (
     GROUP BY n.lab_row_id
 ),
 
-chosen_readings AS (
-    SELECT lab_row_id, read_as_unit, si_unit, factor_to_si, by_inference,
-        value_si_unrounded, value_si, plausible_low, plausible_high
-    FROM readings
-    WHERE NOT by_inference
-
-    UNION ALL
-
-    SELECT p.lab_row_id, p.read_as_unit, p.si_unit, p.factor_to_si, p.by_inference,
-        p.value_si_unrounded, p.value_si, p.plausible_low, p.plausible_high
+inferred_choice AS (
+    SELECT p.lab_row_id, p.read_as_unit, p.si_unit, p.factor_to_si,
+        p.value_si_unrounded, p.value_si
     FROM plausible_inferred_readings AS p
     INNER JOIN inferred_unit_counts AS c
         ON c.lab_row_id = p.lab_row_id
     WHERE c.n_plausible_units = 1 AND p.spelling_rank = 1
 ),
 
-converted AS (
+-- a reported unit is read as given: one lookup of (analyte, unit) per row, joined to the
+-- small reference tables (no join of the lab rows with themselves)
+as_reported AS (
     SELECT
         n.*,
-        cr.value_si_unrounded,
-        cr.value_si,
-        cr.si_unit AS unit_si,
-        cr.factor_to_si,
-        COALESCE(cr.by_inference, FALSE) AS unit_inferred,
-        CASE WHEN cr.by_inference THEN cr.read_as_unit END AS inferred_unit,
-        CASE
-            WHEN b.analyte IS NULL OR n.value IS NULL OR isnan(n.value) THEN NULL
-            WHEN cr.by_inference THEN 'inferred'
-            WHEN cr.lab_row_id IS NOT NULL THEN 'as_reported'
-            WHEN NOT n.unit_missing THEN 'not_accepted'
-            WHEN NOT cfg.infer_missing_units THEN 'missing'
-            WHEN ic.n_plausible_units = 0 THEN 'missing_implausible'
-            ELSE 'missing_ambiguous'
-        END AS unit_check,
         b.analyte IS NOT NULL AS analyte_known,
         b.plausible_low,
-        b.plausible_high
+        b.plausible_high,
+        b.reporting_decimals,
+        uc.si_unit AS reported_si_unit,
+        uc.factor_to_si AS reported_factor_to_si
     FROM numbered AS n
-    CROSS JOIN study_config AS cfg
-    LEFT JOIN chosen_readings AS cr
-        ON cr.lab_row_id = n.lab_row_id
-    LEFT JOIN inferred_unit_counts AS ic
-        ON ic.lab_row_id = n.lab_row_id
     LEFT JOIN analyte_bounds AS b
         ON b.analyte = n.analyte
+    LEFT JOIN unit_conversions AS uc
+        ON uc.analyte = n.analyte
+        AND uc.unit = n.unit_normalised
+        AND NOT n.unit_missing
+        AND b.analyte IS NOT NULL
+        AND n.value IS NOT NULL
+        AND NOT isnan(n.value)
+),
+
+converted AS (
+    SELECT
+        a.*,
+        CASE
+            WHEN a.reported_factor_to_si IS NOT NULL
+                THEN round(a.value * a.reported_factor_to_si, 6)
+            ELSE ic.value_si_unrounded
+        END AS value_si_unrounded,
+        CASE
+            WHEN a.reported_factor_to_si IS NOT NULL
+                THEN round(
+                    round(
+                        round(a.value * a.reported_factor_to_si, 6)
+                        * power(10, a.reporting_decimals),
+                        6
+                    ),
+                    0
+                ) / power(10, a.reporting_decimals)
+            ELSE ic.value_si
+        END AS value_si,
+        COALESCE(a.reported_si_unit, ic.si_unit) AS unit_si,
+        COALESCE(a.reported_factor_to_si, ic.factor_to_si) AS factor_to_si,
+        ic.lab_row_id IS NOT NULL AS unit_inferred,
+        ic.read_as_unit AS inferred_unit,
+        CASE
+            WHEN NOT a.analyte_known OR a.value IS NULL OR isnan(a.value) THEN NULL
+            WHEN ic.lab_row_id IS NOT NULL THEN 'inferred'
+            WHEN a.reported_factor_to_si IS NOT NULL THEN 'as_reported'
+            WHEN NOT a.unit_missing THEN 'not_accepted'
+            WHEN NOT cfg.infer_missing_units THEN 'missing'
+            WHEN iuc.n_plausible_units = 0 THEN 'missing_implausible'
+            ELSE 'missing_ambiguous'
+        END AS unit_check
+    FROM as_reported AS a
+    CROSS JOIN study_config AS cfg
+    LEFT JOIN inferred_choice AS ic
+        ON ic.lab_row_id = a.lab_row_id
+    LEFT JOIN inferred_unit_counts AS iuc
+        ON iuc.lab_row_id = a.lab_row_id
 ),
 
 -- the first copy of a repeated result is kept; rows that tie on every column are
--- interchangeable, and the lowest lab_row_id makes the choice the same on every run
+-- interchangeable, and the lowest lab_row_id makes the choice the same on every run.
+-- Repeats are rare: the copies are ranked only within the groups that have more than one row
+-- (a hash aggregate finds them), not by a window over every lab row.
+repeated_results AS (
+    SELECT subject_id, encounter_id, time, analyte, value, unit_normalised
+    FROM numbered
+    GROUP BY subject_id, encounter_id, time, analyte, value, unit_normalised
+    HAVING COUNT(*) > 1
+),
+
+repeated_copies AS (
+    SELECT
+        n.lab_row_id,
+        ROW_NUMBER() OVER (
+            PARTITION BY
+                n.subject_id, n.encounter_id, n.time, n.analyte, n.value, n.unit_normalised
+            ORDER BY n.encounter_assigned_by_time, n.unit, n.source_code, n.lab_row_id
+        ) AS copy_number
+    FROM numbered AS n
+    INNER JOIN repeated_results AS d
+        ON d.subject_id = n.subject_id
+        AND d.encounter_id IS NOT DISTINCT FROM n.encounter_id
+        AND d.time = n.time
+        AND d.analyte = n.analyte
+        AND d.value IS NOT DISTINCT FROM n.value
+        AND d.unit_normalised IS NOT DISTINCT FROM n.unit_normalised
+),
+
 ranked AS (
     SELECT
         c.*,
-        ROW_NUMBER() OVER (
-            PARTITION BY
-                c.subject_id, c.encounter_id, c.time, c.analyte, c.value, c.unit_normalised
-            ORDER BY c.encounter_assigned_by_time, c.unit, c.source_code, c.lab_row_id
-        ) AS copy_number
+        COALESCE(rc.copy_number, 1) AS copy_number
     FROM converted AS c
+    LEFT JOIN repeated_copies AS rc
+        ON rc.lab_row_id = c.lab_row_id
 )
 
 SELECT

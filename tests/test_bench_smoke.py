@@ -51,11 +51,18 @@ def test_bench_prints_summary_and_reuses_its_cache(tmp_path: Path) -> None:
     assert "generating" in first.stdout
     assert (tmp_path / "20000-effect-0" / "lab_results.parquet").is_file()
     assert "analysed episodes: mgca" in first.stdout
+    assert first.returncode == 0, first.stderr[-2000:]  # 1: mgca and pandas disagree
+    assert "episodes agree" in first.stdout  # pandas reference and mgca find the same ones
 
     second = _bench("--rows", "20000", "--skip-pandas", cache_dir=tmp_path)
     figures = _summary(second)
     assert "reused from cache" in second.stdout
     assert math.isfinite(float(figures["total_s"])) and math.isfinite(float(figures["peak_mb"]))
     assert figures["pandas_ratio"] == "nan"
-    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "20000-effect-0")
+    # runs.jsonl keeps every run for the cost-growth figures
+    runs = (tmp_path / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(runs) == 2
+    assert "cost growth" in second.stdout
+    kept = {"20000-effect-0", "runs.jsonl"}
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name not in kept)
     assert leftovers == [], f"the benchmark left scratch folders behind: {leftovers}"
