@@ -93,25 +93,28 @@ def test_bad_mimic_input_exits_2_naming_file_and_column(tmp_path: Path) -> None:
 
 STREAM_SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys, tempfile
+    import json, resource, sys, tempfile, tracemalloc
     from pathlib import Path
     from mgca.adapters import mimic
     from mgca.config import MgcaConfig
     cfg = MgcaConfig.model_validate({"engine": {"duckdb_memory_limit": "200MB"}})
     target = Path(tempfile.mkdtemp())
+    tracemalloc.start()
     mimic.to_canonical(Path(sys.argv[1]), target, cfg, lambda m: None)
+    python_peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mb": peak_mb, "target": str(target)}))
+    print(json.dumps({"python_peak_mb": python_peak_mb, "peak_mb": peak_mb,
+                      "target": str(target)}))
     """
 )
 
 
 def test_labevents_streams_without_holding_the_file(tmp_path: Path, record_property) -> None:
     """4 million labevents rows (~365 MB as CSV text; ~650 MB even as a compact pandas 3
-    frame, several GB as Python tuples) map with a bounded peak process RSS: DuckDB streams the
-    gzip file under a 200 MB memory limit. Peak RSS is not a hard cap under a DuckDB memory
-    limit (allocator and decompression buffers: 240-780 MB measured on a busy 2-core machine),
-    so the bound is 1 GiB; fetching the rows into Python tuples would exceed it."""
+    frame) map without being held in Python memory: DuckDB streams the gzip file. The bound is
+    on Python's own allocations (tracemalloc), which is what the issue asks; process RSS is
+    printed beside it but not asserted, because DuckDB's native RSS under a 200 MB memory limit
+    varied from 0.24 to 4.4 GB between quiet and busy 2-core runs (an open question)."""
     src = write_mimic(tmp_path / "mimic", skip=("hosp/labevents",))
     n = 4_000_000
     labs = src / "hosp" / "labevents.csv.gz"
@@ -141,9 +144,10 @@ def test_labevents_streams_without_holding_the_file(tmp_path: Path, record_prope
     pandas_mb = sample.memory_usage(deep=True).sum() / 2**20 * n / len(sample)
     record_property(
         "streaming_table", f"labevents {n:,} rows, {text_mb:.0f} MB as text, "
-        f"~{pandas_mb:.0f} MB as a pandas frame; adapter peak RSS {measured['peak_mb']:.0f} MB",
+        f"~{pandas_mb:.0f} MB as a pandas frame; adapter peak Python allocations "
+        f"{measured['python_peak_mb']:.1f} MB, process peak RSS {measured['peak_mb']:.0f} MB",
     )
-    assert measured["peak_mb"] < 1024, (measured, pandas_mb)
+    assert measured["python_peak_mb"] < 64 < pandas_mb / 4, (measured, pandas_mb)
     counts = duckdb.sql(
         f"SELECT status, reason, sum(n_rows) FROM '{measured['target']}/source_rows.parquet' "
         "WHERE source_table = 'hosp/labevents' GROUP BY ALL"
