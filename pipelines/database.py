@@ -290,13 +290,13 @@ def load_source_rows(
     ``mgca.adapters``). A canonical or synthetic folder has none: its rows are the canonical
     tables themselves, each counted as mapped.
     """
-    from mgca.adapters import SOURCE_ROWS_COLUMNS, SOURCE_ROWS_FILE
+    from mgca.adapters import SOURCE_ROWS_COLUMNS, SOURCE_ROWS_FILE, source_rows_select_list
 
     file = Path(data_dir) / SOURCE_ROWS_FILE
-    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in SOURCE_ROWS_COLUMNS.items())
     if file.is_file():
         con.execute(
-            f"CREATE OR REPLACE TABLE source_row_counts AS SELECT {cols} FROM read_parquet(?)",
+            "CREATE OR REPLACE TABLE source_row_counts AS "
+            f"SELECT {source_rows_select_list()} FROM read_parquet(?)",
             [str(file)],
         )
         return

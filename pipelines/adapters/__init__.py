@@ -70,14 +70,17 @@ def adapter_module(kind: str) -> ModuleType:
     return importlib.import_module(ADAPTERS[kind])
 
 
-def write_source_rows(
-    con: duckdb.DuckDBPyConnection, select_sql: str, target: Path, params: list | None = None
-) -> None:
+def source_rows_select_list() -> str:
+    """``CAST(col AS type) AS col, …`` over SOURCE_ROWS_COLUMNS, for writers and readers."""
+    return ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in SOURCE_ROWS_COLUMNS.items())
+
+
+def write_source_rows(con: duckdb.DuckDBPyConnection, select_sql: str, target: Path) -> None:
     """Write ``source_rows.parquet`` in ``target`` from a query returning SOURCE_ROWS_COLUMNS."""
-    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in SOURCE_ROWS_COLUMNS.items())
-    tmp = target / (SOURCE_ROWS_FILE + ".tmp")
-    con.execute(
-        f"COPY (SELECT {cols} FROM ({select_sql})) TO '{tmp.as_posix()}' (FORMAT parquet)",
-        params or [],
+    from mgca.adapters._common import copy_to_parquet
+
+    copy_to_parquet(
+        con,
+        f"SELECT {source_rows_select_list()} FROM ({select_sql})",
+        target / SOURCE_ROWS_FILE,
     )
-    tmp.replace(target / SOURCE_ROWS_FILE)

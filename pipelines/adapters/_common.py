@@ -149,15 +149,22 @@ def open_adapter_db(target: Path, config: MgcaConfig) -> duckdb.DuckDBPyConnecti
     return con
 
 
-def load_code_list(con: duckdb.DuckDBPyConnection, stem: str) -> None:
-    """Load ``sql/reference/sources/<stem>.csv`` (every column text) as table ``<stem>``."""
-    entry = resources.files("mgca.sql").joinpath("reference", "sources", f"{stem}.csv")
+def load_reference_csv(con: duckdb.DuckDBPyConnection, table: str, relative: str) -> None:
+    """Load ``relative`` (a CSV inside the ``mgca.sql`` package, e.g.
+    ``reference/sources/lab_codes.csv``) as table ``table``, every column text so codes such as
+    LOINC ``1995-0`` or itemid ``050960`` stay as written."""
+    entry = resources.files("mgca.sql").joinpath(*relative.split("/"))
     with resources.as_file(entry) as path:
         con.execute(
-            f'CREATE OR REPLACE TABLE "{stem}" AS SELECT * FROM read_csv(?, header = true, '
+            f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM read_csv(?, header = true, '
             "all_varchar = true)",
             [str(path)],
         )
+
+
+def load_code_list(con: duckdb.DuckDBPyConnection, stem: str) -> None:
+    """Load ``sql/reference/sources/<stem>.csv`` (every column text) as table ``<stem>``."""
+    load_reference_csv(con, stem, f"reference/sources/{stem}.csv")
 
 
 def source_sql(kind: str, name: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from mgca.adapters import write_source_rows
+from mgca.adapters._common import copy_to_parquet, load_reference_csv
 from mgca.database import CANONICAL_TABLES
 
 # Reference files every adapter may join: stem → path inside the mgca.sql package.
@@ -32,14 +33,8 @@ REFERENCE_FILES = {
 
 def load_reference(con: duckdb.DuckDBPyConnection, stems: tuple[str, ...]) -> None:
     """Load code lists as tables named ``ref_<stem>`` (every column text, codes stay text)."""
-    package = resources.files("mgca.sql")
     for stem in stems:
-        with resources.as_file(package.joinpath(REFERENCE_FILES[stem])) as path:
-            con.execute(
-                f"CREATE OR REPLACE TABLE ref_{stem} AS SELECT * FROM read_csv(?, header = true,"
-                " all_varchar = true)",
-                [str(path)],
-            )
+        load_reference_csv(con, f"ref_{stem}", REFERENCE_FILES[stem])
 
 
 def reference_rows(stem: str) -> list[dict[str, str]]:
@@ -76,12 +71,11 @@ def export_canonical(
         cols = ", ".join(
             f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in CANONICAL_TABLES[table]
         )
-        tmp = target / f".{table}.parquet.tmp"
-        con.execute(
-            f"COPY (SELECT {cols} FROM {view} WHERE skip_reason IS NULL) "
-            f"TO '{tmp.as_posix()}' (FORMAT parquet)"
+        copy_to_parquet(
+            con,
+            f"SELECT {cols} FROM {view} WHERE skip_reason IS NULL",
+            target / f"{table}.parquet",
         )
-        tmp.replace(target / f"{table}.parquet")
         (written[table],) = con.execute(
             "SELECT count(*) FROM read_parquet(?)", [str(target / f"{table}.parquet")]
         ).fetchone()
