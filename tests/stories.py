@@ -255,3 +255,25 @@ def assert_rows(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) ->
         assert not missing, f"columns {missing} not in the derived table"
         wrong = {c: (got[c], want[c]) for c in columns if not _same(got[c], want[c])}
         assert not wrong, f"row {number}: (got, expected) {wrong}\nall rows: {shown}"
+
+
+# A stay's qualifying draws, shared by the window and secondary-table stories: Mg 0.55 mmol/L
+# at d1 08:00, total Ca 1.90 mmol/L with albumin 30 g/L at d1 10:00 (corrected 2.10 mmol/L),
+# so index is d1 10:00; creatinine 90 umol/L at d1 06:00 for the baseline.
+QUALIFYING_LABS = """
+subject_id | encounter_id | time     | analyte       | value | unit
+p1         | e1           | d1 06:00 | creatinine    | 90    | umol/L
+p1         | e1           | d1 08:00 | magnesium     | 0.55  | mmol/L
+p1         | e1           | d1 10:00 | calcium_total | 1.90  | mmol/L
+p1         | e1           | d1 10:00 | albumin       | 30    | g/L
+"""
+
+
+def calcium_at(*draws: tuple[str, float]) -> str:
+    """Later calcium draws ("d3 10:00", total mmol/L) for patient p1 / stay e1, each with
+    albumin 40 g/L beside it, so the corrected value equals the total."""
+    return "".join(
+        f"\np1 | e1 | {time} | calcium_total | {value} | mmol/L"
+        f"\np1 | e1 | {time} | albumin       | 40      | g/L"
+        for time, value in draws
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from stories import assert_rows, build, expect, expect_one
+from stories import QUALIFYING_LABS, assert_rows, build, calcium_at, expect, expect_one
 
 from mgca.config import StudyConfig
 
@@ -19,22 +19,6 @@ encounter_id | subject_id | admit_time | discharge_time | age_years
 e1           | p1         | d1 00:00   | d9 00:00       | 70
 """
 
-QUALIFYING_LABS = """
-subject_id | encounter_id | time     | analyte       | value | unit
-p1         | e1           | d1 06:00 | creatinine    | 90    | umol/L
-p1         | e1           | d1 08:00 | magnesium     | 0.55  | mmol/L
-p1         | e1           | d1 10:00 | calcium_total | 1.90  | mmol/L
-p1         | e1           | d1 10:00 | albumin       | 30    | g/L
-"""
-
-
-def _calcium_at(*draws: tuple[str, float]) -> str:
-    """Later calcium draws, each with albumin 40 g/L beside it (corrected = total)."""
-    return "".join(
-        f"\np1 | e1 | {time} | calcium_total | {value} | mmol/L"
-        f"\np1 | e1 | {time} | albumin       | 40      | g/L"
-        for time, value in draws
-    )
 
 
 @pytest.mark.parametrize(
@@ -55,7 +39,7 @@ def _calcium_at(*draws: tuple[str, float]) -> str:
 def test_outcome_is_the_calcium_nearest_48_hours_within_12(
     draws: list[tuple[str, float]], outcome: float | None, hours: float | None
 ) -> None:
-    story = build(encounters=STAY, labs=QUALIFYING_LABS + _calcium_at(*draws))
+    story = build(encounters=STAY, labs=QUALIFYING_LABS + calcium_at(*draws))
     assert story.rows(
         "index_outcome", ["outcome_ca_corrected_mmol_l", "outcome_hours_from_index"]
     ) == [{"outcome_ca_corrected_mmol_l": outcome, "outcome_hours_from_index": hours}]
@@ -99,7 +83,7 @@ def test_baseline_creatinine_is_looked_for_in_the_24_hours_up_to_index(
         p1         | e1           | d1 10:00        | calcium_total | 1.90  | mmol/L
         p1         | e1           | d1 10:00        | albumin       | 30    | g/L
         """
-        + _calcium_at(("d3 10:00", 2.30)),
+        + calcium_at(("d3 10:00", 2.30)),
     )
     assert story.excluded_at("e1") == excluded_at
 
@@ -117,7 +101,7 @@ def test_baseline_labs_are_the_last_value_in_the_lookback() -> None:
         p1 | e1 | d1 10:00 | potassium  | 3.2 | mEq/L
         p1 | e1 | d0 09:00 | phosphate  | 1.1 | mmol/L
         """
-        + _calcium_at(("d3 10:00", 2.30)),
+        + calcium_at(("d3 10:00", 2.30)),
     )
     assert_rows(
         story.rows(
@@ -258,7 +242,7 @@ def test_every_renal_magnesium_wasting_drug_is_a_nephrotoxic_drug(
     # spelling (INN ciclosporin or US cyclosporine, any case).
     story = build(
         encounters=STAY,
-        labs=QUALIFYING_LABS + _calcium_at(("d3 10:00", 2.30)),
+        labs=QUALIFYING_LABS + calcium_at(("d3 10:00", 2.30)),
         meds=f"""
         subject_id | encounter_id | time     | ingredient | dose | dose_unit
         p1         | e1           | d0 10:00 | {drug}     | 1    | mg
@@ -273,7 +257,7 @@ def test_calcium_before_index_uses_its_own_lookback(lookback: int, expected: boo
     # a 36 h one; baseline labs keep their own 24 h lookback (creatinine still found).
     story = build(
         encounters=STAY,
-        labs=QUALIFYING_LABS + _calcium_at(("d3 10:00", 2.30)),
+        labs=QUALIFYING_LABS + calcium_at(("d3 10:00", 2.30)),
         meds="""
         subject_id | encounter_id | time     | ingredient        | dose | dose_unit
         p1         | e1           | d0 04:00 | calcium_gluconate | 1    | g
@@ -306,7 +290,7 @@ def test_outcomes_at_every_horizon_within_tolerance_corrected_and_ionized() -> N
         p1 | e1 | d1 09:30 | calcium_ionized | 1.02 | mmol/L
         p1 | e1 | d3 11:00 | calcium_ionized | 1.18 | mmol/L
         """
-        + _calcium_at(("d2 09:00", 2.25), ("d3 10:00", 2.30), ("d4 23:00", 2.40)),
+        + calcium_at(("d2 09:00", 2.25), ("d3 10:00", 2.30), ("d4 23:00", 2.40)),
     )
     assert_rows(
         story.rows(
@@ -344,7 +328,7 @@ def test_horizons_come_from_the_config_list_plus_the_primary_one() -> None:
     # 48 h flagged primary; a draw at 60 h is exactly 12 h from both and serves both.
     story = build(
         encounters=STAY,
-        labs=QUALIFYING_LABS + _calcium_at(("d3 22:00", 2.30)),
+        labs=QUALIFYING_LABS + calcium_at(("d3 22:00", 2.30)),
         outcome_horizons_hours=[72],
     )
     assert story.rows("study_outcome_horizons") == [

@@ -11,28 +11,13 @@ the episode its outcome so that it is analysed.
 from __future__ import annotations
 
 import pytest
-from stories import assert_rows, build, expect
+from stories import QUALIFYING_LABS, assert_rows, build, calcium_at, expect
 
 STAY = """
 encounter_id | subject_id | admit_time | discharge_time | age_years
 e1           | p1         | d1 00:00   | d6 00:00       | 70
 """
 
-QUALIFYING_LABS = """
-subject_id | encounter_id | time     | analyte       | value | unit
-p1         | e1           | d1 06:00 | creatinine    | 90    | umol/L
-p1         | e1           | d1 08:00 | magnesium     | 0.55  | mmol/L
-p1         | e1           | d1 10:00 | calcium_total | 1.90  | mmol/L
-p1         | e1           | d1 10:00 | albumin       | 30    | g/L
-"""
-
-
-def _calcium_at(*draws: tuple[str, float]) -> str:
-    return "".join(
-        f"\np1 | e1 | {time} | calcium_total | {value} | mmol/L"
-        f"\np1 | e1 | {time} | albumin       | 40      | g/L"
-        for time, value in draws
-    )
 
 
 CORRECTION = [
@@ -49,7 +34,7 @@ def test_correction_is_the_first_calcium_at_or_above_the_threshold() -> None:
     story = build(
         encounters=STAY,
         labs=QUALIFYING_LABS
-        + _calcium_at(("d2 10:00", 2.05), ("d3 10:00", 2.15), ("d4 10:00", 2.30)),
+        + calcium_at(("d2 10:00", 2.05), ("d3 10:00", 2.15), ("d4 10:00", 2.30)),
     )
     assert_rows(
         story.rows("index_calcium_correction", CORRECTION),
@@ -66,7 +51,7 @@ def test_never_corrected_is_censored_at_the_last_calcium_not_at_discharge() -> N
     story = build(
         encounters=STAY,
         labs=QUALIFYING_LABS
-        + _calcium_at(("d2 10:00", 2.00), ("d3 10:00", 2.05), ("d4 18:00", 2.10)),
+        + calcium_at(("d2 10:00", 2.00), ("d3 10:00", 2.05), ("d4 18:00", 2.10)),
     )
     assert_rows(
         story.rows("index_calcium_correction", CORRECTION),
@@ -82,7 +67,7 @@ def test_correction_after_the_window_is_not_within_it() -> None:
     # low at 48 h, normal at 80 h: corrected (event at 80 h) but not within 72 h
     story = build(
         encounters=STAY,
-        labs=QUALIFYING_LABS + _calcium_at(("d3 10:00", 2.05), ("d4 18:00", 2.20)),
+        labs=QUALIFYING_LABS + calcium_at(("d3 10:00", 2.05), ("d4 18:00", 2.20)),
     )
     assert_rows(
         story.rows("index_calcium_correction", CORRECTION),
@@ -102,7 +87,7 @@ def test_calcium_after_discharge_is_not_follow_up() -> None:
         e2           | p1         | d4 00:00   | d6 00:00       | 70
         """,
         labs=QUALIFYING_LABS
-        + _calcium_at(("d3 10:00", 2.05))
+        + calcium_at(("d3 10:00", 2.05))
         + "\np1 | e2 | d4 10:00 | calcium_total | 2.30 | mmol/L"
         + "\np1 | e2 | d4 10:00 | albumin       | 40   | g/L",
     )
@@ -127,7 +112,7 @@ def test_pth_before_index_and_first_after_the_grace_period() -> None:
     story = build(
         encounters=STAY,
         labs=QUALIFYING_LABS
-        + _calcium_at(("d3 10:00", 2.20))
+        + calcium_at(("d3 10:00", 2.20))
         + """
         p1 | e1 | d1 08:00 | pth | 3.0  | pmol/L
         p1 | e1 | d1 13:00 | pth | 4.0  | pmol/L
@@ -152,7 +137,7 @@ def test_pth_after_the_response_window_is_not_follow_up() -> None:
     story = build(
         encounters=STAY,
         labs=QUALIFYING_LABS
-        + _calcium_at(("d3 10:00", 2.20))
+        + calcium_at(("d3 10:00", 2.20))
         + "\np1 | e1 | d4 18:00 | pth | 9.0 | pmol/L",
     )
     assert story.rows("index_pth_response", ["baseline_pth_pmol_l", "followup_pth_pmol_l"]) == [
@@ -165,7 +150,7 @@ def test_trajectory_points_are_the_draws_after_grace_up_to_96_hours() -> None:
     story = build(
         encounters=STAY,
         labs=QUALIFYING_LABS
-        + _calcium_at(
+        + calcium_at(
             ("d1 14:00", 2.00),
             ("d2 10:00", 2.05),
             ("d3 10:00", 2.15),
@@ -213,7 +198,7 @@ def test_egfr_ckd_epi_2021(
         p1         | {sex}
         """,
         labs=QUALIFYING_LABS.replace("| 90    |", f"| {creatinine_umol_l} |")
-        + _calcium_at(("d3 10:00", 2.20)),
+        + calcium_at(("d3 10:00", 2.20)),
     )
     (row,) = story.rows("index_kidney_function", ["egfr_ml_min_1_73m2", "advanced_ckd"])
     if egfr is None:
