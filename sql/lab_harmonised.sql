@@ -42,6 +42,13 @@
 -- [admit_time, discharge_time] is attached to that stay: encounter_assigned_by_time = true.
 -- lab_row_id numbers the rows in a fixed order of their source columns (rows identical in
 -- every column are interchangeable), so later steps can refer to one row.
+--
+-- Cost (issue 7): every lab row goes through one sort only, each subject's rows on their own
+-- (one window partitioned by subject_id). That sort numbers the rows and, because its order
+-- starts with the duplicate key, puts the copies of a repeated result next to each other, so
+-- a LAG over the same window finds them; unit inference works on the distinct
+-- (analyte, value) pairs of unit-less rows, which depends on nothing else. No intermediate
+-- result over all lab rows is read twice, so none has to be kept (or spilled) whole.
 
 CREATE OR REPLACE TABLE lab_harmonised AS
 WITH
@@ -68,7 +75,7 @@ unlinked_time_matches AS (
         COUNT(*) AS n_stays,
         MIN(e.encounter_id) AS encounter_id
     FROM (
-        SELECT DISTINCT subject_id, time FROM labs WHERE source_encounter_id IS NULL
+        SELECT DISTINCT subject_id, time FROM lab_results WHERE encounter_id IS NULL
     ) AS u
     INNER JOIN encounters AS e
         ON e.subject_id = u.subject_id
@@ -101,8 +108,8 @@ resolved AS (
 -- lab_row_id: rows numbered subject by subject (a window partitioned by subject, which
 -- sorts each subject's rows on its own and runs in parallel on any engine) plus the count of
 -- lab rows of the subjects before it in subject_id order; the same numbers as one ROW_NUMBER
--- over all labs in order of subject_id, time, analyte, ..., without sorting every lab row in
--- a single pass (on Spark: in a single task).
+-- over all labs in that order, without sorting every lab row in a single pass (on Spark: in
+-- a single task).
 subject_row_offsets AS (
     SELECT
         subject_id,
@@ -115,6 +122,11 @@ subject_row_offsets AS (
     FROM (SELECT subject_id, COUNT(*) AS n_rows FROM lab_results GROUP BY subject_id) AS s
 ),
 
+-- The order starts with the duplicate key (encounter, time, analyte, value, unit), so the
+-- copies of a repeated result are neighbours, the kept copy first: the one the source
+-- linked to its stay before one attached by time, then by unit spelling and source code.
+-- The remaining columns make the order total over the source columns.
+-- A row is a copy when the row before it has the same key (NULLs equal, as in GROUP BY).
 numbered AS (
     SELECT
         r.*,
@@ -123,46 +135,87 @@ numbered AS (
             + ROW_NUMBER() OVER (
                 PARTITION BY r.subject_id
                 ORDER BY
-                    r.time, r.analyte, r.source_encounter_id, r.value, r.unit, r.source_code
+                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
+                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
             )
             AS BIGINT
-        ) AS lab_row_id
+        ) AS lab_row_id,
+        COALESCE(
+            LAG(r.time) OVER (
+                PARTITION BY r.subject_id
+                ORDER BY
+                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
+                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
+            ) = r.time
+            AND LAG(r.analyte) OVER (
+                PARTITION BY r.subject_id
+                ORDER BY
+                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
+                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
+            ) = r.analyte
+            AND LAG(r.encounter_id) OVER (
+                PARTITION BY r.subject_id
+                ORDER BY
+                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
+                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
+            ) IS NOT DISTINCT FROM r.encounter_id
+            AND LAG(r.value) OVER (
+                PARTITION BY r.subject_id
+                ORDER BY
+                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
+                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
+            ) IS NOT DISTINCT FROM r.value
+            AND LAG(r.unit_normalised) OVER (
+                PARTITION BY r.subject_id
+                ORDER BY
+                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
+                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
+            ) IS NOT DISTINCT FROM r.unit_normalised,
+            FALSE
+        ) AS repeats_previous_row
     FROM resolved AS r
     INNER JOIN subject_row_offsets AS o
         ON o.subject_id = r.subject_id
 ),
 
--- a missing unit read in each accepted unit of its analyte (only when
--- cfg.infer_missing_units; only rows with a numeric value of a known analyte)
+-- Unit inference (only when cfg.infer_missing_units): a missing unit's reading depends on
+-- the analyte and the value alone, so each distinct (analyte, value) of a unit-less row with
+-- a numeric value is read once in each accepted unit of its analyte.
+unitless_values AS (
+    SELECT DISTINCT l.analyte, l.value
+    FROM lab_results AS l
+    CROSS JOIN study_config AS cfg
+    WHERE cfg.infer_missing_units
+        AND (l.unit IS NULL OR trim(l.unit) = '')
+        AND l.value IS NOT NULL
+        AND NOT isnan(l.value)
+),
+
 inferred_readings AS (
     SELECT
-        n.lab_row_id,
+        v.analyte,
+        v.value,
         uc.unit AS read_as_unit,
         uc.si_unit,
         uc.factor_to_si,
-        round(n.value * uc.factor_to_si, 6) AS value_si_unrounded,
+        round(v.value * uc.factor_to_si, 6) AS value_si_unrounded,
         round(
-            round(round(n.value * uc.factor_to_si, 6) * power(10, b.reporting_decimals), 6), 0
+            round(round(v.value * uc.factor_to_si, 6) * power(10, b.reporting_decimals), 6), 0
         ) / power(10, b.reporting_decimals) AS value_si,
         b.plausible_low,
         b.plausible_high
-    FROM numbered AS n
+    FROM unitless_values AS v
     INNER JOIN analyte_bounds AS b
-        ON b.analyte = n.analyte
+        ON b.analyte = v.analyte
     INNER JOIN unit_conversions AS uc
-        ON uc.analyte = n.analyte
-    CROSS JOIN study_config AS cfg
-    WHERE n.unit_missing
-        AND cfg.infer_missing_units
-        AND n.value IS NOT NULL
-        AND NOT isnan(n.value)
+        ON uc.analyte = v.analyte
 ),
 
 plausible_inferred_readings AS (
     SELECT
         r.*,
         ROW_NUMBER() OVER (
-            PARTITION BY r.lab_row_id
+            PARTITION BY r.analyte, r.value
             ORDER BY
                 CASE WHEN r.read_as_unit = lower(r.si_unit) THEN 0 ELSE 1 END,
                 r.read_as_unit
@@ -172,24 +225,26 @@ plausible_inferred_readings AS (
         AND r.value_si <= r.plausible_high
 ),
 
--- rows whose value is plausible in no accepted unit (0) or in one (1) or several
+-- values plausible in no accepted unit (0) or in one (1) or several
 inferred_unit_counts AS (
     SELECT
-        n.lab_row_id,
+        v.analyte,
+        v.value,
         COUNT(DISTINCT p.factor_to_si) AS n_plausible_units
-    FROM numbered AS n
+    FROM unitless_values AS v
     LEFT JOIN plausible_inferred_readings AS p
-        ON p.lab_row_id = n.lab_row_id
-    WHERE n.unit_missing
-    GROUP BY n.lab_row_id
+        ON p.analyte = v.analyte
+        AND p.value = v.value
+    GROUP BY v.analyte, v.value
 ),
 
 inferred_choice AS (
-    SELECT p.lab_row_id, p.read_as_unit, p.si_unit, p.factor_to_si,
+    SELECT p.analyte, p.value, p.read_as_unit, p.si_unit, p.factor_to_si,
         p.value_si_unrounded, p.value_si
     FROM plausible_inferred_readings AS p
     INNER JOIN inferred_unit_counts AS c
-        ON c.lab_row_id = p.lab_row_id
+        ON c.analyte = p.analyte
+        AND c.value = p.value
     WHERE c.n_plausible_units = 1 AND p.spelling_rank = 1
 ),
 
@@ -238,11 +293,11 @@ converted AS (
         END AS value_si,
         COALESCE(a.reported_si_unit, ic.si_unit) AS unit_si,
         COALESCE(a.reported_factor_to_si, ic.factor_to_si) AS factor_to_si,
-        ic.lab_row_id IS NOT NULL AS unit_inferred,
+        ic.analyte IS NOT NULL AS unit_inferred,
         ic.read_as_unit AS inferred_unit,
         CASE
             WHEN NOT a.analyte_known OR a.value IS NULL OR isnan(a.value) THEN NULL
-            WHEN ic.lab_row_id IS NOT NULL THEN 'inferred'
+            WHEN ic.analyte IS NOT NULL THEN 'inferred'
             WHEN a.reported_factor_to_si IS NOT NULL THEN 'as_reported'
             WHEN NOT a.unit_missing THEN 'not_accepted'
             WHEN NOT cfg.infer_missing_units THEN 'missing'
@@ -252,47 +307,13 @@ converted AS (
     FROM as_reported AS a
     CROSS JOIN study_config AS cfg
     LEFT JOIN inferred_choice AS ic
-        ON ic.lab_row_id = a.lab_row_id
+        ON a.unit_missing
+        AND ic.analyte = a.analyte
+        AND ic.value = a.value
     LEFT JOIN inferred_unit_counts AS iuc
-        ON iuc.lab_row_id = a.lab_row_id
-),
-
--- the first copy of a repeated result is kept; rows that tie on every column are
--- interchangeable, and the lowest lab_row_id makes the choice the same on every run.
--- Repeats are rare: the copies are ranked only within the groups that have more than one row
--- (a hash aggregate finds them), not by a window over every lab row.
-repeated_results AS (
-    SELECT subject_id, encounter_id, time, analyte, value, unit_normalised
-    FROM numbered
-    GROUP BY subject_id, encounter_id, time, analyte, value, unit_normalised
-    HAVING COUNT(*) > 1
-),
-
-repeated_copies AS (
-    SELECT
-        n.lab_row_id,
-        ROW_NUMBER() OVER (
-            PARTITION BY
-                n.subject_id, n.encounter_id, n.time, n.analyte, n.value, n.unit_normalised
-            ORDER BY n.encounter_assigned_by_time, n.unit, n.source_code, n.lab_row_id
-        ) AS copy_number
-    FROM numbered AS n
-    INNER JOIN repeated_results AS d
-        ON d.subject_id = n.subject_id
-        AND d.encounter_id IS NOT DISTINCT FROM n.encounter_id
-        AND d.time = n.time
-        AND d.analyte = n.analyte
-        AND d.value IS NOT DISTINCT FROM n.value
-        AND d.unit_normalised IS NOT DISTINCT FROM n.unit_normalised
-),
-
-ranked AS (
-    SELECT
-        c.*,
-        COALESCE(rc.copy_number, 1) AS copy_number
-    FROM converted AS c
-    LEFT JOIN repeated_copies AS rc
-        ON rc.lab_row_id = c.lab_row_id
+        ON a.unit_missing
+        AND iuc.analyte = a.analyte
+        AND iuc.value = a.value
 )
 
 SELECT
@@ -323,7 +344,7 @@ SELECT
             THEN 'no_encounter'
         WHEN source_encounter_id IS NULL AND n_stays_containing_time > 1
             THEN 'ambiguous_encounter'
-        WHEN copy_number > 1 THEN 'duplicate'
+        WHEN repeats_previous_row THEN 'duplicate'
         ELSE 'used'
     END AS status
-FROM ranked;
+FROM converted;

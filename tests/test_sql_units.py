@@ -409,6 +409,40 @@ def test_duplicated_rows_are_kept_once() -> None:
     )
 
 
+def test_of_two_copies_the_one_the_source_linked_to_the_stay_is_kept() -> None:
+    # 08:00: the lab system sent the same Mg twice, once linked to stay e1 (lab:B) and once
+    # unlinked (lab:A), which the time attaches to e1: one result, and the linked copy is the
+    # one kept although lab:A sorts first. 10:00: two different Mg values at one time are two
+    # results. 11:00: calcium and potassium with the same number are different analytes.
+    story = build(
+        encounters=STAY,
+        labs="""
+        subject_id | encounter_id | time     | analyte       | value | unit   | source_code
+        p1         | -            | d1 08:00 | magnesium     | 0.6   | mmol/L | lab:A
+        p1         | e1           | d1 08:00 | magnesium     | 0.6   | mmol/L | lab:B
+        p1         | e1           | d1 10:00 | magnesium     | 0.6   | mmol/L | lab:A
+        p1         | e1           | d1 10:00 | magnesium     | 0.7   | mmol/L | lab:A
+        p1         | e1           | d1 11:00 | calcium_total | 2.0   | mmol/L | lab:A
+        p1         | e1           | d1 11:00 | potassium     | 2.0   | mmol/L | lab:A
+        """,
+    )
+    assert_rows(
+        story.rows(
+            "lab_harmonised",
+            ["time", "analyte", "value", "source_code", "encounter_assigned_by_time", "status"],
+        ),
+        expect("""
+        time     | analyte       | value | source_code | encounter_assigned_by_time | status
+        d1 08:00 | magnesium     | 0.6   | lab:A       | true                       | duplicate
+        d1 08:00 | magnesium     | 0.6   | lab:B       | false                      | used
+        d1 10:00 | magnesium     | 0.6   | lab:A       | false                      | used
+        d1 10:00 | magnesium     | 0.7   | lab:A       | false                      | used
+        d1 11:00 | calcium_total | 2.0   | lab:A       | false                      | used
+        d1 11:00 | potassium     | 2.0   | lab:A       | false                      | used
+        """),
+    )
+
+
 def test_lab_without_encounter_is_attached_by_time_only_when_one_stay_contains_it() -> None:
     # p1 has two stays; p3 has two overlapping ones. A result the lab system did not link to a
     # stay belongs to the stay of that patient whose admission contains its draw time (the
