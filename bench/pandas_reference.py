@@ -173,9 +173,11 @@ def correct_calcium(used: pd.DataFrame, study: StudyConfig) -> pd.DataFrame:
         direction="nearest",
         tolerance=_hours(study.albumin_window_hours),
     )
-    decimals = _reference_csv("analyte_bounds").set_index("analyte").loc[
-        "calcium_total", "reporting_decimals"
-    ]
+    decimals = (
+        _reference_csv("analyte_bounds")
+        .set_index("analyte")
+        .loc["calcium_total", "reporting_decimals"]
+    )
     corrected["ca_corrected_mmol_l"] = _round_reported(
         corrected["ca_total_mmol_l"]
         + study.albumin_correction_slope * (study.albumin_reference_g_l - corrected["albumin_g_l"]),
