@@ -571,6 +571,18 @@ def growth_lines(runs: list[dict[str, Any]]) -> list[str]:
             f"(n log n {_nlogn_exponent(lo['lab_rows'], hi['lab_rows']):.2f})"
         )
     lines.append("exponent k of total_s ~ rows^k per step: " + "; ".join(steps))
+    if all(r.get("total_cpu_s") for r in (runs[-2], runs[-1])):
+        # CPU seconds move less than wall time when other jobs share the machine
+        k_cpu = _exponent(
+            runs[-2]["lab_rows"],
+            runs[-2]["total_cpu_s"],
+            runs[-1]["lab_rows"],
+            runs[-1]["total_cpu_s"],
+        )
+        lines.append(
+            f"CPU seconds (all threads) {runs[-2]['total_cpu_s']:.1f} -> "
+            f"{runs[-1]['total_cpu_s']:.1f}: k={k_cpu:.2f} over the largest step"
+        )
     xs = [math.log(r["lab_rows"]) for r in runs]
     ys = [math.log(r["total_s"]) for r in runs]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
@@ -716,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": args.rows,
             "lab_rows": lab_rows,
             "total_s": round(total_s, 3),
+            "total_cpu_s": round(total_cpu, 3),
             "peak_mb": round(peak_mb, 1),
             "pandas_ratio": None if math.isnan(ratio) else round(ratio, 3),
             "mgca": _mgca_version(),

@@ -48,5 +48,14 @@ def test_linear_growth_passes(bench_run: ModuleType) -> None:
     assert "k=1.04" in lines[-1]
 
 
+def test_cpu_seconds_get_their_own_exponent_when_recorded(bench_run: ModuleType) -> None:
+    runs = [
+        {"lab_rows": 10**7, "total_s": 31.7, "total_cpu_s": 43.4},
+        {"lab_rows": 10**8, "total_s": 259.8, "total_cpu_s": 500.4},
+    ]
+    cpu_line = [line for line in bench_run.growth_lines(runs) if line.startswith("CPU")]
+    assert cpu_line == ["CPU seconds (all threads) 43.4 -> 500.4: k=1.06 over the largest step"]
+
+
 def test_one_size_gives_no_exponent(bench_run: ModuleType) -> None:
     assert len(bench_run.growth_lines(_runs((10**7, 23.7)))) == 1
