@@ -9,7 +9,8 @@ running :func:`derive` again on the same database gives the same tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from importlib import resources
 
 import duckdb
@@ -69,6 +70,51 @@ class DerivationError(RuntimeError):
 def read_sql(sql_file: str) -> str:
     """The text of one SQL file of the ``mgca.sql`` package."""
     return resources.files("mgca.sql").joinpath(sql_file).read_text(encoding="utf-8")
+
+
+_COMMENT_OR_LITERAL = re.compile(r"('(?:[^']|'')*')|--[^\n]*")
+_CONFIG_COLUMN = re.compile(r"\bcfg\.([a-z_][a-z0-9_]*)")
+_CONFIG_TABLE = re.compile(r"\bstudy_config\b(?!\s+AS\s+cfg\b)")
+
+
+def config_inputs(sql_file: str, sql: str | None = None) -> frozenset[str]:
+    """The ``study_config`` columns a step reads, plus ``"study_outcome_horizons"`` when it
+    reads that table: what a changed setting must reach for the step's tables to change.
+    ``sql`` is the file's text (default: read from ``mgca.sql``).
+
+    Every step reads ``study_config`` under the alias ``cfg`` (``... JOIN study_config AS
+    cfg`` and ``cfg.<column>``); a step that reads it any other way raises ValueError, so a
+    new file cannot slip past this analysis (tests/test_derive_dependencies.py runs it on
+    every file).
+    """
+    # comments and text literals name settings they do not read (a '--' inside a literal
+    # does not start a comment): both are blanked before the search
+    text = _COMMENT_OR_LITERAL.sub(
+        lambda m: "''" if m.group(1) else "", read_sql(sql_file) if sql is None else sql
+    )
+    if _CONFIG_TABLE.search(text):
+        raise ValueError(
+            f"{sql_file} reads study_config without the alias cfg; write "
+            "'CROSS JOIN study_config AS cfg' and cfg.<column>"
+        )
+    inputs = set(_CONFIG_COLUMN.findall(text))
+    if re.search(r"\bstudy_outcome_horizons\b", text):
+        inputs.add("study_outcome_horizons")
+    return frozenset(inputs)
+
+
+def steps_to_rerun(changed: Iterable[str], last_step: str) -> list[str]:
+    """The steps of :data:`SQL_STEPS` up to ``last_step`` to re-run after the settings
+    ``changed`` (``study_config`` columns, or ``"study_outcome_horizons"``) changed: from the
+    first step that reads one of them to ``last_step``. Every later step is re-run because it
+    may read a table an earlier re-run step rewrote; the steps before it give the same tables
+    as before and are kept."""
+    changed = set(changed)
+    steps = SQL_STEPS[: SQL_STEPS.index(last_step) + 1]
+    for position, sql_file in enumerate(steps):
+        if config_inputs(sql_file) & changed:
+            return steps[position:]
+    return []
 
 
 def _check_inputs(con: duckdb.DuckDBPyConnection) -> None:
