@@ -13,8 +13,10 @@ What it does (see bench/README.md):
    :data:`mgca.derive.SQL_STEPS` run by :func:`mgca.derive.derive`, timed file by file through
    its ``progress`` callback, then the count of ``analytic_cohort`` and the connection close
    as :func:`mgca.study.derive_tables` does), ``read`` (:func:`mgca.study.read_cohort` plus the
-   aggregate tables the flow's derive task reads), ``models``
-   (:func:`mgca.study.fit_estimates`) and ``report`` (Table 1, trajectory figure and HTML, as
+   aggregate tables the flow's derive task reads), ``models`` (every model the flow's
+   fit-models and sensitivity-analyses tasks fit, each a sub-step: :func:`mgca.study.fit_estimates`,
+   the weighting diagnostics, the six secondary analyses and the sensitivity analyses with
+   their re-derived windows) and ``report`` (Table 1, trajectory figure and HTML, as
    the flow's render-report task does).
 3. Times ``bench/pandas_reference.py`` (the same episode derivation in plain pandas) on the
    same files and compares the analysed episodes of the two.
@@ -56,6 +58,7 @@ import pandas as pd
 import pandas_reference  # bench/pandas_reference.py: bench/ is sys.path[0] for a script
 
 from mgca import study
+from mgca.analysis.analyses import diagnostics_block, secondary_block, sensitivity_block
 from mgca.analysis.disclosure import suppress_estimate, suppress_record
 from mgca.analysis.figures import calcium_trajectory_figure
 from mgca.analysis.models import COUNT_KEYS
@@ -76,6 +79,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_CACHE_DIR = BENCH_DIR / "cache"
 PILOT_STAYS = 2000
 """Stays of the pilot dataset that measures lab rows per stay before generating."""
+BENCH_STAGES = 2
+"""What the stages cover; runs.jsonl compares only runs of the same value. 2: ``models``
+holds every model the flow fits (1: study.fit_estimates only)."""
 SAMPLE_INTERVAL_S = 0.01
 MB = 1024 * 1024
 
@@ -398,8 +404,26 @@ def run_mgca(timer: Timer, data_dir: Path, work: Path, config: MgcaConfig) -> Mg
             db_path, "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
         )
 
-    with timer.stage("models (study.fit_estimates)"):
+    # the models the flow fits (fit-models and sensitivity-analyses tasks), each a sub-step
+    with timer.stage("models (every estimate the flow fits)") as substeps:
+        mark, finish = timer.stepper(substeps)
+        mark("estimates (study.fit_estimates)")
         estimates, notes = study.fit_estimates(cohort, config)
+        mark("diagnostics (balance, overlap)")
+        diagnostics_block(cohort, threshold)
+        mark("secondary (6 models, MixedLM)")
+        secondary_block(cohort, study.read_secondary_tables(db_path), config)
+        mark("sensitivity (4 re-derived windows)")
+        primary = next((e for e in estimates if e["name"] == "primary"), None)
+        sensitivity_block(
+            cohort,
+            kidney=study.read_table(db_path, "SELECT * FROM index_kidney_function ORDER BY ALL"),
+            primary=primary,
+            db_path=db_path,
+            config=config,
+            work_dir=work,
+        )
+        finish()
 
     with timer.stage("report (table one, figure, html)"):
         results: dict[str, Any] = {
@@ -511,7 +535,8 @@ def target_lines(rows: int, total_s: float, peak_mb: float) -> list[str]:
 
 def record_run(cache_dir: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
     """Append this run to ``<cache_dir>/runs.jsonl``; return the latest run of each size made
-    on this machine with the same mgca version, world and seed (smallest first)."""
+    on this machine with the same mgca version, stage definition (BENCH_STAGES), world, seed
+    and memory limit (smallest first)."""
     log = cache_dir / "runs.jsonl"
     with log.open("a", encoding="utf-8") as out:
         out.write(json.dumps(record) + "\n")
@@ -521,7 +546,9 @@ def record_run(cache_dir: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
             run = json.loads(line)
         except ValueError:
             continue
-        same = all(run.get(k) == record[k] for k in ("mgca", "world", "seed", "memory_limit"))
+        same = all(
+            run.get(k) == record[k] for k in ("mgca", "bench", "world", "seed", "memory_limit")
+        )
         if same and run.get("lab_rows"):
             latest[run["lab_rows"]] = run
     return [latest[n] for n in sorted(latest)]
@@ -732,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_mb": round(peak_mb, 1),
             "pandas_ratio": None if math.isnan(ratio) else round(ratio, 3),
             "mgca": _mgca_version(),
+            "bench": BENCH_STAGES,
             "world": args.world,
             "seed": args.seed,
             "memory_limit": config.engine.duckdb_memory_limit,
