@@ -234,8 +234,9 @@ def sensitivity_analyses(
     key: str,
     config: MgcaConfig,
 ) -> str:
-    """Ionized outcome, no advanced kidney disease, alternative windows (re-derived in SQL on
-    a copy of the database, inside the staging folder's private/), and the E-value.
+    """Ionized outcome, no advanced kidney disease, alternative windows (re-derived in SQL,
+    only the steps the changed window reaches, in a scratch database inside the staging
+    folder's private/ that reads the run's database read-only), and the E-value.
 
     Stores ``sensitivity.json`` in the cache entry ``key``; returns the entry folder.
     """
