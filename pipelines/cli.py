@@ -126,9 +126,11 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
 )
 @click.option(
     "--path",
-    type=click.Path(path_type=Path),
     default=None,
-    help="Input location. Omit with --source synthetic to generate a fresh dataset.",
+    metavar="PATH|URL",
+    help="Input location. Omit with --source synthetic to generate a fresh dataset. With "
+    "--engine spark and --source canonical, also a URL the cluster reads (s3a://, abfss://, "
+    "hdfs://, file://), passed to Spark as typed.",
 )
 @click.option(
     "--out",
@@ -174,7 +176,7 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 def run(
     source: str,
-    path: Path | None,
+    path: str | None,
     out: Path | None,
     config_path: Path | None,
     screenshot: bool,
@@ -205,14 +207,14 @@ def run(
         if spark_master is not None and engine == "duckdb":
             raise ValueError("--spark-master needs --engine spark (or no --engine)")
         config = _with_engine(config, engine, spark_master)
-        check_source(source, path)
+        check_source(source, path, config)
         from mgca.credentials import move_url_password_to_env
         from mgca.flow import study_flow
 
         summary = study_flow(
             source=source,
             # a URL password goes to PGPASSWORD, never into Prefect's stored flow parameters
-            path=move_url_password_to_env(str(path)) if path else None,
+            path=move_url_password_to_env(path) if path else None,
             out=str(out) if out else None,
             config=config,
             use_cache=not no_cache,
@@ -303,7 +305,7 @@ def serve(config_path: Path | None, dry_run: bool, debug: bool) -> None:
 
         config = load_config(config_path)
         schedule = config.schedule
-        check_source(schedule.source, Path(schedule.path) if schedule.path else None)
+        check_source(schedule.source, schedule.path, config)
         spec = deployment_spec(config, config_path)
     except USER_ERRORS as exc:
         _fail(exc, debug)

@@ -83,11 +83,16 @@ IO_RETRIES: dict[str, Any] = {
 def prepare_source(
     source: str, path: str | None, staging: str, config: MgcaConfig
 ) -> dict[str, Any]:
-    """Locate (or, for synthetic data with no --path, generate) the canonical input tables."""
-    resolved = resolve_source(source, Path(path) if path else None, Path(staging), config, _log)
+    """Locate (or, for synthetic data with no --path, generate) the canonical input tables.
+
+    ``path`` is passed on as typed: with the Spark engine it may be a URL the cluster reads.
+    """
+    resolved = resolve_source(source, path, Path(staging), config, _log)
     return {
         "data_dir": str(resolved.data_dir),
-        "fingerprint": outputs.fingerprint_files(resolved.files),
+        "data_format": resolved.data_format,
+        "delta_versions": resolved.delta_versions,
+        "fingerprint": resolved.fingerprint or outputs.fingerprint_files(resolved.files),
         "source": resolved.kind,
         "manifest": resolved.manifest,
     }
@@ -121,8 +126,17 @@ DERIVED_TABLES = {
 
 
 @task(name="load-duckdb", cache_key_fn=_stage_key("load"), **CACHED, **IO_RETRIES)
-def load_database(data_dir: str, db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
-    """Load the canonical Parquet tables, reference tables and study config into DuckDB.
+def load_database(
+    data_dir: str,
+    db_path: str,
+    entry: str,
+    key: str,
+    config: MgcaConfig,
+    data_format: str = "parquet",
+    delta_versions: dict[str, int] | None = None,
+) -> str:
+    """Load the canonical Parquet tables, reference tables and study config into DuckDB
+    (with the Spark engine: check the canonical tables on Spark, see ``study.load_database``).
 
     Skipped (``Cached``) when the cache entry ``key`` already holds the derived database.
     """
@@ -130,14 +144,20 @@ def load_database(data_dir: str, db_path: str, entry: str, key: str, config: Mgc
         _log("load skipped: derived tables for this input and config are in the cache")
         return entry
     started = time.perf_counter()
-    study.load_database(Path(data_dir), Path(db_path), config, _log)
+    study.load_database(data_dir, Path(db_path), config, _log, data_format, delta_versions)
     _log(f"load took {time.perf_counter() - started:.1f} s")
     return entry
 
 
 @task(name="derive-cohort", cache_key_fn=_stage_key("derive"), **CACHED)
 def derive_cohort(
-    db_path: str, entry: str, key: str, config: MgcaConfig, data_dir: str | None = None
+    db_path: str,
+    entry: str,
+    key: str,
+    config: MgcaConfig,
+    data_dir: str | None = None,
+    data_format: str = "parquet",
+    delta_versions: dict[str, int] | None = None,
 ) -> str:
     """Run every SQL step (on DuckDB, or on Spark over ``data_dir`` with the Spark engine);
     store the database, the analytic table and the aggregate tables the report needs in the
@@ -148,7 +168,7 @@ def derive_cohort(
         return entry
     started = time.perf_counter()
     db = Path(db_path)
-    n_analysed = study.derive_tables(db, config, _log, data_dir)
+    n_analysed = study.derive_tables(db, config, _log, data_dir, data_format, delta_versions)
     work = cache.stage_workdir(entry_dir)
     pq.write_table(
         pa.Table.from_pandas(study.read_cohort(db), preserve_index=False),
@@ -389,11 +409,12 @@ def study_flow(
         stages = ("derive", "fit", "sensitivity")
         cache_hit = {stage: cache.is_complete(entry, stage) for stage in stages}
         db_path = staging / PRIVATE_DB
+        source_format = (prepared["data_format"], prepared["delta_versions"])
         load_database.with_options(refresh_cache=not cache_hit["derive"])(
-            prepared["data_dir"], str(db_path), str(entry), key, config
+            prepared["data_dir"], str(db_path), str(entry), key, config, *source_format
         )
         derive_cohort.with_options(refresh_cache=not cache_hit["derive"])(
-            str(db_path), str(entry), key, config, prepared["data_dir"]
+            str(db_path), str(entry), key, config, prepared["data_dir"], *source_format
         )
         _use_cached(entry, staging, db_path)
         derived = _read_derived(entry)

@@ -66,6 +66,15 @@ def next_run_times(cron: str, timezone: str, n: int = 3) -> list[str]:
     return [next(it).isoformat() for _ in range(n)]
 
 
+def _absolute(location: str | None) -> str | None:
+    """A local path made absolute; a URL (``s3a://…``, ``postgresql://…``) as typed."""
+    from mgca.sources import is_url
+
+    if not location or is_url(location):
+        return location
+    return str(Path(location).resolve())
+
+
 def deployment_spec(config: MgcaConfig, config_path: Path | None) -> DeploymentSpec:
     """The deployment for ``config.schedule``: absolute paths, so runs do not depend on the
     runner's working directory. The config file is re-read at every run (edits apply to the
@@ -73,7 +82,7 @@ def deployment_spec(config: MgcaConfig, config_path: Path | None) -> DeploymentS
     schedule = config.schedule
     parameters: dict[str, Any] = {
         "source": schedule.source,
-        "path": str(Path(schedule.path).resolve()) if schedule.path else None,
+        "path": _absolute(schedule.path),
         "reports_root": str(Path(schedule.reports_root).resolve()),
         "config_path": str(config_path.resolve()) if config_path else None,
     }

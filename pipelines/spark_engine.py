@@ -33,8 +33,8 @@ overflow, division by zero or NaN ordering.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ from mgca.database import (
     open_database,
     write_study_config,
 )
+from mgca.delta_snapshot import DeltaInputError, DeltaSnapshot, read_snapshot
 from mgca.derive import REQUIRED_INPUTS, SQL_STEPS, DerivationError, derive, read_sql
 
 if TYPE_CHECKING:  # pyspark is an optional dependency (extra "spark")
@@ -236,29 +237,143 @@ def translate(sql: str, sql_file: str = "<sql>") -> list[SparkStatement]:
 # inputs
 
 
-def _reader(spark: SparkSession, fmt: str) -> Any:
-    return spark.read.format("delta" if fmt == "delta" else "parquet")
-
-
 def _location(data_dir: str, table: str, fmt: str) -> str:
     base = data_dir.rstrip("/")
     return f"{base}/{table}" if fmt == "delta" else f"{base}/{table}.parquet"
 
 
-def register_canonical(spark: SparkSession, data_dir: str, config: MgcaConfig) -> dict[str, int]:
+def _missing_data_source(exc: BaseException) -> bool:
+    """Whether ``exc`` is Spark's "no such data source" error (condition DATA_SOURCE_NOT_FOUND,
+    raised at ``load()`` when no jar on the classpath registers the format)."""
+    condition = getattr(exc, "getCondition", None)
+    if callable(condition) and condition() == "DATA_SOURCE_NOT_FOUND":
+        return True
+    # pyspark 4 passes SparkClassNotFoundException through as a Py4JJavaError
+    return "[DATA_SOURCE_NOT_FOUND]" in str(exc)
+
+
+#: Most distinct partition values of a Delta table read without delta-spark: each is its own
+#: Parquet read, unioned, and Spark's planning time grows with their number (500: ~15 s on
+#: 2 cores).
+MAX_DELTA_PARTITIONS = 500
+
+
+def read_delta_files(spark: SparkSession, snapshot: DeltaSnapshot, table: str) -> DataFrame:
+    """The canonical columns of ``snapshot`` (a Delta table resolved by delta-rs) read by
+    Spark as Parquet: exactly its active files, with the table schema (columns that older
+    files lack read as NULL) and the partition values of canonical partition columns added
+    back from the log (Delta keeps them out of the data files).
+
+    Files are read once per distinct value of the canonical partition columns (partitions
+    on other columns are merged); more than :data:`MAX_DELTA_PARTITIONS` of those raise
+    :class:`DeltaInputError`.
+    """
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    wanted = {column.name for column in CANONICAL_TABLES[table]}
+    fields = {
+        spec["name"]: T.StructField.fromJson(spec)
+        for spec in snapshot.schema_fields
+        if spec["name"] in wanted
+    }
+    partitions = [name for name in snapshot.partition_columns if name in fields]
+    data_schema = T.StructType([f for name, f in fields.items() if name not in partitions])
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for group in snapshot.groups:
+        values = dict(group.partition_values)
+        key = tuple(values.get(name) for name in partitions)
+        groups.setdefault(key, []).extend(group.paths)
+    if len(groups) > MAX_DELTA_PARTITIONS:
+        raise DeltaInputError(
+            f"{snapshot.location}: the Delta table has {len(groups):,} partitions on "
+            f"{', '.join(partitions)}; without delta-spark each is read separately, and more "
+            f"than {MAX_DELTA_PARTITIONS} make Spark's plan too large. Fix: put the "
+            "delta-spark package on the Spark cluster, or write the table partitioned by a "
+            "column that is not canonical (e.g. a load date) or not at all."
+        )
+    parts: list[DataFrame] = []
+    for key, paths in groups.items():
+        frame = spark.read.schema(data_schema).parquet(*paths)
+        if partitions:
+            frame = frame.select(
+                "*",
+                *[
+                    F.lit(value).cast(fields[name].dataType).alias(name)
+                    for name, value in zip(partitions, key, strict=True)
+                ],
+            )
+        parts.append(frame)
+    if not parts:  # a table with no rows has no files
+        return spark.createDataFrame([], T.StructType(list(fields.values())))
+    return reduce(lambda a, b: a.unionByName(b), parts)
+
+
+@dataclass
+class _DeltaReader:
+    """Reads Delta tables natively when Spark has the ``delta`` data source (delta-spark on
+    the cluster), otherwise through :func:`mgca.delta_snapshot.read_snapshot`."""
+
+    spark: SparkSession
+    versions: Mapping[str, int]
+    native: bool = True
+    snapshots: list[str] = field(default_factory=list)
+
+    def load(self, table: str, location: str) -> DataFrame:
+        version = self.versions.get(table)
+        if self.native:
+            reader = self.spark.read.format("delta")
+            if version is not None:
+                reader = reader.option("versionAsOf", version)
+            try:
+                return reader.load(location)
+            except Exception as exc:
+                if not _missing_data_source(exc):
+                    raise
+                self.native = False
+        snapshot = read_snapshot(location, version)
+        self.snapshots.append(f"{table} v{snapshot.version} ({snapshot.n_files} files)")
+        return read_delta_files(self.spark, snapshot, table)
+
+
+def register_canonical(
+    spark: SparkSession,
+    data_dir: str,
+    config: MgcaConfig,
+    data_format: str | None = None,
+    delta_versions: Mapping[str, int] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Read the four canonical tables on Spark as temporary views with the canonical types,
     after checking their columns and types; return the rows of each table.
+
+    ``data_dir`` is a local folder or a URL the cluster reads (``s3a://``, ``abfss://``,
+    ``hdfs://``, ``file://``), passed to Spark unchanged. ``data_format`` ("parquet" or
+    "delta"; default ``config.engine.spark_format``) says how the tables are stored.
+    Delta tables are read at ``delta_versions[table]`` when given (the versions the run's
+    input fingerprint names), else at their latest version: natively when Spark has the
+    ``delta`` data source, else as the snapshot's active Parquet files resolved by delta-rs
+    (:mod:`mgca.delta_snapshot`, which refuses tables a plain Parquet read would get wrong).
 
     Raises :class:`CanonicalSchemaError` naming the file, column and fix (the DuckDB loader's
     rules and messages), including null ids and repeated keys.
     """
-    fmt = config.engine.spark_format
+    fmt = data_format or config.engine.spark_format
+    delta = _DeltaReader(spark, delta_versions or {})
     frames: dict[str, DataFrame] = {}
     problems: list[str] = []
     for table in CANONICAL_TABLES:
         location = _location(data_dir, table, fmt)
         try:
-            frame = _reader(spark, fmt).load(location)
+            if fmt == "delta":
+                frame = delta.load(table, location)
+            else:
+                frame = spark.read.format("parquet").load(location)
+        except DeltaInputError as exc:
+            problems.append(str(exc))
+            continue
         except Exception as exc:  # AnalysisException: path missing or unreadable
             problems.append(
                 f"{Path(location).name}: cannot be read by Spark from {location} "
@@ -273,6 +388,11 @@ def register_canonical(spark: SparkSession, data_dir: str, config: MgcaConfig) -
         raise CanonicalSchemaError(
             f"canonical input in {data_dir} does not match the contract:\n  "
             + "\n  ".join(problems)
+        )
+    if progress is not None and delta.snapshots:
+        progress(
+            "Spark has no delta data source (delta-spark): read the Delta snapshots' active "
+            "Parquet files resolved by delta-rs: " + ", ".join(delta.snapshots)
         )
     counts: dict[str, int] = {}
     for table, columns in CANONICAL_TABLES.items():

@@ -25,13 +25,20 @@ Progress = Callable[[str], None]
 
 
 def load_database(
-    data_dir: Path, db_path: Path, config: MgcaConfig, progress: Progress | None = None
+    data_dir: Path | str,
+    db_path: Path,
+    config: MgcaConfig,
+    progress: Progress | None = None,
+    data_format: str | None = None,
+    delta_versions: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """Create ``db_path`` with the canonical tables, reference tables and study config.
 
     With ``config.engine.name == "spark"`` the canonical tables stay where they are: Spark
-    reads and checks them (``mgca.spark_engine``), and the DuckDB file gets only the
-    reference tables, the study config and the source row counts.
+    reads and checks them (``mgca.spark_engine``; ``data_dir`` may then be a URL the cluster
+    reads, ``data_format`` "parquet" or "delta" and ``delta_versions`` the Delta versions to
+    read, see :func:`mgca.spark_engine.register_canonical`), and the DuckDB file gets only
+    the reference tables, the study config and the source row counts.
 
     Returns the row count of each canonical table.
     """
@@ -49,10 +56,12 @@ def load_database(
             from mgca import spark_engine
 
             spark = spark_engine.spark_session(config.engine.spark_master)
-            counts = spark_engine.register_canonical(spark, str(data_dir), config)
+            counts = spark_engine.register_canonical(
+                spark, str(data_dir), config, data_format, delta_versions, progress
+            )
         else:
-            counts = load_canonical(con, data_dir)
-        load_source_rows(con, data_dir, counts)
+            counts = load_canonical(con, Path(data_dir))
+        load_source_rows(con, Path(data_dir), counts)
         load_reference_tables(con)
         write_study_config(con, config)
     finally:
@@ -67,11 +76,15 @@ def derive_tables(
     config: MgcaConfig,
     progress: Progress | None = None,
     data_dir: Path | str | None = None,
+    data_format: str | None = None,
+    delta_versions: dict[str, int] | None = None,
 ) -> int:
     """Run every SQL step of sql/ against ``db_path``; return the number of analysed episodes.
 
     With the Spark engine the steps run on Spark over the canonical tables in ``data_dir``
-    (required then) and only ``spark_engine.PULLED_BACK_TABLES`` are written to ``db_path``.
+    (required then; stored as ``data_format``, at ``delta_versions``, as for
+    :func:`load_database`) and only ``spark_engine.PULLED_BACK_TABLES`` are written to
+    ``db_path``.
     """
     from mgca.database import open_database
     from mgca.derive import derive
@@ -84,7 +97,9 @@ def derive_tables(
             from mgca import spark_engine
 
             spark = spark_engine.spark_session(config.engine.spark_master)
-            spark_engine.register_canonical(spark, str(data_dir), config)
+            spark_engine.register_canonical(
+                spark, str(data_dir), config, data_format, delta_versions
+            )
             spark_engine.register_small_inputs(spark, con)
             try:
                 spark_engine.derive_on_spark(spark, progress)
@@ -100,11 +115,28 @@ def derive_tables(
 
 
 def build_database(
-    data_dir: Path, db_path: Path, config: MgcaConfig, progress: Progress | None = None
+    data_dir: Path | str,
+    db_path: Path,
+    config: MgcaConfig,
+    progress: Progress | None = None,
+    data_format: str | None = None,
 ) -> int:
-    """Load and derive in one call; return the number of analysed episodes."""
-    load_database(data_dir, db_path, config, progress)
-    return derive_tables(db_path, config, progress, data_dir)
+    """Load and derive in one call; return the number of analysed episodes.
+
+    Delta tables (``data_format`` "delta", Spark engine) are read at the versions current
+    when the load starts, so both steps read the same snapshot.
+    """
+    versions = None
+    fmt = data_format or config.engine.spark_format
+    if config.engine.name == "spark" and fmt == "delta":
+        from mgca.delta_snapshot import snapshot_versions
+        from mgca.sources import CANONICAL_TABLE_NAMES
+
+        base = str(data_dir).rstrip("/")
+        found = snapshot_versions({t: f"{base}/{t}" for t in CANONICAL_TABLE_NAMES})
+        versions = {table: version for table, (_, version) in found.items()}
+    load_database(data_dir, db_path, config, progress, data_format, versions)
+    return derive_tables(db_path, config, progress, data_dir, data_format, versions)
 
 
 def read_table(db_path: Path, sql: str) -> pd.DataFrame:
