@@ -5,7 +5,9 @@ derived tables and the same estimates, so a rerun can reuse them. The cache key 
 over:
 
 - the input fingerprint (names and bytes of the canonical input files,
-  ``outputs.fingerprint_files``);
+  ``outputs.fingerprint_files``; for Delta tables each table's id and version, and for
+  Parquet at a URL a fresh random value, so such runs never hit the cache: see
+  ``mgca.sources``);
 - the analysis config: the ``study`` and ``privacy`` sections (``engine``, ``synthetic``,
   ``report`` and ``schedule`` change how or when a run happens, not what it derives; the
   synthetic settings still reach the key through the generated files' fingerprint);

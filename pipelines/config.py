@@ -133,9 +133,12 @@ class EngineConfig(_Strict):
     # Spark master URL: local[N] (in-process, for tests and laptops), spark://host:7077,
     # yarn, k8s://https://host:443.
     spark_master: str = Field("local[2]", min_length=1, max_length=500)
-    # How the canonical tables are stored where Spark reads them: "parquet" reads
+    # How a --source canonical folder is stored where Spark reads it: "parquet" reads
     # <path>/<table>.parquet (a file or a folder of part files); "delta" reads the Delta
-    # table <path>/<table> (needs the delta-spark package on the cluster).
+    # table <path>/<table>: natively when delta-spark is on the cluster, else as the current
+    # snapshot's active Parquet files resolved by delta-rs (mgca.delta_snapshot, which
+    # refuses deletion vectors, column mapping and other reader features it cannot honour).
+    # Synthetic and adapter output are always Parquet.
     spark_format: Literal["parquet", "delta"] = "parquet"
 
 

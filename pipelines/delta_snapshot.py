@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,9 @@ _FIX = (
     "io.delta:delta-spark_2.13:<version> with its session extension), so Spark reads the "
     "table natively, or rewrite the table without it"
 )
+
+
+_ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class DeltaInputError(CanonicalSchemaError):
@@ -115,7 +119,8 @@ def open_table(location: str, version: int | None = None) -> Any:
     try:
         return deltalake.DeltaTable(location, version=version)
     except Exception as exc:  # TableNotFoundError, DeltaError, OSError from the object store
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        text = " ".join(_ANSI_COLOUR.sub("", str(exc)).split())  # object-store errors
+        first = (text or type(exc).__name__)[:300]
         raise DeltaInputError(
             f"{location}: cannot be opened as a Delta table by delta-rs ({first}). Fix: check "
             "that <path>/<table>/_delta_log exists and that this machine can read it (for "

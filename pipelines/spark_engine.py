@@ -10,7 +10,15 @@ Inputs on Spark:
 
 - the four canonical tables, read by the cluster directly from ``<path>/<table>.parquet``
   (or the Delta table ``<path>/<table>``), checked against the canonical schema (same rules
-  and messages as :func:`mgca.database.load_canonical`) and cast to the canonical types;
+  and messages as :func:`mgca.database.load_canonical`) and cast to the canonical types.
+  ``<path>`` is a local folder or a URL the cluster reads (``s3a://``, ``abfss://``,
+  ``hdfs://``, ``file://``), passed to Spark as typed. Delta tables are read at the
+  versions the run resolved when it started: with Spark's own ``delta`` data source when
+  delta-spark is on the cluster; otherwise (Spark answers DATA_SOURCE_NOT_FOUND) delta-rs
+  lists the snapshot's active Parquet files (:mod:`mgca.delta_snapshot`) and Spark reads
+  exactly those, with the table schema and the partition values from the log
+  (:func:`read_delta_files`); tables whose files a plain Parquet read would get wrong
+  (deletion vectors on a file, column mapping, other reader features) are refused;
 - the reference tables and ``study_config``/``study_outcome_horizons``, built and validated in
   the run's DuckDB exactly as for the DuckDB engine and shipped to Spark from there (small).
 

@@ -6,11 +6,19 @@ spelled differently, a missing unit, an ionized calcium, no albumin, a prior Mg 
 minor, an implausible value) plus a small seeded synthetic hospital, derived once by each
 engine through the real ``mgca.study`` entry points. The tables Spark pulls back must equal
 DuckDB's: same columns and types, same rows (sorted), floats within 1e-9.
+
+Spark derives from the same data stored as Delta tables (tests/delta_tables.py: real
+delta-rs tables whose folders also hold the stale files of later commits, lab_results
+partitioned by analyte), read through a ``file://`` URL without delta-spark; DuckDB derives
+from the Parquet files. A second test shows that Spark's canonical views from the Delta
+tables equal its views from the Parquet files row for row, so the derivation (which reads
+only those views) covers the Parquet input too, at the cost of one Spark derivation.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from stories import _rows, _write_parquet
 
 from mgca import study
@@ -27,8 +36,19 @@ from mgca.derive import SQL_STEPS, read_sql
 
 pyspark = pytest.importorskip("pyspark", reason="the Spark engine needs pip install 'mgca[spark]'")
 pytest.importorskip("sqlglot")
+deltalake = pytest.importorskip("deltalake")
+
+from delta_tables import (  # noqa: E402
+    add_deletion_vector,
+    parquet_rows_in_folder,
+    snapshot_rows,
+    write_canonical_delta,
+)
 
 from mgca import spark_engine  # noqa: E402
+from mgca.cli import main  # noqa: E402
+from mgca.database import CanonicalSchemaError  # noqa: E402
+from mgca.delta_snapshot import read_snapshot  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -110,10 +130,11 @@ def _write_stories(folder: Path) -> Path:
     return folder
 
 
-def _config(engine: str, **study: Any) -> MgcaConfig:
+def _config(engine: str, spark_format: str = "parquet", **study: Any) -> MgcaConfig:
     raw = load_config().model_dump(mode="json")
     raw["engine"]["name"] = engine
     raw["engine"]["spark_master"] = "local[2]"
+    raw["engine"]["spark_format"] = spark_format
     raw["study"].update(study)
     return MgcaConfig.model_validate(raw)
 
@@ -174,6 +195,18 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return both
 
 
+@pytest.fixture(scope="module")
+def delta_dataset(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``dataset`` as Delta tables whose current snapshots equal its Parquet files, with
+    stale files of replaced commits in the lab_results and encounters folders."""
+    return write_canonical_delta(dataset, tmp_path_factory.mktemp("spark-delta") / "tables")
+
+
+def _spark_rows(spark: Any, table: str) -> list[tuple]:
+    rows = [tuple(r) for r in spark.table(table).collect()]
+    return sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
+
+
 def test_every_sql_file_translates_to_create_table_statements() -> None:
     for sql_file in SQL_STEPS:
         statements = spark_engine.translate(read_sql(sql_file), sql_file)
@@ -182,11 +215,14 @@ def test_every_sql_file_translates_to_create_table_statements() -> None:
             assert " QUALIFY " not in statement.query.upper()
 
 
-def test_spark_derivation_equals_duckdb_row_for_row(dataset: Path, tmp_path: Path) -> None:
+def test_spark_derivation_equals_duckdb_row_for_row(
+    dataset: Path, delta_dataset: Path, tmp_path: Path
+) -> None:
     # infer_missing_units on: the missing-unit path runs too
     duck_db, spark_db = tmp_path / "duck.duckdb", tmp_path / "spark.duckdb"
     n_duck = study.build_database(dataset, duck_db, _config("duckdb", infer_missing_units=True))
-    n_spark = study.build_database(dataset, spark_db, _config("spark", infer_missing_units=True))
+    spark_config = _config("spark", "delta", infer_missing_units=True)
+    n_spark = study.build_database(delta_dataset.as_uri(), spark_db, spark_config)
     assert n_spark == n_duck
     counts = _assert_same_tables(duck_db, spark_db)
     # the stories alone analyse p1 and p2 (treated; p2 in mg/dL with an unlinked calcium)
@@ -210,3 +246,96 @@ def test_bad_canonical_input_on_spark_names_file_and_column(tmp_path: Path) -> N
     pq.write_table(labs, folder / "lab_results.parquet")
     with pytest.raises(ValueError, match=r"lab_results.parquet: column 'analyte' is missing"):
         study.load_database(folder, tmp_path / "x.duckdb", _config("spark"))
+
+
+def test_delta_tables_read_as_their_snapshot_equal_the_parquet_input(
+    dataset: Path, delta_dataset: Path
+) -> None:
+    spark = spark_engine.spark_session("local[2]")
+    parquet_counts = spark_engine.register_canonical(spark, str(dataset), _config("spark"))
+    from_parquet = {table: _spark_rows(spark, table) for table in CANONICAL_TABLES}
+    messages: list[str] = []
+    url = delta_dataset.as_uri()  # file:///...: passed to Spark as typed
+    delta_counts = spark_engine.register_canonical(
+        spark, url, _config("spark", "delta"), progress=messages.append
+    )
+    for table in CANONICAL_TABLES:
+        assert delta_counts[table] == snapshot_rows(delta_dataset / table), table
+        assert _spark_rows(spark, table) == from_parquet[table], table
+    assert delta_counts == parquet_counts
+    # the stale files are still in the folders: a folder read would count them
+    for table in ("lab_results", "encounters"):
+        assert parquet_rows_in_folder(delta_dataset / table) != delta_counts[table]
+    # this Spark has no delta-spark: the snapshot was resolved by delta-rs, and says so
+    assert "no delta data source" in messages[0] and "lab_results v1" in messages[0]
+    # a pinned older version reads that version (encounters v0 held half the stays)
+    old = spark_engine.register_canonical(
+        spark, url, _config("spark", "delta"), delta_versions={"encounters": 0}
+    )
+    assert old["encounters"] == max(1, delta_counts["encounters"] // 2)
+
+
+def test_delta_partition_values_come_back_typed_with_nulls(tmp_path: Path) -> None:
+    persons = pa.table(
+        {
+            "subject_id": ["p1", "p2", "p3", "p4"],
+            "sex": ["f", "m", None, "f"],
+            "year_of_birth": pa.array([1950, 1950, None, 1988], pa.int32()),
+        }
+    )
+    deltalake.write_deltalake(tmp_path / "persons", persons, partition_by=["year_of_birth", "sex"])
+    spark = spark_engine.spark_session("local[2]")
+    snapshot = read_snapshot(str(tmp_path / "persons"))
+    frame = spark_engine.read_delta_files(spark, snapshot, "persons")
+    assert dict(frame.dtypes)["year_of_birth"] == "int"
+    got = sorted(tuple(r) for r in frame.select("subject_id", "sex", "year_of_birth").collect())
+    assert got == sorted(zip(*persons.to_pydict().values(), strict=True))
+
+
+def test_delta_table_with_deletion_vectors_is_refused_on_spark(
+    delta_dataset: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "tables"
+    shutil.copytree(delta_dataset, folder)
+    persons = deltalake.DeltaTable(folder / "persons").to_pyarrow_table()
+    shutil.rmtree(folder / "persons")
+    deltalake.write_deltalake(
+        folder / "persons", persons, configuration={"delta.enableDeletionVectors": "true"}
+    )
+    add_deletion_vector(folder / "persons", [0])
+    with pytest.raises(CanonicalSchemaError) as info:
+        spark_engine.register_canonical(
+            spark_engine.spark_session("local[2]"), str(folder), _config("spark", "delta")
+        )
+    message = str(info.value)
+    assert f"{folder}/persons: the Delta table has deletion vectors on 1 active file" in message
+    assert "put the delta-spark package on the Spark cluster" in message
+    assert "REORG TABLE ... APPLY (PURGE)" in message
+
+
+def test_cli_passes_a_file_url_through_the_flow_to_spark(
+    delta_dataset: Path, tmp_path: Path, prefect_harness: None
+) -> None:
+    """The real CLI and Prefect flow with a file:// URL and Delta tables: the URL reaches
+    Spark as typed (a pathlib.Path would print file:/...), and a bad Delta table stops the
+    run at the load with the canonical-schema message (exit 2; Prefect's own log of the
+    failed task still carries its traceback)."""
+    folder = tmp_path / "lake" / "canonical"
+    shutil.copytree(delta_dataset, folder)
+    labs = deltalake.DeltaTable(folder / "lab_results").to_pyarrow_table().drop(["unit"])
+    deltalake.write_deltalake(
+        folder / "lab_results", labs, mode="overwrite", schema_mode="overwrite"
+    )
+    config = tmp_path / "study.yaml"
+    config.write_text("engine:\n  spark_format: delta\n")
+    url = folder.as_uri()
+    result = CliRunner().invoke(
+        main,
+        [
+            "run", "--source", "canonical", "--path", url, "--config", str(config),
+            "--spark-master", "local[2]", "--out", str(tmp_path / "run"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"error: canonical input in {url} does not match the contract" in result.output
+    assert "lab_results: column 'unit' is missing" in result.output
