@@ -114,6 +114,7 @@ def secondary_block(
         pth=tables["index_pth_response"],
         points=tables["calcium_trajectory_points"],
         study=config.study,
+        threshold=threshold,
     )
     return [
         suppress_estimate(_floats(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)

@@ -354,6 +354,19 @@ def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
             f"{sample_size} episodes per group (seed {sample_seed})",
         ),
         (
+            "Trajectory mixed model",
+            "secondary linear mixed model of every corrected Ca after the grace period "
+            "(random intercept per patient); "
+            + (
+                "fitted on every patient"
+                if s.trajectory_model_max_patients == 0
+                else f"when more than {s.trajectory_model_max_patients:,} patients have such "
+                f"a result, fitted on a random sample of {s.trajectory_model_max_patients:,} "
+                f"patients (seed {s.trajectory_model_seed}) with every result of each "
+                "sampled patient kept; the secondary analyses' notes say which applied"
+            ),
+        ),
+        (
             "Disclosure control",
             f"counts from 1 to {threshold - 1} are shown as <{threshold}; zero is shown as 0; "
             f"estimates are withheld when an exposure group has fewer than {threshold} episodes",

@@ -36,6 +36,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from mgca.analysis.disclosure import display_count
 from mgca.analysis.models import (
     ADJUSTMENT_SET,
     CATEGORICAL_COVARIATES,
@@ -53,6 +54,7 @@ from mgca.analysis.models import (
     _independent_columns,
     covariate_rhs,
 )
+from mgca.analysis.propensity import DEFAULT_THRESHOLD
 from mgca.config import StudyConfig
 
 SECONDARY_COUNT_KEYS: tuple[str, ...] = (
@@ -513,26 +515,101 @@ def mg_dose_response(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]
 # 6. repeated measures (linear mixed model)
 
 
+def patient_sample(subjects: pd.Series, max_patients: int, seed: int) -> np.ndarray | None:
+    """The patients a model is fitted on when there are more than ``max_patients``.
+
+    ``None`` when every patient is kept (``max_patients`` 0, or no more patients than that).
+    Otherwise ``max_patients`` ids drawn without replacement by ``numpy.random.default_rng
+    (seed)`` from the distinct ids sorted as text: the same ids on every run and whatever the
+    rows' order (ids: private, never published).
+    """
+    ids = np.sort(subjects.astype(str).unique())
+    if max_patients == 0 or len(ids) <= max_patients:
+        return None
+    picked = np.random.default_rng(seed).choice(len(ids), size=max_patients, replace=False)
+    return ids[np.sort(picked)]
+
+
+def _trajectory_rows(points: pd.DataFrame, base: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Every corrected Ca of an analysable episode, with its episode's model columns, sorted
+    by patient, episode, time and value (so the fit does not depend on the input's order)."""
+    cols = [CLUSTER, EXPOSURE, *ADJUSTMENT_SET]
+    rows = points[["encounter_id", "hours_from_index", "ca_corrected_mmol_l"]].merge(
+        base[["encounter_id", *dict.fromkeys(cols)]], on="encounter_id", how="inner"
+    )
+    rows = rows.loc[rows["ca_corrected_mmol_l"].notna()]
+    if rows.empty:
+        raise InsufficientDataError(f"no {what}: no calcium drawn after the grace period")
+    rows = rows.assign(_patient=rows[CLUSTER].astype(str))
+    order = ["_patient", "encounter_id", "hours_from_index", "ca_corrected_mmol_l"]
+    return rows.sort_values(order, kind="stable").drop(columns="_patient").reset_index(drop=True)
+
+
+def _sampling_note(
+    rows: pd.DataFrame,
+    all_rows: pd.DataFrame,
+    sample: np.ndarray | None,
+    study: StudyConfig,
+    threshold: int,
+) -> str:
+    """Words saying which patients and draws the mixed model was fitted on (counts shown
+    as ``<threshold`` when small, as everywhere else)."""
+
+    def count(n: int) -> str:
+        return display_count(n, threshold)
+
+    fitted = (
+        f"{count(len(rows))} calcium results of {count(rows['encounter_id'].nunique())} "
+        f"episodes of {count(rows[CLUSTER].nunique())} patients"
+    )
+    if sample is None:
+        return f"every patient and every draw in the window kept ({fitted})"
+    return (
+        f"fitted on a random sample of {count(len(sample))} of "
+        f"{count(all_rows[CLUSTER].nunique())} patients (seed {study.trajectory_model_seed}; "
+        f"study.trajectory_model_max_patients = {study.trajectory_model_max_patients} keeps "
+        f"the fit fast); every calcium result of a sampled patient kept ({fitted}, of "
+        f"{count(len(all_rows))} results in all)"
+    )
+
+
 def calcium_trajectory_mixed(
-    cohort: pd.DataFrame, points: pd.DataFrame, study: StudyConfig
+    cohort: pd.DataFrame,
+    points: pd.DataFrame,
+    study: StudyConfig,
+    *,
+    threshold: int = DEFAULT_THRESHOLD,
 ) -> list[dict[str, Any]]:
     """Linear mixed model of every corrected Ca after the grace period.
 
     statsmodels ``MixedLM`` (REML) of ``ca_corrected_mmol_l`` (``calcium_trajectory_points``)
     on exposure × days since index + adjustment set, with a random intercept per patient.
     Entries: the exposure × time term (difference in the rate of change, mmol/L per day)
-    and the exposure difference at the primary horizon (mmol/L). Every draw is used (no
-    subsampling); time enters linearly.
+    and the exposure difference at the primary horizon (mmol/L). Time enters linearly.
+
+    MixedLM's cost grows with the number of patients (groups), so when more patients have a
+    calcium result than ``study.trajectory_model_max_patients`` (0: no cap), the model is
+    fitted on a seeded random sample of that many patients (:func:`patient_sample`), keeping
+    every draw of every episode of a sampled patient (whole patients keep the
+    random-intercept structure). The notes say which (``threshold``: small-cell threshold
+    for their counts). ``n`` and the arm counts are the fitted episodes; ``n_dropped``
+    counts cohort episodes left out for a missing covariate or no calcium result, not those
+    outside the sample.
     """
     what = "mixed model of calcium trajectories"
-    cols = [CLUSTER, EXPOSURE, *ADJUSTMENT_SET]
     base, _, covariates = _adjusted_rows(cohort.assign(_ok=1.0), ["_ok"], what)
-    rows = points[["encounter_id", "hours_from_index", "ca_corrected_mmol_l"]].merge(
-        base[["encounter_id", *dict.fromkeys(cols)]], on="encounter_id", how="inner"
+    all_rows = _trajectory_rows(points, base, what)
+    sample = patient_sample(
+        all_rows[CLUSTER], study.trajectory_model_max_patients, study.trajectory_model_seed
     )
-    rows = rows.loc[rows["ca_corrected_mmol_l"].notna()].reset_index(drop=True)
-    if rows.empty:
-        raise InsufficientDataError(f"no {what}: no calcium drawn after the grace period")
+    rows = all_rows
+    if sample is not None:
+        rows = all_rows.loc[all_rows[CLUSTER].astype(str).isin(sample)].reset_index(drop=True)
+    treat = _exposure(rows[EXPOSURE])
+    if treat.min() == treat.max():
+        raise InsufficientDataError(
+            f"no {what}: the calcium results analysed come from one exposure arm only"
+        )
     rows["days"] = rows["hours_from_index"].astype(float) / 24.0
     X = _design(rows, f"{EXPOSURE} * days", covariates, [EXPOSURE, "days"])
     with warnings.catch_warnings():  # convergence is checked below and reported in a note
@@ -549,6 +626,12 @@ def calcium_trajectory_mixed(
     beta = np.asarray(fit.fe_params)
     cov = np.asarray(fit.cov_params())[: len(beta), : len(beta)]
     at = study.horizon_hours / 24.0
+    notes = [
+        _sampling_note(rows, all_rows, sample, study, threshold),
+        "time linear; episodes of one patient share its intercept",
+        "re-testing is more frequent when calcium is low (informative observation times)",
+        *fit_notes,
+    ]
     out = []
     for name, weights, estimand, unit, scale in (
         (
@@ -584,15 +667,9 @@ def calcium_trajectory_mixed(
                 "95 % Wald CI.",
                 stats_=_wald(est, se),
                 data=base.loc[base["encounter_id"].isin(rows["encounter_id"])],
-                n_dropped=len(cohort) - int(rows["encounter_id"].nunique()),
+                n_dropped=len(cohort) - int(all_rows["encounter_id"].nunique()),
                 adjustment_set=covariates,
-                notes=[
-                    f"{len(rows):,} calcium results; every draw in the window kept (no "
-                    "subsampling); time linear; episodes of one patient share its intercept",
-                    "re-testing is more frequent when calcium is low (informative "
-                    "observation times)",
-                    *fit_notes,
-                ],
+                notes=notes,
             )
         )
     return out
@@ -624,9 +701,10 @@ def run_secondary(
     pth: pd.DataFrame,
     points: pd.DataFrame,
     study: StudyConfig,
+    threshold: int = DEFAULT_THRESHOLD,
 ) -> list[dict[str, Any]]:
     """Every secondary analysis; one that cannot be fitted gives ``estimate: None`` and a
-    ``reason`` instead of raising."""
+    ``reason`` instead of raising. ``threshold``: small-cell threshold for counts in notes."""
     fits: list[tuple[str, SecondaryFit]] = [
         (
             "calcium_corrected_risk_difference",
@@ -639,7 +717,10 @@ def run_secondary(
         ("calcium_x_mg_interaction", lambda: calcium_mg_interaction(cohort, study)),
         ("pth_response_ratio", lambda: pth_response(cohort, pth, study)),
         ("mg_dose_response", lambda: mg_dose_response(cohort, study)),
-        ("trajectory_slope_difference", lambda: calcium_trajectory_mixed(cohort, points, study)),
+        (
+            "trajectory_slope_difference",
+            lambda: calcium_trajectory_mixed(cohort, points, study, threshold=threshold),
+        ),
     ]
     out: list[dict[str, Any]] = []
     for name, fit in fits:
@@ -661,6 +742,7 @@ __all__ = [
     "correction_within_window",
     "entry",
     "mg_dose_response",
+    "patient_sample",
     "pth_response",
     "run_secondary",
     "time_to_correction",

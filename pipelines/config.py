@@ -29,6 +29,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MIN_TRAJECTORY_MODEL_PATIENTS = 100
+"""Smallest nonzero ``trajectory_model_max_patients``: a random-intercept model on fewer
+patients estimates the between-patient variance, and so the slope's SE, too poorly."""
+
+
 class StudyConfig(_Strict):
     """Clinical thresholds and target-trial windows (units in the field names).
 
@@ -66,6 +71,22 @@ class StudyConfig(_Strict):
     correction_window_hours: int = Field(72, ge=1, le=720)
     pth_response_hours: int = Field(72, ge=1, le=720)
     advanced_ckd_egfr_ml_min_1_73m2: float = Field(30.0, gt=0, le=120)
+    # Added so model fitting stays fast at scale (issue 7); read by mgca.analysis only.
+    # Patients (not episodes or draws) entering the trajectory mixed model; 0 = every patient.
+    trajectory_model_max_patients: int = Field(3000, ge=0, le=100_000_000)
+    # Seed of that patient sample (numpy Generator over the sorted patient ids).
+    trajectory_model_seed: int = Field(20261124, ge=0, le=2**31 - 1)
+
+    @field_validator("trajectory_model_max_patients")
+    @classmethod
+    def _useful_patient_cap(cls, value: int) -> int:
+        if 0 < value < MIN_TRAJECTORY_MODEL_PATIENTS:
+            raise ValueError(
+                f"trajectory_model_max_patients {value} is too few to estimate a trajectory "
+                f"(at least {MIN_TRAJECTORY_MODEL_PATIENTS} patients); raise it, or set 0 to "
+                "fit every patient"
+            )
+        return value
 
     @model_validator(mode="after")
     def _windows_consistent(self) -> StudyConfig:

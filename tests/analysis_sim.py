@@ -137,3 +137,36 @@ def trajectory_summary(
                 }
             )
     return pd.DataFrame(rows)
+
+
+TRAJECTORY_TRUTH = {"slope_difference": 0.03, "difference_at_48h": 0.05 + 0.03 * 48 / 24}
+"""True exposure effects of :func:`simulate_trajectory_points`: mmol/L per day, and mmol/L at
+48 h (the default primary horizon) = shift 0.05 + 0.03 mmol/L/day × 2 days."""
+
+
+def simulate_trajectory_points(
+    cohort: pd.DataFrame, *, seed: int = 6, draws: tuple[int, int] = (2, 6)
+) -> pd.DataFrame:
+    """A ``calcium_trajectory_points``-shaped frame (``encounter_id, hours_from_index,
+    ca_corrected_mmol_l``) for the cohort's episodes, with a known mixed-model truth.
+
+    Each episode has ``draws[0]`` to ``draws[1] - 1`` corrected Ca draws at uniform times in
+    (6 h, 96 h] after index: 2.0 mmol/L + a patient intercept (SD 0.08) + 0.01 mmol/L per day
+    + (0.05 + 0.03 per day) if exposed + noise (SD 0.04). Truth: :data:`TRAJECTORY_TRUTH`.
+    """
+    rng = np.random.default_rng(seed)
+    subjects = np.sort(cohort["subject_id"].unique())
+    intercept = pd.Series(rng.normal(0.0, 0.08, len(subjects)), index=subjects)
+    k = rng.integers(draws[0], draws[1], len(cohort))
+    u = np.repeat(intercept.loc[cohort["subject_id"]].to_numpy(), k)
+    t = np.repeat(cohort["exposed"].to_numpy(dtype=float), k)
+    hours = rng.uniform(6, 96, int(k.sum()))
+    days = hours / 24
+    ca = 2.0 + u + (0.05 + 0.03 * days) * t + 0.01 * days + rng.normal(0, 0.04, len(hours))
+    return pd.DataFrame(
+        {
+            "encounter_id": np.repeat(cohort["encounter_id"].to_numpy(), k),
+            "hours_from_index": hours,
+            "ca_corrected_mmol_l": ca,
+        }
+    )

@@ -378,6 +378,7 @@ def test_methods_name_every_setting_and_software(full_html) -> None:
     methods = _parse(full_html).text["methods"]
     assert "ionized Ca < 1.12 mmol/L" in methods
     assert "draws 7 episodes per group (seed 20261124)" in methods
+    assert "random sample of 3,000 patients (seed 20261124)" in methods  # the mixed model's cap
     assert re.search(r"Python \d+\.\d+", methods)
     assert re.search(r"duckdb \d+\.\d+", methods) and "statsmodels" in methods
     assert "24 h, 48 h, 72 h after index" in methods

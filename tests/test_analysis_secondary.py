@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_sim import simulate_cohort
+from analysis_sim import TRAJECTORY_TRUTH, simulate_cohort, simulate_trajectory_points
 
 from mgca.analysis.secondary import (
     calcium_mg_interaction,
     calcium_trajectory_mixed,
     correction_within_window,
     mg_dose_response,
+    patient_sample,
     pth_response,
     run_secondary,
     time_to_correction,
@@ -99,23 +100,95 @@ def test_dose_response_slope_per_10_mmol(cohort: pd.DataFrame) -> None:
     assert slope["n"] == int(t.sum()) and slope["n_unexposed"] == 0
 
 
-def test_mixed_model_recovers_slope_and_horizon_difference(cohort: pd.DataFrame) -> None:
-    rng = np.random.default_rng(6)
-    rows = []
-    t = dict(zip(cohort["encounter_id"], _treat(cohort), strict=True))
-    u = {s: rng.normal(0, 0.08) for s in cohort["subject_id"].unique()}
-    subject = dict(zip(cohort["encounter_id"], cohort["subject_id"], strict=True))
-    for enc in cohort["encounter_id"]:
-        for hours in rng.uniform(6, 96, rng.integers(2, 6)):
-            days = hours / 24
-            ca = 2.0 + u[subject[enc]] + (0.05 + 0.03 * days) * t[enc] + 0.01 * days
-            rows.append((enc, hours, ca + rng.normal(0, 0.04)))
-    points = pd.DataFrame(rows, columns=["encounter_id", "hours_from_index", "ca_corrected_mmol_l"])
-    slope, at_horizon = calcium_trajectory_mixed(cohort, points, STUDY)
-    assert slope["ci_low"] < 0.03 < slope["ci_high"]
-    assert abs(slope["estimate"] - 0.03) < 0.01
-    assert at_horizon["ci_low"] < 0.11 < at_horizon["ci_high"]
+@pytest.fixture(scope="module")
+def points(cohort: pd.DataFrame) -> pd.DataFrame:
+    return simulate_trajectory_points(cohort, seed=6)
+
+
+@pytest.fixture(scope="module")
+def mixed(cohort: pd.DataFrame, points: pd.DataFrame) -> list[dict]:
+    """The mixed model's entries under the default config (cap above the cohort's patients)."""
+    return calcium_trajectory_mixed(cohort, points, STUDY)
+
+
+def test_mixed_model_recovers_slope_and_horizon_difference(
+    cohort: pd.DataFrame, points: pd.DataFrame, mixed: list[dict]
+) -> None:
+    slope, at_horizon = mixed
+    truth = TRAJECTORY_TRUTH
+    assert slope["ci_low"] < truth["slope_difference"] < slope["ci_high"]
+    assert abs(slope["estimate"] - truth["slope_difference"]) < 0.01
+    assert at_horizon["ci_low"] < truth["difference_at_48h"] < at_horizon["ci_high"]
     assert slope["unit"] == "mmol/L per day" and at_horizon["unit"] == "mmol/L"
+    # fewer patients than the default cap: every patient and every draw is fitted
+    assert cohort["subject_id"].nunique() < STUDY.trajectory_model_max_patients
+    assert slope["n"] == len(cohort) and slope["n_clusters"] == cohort["subject_id"].nunique()
+    assert slope["notes"][0].startswith("every patient and every draw in the window kept")
+    assert f"{len(points):,} calcium results" in slope["notes"][0]
+
+
+def test_mixed_model_on_a_seeded_patient_sample(cohort: pd.DataFrame, points: pd.DataFrame) -> None:
+    cap, n_patients = 400, cohort["subject_id"].nunique()
+    study = StudyConfig(trajectory_model_max_patients=cap, trajectory_model_seed=7)
+    slope, at_horizon = calcium_trajectory_mixed(cohort, points, study)
+    sampled = patient_sample(cohort["subject_id"], cap, 7)
+    assert sampled is not None and len(set(sampled)) == cap
+    episodes = cohort.loc[cohort["subject_id"].isin(sampled), "encounter_id"]
+    kept_points = points.loc[points["encounter_id"].isin(episodes)]
+    # exactly the cap's patients, with every episode and every draw of each
+    assert slope["n_clusters"] == cap and slope["n"] == len(episodes)
+    assert slope["notes"][0] == (
+        f"fitted on a random sample of {cap} of {n_patients:,} patients (seed 7; "
+        f"study.trajectory_model_max_patients = {cap} keeps the fit fast); every calcium "
+        f"result of a sampled patient kept ({len(kept_points):,} calcium results of "
+        f"{len(episodes):,} episodes of {cap} patients, of {len(points):,} results in all)"
+    )
+    assert slope["n_dropped"] == 0  # episodes outside the sample are not "dropped"
+    # deterministic: the same again, and the same with the input rows in another order
+    again = calcium_trajectory_mixed(cohort, points, study)
+    shuffled = calcium_trajectory_mixed(
+        cohort.sample(frac=1.0, random_state=1),
+        points.sample(frac=1.0, random_state=2),
+        study,
+    )
+    for other in (again, shuffled):
+        for mine, theirs in zip((slope, at_horizon), other, strict=True):
+            for key in ("estimate", "ci_low", "ci_high", "p_value"):
+                assert theirs[key] == pytest.approx(mine[key], rel=1e-9, abs=1e-12), key
+            for key in ("n", "n_exposed", "n_clusters", "notes"):
+                assert theirs[key] == mine[key], key
+    # Recovery on a third of the patients: the slope difference's SE is about
+    # 0.04 mmol/L / sqrt(2,800 draws x var(days) 1.2 x var(exposed) 0.25) ~ 0.0015 mmol/L/day,
+    # so 0.006 is four SEs; the horizon difference's SE is about 0.005 mmol/L (0.02: 4 SEs).
+    truth = TRAJECTORY_TRUTH
+    assert slope["ci_low"] < truth["slope_difference"] < slope["ci_high"]
+    assert abs(slope["estimate"] - truth["slope_difference"]) < 0.006
+    assert at_horizon["ci_low"] < truth["difference_at_48h"] < at_horizon["ci_high"]
+    assert abs(at_horizon["estimate"] - truth["difference_at_48h"]) < 0.02
+
+
+def test_mixed_model_below_the_cap_is_unchanged_and_small_counts_hidden(
+    cohort: pd.DataFrame, points: pd.DataFrame, mixed: list[dict]
+) -> None:
+    n_patients = cohort["subject_id"].nunique()
+    at_cap = calcium_trajectory_mixed(
+        cohort, points, StudyConfig(trajectory_model_max_patients=n_patients)
+    )
+    uncapped = calcium_trajectory_mixed(
+        cohort, points, StudyConfig(trajectory_model_max_patients=0), threshold=10_000
+    )
+    default = mixed
+    assert at_cap == default  # a cap the cohort does not exceed changes nothing
+    for mine, theirs in zip(default, uncapped, strict=True):
+        assert {k: v for k, v in mine.items() if k != "notes"} == {
+            k: v for k, v in theirs.items() if k != "notes"
+        }
+    # counts in the notes obey the small-cell threshold: here every count is below it
+    note = uncapped[0]["notes"][0]
+    assert note == (
+        "every patient and every draw in the window kept (<10000 calcium results of <10000 "
+        "episodes of <10000 patients)"
+    )
 
 
 def test_every_analysis_gives_an_entry_with_a_reason_when_it_cannot_be_fitted(

@@ -57,6 +57,17 @@ def test_outcome_window_must_start_after_grace_period(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_trajectory_model_patient_cap_is_zero_or_useful(tmp_path: Path) -> None:
+    # 0 = every patient; a cap under 100 patients would give a meaningless mixed model
+    path = tmp_path / "cap.yaml"
+    path.write_text(yaml.safe_dump({"study": {"trajectory_model_max_patients": 50}}))
+    with pytest.raises(ConfigError, match=r"study\.trajectory_model_max_patients.*too few"):
+        load_config(path)
+    path.write_text(yaml.safe_dump({"study": {"trajectory_model_max_patients": 0}}))
+    assert load_config(path).study.trajectory_model_max_patients == 0
+    assert MgcaConfig().study.trajectory_model_max_patients == 3000
+
+
 def test_invalid_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("study: [unclosed\n")
