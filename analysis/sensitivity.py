@@ -37,6 +37,10 @@ LAST_COHORT_STEP = "analytic_cohort.sql"
 """Alternative windows re-run the SQL steps up to and including this one."""
 
 
+class AlternativeCohortUnavailable(RuntimeError):
+    """An alternative window's cohort cannot be had from this run's database."""
+
+
 def _no_estimate(name: str, analysis: str, reason: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -109,25 +113,41 @@ def excluding_advanced_ckd(
     )
 
 
-def changed_settings(con: Any, config: MgcaConfig, catalog: str) -> set[str]:
-    """The ``study_config`` columns whose value in ``catalog`` (the run's database, attached)
-    differs from ``config``'s, plus ``"study_outcome_horizons"`` when its rows differ."""
+def _differences(
+    values: dict[str, Any], horizons: list[tuple[int, bool]], config: MgcaConfig
+) -> set[str]:
+    """Study-config columns whose value differs from ``config``'s, plus
+    ``"study_outcome_horizons"`` when the horizon rows differ."""
     from mgca.database import study_config_values, study_outcome_horizons
 
+    wanted = study_config_values(config)
+    changed = {
+        name for name in values.keys() | wanted.keys() if values.get(name) != wanted.get(name)
+    }
+    if horizons != study_outcome_horizons(config):
+        changed.add("study_outcome_horizons")
+    return changed
+
+
+def settings_changed(base: MgcaConfig, alternative: MgcaConfig) -> set[str]:
+    """The settings (``study_config`` columns, ``"study_outcome_horizons"``) that differ
+    between two configs: what :func:`mgca.derive.steps_to_rerun` needs."""
+    from mgca.database import study_config_values, study_outcome_horizons
+
+    return _differences(study_config_values(base), study_outcome_horizons(base), alternative)
+
+
+def changed_settings(con: Any, config: MgcaConfig, catalog: str) -> set[str]:
+    """The settings whose value in ``catalog`` (the run's database, attached: what its tables
+    were derived with) differs from ``config``'s."""
     cursor = con.execute(f"SELECT * FROM {catalog}.main.study_config")
     names = [d[0] for d in cursor.description]
     stored = dict(zip(names, cursor.fetchone(), strict=True))
-    wanted = study_config_values(config)
-    changed = {
-        name for name in stored.keys() | wanted.keys() if stored.get(name) != wanted.get(name)
-    }
     horizons = con.execute(
         f"SELECT horizon_hours, is_primary FROM {catalog}.main.study_outcome_horizons "
         "ORDER BY horizon_hours"
     ).fetchall()
-    if [tuple(row) for row in horizons] != study_outcome_horizons(config):
-        changed.add("study_outcome_horizons")
-    return changed
+    return _differences(stored, [tuple(row) for row in horizons], config)
 
 
 def rederive_cohort(db_path: Path, config: MgcaConfig, work_dir: Path) -> pd.DataFrame:
@@ -160,13 +180,58 @@ def rederive_cohort(db_path: Path, config: MgcaConfig, work_dir: Path) -> pd.Dat
             con.close()
 
 
+def _alternative_cohort(
+    db_path: Path, name: str, config: MgcaConfig, work_dir: Path
+) -> pd.DataFrame:
+    """The cohort of alternative window ``name``: pulled back from Spark by the run when it
+    was derived there, else re-derived from the run's DuckDB tables."""
+    import duckdb
+
+    from mgca.spark_engine import ALTERNATIVE_COHORT_PREFIX
+
+    table = f"{ALTERNATIVE_COHORT_PREFIX}{name}"
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        present = {
+            t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        if table in present:
+            return con.execute(
+                f'SELECT * FROM "{table}" ORDER BY subject_id, encounter_id, index_time'
+            ).df()
+    finally:
+        con.close()
+    if "index_events" not in present:
+        raise AlternativeCohortUnavailable(
+            "the run's database holds the analytic table but not the tables it was derived "
+            "from (a Spark-engine run), and no cohort for this window was pulled back from "
+            "Spark; run again with --no-cache"
+        )
+    return rederive_cohort(db_path, config, work_dir)
+
+
 def alternative_windows(db_path: Path, config: MgcaConfig, work_dir: Path) -> list[dict[str, Any]]:
-    """The primary model on cohorts re-derived with each alternative grace period/horizon."""
+    """The primary model on cohorts re-derived with each alternative grace period/horizon.
+
+    A run on the Spark engine derived them on the cluster and pulled them back
+    (``alternative_cohort__<name>``, :func:`mgca.spark_engine.derive_alternative_cohorts`);
+    otherwise they are re-derived here from the run's DuckDB tables. A window whose cohort
+    cannot be had gets an entry without an estimate that says why, not a failed run."""
     out = []
     for name, label, alt in config.sensitivity_configs():
-        cohort = rederive_cohort(db_path, alt, work_dir)
+        analysis = f"re-derived cohort: {label}"
+        try:
+            cohort = _alternative_cohort(db_path, name, alt, work_dir)
+        except AlternativeCohortUnavailable as exc:
+            out.append(_no_estimate(name, analysis, f"cohort not available: {exc}"))
+            continue
+        except Exception as exc:  # one window must not stop the run; the entry says why
+            # (the exception's type only: a database message may quote a value or a date)
+            reason = f"cohort could not be re-derived ({type(exc).__name__})"
+            out.append(_no_estimate(name, analysis, reason))
+            continue
         fit = partial(fit_primary, cohort, alt.study)
-        out.append(_refit(name, f"re-derived cohort: {label}", fit))
+        out.append(_refit(name, analysis, fit))
     return out
 
 

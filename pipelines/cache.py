@@ -8,9 +8,11 @@ over:
   ``outputs.fingerprint_files``; for Delta tables each table's id and version, and for
   Parquet at a URL a fresh random value, so such runs never hit the cache: see
   ``mgca.sources``);
-- the analysis config: the ``study`` and ``privacy`` sections (``engine``, ``synthetic``,
-  ``report`` and ``schedule`` change how or when a run happens, not what it derives; the
-  synthetic settings still reach the key through the generated files' fingerprint);
+- the analysis config: the ``study``, ``privacy`` and ``sensitivity`` sections (``engine``,
+  ``synthetic``, ``report`` and ``schedule`` change how or when a run happens, not what it
+  derives; the synthetic settings still reach the key through the generated files'
+  fingerprint; the sensitivity windows change the sensitivity estimates and, on Spark, the
+  derived tables);
 - the code: the mgca version and every file of ``mgca.sql`` (SQL and reference CSVs) and
   ``mgca.analysis`` plus the Python modules that load and derive.
 
@@ -76,6 +78,7 @@ def analysis_config_sha256(config: MgcaConfig) -> str:
     payload = {
         "study": config.study.model_dump(mode="json"),
         "privacy": config.privacy.model_dump(mode="json"),
+        "sensitivity": config.sensitivity.model_dump(mode="json"),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

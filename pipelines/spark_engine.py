@@ -84,9 +84,7 @@ PULLED_BACK_TABLES: tuple[str, ...] = (
 Add a table here when the models or report need another episode-level or aggregate table."""
 
 SMALL_INPUT_TABLES: tuple[str, ...] = tuple(
-    name
-    for name, provider in REQUIRED_INPUTS.items()
-    if not provider.endswith("load_canonical")
+    name for name, provider in REQUIRED_INPUTS.items() if not provider.endswith("load_canonical")
 )
 """Reference tables and study config: made in DuckDB, shipped to Spark."""
 
@@ -453,9 +451,7 @@ def register_small_inputs(spark: SparkSession, con: duckdb.DuckDBPyConnection) -
         ).fetchall()
     }
     shipped = sorted(
-        name
-        for name in present
-        if name not in CANONICAL_TABLES and name != "source_row_counts"
+        name for name in present if name not in CANONICAL_TABLES and name != "source_row_counts"
     )
     missing = [name for name in SMALL_INPUT_TABLES if name not in present]
     if missing:
@@ -470,14 +466,18 @@ def register_small_inputs(spark: SparkSession, con: duckdb.DuckDBPyConnection) -
 # derivation and pull-back
 
 
-def derive_on_spark(spark: SparkSession, progress: Progress | None = None) -> list[str]:
-    """Run every file of :data:`mgca.derive.SQL_STEPS`, translated, on Spark; return the
-    tables created (each persisted and registered as a temporary view)."""
+def derive_on_spark(
+    spark: SparkSession, progress: Progress | None = None, steps: list[str] | None = None
+) -> list[str]:
+    """Run the files ``steps`` (default every file of :data:`mgca.derive.SQL_STEPS`), in
+    order and translated, on Spark; return the tables created (each persisted and registered
+    as a temporary view, replacing a view of the same name)."""
     from pyspark.storagelevel import StorageLevel
 
     created: list[str] = []
-    n_steps = len(SQL_STEPS)
-    for number, sql_file in enumerate(SQL_STEPS, start=1):
+    steps = SQL_STEPS if steps is None else steps
+    n_steps = len(steps)
+    for number, sql_file in enumerate(steps, start=1):
         if progress is not None:
             progress(f"derive (spark) {number}/{n_steps}: {sql_file}")
         for statement in translate(read_sql(sql_file), sql_file):
@@ -518,9 +518,7 @@ def duckdb_schemas(config: MgcaConfig, tables: tuple[str, ...]) -> dict[str, lis
         load_reference_tables(con)
         write_study_config(con, config)
         derive(con)
-        return {
-            table: con.execute(f'DESCRIBE "{table}"').fetchall() for table in tables
-        }
+        return {table: con.execute(f'DESCRIBE "{table}"').fetchall() for table in tables}
     finally:
         con.close()
 
@@ -550,6 +548,65 @@ def pull_back(
             con.unregister("_mgca_pulled_back")
         [(counts[table],)] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
     return counts
+
+
+ALTERNATIVE_COHORT_PREFIX = "alternative_cohort__"
+"""Pulled-back analytic table of a sensitivity window: ``alternative_cohort__<name>`` with the
+name of :meth:`mgca.config.MgcaConfig.sensitivity_configs` (e.g. ``grace_12h``)."""
+
+
+def derive_alternative_cohorts(
+    spark: SparkSession,
+    con: duckdb.DuckDBPyConnection,
+    config: MgcaConfig,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """The analytic table of each alternative window of the sensitivity analyses, derived on
+    Spark while the run's tables are there, pulled back into ``con`` as
+    ``alternative_cohort__<name>``; returns rows per table.
+
+    For each window the alternative study config is shipped to Spark and only the steps the
+    changed settings reach are re-run (:func:`mgca.derive.steps_to_rerun`, as the DuckDB
+    engine's :func:`mgca.analysis.sensitivity.rederive_cohort` does), then the run's own study
+    config is shipped back. Call after :func:`pull_back` (the re-run steps replace the views
+    of the run's tables up to ``analytic_cohort``)."""
+    from mgca.analysis.sensitivity import LAST_COHORT_STEP, settings_changed
+    from mgca.derive import steps_to_rerun
+
+    columns = duckdb_schemas(config, ("analytic_cohort",))["analytic_cohort"]
+    counts: dict[str, int] = {}
+    try:
+        for name, _, alt in config.sensitivity_configs():
+            steps = steps_to_rerun(settings_changed(config, alt), LAST_COHORT_STEP)
+            _ship_study_config(spark, alt)
+            derive_on_spark(spark, progress, steps)
+            table = f"{ALTERNATIVE_COHORT_PREFIX}{name}"
+            frame = spark.table("analytic_cohort").select(*[c for c, *_ in columns])
+            con.register("_mgca_pulled_back", frame.toArrow())
+            try:
+                select = ", ".join(f'CAST("{c}" AS {kind}) AS "{c}"' for c, kind, *_ in columns)
+                con.execute(
+                    f'CREATE OR REPLACE TABLE "{table}" AS SELECT {select} FROM _mgca_pulled_back'
+                )
+            finally:
+                con.unregister("_mgca_pulled_back")
+            [(counts[table],)] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
+    finally:
+        _ship_study_config(spark, config)
+    return counts
+
+
+def _ship_study_config(spark: SparkSession, config: MgcaConfig) -> None:
+    """Replace the Spark views ``study_config`` and ``study_outcome_horizons`` with
+    ``config``'s (built by :func:`mgca.database.write_study_config`, as for the run)."""
+    con = duckdb.connect(":memory:")
+    try:
+        write_study_config(con, config)
+        for table in ("study_config", "study_outcome_horizons"):
+            arrow = con.sql(f'SELECT * FROM "{table}"').to_arrow_table()
+            spark.createDataFrame(arrow).createOrReplaceTempView(table)
+    finally:
+        con.close()
 
 
 def unpersist_all(spark: SparkSession) -> None:

@@ -83,7 +83,8 @@ def derive_tables(
 
     With the Spark engine the steps run on Spark over the canonical tables in ``data_dir``
     (required then; stored as ``data_format``, at ``delta_versions``, as for
-    :func:`load_database`) and only ``spark_engine.PULLED_BACK_TABLES`` are written to
+    :func:`load_database`) and only ``spark_engine.PULLED_BACK_TABLES`` and the analytic
+    table of each sensitivity window (``alternative_cohort__<name>``) are written to
     ``db_path``.
     """
     from mgca.database import open_database
@@ -104,6 +105,8 @@ def derive_tables(
             try:
                 spark_engine.derive_on_spark(spark, progress)
                 spark_engine.pull_back(spark, con, config)
+                # the sensitivity windows need the lab-level tables, which stay on Spark
+                spark_engine.derive_alternative_cohorts(spark, con, config, progress)
             finally:
                 spark_engine.unpersist_all(spark)
         else:

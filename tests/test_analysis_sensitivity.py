@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from analysis_sim import simulate_cohort
 from mgca import study
 from mgca.analysis.models import fit_primary
 from mgca.analysis.sensitivity import (
+    alternative_windows,
     excluding_advanced_ckd,
     ionized_outcome,
     primary_evalue,
@@ -121,3 +123,47 @@ def test_run_sensitivity_lists_every_analysis(small_db: Path, tmp_path: Path) ->
     for e in out["analyses"]:
         assert (e["estimate"] is None) == (e["reason"] is not None), e["name"]
     assert out["evalue"]["reason"] == "no primary estimate"
+
+
+def _spark_like_copy(small_db: Path, folder: Path, extra: dict[str, pd.DataFrame]) -> Path:
+    """What a Spark-engine run keeps locally: the analytic and config tables, no lab rows."""
+    db = folder / "spark-like.duckdb"
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("ATTACH ? AS run (READ_ONLY)", [str(small_db)])
+        for table in ("analytic_cohort", "study_config", "study_outcome_horizons"):
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM run.main.{table}")
+        for name, frame in extra.items():
+            con.register("frame", frame)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame')
+            con.unregister("frame")
+    finally:
+        con.close()
+    return db
+
+
+def test_a_window_without_its_cohort_gets_a_reason_not_a_failed_run(
+    small_db: Path, tmp_path: Path
+) -> None:
+    config = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(12,), horizons_hours=(24,)))
+    db = _spark_like_copy(small_db, tmp_path, {})
+    entries = alternative_windows(db, config, tmp_path)
+    assert [e["name"] for e in entries] == ["grace_12h", "horizon_24h"]
+    for entry in entries:
+        assert entry["estimate"] is None
+        assert entry["reason"].startswith("cohort not available:")
+        assert "--no-cache" in entry["reason"]
+
+
+def test_a_cohort_pulled_back_from_spark_is_used_as_it_is(
+    small_db: Path, tmp_path: Path
+) -> None:
+    config = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(12,), horizons_hours=()))
+    ((name, _, alt),) = config.sensitivity_configs()
+    cohort = rederive_cohort(small_db, alt, tmp_path)
+    db = _spark_like_copy(small_db, tmp_path, {f"alternative_cohort__{name}": cohort})
+    (entry,) = alternative_windows(db, config, tmp_path)
+    (direct,) = alternative_windows(small_db, config, tmp_path)
+    assert entry["estimate"] is not None
+    assert entry["estimate"] == pytest.approx(direct["estimate"], abs=1e-12)
+    assert entry["n"] == direct["n"]

@@ -15,7 +15,13 @@ from pydantic import ValidationError
 from mgca import cache, history
 from mgca.artifacts import attrition_table, estimates_table, summary_markdown
 from mgca.cli import main
-from mgca.config import MgcaConfig, ReportConfig, ScheduleConfig, StudyConfig
+from mgca.config import (
+    MgcaConfig,
+    ReportConfig,
+    ScheduleConfig,
+    SensitivityConfig,
+    StudyConfig,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +74,10 @@ def test_cache_key_follows_input_analysis_config_not_cosmetics() -> None:
     assert key != cache.cache_key("b" * 64, base)
     changed = MgcaConfig(study=StudyConfig(mg_low_mmol_l=0.71))
     assert key != cache.cache_key("a" * 64, changed)
+    # other sensitivity windows change the sensitivity estimates: a cached entry must not
+    # answer for them
+    windows = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(3,), horizons_hours=()))
+    assert key != cache.cache_key("a" * 64, windows)
     cosmetic = MgcaConfig(report=ReportConfig(title="x"), schedule=ScheduleConfig(cron="0 3 * * *"))
     assert key == cache.cache_key("a" * 64, cosmetic)
 

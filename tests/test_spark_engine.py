@@ -17,12 +17,14 @@ only those views) covers the Parquet input too, at the cost of one Spark derivat
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -46,6 +48,7 @@ from delta_tables import (  # noqa: E402
 )
 
 from mgca import spark_engine  # noqa: E402
+from mgca.analysis.sensitivity import rederive_cohort  # noqa: E402
 from mgca.cli import main  # noqa: E402
 from mgca.database import CanonicalSchemaError  # noqa: E402
 from mgca.delta_snapshot import read_snapshot  # noqa: E402
@@ -215,14 +218,35 @@ def test_every_sql_file_translates_to_create_table_statements() -> None:
             assert " QUALIFY " not in statement.query.upper()
 
 
-def test_spark_derivation_equals_duckdb_row_for_row(
-    dataset: Path, delta_dataset: Path, tmp_path: Path
+def test_spark_run_equals_duckdb_row_for_row(
+    dataset: Path, delta_dataset: Path, tmp_path: Path, prefect_harness: None
 ) -> None:
+    """A whole ``mgca run --spark-master local[2]`` (real CLI, Prefect flow, Delta input at a
+    file:// URL) derives on Spark, pulls back only episode-level and aggregate tables, and
+    fits every model, sensitivity windows included; its tables equal the DuckDB engine's."""
     # infer_missing_units on: the missing-unit path runs too
-    duck_db, spark_db = tmp_path / "duck.duckdb", tmp_path / "spark.duckdb"
+    duck_db = tmp_path / "duck.duckdb"
     n_duck = study.build_database(dataset, duck_db, _config("duckdb", infer_missing_units=True))
     spark_config = _config("spark", "delta", infer_missing_units=True)
-    n_spark = study.build_database(delta_dataset.as_uri(), spark_db, spark_config)
+    config_file = tmp_path / "spark.yaml"
+    config_file.write_text("engine:\n  spark_format: delta\nstudy:\n  infer_missing_units: true\n")
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run", "--source", "canonical", "--path", delta_dataset.as_uri(),
+            "--config", str(config_file), "--spark-master", "local[2]", "--out", str(run),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spark_db = run / "private" / "mgca.duckdb"
+    results = json.loads((run / "results.json").read_text())
+    windows = [
+        e for e in results["sensitivity"]["analyses"] if e["name"].startswith(("grace", "horizon"))
+    ]
+    assert [e["name"] for e in windows] == ["grace_3h", "grace_12h", "horizon_24h", "horizon_72h"]
+    assert all(e["reason"] is None or "not available" not in e["reason"] for e in windows)
+    n_spark = study.read_cohort(spark_db).shape[0]
     assert n_spark == n_duck
     counts = _assert_same_tables(duck_db, spark_db)
     # the stories alone analyse p1 and p2 (treated; p2 in mg/dL with an unlinked calcium)
@@ -238,6 +262,19 @@ def test_spark_derivation_equals_duckdb_row_for_row(
         pulled.close()
     assert story_stays >= {"e1", "e2", "e6"}
     assert "lab_results" not in tables and "lab_harmonised" not in tables
+    # the sensitivity windows' cohorts, derived on Spark while the lab-level tables were
+    # there, equal the DuckDB engine's re-derivation from its own tables
+    windows = spark_config.sensitivity_configs()
+    assert len(windows) == 4
+    for name, _, alt in windows:
+        table = f"{spark_engine.ALTERNATIVE_COHORT_PREFIX}{name}"
+        assert table in tables
+        duck = rederive_cohort(duck_db, alt, tmp_path)
+        spark = study.read_table(
+            spark_db, f'SELECT * FROM "{table}" ORDER BY subject_id, encounter_id, index_time'
+        )
+        assert len(duck) > 0, name
+        pd.testing.assert_frame_equal(spark, duck, check_exact=False, atol=1e-9, obj=name)
 
 
 def test_bad_canonical_input_on_spark_names_file_and_column(tmp_path: Path) -> None:
@@ -332,8 +369,17 @@ def test_cli_passes_a_file_url_through_the_flow_to_spark(
     result = CliRunner().invoke(
         main,
         [
-            "run", "--source", "canonical", "--path", url, "--config", str(config),
-            "--spark-master", "local[2]", "--out", str(tmp_path / "run"),
+            "run",
+            "--source",
+            "canonical",
+            "--path",
+            url,
+            "--config",
+            str(config),
+            "--spark-master",
+            "local[2]",
+            "--out",
+            str(tmp_path / "run"),
         ],
     )
     assert result.exit_code == 2, result.output
