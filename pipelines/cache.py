@@ -29,6 +29,7 @@ and row counts), never patient-level data. A hit shows in the Prefect UI as ``Ca
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -129,8 +130,34 @@ def commit_stage(work: Path, entry: Path, stage: str) -> None:
 
 
 def invalidate(entry: Path) -> None:
-    """Drop an entry (``mgca run --no-cache`` rebuilds it)."""
+    """Drop an entry."""
     shutil.rmtree(entry, ignore_errors=True)
+
+
+def fresh_entry(reports_root: Path, key: str) -> Path:
+    """A private entry folder for a run that must not reuse the cache (``mgca run
+    --no-cache``): built beside the shared entries under a name no other run uses, so a run
+    that is reading the shared entry of the same key is never disturbed; :func:`promote`
+    makes it the shared entry when the run has built every stage."""
+    root = cache_root(reports_root)
+    root.mkdir(parents=True, exist_ok=True)
+    fresh = root / f".fresh-{key[:16]}-{uuid.uuid4().hex[:8]}"
+    fresh.mkdir()
+    return fresh
+
+
+def promote(fresh: Path, entry: Path) -> None:
+    """Make the fully built ``fresh`` entry the shared ``entry`` of its key, replacing the one
+    there (two renames; the old one is removed afterwards). If another run put an entry in
+    place in between, that one stays (same key, same content) and ``fresh`` is discarded."""
+    trash = entry.parent / f".trash-{entry.name[:16]}-{uuid.uuid4().hex[:8]}"
+    with contextlib.suppress(FileNotFoundError):  # no shared entry yet
+        os.replace(entry, trash)
+    try:
+        os.replace(fresh, entry)
+    except OSError:  # another run's entry arrived first (a non-empty folder is not replaced)
+        shutil.rmtree(fresh, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def touch(entry: Path) -> None:
@@ -146,9 +173,10 @@ def prune(reports_root: Path, keep: int = DEFAULT_KEEP) -> list[str]:
         return []
     removed: list[str] = []
     now = time.time()
-    for stale in root.glob(".building-*"):
-        if now - stale.stat().st_mtime > 24 * 3600:  # a crashed build, a day old
-            shutil.rmtree(stale, ignore_errors=True)
+    for pattern in (".building-*", ".fresh-*", ".trash-*"):
+        for stale in root.glob(pattern):
+            if now - stale.stat().st_mtime > 24 * 3600:  # a crashed build, a day old
+                shutil.rmtree(stale, ignore_errors=True)
     entries = sorted(
         (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=lambda p: p.stat().st_mtime,

@@ -400,12 +400,16 @@ def study_flow(
     outputs.recover_interrupted(out_dir)
     outputs.clean_stale_staging(out_dir)
     staging = outputs.staging_dir_for(out_dir)
+    fresh: Path | None = None
     try:
         prepared = prepare_source(source, path, str(staging), config)
         key = cache.cache_key(prepared["fingerprint"], config)
-        entry = cache.entry_dir(root, key)
+        shared_entry = cache.entry_dir(root, key)
+        # --no-cache builds in a private entry and promotes it when complete: deleting the
+        # shared entry here would pull it from under a concurrent run of the same key
         if not use_cache:
-            cache.invalidate(entry)
+            fresh = cache.fresh_entry(root, key)
+        entry = fresh or shared_entry
         stages = ("derive", "fit", "sensitivity")
         cache_hit = {stage: cache.is_complete(entry, stage) for stage in stages}
         db_path = staging / PRIVATE_DB
@@ -428,6 +432,9 @@ def study_flow(
             cohort_path, str(db_path), primary_fit, str(entry), key, config
         )
         sensitivity = cache.read_json(entry / "sensitivity.json")
+        if fresh is not None:
+            cache.promote(fresh, shared_entry)
+            fresh, entry = None, shared_entry
         cache.touch(entry)
         truth = None
         if prepared["source"] == "synthetic":
@@ -475,9 +482,7 @@ def study_flow(
             "fit_reused": cache_hit["fit"],
             "sensitivity_reused": cache_hit["sensitivity"],
         }
-        results["comparison_with_previous"] = history.compare_with_previous(
-            root, out_dir, results
-        )
+        results["comparison_with_previous"] = history.compare_with_previous(root, out_dir, results)
         results["table_one"] = render_report_task(
             str(staging),
             results,
@@ -493,6 +498,8 @@ def study_flow(
         published = outputs.publish(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if fresh is not None:  # a private --no-cache entry that was never promoted
+            shutil.rmtree(fresh, ignore_errors=True)
         raise
     finally:
         run_lock.release()

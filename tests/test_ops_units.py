@@ -192,3 +192,20 @@ def test_artifact_text_suppresses_small_counts() -> None:
     assert "n = <11 episodes" in text and "Episodes analysed (cohort size): <11" in text
     assert estimates_table(results, 11)[0]["n"] == "<11"
     assert attrition_table(results, 11)[1]["n_remaining"] == "<11"
+
+
+def test_a_fresh_entry_is_promoted_over_the_shared_one_without_leftovers(tmp_path: Path) -> None:
+    # mgca run --no-cache builds in a private entry; promoting it replaces the shared entry of
+    # its key (or creates it) and leaves no private, trash or build folder behind
+    shared = cache.entry_dir(tmp_path, "k" * 64)
+    for content in ("old", "new"):
+        fresh = cache.fresh_entry(tmp_path, "k" * 64)
+        work = cache.stage_workdir(fresh)
+        (work / "x.txt").write_text(content)
+        cache.commit_stage(work, fresh, "derive")
+        if content == "old":
+            assert not shared.exists()
+        cache.promote(fresh, shared)
+        assert (shared / "x.txt").read_text() == content
+        assert cache.is_complete(shared, "derive")
+        assert sorted(p.name for p in cache.cache_root(tmp_path).iterdir()) == [shared.name]
