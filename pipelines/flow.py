@@ -474,6 +474,12 @@ def study_flow(
             extra={
                 "cohort_sha256": outputs.file_sha256(Path(cohort_path)),
                 **({"synthetic_manifest": prepared["manifest"]} if prepared["manifest"] else {}),
+                # the Delta table versions read (the run pins them at its start)
+                **(
+                    {"delta_versions": dict(sorted(prepared["delta_versions"].items()))}
+                    if prepared["delta_versions"]
+                    else {}
+                ),
             },
         )
         results["provenance"]["cache"] = {

@@ -246,6 +246,12 @@ def test_spark_run_equals_duckdb_row_for_row(
     ]
     assert [e["name"] for e in windows] == ["grace_3h", "grace_12h", "horizon_24h", "horizon_72h"]
     assert all(e["reason"] is None or "not available" not in e["reason"] for e in windows)
+    # the Delta versions read are on record: lab_results and encounters had later commits
+    versions = results["provenance"]["delta_versions"]
+    assert versions == {
+        t: deltalake.DeltaTable(delta_dataset / t).version() for t in CANONICAL_TABLES
+    }
+    assert versions["lab_results"] > 0
     n_spark = study.read_cohort(spark_db).shape[0]
     assert n_spark == n_duck
     counts = _assert_same_tables(duck_db, spark_db)
