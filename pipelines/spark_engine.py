@@ -457,8 +457,7 @@ def register_small_inputs(spark: SparkSession, con: duckdb.DuckDBPyConnection) -
     if missing:
         raise DerivationError(f"the run's database lacks the input table(s) {missing}")
     for table in shipped:
-        arrow = con.sql(f'SELECT * FROM "{table}"').to_arrow_table()
-        spark.createDataFrame(arrow).createOrReplaceTempView(table)
+        _ship_to_spark(spark, con, table)
     return shipped
 
 
@@ -532,22 +531,33 @@ def pull_back(
     """Copy ``tables`` from Spark into ``con`` with the DuckDB engine's columns and types;
     return rows copied per table."""
     schemas = duckdb_schemas(config, tables)
-    counts: dict[str, int] = {}
-    for table in tables:
-        columns = schemas[table]
-        frame = spark.table(table).select(*[name for name, *_ in columns])
-        con.register("_mgca_pulled_back", frame.toArrow())
-        try:
-            select = ", ".join(
-                f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind, *_ in columns
-            )
-            con.execute(
-                f'CREATE OR REPLACE TABLE "{table}" AS SELECT {select} FROM _mgca_pulled_back'
-            )
-        finally:
-            con.unregister("_mgca_pulled_back")
-        [(counts[table],)] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
-    return counts
+    return {table: _copy_to_duckdb(spark, con, table, table, schemas[table]) for table in tables}
+
+
+def _copy_to_duckdb(
+    spark: SparkSession,
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    columns: list[tuple],
+) -> int:
+    """Copy the Spark view ``source`` into the DuckDB table ``target`` with ``columns``
+    (``DESCRIBE`` rows: name, DuckDB type, ...); return the rows copied."""
+    frame = spark.table(source).select(*[name for name, *_ in columns])
+    con.register("_mgca_pulled_back", frame.toArrow())
+    try:
+        select = ", ".join(f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind, *_ in columns)
+        con.execute(f'CREATE OR REPLACE TABLE "{target}" AS SELECT {select} FROM _mgca_pulled_back')
+    finally:
+        con.unregister("_mgca_pulled_back")
+    [(n_rows,)] = con.execute(f'SELECT count(*) FROM "{target}"').fetchall()
+    return int(n_rows)
+
+
+def _ship_to_spark(spark: SparkSession, con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Register the (small) DuckDB table ``table`` of ``con`` as the Spark view ``table``."""
+    arrow = con.sql(f'SELECT * FROM "{table}"').to_arrow_table()
+    spark.createDataFrame(arrow).createOrReplaceTempView(table)
 
 
 ALTERNATIVE_COHORT_PREFIX = "alternative_cohort__"
@@ -573,7 +583,8 @@ def derive_alternative_cohorts(
     from mgca.analysis.sensitivity import LAST_COHORT_STEP, settings_changed
     from mgca.derive import steps_to_rerun
 
-    columns = duckdb_schemas(config, ("analytic_cohort",))["analytic_cohort"]
+    # the run's analytic table, just pulled back, has the DuckDB engine's columns and types
+    columns = con.execute('DESCRIBE "analytic_cohort"').fetchall()
     counts: dict[str, int] = {}
     try:
         for name, _, alt in config.sensitivity_configs():
@@ -581,16 +592,7 @@ def derive_alternative_cohorts(
             _ship_study_config(spark, alt)
             derive_on_spark(spark, progress, steps)
             table = f"{ALTERNATIVE_COHORT_PREFIX}{name}"
-            frame = spark.table("analytic_cohort").select(*[c for c, *_ in columns])
-            con.register("_mgca_pulled_back", frame.toArrow())
-            try:
-                select = ", ".join(f'CAST("{c}" AS {kind}) AS "{c}"' for c, kind, *_ in columns)
-                con.execute(
-                    f'CREATE OR REPLACE TABLE "{table}" AS SELECT {select} FROM _mgca_pulled_back'
-                )
-            finally:
-                con.unregister("_mgca_pulled_back")
-            [(counts[table],)] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
+            counts[table] = _copy_to_duckdb(spark, con, "analytic_cohort", table, columns)
     finally:
         _ship_study_config(spark, config)
     return counts
@@ -603,8 +605,7 @@ def _ship_study_config(spark: SparkSession, config: MgcaConfig) -> None:
     try:
         write_study_config(con, config)
         for table in ("study_config", "study_outcome_horizons"):
-            arrow = con.sql(f'SELECT * FROM "{table}"').to_arrow_table()
-            spark.createDataFrame(arrow).createOrReplaceTempView(table)
+            _ship_to_spark(spark, con, table)
     finally:
         con.close()
 
