@@ -132,50 +132,26 @@ numbered AS (
         r.*,
         CAST(
             o.rows_before
-            + ROW_NUMBER() OVER (
-                PARTITION BY r.subject_id
-                ORDER BY
-                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
-                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
-            )
+            + ROW_NUMBER() OVER subject_rows
             AS BIGINT
         ) AS lab_row_id,
         COALESCE(
-            LAG(r.time) OVER (
-                PARTITION BY r.subject_id
-                ORDER BY
-                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
-                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
-            ) = r.time
-            AND LAG(r.analyte) OVER (
-                PARTITION BY r.subject_id
-                ORDER BY
-                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
-                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
-            ) = r.analyte
-            AND LAG(r.encounter_id) OVER (
-                PARTITION BY r.subject_id
-                ORDER BY
-                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
-                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
-            ) IS NOT DISTINCT FROM r.encounter_id
-            AND LAG(r.value) OVER (
-                PARTITION BY r.subject_id
-                ORDER BY
-                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
-                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
-            ) IS NOT DISTINCT FROM r.value
-            AND LAG(r.unit_normalised) OVER (
-                PARTITION BY r.subject_id
-                ORDER BY
-                    r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
-                    r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
-            ) IS NOT DISTINCT FROM r.unit_normalised,
+            LAG(r.time) OVER subject_rows = r.time
+            AND LAG(r.analyte) OVER subject_rows = r.analyte
+            AND LAG(r.encounter_id) OVER subject_rows IS NOT DISTINCT FROM r.encounter_id
+            AND LAG(r.value) OVER subject_rows IS NOT DISTINCT FROM r.value
+            AND LAG(r.unit_normalised) OVER subject_rows IS NOT DISTINCT FROM r.unit_normalised,
             FALSE
         ) AS repeats_previous_row
     FROM resolved AS r
     INNER JOIN subject_row_offsets AS o
         ON o.subject_id = r.subject_id
+    WINDOW subject_rows AS (
+        PARTITION BY r.subject_id
+        ORDER BY
+            r.time, r.analyte, r.encounter_id, r.value, r.unit_normalised,
+            r.encounter_assigned_by_time, r.unit, r.source_code, r.source_encounter_id
+    )
 ),
 
 -- Unit inference (only when cfg.infer_missing_units): a missing unit's reading depends on
