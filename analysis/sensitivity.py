@@ -137,7 +137,7 @@ def settings_changed(base: MgcaConfig, alternative: MgcaConfig) -> set[str]:
     return _differences(study_config_values(base), study_outcome_horizons(base), alternative)
 
 
-def changed_settings(con: Any, config: MgcaConfig, catalog: str) -> set[str]:
+def settings_changed_from_run(con: Any, config: MgcaConfig, catalog: str) -> set[str]:
     """The settings whose value in ``catalog`` (the run's database, attached: what its tables
     were derived with) differs from ``config``'s."""
     cursor = con.execute(f"SELECT * FROM {catalog}.main.study_config")
@@ -168,7 +168,7 @@ def rederive_cohort(db_path: Path, config: MgcaConfig, work_dir: Path) -> pd.Dat
         con = open_database(Path(folder) / "alternative.duckdb", config)
         try:
             con.execute("ATTACH ? AS run (READ_ONLY)", [str(db_path)])
-            changed = changed_settings(con, config, "run")
+            changed = settings_changed_from_run(con, config, "run")
             con.execute("SET search_path = 'alternative.main,run.main'")
             write_study_config(con, config)
             for step in steps_to_rerun(changed, LAST_COHORT_STEP):

@@ -412,12 +412,13 @@ def run_mgca(timer: Timer, data_dir: Path, work: Path, config: MgcaConfig) -> Mg
         mark("diagnostics (balance, overlap)")
         diagnostics_block(cohort, threshold)
         mark("secondary (6 models, MixedLM)")
-        secondary_block(cohort, study.read_secondary_tables(db_path), config)
+        secondary_tables = study.read_secondary_tables(db_path)
+        secondary_block(cohort, secondary_tables, config)
         mark("sensitivity (4 re-derived windows)")
         primary = next((e for e in estimates if e["name"] == "primary"), None)
         sensitivity_block(
             cohort,
-            kidney=study.read_table(db_path, "SELECT * FROM index_kidney_function ORDER BY ALL"),
+            kidney=secondary_tables["index_kidney_function"],  # read as the flow's task does
             primary=primary,
             db_path=db_path,
             config=config,
