@@ -55,15 +55,20 @@ from mgca.analysis.models import (
     ADJUSTMENT_SET,
     CI_LEVEL,
     CLUSTER,
+    MODEL_SPEC_WORDS,
     OUTCOME,
-    PRIMARY_METHOD,
     REPORT_SAYS,
     AdjustedData,
     InsufficientDataError,
+    ModelSpec,
     _entry,
     _finite,
     _grace_words,
+    bootstrap_interval,
+    bootstrap_replicates,
+    choose_model_spec,
     interacted_design,
+    outcome_design,
 )
 from mgca.analysis.propensity import (
     DEFAULT_THRESHOLD,
@@ -72,7 +77,7 @@ from mgca.analysis.propensity import (
     fit_logit,
     fit_propensity,
 )
-from mgca.config import StudyConfig
+from mgca.config import EstimationConfig, StudyConfig
 
 N_BOOTSTRAP = 200
 """Patient-cluster bootstrap resamples for ``ipw_ate(..., se_method="bootstrap")``."""
@@ -299,14 +304,18 @@ def aipw_scores(ps: PropensityFit, y: np.ndarray, m1: np.ndarray, m0: np.ndarray
 
 
 def outcome_predictions(
-    adjusted: AdjustedData, what: str
+    adjusted: AdjustedData, what: str, spec: ModelSpec | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Predictions (mmol/L) of the primary outcome model with everyone exposed / unexposed.
 
-    The fully interacted OLS of ``fit_primary`` (one regression per arm, same splines), fitted
-    by least squares on the analysed rows; returns ``(m1, m0, notes, number of parameters)``.
+    ``spec``: the outcome model (default: the fully interacted one, one regression per arm);
+    the doubly robust estimate passes the one the pre-specified rule chose for the primary.
+    Fitted by least squares on the analysed rows; returns ``(m1, m0, notes, number of
+    parameters)``.
     """
-    design = interacted_design(adjusted, what)
+    design = (
+        interacted_design(adjusted, what) if spec is None else outcome_design(adjusted, what, spec)
+    )
     beta, *_ = np.linalg.lstsq(design.X, design.y, rcond=None)
     notes = [design.dropped_note] if design.dropped_note else []
     return design.x1 @ beta, design.x0 @ beta, notes, design.X.shape[1]
@@ -320,11 +329,14 @@ def aipw_ate(
     threshold: int = DEFAULT_THRESHOLD,
     outcome_covariates: Sequence[str] | None = None,
     propensity_covariates: Sequence[str] | None = None,
+    estimation: EstimationConfig | None = None,
 ) -> dict[str, Any]:
     """Augmented IPW (doubly robust) ATE, mmol/L, with a patient-clustered influence SE.
 
     Outcome model: the primary model (exposure × adjustment terms, OLS). Propensity model:
     :func:`fit_propensity`. ``truncate_percentiles``/``threshold``: as for :func:`ipw_ate`.
+    The outcome model is the one the pre-specified rule (:func:`choose_model_spec`, with
+    ``estimation``) picks for these rows, as for the primary estimate.
     ``outcome_covariates`` / ``propensity_covariates`` (sensitivity analyses and tests of
     double robustness): restrict either model to these adjustment-set columns; the rows stay
     the full set's complete cases. Raises
@@ -346,7 +358,10 @@ def aipw_ate(
         kept = [c for c in outcome_rows.covariates if c in set(outcome_covariates)]
         outcome_rows = replace(outcome_rows, covariates=kept)
         model_notes.append(f"outcome model restricted to {', '.join(kept) or 'the intercept'}")
-    m1, m0, design_notes, n_outcome = outcome_predictions(outcome_rows, what)
+    spec = choose_model_spec(
+        outcome_rows, (estimation or EstimationConfig()).min_episodes_per_parameter
+    )
+    m1, m0, design_notes, n_outcome = outcome_predictions(outcome_rows, what, spec)
     scores = aipw_scores(ps, y, m1, m0)
     ate = float(scores.mean())
     se = cluster_se(scores - ate, data[CLUSTER], n_params=ps.X.shape[1] + n_outcome)
@@ -357,19 +372,132 @@ def aipw_ate(
     method = (
         "Augmented inverse-probability weighting (doubly robust; Robins, Rotnitzky & Zhao "
         "1994): mean over episodes of m1 − m0 + T(Y − m1)/e − (1 − T)(Y − m0)/(1 − e). "
-        f"Outcome model m: the primary model ({PRIMARY_METHOD.split(';')[0]}). "
+        f"Outcome model m: the primary model ({MODEL_SPEC_WORDS[spec.name]}, chosen by the "
+        "same pre-specified rule). "
         f"{PROPENSITY_METHOD}, e. SE from the estimated influence function summed by patient "
         "(cluster-robust; nuisance models treated as known; CR1 small-sample factor "
         "G/(G−1)·(n−1)/(n−K), K = propensity + outcome-model parameters); 95 % CI and "
         "p-value from t with (patients − 1) df."
     )
-    return _entry(
+    entry = _entry(
         name="doubly_robust",
         estimand=_weighted_estimand(study),
         study=study,
         stats=_t_stats(ate, se, n_clusters),
         data=data,
         treat=ps.treat,
+        n_dropped=ps.adjusted.n_dropped,
+        method=method,
+        adjustment_set=list(ADJUSTMENT_SET),
+        notes=notes,
+    )
+    entry["model_spec"] = spec.record()
+    return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# the overlap population
+
+
+def overlap_weights(treat: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Overlap weights (Li, Morgan & Zaslavsky 2018, JASA 113:390), unitless.
+
+    Exposed: ``1 − e``; unexposed: ``e``. Each episode counts in proportion to the
+    probability that it could have been in the other arm, so episodes whose treatment was
+    all but certain count for almost nothing and no weight is ever extreme. With a logistic
+    propensity model the weighted means of every model covariate are exactly equal in the two
+    arms.
+    """
+    treat = np.asarray(treat, dtype=float)
+    score = np.asarray(score, dtype=float)
+    return np.where(treat == 1, 1.0 - score, score)
+
+
+def _overlap_difference(treat: np.ndarray, y: np.ndarray, score: np.ndarray) -> float:
+    w = overlap_weights(treat, score)
+    w1, w0 = w * treat, w * (1 - treat)
+    return float(np.sum(w1 * y) / np.sum(w1) - np.sum(w0 * y) / np.sum(w0))
+
+
+def _overlap_estimand(study: StudyConfig | None) -> str:
+    grace = _grace_words(study)
+    horizon = (
+        "the outcome horizon"
+        if study is None
+        else f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
+    )
+    return (
+        "average treatment effect in the overlap population (ATO): the analysed episodes "
+        "weighted by how uncertain their treatment was, e(1 − e), i.e. the patients in whom "
+        f"clinicians were in equipoise; IV/oral Mg repletion within {grace} after index vs no "
+        f"Mg repletion within {grace} (usual care afterwards), on albumin-corrected Ca at "
+        f"{horizon}"
+    )
+
+
+def overlap_ate(
+    cohort: pd.DataFrame,
+    study: StudyConfig | None = None,
+    *,
+    estimation: EstimationConfig | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """Overlap-weighted (ATO) difference in mean outcome, mmol/L (name ``"overlap"``).
+
+    The answer when too many propensity scores are extreme for the full-cohort average to
+    rest on data rather than on the outcome model's extrapolation: the overlap population is
+    where exposed and unexposed episodes are comparable. Hájek means with
+    :func:`overlap_weights`; SE from a patient-cluster bootstrap that refits the propensity
+    model in each resample (``estimation.bootstrap_replicates``, ``bootstrap_seed``), t with
+    (patients − 1) df. Raises ``InsufficientDataError`` like :func:`ipw_ate`.
+    """
+    what = "overlap-population estimate"
+    estimation = estimation or EstimationConfig()
+    ps = fit_propensity(cohort, what=what, threshold=threshold)
+    data = ps.adjusted.data
+    y = data[OUTCOME].to_numpy(dtype=float)
+    treat = ps.treat
+    estimate = _overlap_difference(treat, y, ps.score)
+
+    def statistic(rows: np.ndarray) -> float | None:
+        t = treat[rows]
+        if t.min() == t.max():
+            return None
+        try:
+            e = fit_logit(t, ps.X[rows])
+        except (InsufficientDataError, np.linalg.LinAlgError, ValueError):
+            return None
+        return _overlap_difference(t, y[rows], e)
+
+    values, skipped = bootstrap_replicates(
+        statistic, data[CLUSTER], estimation.bootstrap_replicates, estimation.bootstrap_seed
+    )
+    if len(values) < 2:
+        raise InsufficientDataError(
+            f"no {what}: the bootstrap could not refit the propensity model; {REPORT_SAYS}."
+        )
+    n_clusters = int(data[CLUSTER].nunique())
+    notes = list(ps.notes)
+    if skipped:
+        notes.append(
+            f"bootstrap: {skipped} of {estimation.bootstrap_replicates} resamples skipped (an "
+            f"arm empty or separated); SE from the other {len(values)}"
+        )
+    method = (
+        f"{PROPENSITY_METHOD}. Overlap weights 1 − e (exposed) and e (unexposed) (Li, Morgan "
+        "& Zaslavsky 2018): exact mean balance of every propensity-model covariate, no "
+        "extreme weights; Hájek weighted mean outcome per arm, ATO = difference. SE from a "
+        f"patient-cluster bootstrap ({estimation.bootstrap_replicates} resamples of whole "
+        f"patients, seed {estimation.bootstrap_seed}, propensity model refitted in each); "
+        "95 % CI and p-value from t with (patients − 1) df."
+    )
+    return _entry(
+        name="overlap",
+        estimand=_overlap_estimand(study),
+        study=study,
+        stats=bootstrap_interval(estimate, values, n_clusters),
+        data=data,
+        treat=treat,
         n_dropped=ps.adjusted.n_dropped,
         method=method,
         adjustment_set=list(ADJUSTMENT_SET),

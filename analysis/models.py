@@ -30,7 +30,7 @@ import pandas as pd
 import patsy
 import statsmodels.api as sm
 
-from mgca.config import StudyConfig
+from mgca.config import EstimationConfig, StudyConfig
 
 UNIT = "mmol/L"
 CI_LEVEL = 0.95
@@ -59,15 +59,6 @@ SPLINE_COVARIATES = frozenset({"baseline_mg_mmol_l", "baseline_ca_corrected_mmol
 LOG_COVARIATES = frozenset({"baseline_creatinine_umol_l"})
 """Entered on the log scale (must be > 0)."""
 CATEGORICAL_COVARIATES = frozenset({"sex"})
-
-PRIMARY_METHOD = (
-    "Outcome regression with full exposure × covariate interaction (Lin 2013 regression "
-    "adjustment, g-computation), fitted by OLS; natural cubic splines "
-    f"({SPLINE_DF} df) for baseline Mg and baseline corrected Ca, log baseline creatinine. "
-    "ATE = mean over the analysed cohort of predicted outcome with everyone exposed minus "
-    "everyone unexposed; SE by the delta method from the patient-clustered (CR1) sandwich "
-    "covariance; 95 % CI and p-value from t with (patients − 1) df."
-)
 
 COUNT_KEYS: tuple[str, ...] = ("n", "n_exposed", "n_unexposed", "n_clusters", "n_dropped")
 """Keys of an estimate entry that are counts (disclosure control applies to them)."""
@@ -255,12 +246,44 @@ def _entry(
     }
 
 
+def no_estimate_entry(
+    name: str, estimand: str, reason: str, study: StudyConfig | None
+) -> dict[str, Any]:
+    """A results.json ``estimates`` entry for an estimate that could not be made: the same
+    keys as every other entry, numbers ``None``, and ``reason`` in words (never a small
+    count), so no estimate is ever a bare ``null``."""
+    return {
+        "name": name,
+        "estimand": estimand,
+        "outcome": _outcome_words(study),
+        "unit": UNIT,
+        "estimate": None,
+        "se": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "n": None,
+        "n_dropped": None,
+        "grace_hours": None if study is None else study.grace_hours,
+        "horizon_hours": None if study is None else study.horizon_hours,
+        "method": None,
+        "adjustment_set": [],
+        "cohort": _cohort_words(study),
+        "exposure": _exposure_words(study),
+        "n_exposed": None,
+        "n_unexposed": None,
+        "n_clusters": None,
+        "notes": [],
+        "reason": reason.replace(f"; {REPORT_SAYS}", ""),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # primary: g-computation with full interaction
 
 
-def _term(col: str) -> str:
-    if col in SPLINE_COVARIATES:
+def _term(col: str, splines: bool = True) -> str:
+    if splines and col in SPLINE_COVARIATES:
         return f"cr({col}, df={SPLINE_DF}, constraints='center')"
     if col in LOG_COVARIATES:
         return f"np.log({col})"
@@ -353,19 +376,132 @@ def prepare_adjusted(
     )
 
 
-def covariate_rhs(covariates: Sequence[str]) -> str:
-    """Right-hand side of the adjustment formula: splines for Mg and corrected Ca, log
-    creatinine, sex as a factor, the rest linear (``"1"`` when there are no covariates)."""
-    return " + ".join(_term(c) for c in covariates) or "1"
+def covariate_rhs(covariates: Sequence[str], splines: bool = True) -> str:
+    """Right-hand side of the adjustment formula: splines for Mg and corrected Ca (linear
+    terms with ``splines=False``), log creatinine, sex as a factor, the rest linear (``"1"``
+    when there are no covariates)."""
+    return " + ".join(_term(c, splines) for c in covariates) or "1"
+
+
+MODEL_SPECS: tuple[str, ...] = ("interacted_splines", "additive_splines", "additive_linear")
+"""Candidate primary outcome models, richest first (see :func:`choose_model_spec`)."""
+
+MODEL_SPEC_WORDS: dict[str, str] = {
+    "interacted_splines": (
+        "exposure × covariate interaction (one regression per arm, Lin 2013), natural cubic "
+        f"splines ({SPLINE_DF} df) for baseline Mg and baseline corrected Ca"
+    ),
+    "additive_splines": (
+        "additive ANCOVA (common covariate slopes in both arms), natural cubic splines "
+        f"({SPLINE_DF} df) for baseline Mg and baseline corrected Ca"
+    ),
+    "additive_linear": "additive ANCOVA (common covariate slopes in both arms), linear terms",
+}
+"""The model of each spec in words (results.json ``model_spec.words``, report, methods)."""
 
 
 @dataclass(frozen=True)
-class InteractedDesign:
-    """The primary outcome model's design: exposure × (adjustment terms), collinear columns
-    dropped. ``X``, ``x1``, ``x0``: observed, everyone-exposed and everyone-unexposed design
-    matrices (kept columns only); ``c_full``: ``mean(x1) − mean(x0)`` over all columns;
-    ``keep``: kept column indices; ``column_names``: all patsy column names; ``dropped_note``:
-    note on dropped columns (or ``None``)."""
+class ModelSpec:
+    """The primary outcome model the pre-specified rule chose, and why.
+
+    ``name``: one of :data:`MODEL_SPECS`; ``interacted``/``splines``: its shape;
+    ``n_parameters``: parameters of one arm's regression (interacted) or of the whole model
+    (additive); ``episodes_per_parameter``: episodes behind each (the smaller arm's for an
+    interacted model); ``reason``: the rule's decision in words.
+    """
+
+    name: str
+    interacted: bool
+    splines: bool
+    n_parameters: int
+    episodes_per_parameter: float
+    reason: str
+
+    def record(self) -> dict[str, Any]:
+        """results.json ``model_spec``: name, words, parameters, episodes per parameter, why."""
+        return {
+            "name": self.name,
+            "words": MODEL_SPEC_WORDS[self.name],
+            "n_parameters": self.n_parameters,
+            "episodes_per_parameter": round(self.episodes_per_parameter, 1),
+            "reason": self.reason,
+        }
+
+
+def _n_covariate_columns(adjusted: AdjustedData, splines: bool) -> int:
+    """Independent columns (intercept included) of the covariate design on the analysed rows."""
+    frame = _model_frame(adjusted.data, adjusted.covariates)
+    X = np.asarray(
+        patsy.dmatrix(covariate_rhs(adjusted.covariates, splines), frame, NA_action="raise")
+    )
+    return len(_independent_columns(X))
+
+
+def choose_model_spec(adjusted: AdjustedData, min_episodes_per_parameter: int) -> ModelSpec:
+    """Pre-specified rule: the richest model whose parameters each have enough episodes.
+
+    In order: ``interacted_splines`` when the *smaller* arm has at least
+    ``min_episodes_per_parameter`` episodes per parameter of its own regression (each arm
+    predicts the other arm's episodes, so each must carry its own model);
+    ``additive_splines`` and then ``additive_linear`` when the whole analysed cohort has that
+    many per parameter of the one shared model (exposure + covariates). When none qualifies,
+    ``additive_linear`` is still fitted and ``reason`` says it falls short; the diagnostics
+    gate then decides whether its answer may be stated. The rule reads only exposure and
+    covariates, never the outcome.
+    """
+    k = min_episodes_per_parameter
+    n1 = int(adjusted.treat.sum())
+    n0 = len(adjusted.treat) - n1
+    n = n1 + n0
+    p_spline = _n_covariate_columns(adjusted, splines=True)
+    p_linear = _n_covariate_columns(adjusted, splines=False)
+    smaller = min(n1, n0)
+    if smaller >= k * p_spline:
+        return ModelSpec(
+            "interacted_splines",
+            True,
+            True,
+            p_spline,
+            smaller / p_spline,
+            f"the smaller arm has {smaller / p_spline:.1f} episodes per parameter of its own "
+            f"regression ({p_spline} parameters), at least the pre-specified {k}",
+        )
+    why_not = (
+        f"not interacted: the smaller arm has {smaller / p_spline:.1f} episodes per parameter "
+        f"of a per-arm regression ({p_spline} parameters), below the pre-specified {k}"
+    )
+    for name, p in (("additive_splines", p_spline + 1), ("additive_linear", p_linear + 1)):
+        if n >= k * p:
+            return ModelSpec(
+                name,
+                False,
+                name.endswith("splines"),
+                p,
+                n / p,
+                f"{why_not}; {n / p:.1f} episodes per parameter of the additive model "
+                f"({p} parameters), at least {k}",
+            )
+    p = p_linear + 1
+    return ModelSpec(
+        "additive_linear",
+        False,
+        False,
+        p,
+        n / p,
+        f"{why_not}; even the simplest model (additive, linear, {p} parameters) has only "
+        f"{n / p:.1f} episodes per parameter, below {k}: fitted, but the estimate is fragile",
+    )
+
+
+@dataclass(frozen=True)
+class OutcomeDesign:
+    """The outcome model's design for one :class:`ModelSpec`, collinear columns dropped.
+
+    ``X``, ``x1``, ``x0``: observed, everyone-exposed and everyone-unexposed design matrices
+    (kept columns only); ``c_full``: ``mean(x1) − mean(x0)`` over all columns; ``keep``: kept
+    column indices; ``column_names``: all patsy column names; ``dropped_note``: note on dropped
+    columns (or ``None``).
+    """
 
     y: np.ndarray
     X: np.ndarray
@@ -377,15 +513,24 @@ class InteractedDesign:
     dropped_note: str | None
 
 
-def interacted_design(adjusted: AdjustedData, what: str) -> InteractedDesign:
-    """Build the fully interacted outcome-model design for ``adjusted`` (see ``fit_primary``).
+InteractedDesign = OutcomeDesign
+"""The fully interacted spec's design (the name the weighting estimators' tests use)."""
 
-    Raises ``InsufficientDataError`` when an arm has no more episodes than its own outcome
-    model has parameters.
+INTERACTED = ModelSpec("interacted_splines", True, True, 0, float("nan"), "requested")
+"""The fully interacted spline model, for callers that ask for it by name."""
+
+
+def outcome_design(adjusted: AdjustedData, what: str, spec: ModelSpec) -> OutcomeDesign:
+    """Build the outcome-model design of ``spec`` for ``adjusted`` (see ``fit_primary``).
+
+    Raises ``InsufficientDataError`` when, for an interacted spec, an arm has no more episodes
+    than its own outcome model has parameters, or, for an additive one, the cohort has no
+    more episodes than the model has parameters.
     """
     frame = _model_frame(adjusted.data, adjusted.covariates)
-    rhs = covariate_rhs(adjusted.covariates)
-    y_mat, x_mat = patsy.dmatrices(f"{_Y} ~ {_TREAT} * ({rhs})", frame, NA_action="raise")
+    rhs = covariate_rhs(adjusted.covariates, spec.splines)
+    joiner = "*" if spec.interacted else "+"
+    y_mat, x_mat = patsy.dmatrices(f"{_Y} ~ {_TREAT} {joiner} ({rhs})", frame, NA_action="raise")
     design = x_mat.design_info
     X = np.asarray(x_mat)
     (x1,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 1.0}))
@@ -406,15 +551,22 @@ def interacted_design(adjusted: AdjustedData, what: str) -> InteractedDesign:
                 "by a level seen in one arm only)"
             )
         )
-    n_main = sum(1 for j in keep if _TREAT not in design.column_names[j])
     treat = adjusted.treat
-    for arm, n_arm in (("exposed", int(treat.sum())), ("unexposed", int(len(treat) - treat.sum()))):
-        if n_arm <= n_main + 1:
-            raise InsufficientDataError(
-                f"no {what}: the {arm} arm has too few analysable episodes to "
-                f"fit its own outcome model ({n_main} parameters); {REPORT_SAYS}."
-            )
-    return InteractedDesign(
+    if spec.interacted:
+        n_main = sum(1 for j in keep if _TREAT not in design.column_names[j])
+        arms = (("exposed", int(treat.sum())), ("unexposed", int(len(treat) - treat.sum())))
+        for arm, n_arm in arms:
+            if n_arm <= n_main + 1:
+                raise InsufficientDataError(
+                    f"no {what}: the {arm} arm has too few analysable episodes to "
+                    f"fit its own outcome model ({n_main} parameters); {REPORT_SAYS}."
+                )
+    elif len(treat) <= len(keep) + 1:
+        raise InsufficientDataError(
+            f"no {what}: too few analysable episodes for the outcome model ({len(keep)} "
+            f"parameters); {REPORT_SAYS}."
+        )
+    return OutcomeDesign(
         y=np.asarray(y_mat).ravel(),
         X=X[:, keep],
         x1=x1[:, keep],
@@ -426,55 +578,187 @@ def interacted_design(adjusted: AdjustedData, what: str) -> InteractedDesign:
     )
 
 
+def interacted_design(adjusted: AdjustedData, what: str) -> OutcomeDesign:
+    """The fully interacted spline design (``outcome_design`` with ``interacted_splines``)."""
+    return outcome_design(adjusted, what, INTERACTED)
+
+
+def cluster_rows(groups: pd.Series) -> list[np.ndarray]:
+    """Row indices of each cluster (patient), in order of first appearance."""
+    codes, uniques = pd.factorize(groups.astype(str))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1]
+    return np.split(order, bounds)
+
+
+def bootstrap_replicates(
+    statistic: Any, groups: pd.Series, n_replicates: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """``statistic(rows)`` over ``n_replicates`` patient-cluster resamples (seeded).
+
+    Each resample draws as many patients as there are, with replacement, and keeps all the
+    episodes of each drawn patient. ``statistic`` returns a float or ``None`` (a resample it
+    cannot use, e.g. an arm left empty); returns the finite values and the number skipped.
+    """
+    rows_of = cluster_rows(groups)
+    rng = np.random.default_rng(seed)
+    values: list[float] = []
+    skipped = 0
+    for _ in range(n_replicates):
+        pick = rng.integers(0, len(rows_of), len(rows_of))
+        value = statistic(np.concatenate([rows_of[k] for k in pick]))
+        if value is None or not np.isfinite(value):
+            skipped += 1
+        else:
+            values.append(float(value))
+    return np.asarray(values), skipped
+
+
+def bootstrap_interval(
+    estimate: float, values: np.ndarray, n_clusters: int
+) -> dict[str, float | None]:
+    """Estimate, bootstrap SE, 95 % CI ``estimate ± t(G − 1) · SE`` and its two-sided p-value.
+
+    A t interval on the bootstrap SE rather than bootstrap percentiles: with a few dozen
+    patients in the smaller arm the percentile interval's tails are themselves noisy.
+    """
+    from scipy import stats
+
+    se = float(np.std(values, ddof=1))
+    df = max(n_clusters - 1, 1)
+    q = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
+    p = 2 * stats.t.sf(abs(estimate / se), df) if se > 0 else float("nan")
+    return {
+        "estimate": _finite(estimate),
+        "se": _finite(se),
+        "ci_low": _finite(estimate - q * se),
+        "ci_high": _finite(estimate + q * se),
+        "p_value": _finite(p),
+    }
+
+
+def _gcomp_bootstrap(
+    design: OutcomeDesign, treat: np.ndarray, groups: pd.Series, n_replicates: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """Bootstrap of the g-computation ATE: refit the outcome model on each patient resample
+    (design columns, spline knots included, fixed at the full sample) and average the
+    predicted exposed − unexposed difference over the resampled episodes, so the interval
+    also counts the sampling of the covariates the ATE averages over."""
+    diff = design.x1 - design.x0
+    rank = design.X.shape[1]
+
+    def statistic(rows: np.ndarray) -> float | None:
+        t = treat[rows]
+        if t.min() == t.max():
+            return None
+        X = design.X[rows]
+        beta, _, r, _ = np.linalg.lstsq(X, design.y[rows], rcond=None)
+        if r < rank:
+            return None
+        return float(diff[rows].mean(axis=0) @ beta)
+
+    return bootstrap_replicates(statistic, groups, n_replicates, seed)
+
+
+def _primary_method(spec: ModelSpec, n_replicates: int, seed: int) -> str:
+    return (
+        f"Outcome regression (g-computation), fitted by OLS: {MODEL_SPEC_WORDS[spec.name]}; "
+        "log baseline creatinine. The model was chosen by the pre-specified rule "
+        "(estimation.min_episodes_per_parameter) before the outcome was read. ATE = mean over "
+        "the analysed cohort of predicted outcome with everyone exposed minus everyone "
+        f"unexposed. SE from a patient-cluster bootstrap ({n_replicates} resamples of whole "
+        f"patients, seed {seed}; the model refitted in each, so the interval counts the "
+        "sampling of the covariates too); 95 % CI and p-value from t with (patients − 1) df. "
+        "The delta-method interval (patient-clustered CR1 sandwich, covariates held fixed) is "
+        "kept beside it as delta_method."
+    )
+
+
+PRIMARY_METHOD = _primary_method(
+    ModelSpec("interacted_splines", True, True, 0, float("nan"), ""), 500, 20261124
+)
+"""The primary method in words with the default settings (the weighting estimators quote it)."""
+
+
 def fit_primary(
-    cohort: pd.DataFrame, study: StudyConfig, adjustment_set: Sequence[str] | None = None
+    cohort: pd.DataFrame,
+    study: StudyConfig,
+    adjustment_set: Sequence[str] | None = None,
+    estimation: EstimationConfig | None = None,
 ) -> dict[str, Any]:
     """Primary estimate: the adjusted ATE on corrected Ca at the horizon, in mmol/L.
 
-    Model: OLS of the outcome on exposure × (spline(baseline Mg) + spline(baseline corrected
-    Ca) + baseline total Ca + baseline albumin + log baseline creatinine + age + sex), natural
-    cubic splines with 3 df (patsy ``cr``, centred). Counterfactual design matrices (everyone
-    exposed / everyone unexposed) are built from the fitted ``design_info``, so spline knots and
-    centring stay the training ones. The ATE is ``c · β`` with ``c = mean(X1) − mean(X0)``,
-    its SE ``sqrt(c' V c)`` with ``V`` the patient-clustered covariance.
+    Model: chosen by :func:`choose_model_spec` from exposure, covariates and
+    ``estimation.min_episodes_per_parameter`` (never the outcome): OLS of the outcome on
+    exposure × (spline(baseline Mg) + spline(baseline corrected Ca) + baseline total Ca +
+    baseline albumin + log baseline creatinine + age + sex) when the smaller arm supports one
+    regression of its own, else the additive model with those splines, else additive and
+    linear. Counterfactual design matrices (everyone exposed / everyone unexposed) are built
+    from the fitted ``design_info``, so spline knots and centring stay the training ones. The
+    ATE is ``c · β`` with ``c = mean(X1) − mean(X0)``.
+
+    Interval: patient-cluster bootstrap (``estimation.bootstrap_replicates`` resamples,
+    ``estimation.bootstrap_seed``), t with (patients − 1) df on the bootstrap SE; the
+    delta-method interval from the CR1 sandwich (``sqrt(c' V c)``, covariates fixed) is kept
+    under ``delta_method``. ``model_spec`` records which model ran and why.
 
     Rows missing the outcome, exposure or any adjustment covariate (or with creatinine ≤ 0)
     are dropped and counted in ``n_dropped``. A covariate constant in the analysed rows and
     design columns that are exact linear combinations of earlier ones are dropped, with a
-    note. Corrected Ca is computed from total Ca and albumin, so one of the three is always
-    redundant and the ATE does not change; when a dropped column does bear on the ATE (e.g. a
-    sex level seen in one arm only), the note says the ATE now assumes that term is zero.
+    note (corrected Ca is computed from total Ca and albumin, so one of the three is always
+    redundant and the ATE does not change; when a dropped column does bear on the ATE, e.g. a
+    sex level seen in one arm only, the note says the ATE now assumes that term is zero).
 
     ``adjustment_set`` replaces ``ADJUSTMENT_SET`` (a sensitivity refit; the entry's
     ``adjustment_set`` then names the columns used).
 
-    Raises ``InsufficientDataError`` when an arm is empty, an arm has no more episodes than its
-    own outcome model has parameters, or fewer than ``MIN_EPISODES`` rows remain.
+    Raises ``InsufficientDataError`` when an arm is empty, the chosen model has no more
+    episodes than parameters, or fewer than ``MIN_EPISODES`` rows remain.
     """
     what = "primary estimate"
+    estimation = estimation or EstimationConfig()
     adjusted = prepare_adjusted(cohort, what, adjustment_set)
     data, treat = adjusted.data, adjusted.treat
     notes = list(adjusted.notes)
-    design = interacted_design(adjusted, what)
+    spec = choose_model_spec(adjusted, estimation.min_episodes_per_parameter)
+    design = outcome_design(adjusted, what, spec)
     if design.dropped_note:
         notes.append(design.dropped_note)
 
     fit = _clustered_ols(design.y, design.X, data[CLUSTER])
-    if data[CLUSTER].nunique() < 30:
+    n_clusters = int(data[CLUSTER].nunique())
+    if n_clusters < 30:
         notes.append("fewer than 30 patients: clustered standard errors may be too small")
-
-    return _entry(
+    delta = _contrast(fit, design.c_full[design.keep])
+    values, skipped = _gcomp_bootstrap(
+        design, treat, data[CLUSTER], estimation.bootstrap_replicates, estimation.bootstrap_seed
+    )
+    if len(values) < 2:
+        raise InsufficientDataError(
+            f"no {what}: the patient-cluster bootstrap could not refit the outcome model "
+            f"(every resample lost an arm or a design column); {REPORT_SAYS}."
+        )
+    if skipped:
+        notes.append(
+            f"bootstrap: {skipped} of {estimation.bootstrap_replicates} resamples skipped (an "
+            f"arm empty or a design column lost); SE from the other {len(values)}"
+        )
+    stats = bootstrap_interval(float(delta["estimate"] or np.nan), values, n_clusters)
+    entry = _entry(
         name="primary",
         estimand=_primary_estimand(study),
         study=study,
-        stats=_contrast(fit, design.c_full[design.keep]),
+        stats=stats,
         data=data,
         treat=treat,
         n_dropped=adjusted.n_dropped,
-        method=PRIMARY_METHOD,
+        method=_primary_method(spec, estimation.bootstrap_replicates, estimation.bootstrap_seed),
         adjustment_set=list(ADJUSTMENT_SET if adjustment_set is None else adjustment_set),
         notes=notes,
     )
+    entry["model_spec"] = spec.record()
+    entry["delta_method"] = {k: delta[k] for k in ("se", "ci_low", "ci_high", "p_value")}
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------

@@ -131,6 +131,37 @@ class SensitivityConfig(_Strict):
     horizons_hours: tuple[int, ...] = Field((24, 72), max_length=10)
 
 
+class EstimationConfig(_Strict):
+    """Pre-specified rules of the effect estimation (fixed before any outcome is looked at).
+
+    ``min_episodes_per_parameter``: the primary outcome model is the richest of three
+    candidates whose parameters each have at least this many episodes behind them (Harrell,
+    Regression Modeling Strategies, 2nd ed., section 4.4: about 15 observations per parameter
+    for a model that predicts reliably outside the rows it was fitted on, which
+    g-computation does when it predicts each episode under the other arm).
+    ``bootstrap_replicates`` / ``bootstrap_seed``: the patient-cluster bootstrap of the
+    g-computation and overlap-population estimates (resamples of whole patients; seeded, so
+    a rerun gives the same interval).
+    """
+
+    min_episodes_per_parameter: int = Field(15, ge=2, le=100)
+    bootstrap_replicates: int = Field(500, ge=50, le=10_000)
+    bootstrap_seed: int = Field(20261124, ge=0)
+
+
+class GateConfig(_Strict):
+    """Diagnostics that decide whether the report may state an answer (pre-specified bounds,
+    after OHDSI HADES's study diagnostics). Units in the names; shares are fractions 0-1.
+    """
+
+    min_episodes_per_arm: int = Field(20, ge=2, le=10_000)
+    max_abs_smd: float = Field(0.1, gt=0, le=1)
+    min_equipoise: float = Field(0.2, ge=0, le=1)
+    min_ess_per_arm: float = Field(20.0, ge=1)
+    max_plausible_effect_mmol_l: float = Field(0.5, gt=0, le=5)
+    max_ci_half_width_mmol_l: float = Field(0.5, gt=0, le=5)
+
+
 class PrivacyConfig(_Strict):
     """Statistical disclosure control for everything that leaves the run's private folder."""
 
@@ -309,6 +340,8 @@ class MgcaConfig(_Strict):
 
     study: StudyConfig = StudyConfig()
     sensitivity: SensitivityConfig = SensitivityConfig()
+    estimation: EstimationConfig = EstimationConfig()
+    gate: GateConfig = GateConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     engine: EngineConfig = EngineConfig()
     synthetic: SyntheticConfig = SyntheticConfig()

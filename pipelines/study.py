@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from mgca.config import MgcaConfig
@@ -158,39 +159,87 @@ def read_cohort(db_path: Path) -> pd.DataFrame:
     )
 
 
+ESTIMATE_NAMES: tuple[str, ...] = (
+    "primary",
+    "overlap",
+    "unadjusted_difference",
+    "naive_before_after",
+    "ipw",
+    "doubly_robust",
+)
+"""Every estimate results.json carries, in order; each is a figure or a named reason."""
+
+
 def fit_estimates(
     cohort: pd.DataFrame, config: MgcaConfig
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Primary estimate, the crude difference, the naive before/after contrast, and the
-    primary contrast by inverse-probability weighting and by augmented IPW (doubly robust).
+    """Primary estimate, the overlap-population estimate, the crude difference, the naive
+    before/after contrast, and the primary contrast by inverse-probability weighting and by
+    augmented IPW (doubly robust).
 
-    Returns the estimates (results.json entries, in that order) and notes for any that could
-    not be fitted (for example "no eligible episodes").
+    Returns one results.json entry per name of :data:`ESTIMATE_NAMES`, in that order: an
+    estimate that cannot be made is an entry with ``estimate: None`` and a ``reason``. The
+    notes repeat those reasons as ``"<name>: <reason>"``.
     """
-    from mgca.analysis.estimators import aipw_ate, ipw_ate
+    from mgca.analysis.estimators import aipw_ate, ipw_ate, overlap_ate
     from mgca.analysis.models import (
         InsufficientDataError,
         fit_primary,
         naive_before_after,
+        no_estimate_entry,
         unadjusted_difference,
     )
 
     threshold = config.privacy.small_cell_threshold
-    fits = (
-        ("primary", lambda: fit_primary(cohort, config.study)),
-        ("unadjusted_difference", lambda: unadjusted_difference(cohort, config.study)),
-        ("naive_before_after", lambda: naive_before_after(cohort, config.study)),
-        ("ipw", lambda: ipw_ate(cohort, config.study, threshold=threshold)),
-        ("doubly_robust", lambda: aipw_ate(cohort, config.study, threshold=threshold)),
-    )
+    estimation = config.estimation
+    fits = {
+        "primary": lambda: fit_primary(cohort, config.study, estimation=estimation),
+        "overlap": lambda: overlap_ate(
+            cohort, config.study, estimation=estimation, threshold=threshold
+        ),
+        "unadjusted_difference": lambda: unadjusted_difference(cohort, config.study),
+        "naive_before_after": lambda: naive_before_after(cohort, config.study),
+        "ipw": lambda: ipw_ate(cohort, config.study, threshold=threshold),
+        "doubly_robust": lambda: aipw_ate(
+            cohort, config.study, threshold=threshold, estimation=estimation
+        ),
+    }
     estimates: list[dict[str, Any]] = []
     notes: list[str] = []
-    for name, fit in fits:
+    for name in ESTIMATE_NAMES:
         try:
-            estimates.append(fit())
-        except InsufficientDataError as exc:
+            estimates.append(fits[name]())
+        except (InsufficientDataError, np.linalg.LinAlgError) as exc:
+            reason = (
+                str(exc)
+                if isinstance(exc, InsufficientDataError)
+                else (f"no {name} estimate: the model's equations could not be solved ({exc})")
+            )
+            entry = no_estimate_entry(name, ESTIMAND_WORDS[name], reason, config.study)
+            estimates.append(entry)
             notes.append(f"{name}: {exc}")
     return estimates, notes
+
+
+ESTIMAND_WORDS: dict[str, str] = {
+    "primary": "average treatment effect in the analysed cohort (g-computation)",
+    "overlap": "average treatment effect in the overlap population (overlap weights)",
+    "unadjusted_difference": "crude difference in mean outcome, not adjusted",
+    "naive_before_after": "mean change from baseline among exposed episodes (not causal)",
+    "ipw": "average treatment effect by inverse-probability weighting",
+    "doubly_robust": "average treatment effect by augmented IPW (doubly robust)",
+}
+"""Short estimand words for an entry whose estimate could not be made."""
+
+
+def evaluate_gate(
+    cohort: pd.DataFrame, estimates: list[dict[str, Any]], config: MgcaConfig
+) -> dict[str, Any]:
+    """results.json ``gate``: which estimate answers, each diagnostic check, the verdict
+    (:func:`mgca.analysis.gate.evaluate_gate`)."""
+    from mgca.analysis.gate import evaluate_gate as gate
+
+    return gate(cohort, estimates, config.gate, config.privacy.small_cell_threshold)
 
 
 SECONDARY_TABLES: tuple[str, ...] = (
