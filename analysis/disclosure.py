@@ -95,12 +95,15 @@ def suppress_estimate(
     """Copy of an estimate entry with small counts hidden (as ``suppress_record``) and, when any
     group size in ``group_keys`` is hidden, its statistics set to ``None`` too: a mean over
     fewer than ``threshold`` episodes is itself disclosive. Adds a ``withheld`` reason then.
+    An entry with a ``reason`` (no estimate could be made) has no statistics to withhold.
     """
     out = suppress_record(entry, count_keys, threshold)
-    if any(k in out and out[k] is None for k in group_keys):
+    if not entry.get("reason") and any(k in out and out[k] is None for k in group_keys):
         for key in ESTIMATE_VALUE_KEYS:
             if key in out:
                 out[key] = None
+        if "delta_method" in out:
+            out["delta_method"] = dict.fromkeys(out["delta_method"])
         out["withheld"] = f"an exposure group has fewer than {threshold} episodes"
     return out
 

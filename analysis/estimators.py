@@ -65,10 +65,10 @@ from mgca.analysis.models import (
     _finite,
     _grace_words,
     bootstrap_interval,
-    bootstrap_replicates,
     choose_model_spec,
     interacted_design,
     outcome_design,
+    resample_counts,
 )
 from mgca.analysis.propensity import (
     DEFAULT_THRESHOLD,
@@ -419,6 +419,56 @@ def _overlap_difference(treat: np.ndarray, y: np.ndarray, score: np.ndarray) -> 
     return float(np.sum(w1 * y) / np.sum(w1) - np.sum(w0 * y) / np.sum(w0))
 
 
+def weighted_logit(
+    treat: np.ndarray, X: np.ndarray, weights: np.ndarray, start: np.ndarray, max_iter: int = 25
+) -> np.ndarray | None:
+    """Scores of a frequency-weighted logistic regression by Newton–Raphson from ``start``
+    (the full-sample coefficients), or ``None`` when it does not converge or separates."""
+    beta = start.copy()
+    for _ in range(max_iter):
+        e = 1 / (1 + np.exp(-np.clip(X @ beta, -30, 30)))
+        hessian = (X * (weights * e * (1 - e))[:, None]).T @ X
+        try:
+            step = np.linalg.solve(hessian, X.T @ (weights * (treat - e)))
+        except np.linalg.LinAlgError:
+            return None
+        beta += step
+        if np.max(np.abs(step)) < 1e-8:
+            e = 1 / (1 + np.exp(-np.clip(X @ beta, -30, 30)))
+            return e if np.all((e > 1e-12) & (e < 1 - 1e-12)) else None
+    return None
+
+
+def _overlap_bootstrap(
+    ps: PropensityFit, y: np.ndarray, n_replicates: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """Patient-cluster bootstrap of the overlap-weighted difference, refitting the propensity
+    model (as a frequency-weighted logit) in each resample; returns the values and the number
+    of resamples skipped (an arm empty, or the refit did not converge)."""
+    treat, X = ps.treat, ps.X
+    groups = ps.adjusted.data[CLUSTER]
+    codes, _ = pd.factorize(groups.astype(str), sort=True)
+    with np.errstate(divide="ignore"):
+        logit = np.log(ps.raw_score / (1 - ps.raw_score))
+    start, *_ = np.linalg.lstsq(X, logit, rcond=None)
+    values: list[float] = []
+    skipped = 0
+    for counts in resample_counts(int(codes.max()) + 1, n_replicates, seed):
+        for row in counts:
+            w = row[codes]
+            if np.sum(w * treat) == 0 or np.sum(w * (1 - treat)) == 0:
+                skipped += 1
+                continue
+            e = weighted_logit(treat, X, w, start)
+            if e is None:
+                skipped += 1
+                continue
+            ow = overlap_weights(treat, e) * w
+            w1, w0 = ow * treat, ow * (1 - treat)
+            values.append(float(np.sum(w1 * y) / np.sum(w1) - np.sum(w0 * y) / np.sum(w0)))
+    return np.asarray(values), skipped
+
+
 def _overlap_estimand(study: StudyConfig | None) -> str:
     grace = _grace_words(study)
     horizon = (
@@ -459,18 +509,8 @@ def overlap_ate(
     treat = ps.treat
     estimate = _overlap_difference(treat, y, ps.score)
 
-    def statistic(rows: np.ndarray) -> float | None:
-        t = treat[rows]
-        if t.min() == t.max():
-            return None
-        try:
-            e = fit_logit(t, ps.X[rows])
-        except (InsufficientDataError, np.linalg.LinAlgError, ValueError):
-            return None
-        return _overlap_difference(t, y[rows], e)
-
-    values, skipped = bootstrap_replicates(
-        statistic, data[CLUSTER], estimation.bootstrap_replicates, estimation.bootstrap_seed
+    values, skipped = _overlap_bootstrap(
+        ps, y, estimation.bootstrap_replicates, estimation.bootstrap_seed
     )
     if len(values) < 2:
         raise InsufficientDataError(

@@ -305,6 +305,10 @@ def evaluate_gate(
         *_weighting_checks(ps, answer, bounds, reason),
         *_estimate_checks(entry, bounds),
     ]
+    if smaller is not None and 0 < smaller < threshold:
+        # the estimate itself is withheld (disclosure control): so are its figures here
+        for check in checks[-2:]:
+            check.update(value=None, passed=False, words=f"withheld: {arm_words}")
     failed = [c["words"] for c in checks if not c["passed"]]
     return {
         "passed": not failed,
@@ -313,3 +317,22 @@ def evaluate_gate(
         "checks": checks,
         "failed": failed,
     }
+
+
+def gate_rule_words(bounds: GateConfig) -> str:
+    """Which estimate answers and the gate's bounds, in words (Methods)."""
+    lo, hi = OVERLAP_BOUNDS
+    return (
+        "The answer is the whole-cohort (primary) estimate when at most "
+        f"{100 * OVERLAP_SHARE_LIMIT:g} % of propensity scores lie outside [{lo:g}, {hi:g}] "
+        f"and inverse-probability weights balance every adjusted covariate (|SMD| ≤ "
+        f"{bounds.max_abs_smd:g}) with an effective sample size of at least "
+        f"{bounds.min_ess_per_arm:g} episodes per arm; otherwise the overlap-population "
+        "estimate (overlap weights). It is stated only when every check passes: at least "
+        f"{bounds.min_episodes_per_arm} episodes in the smaller arm; at least "
+        f"{100 * bounds.min_equipoise:g} % of episodes in equipoise (preference score "
+        f"{EQUIPOISE_BOUNDS[0]:g}–{EQUIPOISE_BOUNDS[1]:g}); |SMD| ≤ {bounds.max_abs_smd:g} and "
+        f"effective sample size ≥ {bounds.min_ess_per_arm:g} per arm under the answer's "
+        f"weights; |estimate| ≤ {bounds.max_plausible_effect_mmol_l:g} mmol/L; 95 % CI "
+        f"half-width ≤ {bounds.max_ci_half_width_mmol_l:g} mmol/L."
+    )

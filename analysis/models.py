@@ -21,7 +21,7 @@ adjusted for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import patsy
 import statsmodels.api as sm
+from scipy import sparse
 
 from mgca.config import EstimationConfig, StudyConfig
 
@@ -243,6 +244,9 @@ def _entry(
         "n_unexposed": len(treat) - n_exposed,
         "n_clusters": int(data[CLUSTER].nunique()),
         "notes": notes,
+        "model_spec": None,
+        "delta_method": None,
+        "reason": None,
     }
 
 
@@ -274,6 +278,8 @@ def no_estimate_entry(
         "n_unexposed": None,
         "n_clusters": None,
         "notes": [],
+        "model_spec": None,
+        "delta_method": None,
         "reason": reason.replace(f"; {REPORT_SAYS}", ""),
     }
 
@@ -583,35 +589,34 @@ def interacted_design(adjusted: AdjustedData, what: str) -> OutcomeDesign:
     return outcome_design(adjusted, what, INTERACTED)
 
 
-def cluster_rows(groups: pd.Series) -> list[np.ndarray]:
-    """Row indices of each cluster (patient), in order of first appearance."""
-    codes, uniques = pd.factorize(groups.astype(str))
-    order = np.argsort(codes, kind="stable")
-    bounds = np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1]
-    return np.split(order, bounds)
+BOOTSTRAP_CHUNK = 100
+"""Resamples drawn and solved together (bounds memory: chunk × patients floats)."""
 
 
-def bootstrap_replicates(
-    statistic: Any, groups: pd.Series, n_replicates: int, seed: int
-) -> tuple[np.ndarray, int]:
-    """``statistic(rows)`` over ``n_replicates`` patient-cluster resamples (seeded).
+def resample_counts(n_clusters: int, n_replicates: int, seed: int) -> Iterator[np.ndarray]:
+    """Patient-cluster bootstrap draws as multiplicities, in chunks of ``BOOTSTRAP_CHUNK``.
 
-    Each resample draws as many patients as there are, with replacement, and keeps all the
-    episodes of each drawn patient. ``statistic`` returns a float or ``None`` (a resample it
-    cannot use, e.g. an arm left empty); returns the finite values and the number skipped.
+    Each row of a yielded ``(chunk, n_clusters)`` array is one resample: how many times each
+    patient was drawn when ``n_clusters`` patients are drawn with replacement (all of a
+    patient's episodes go together). Seeded: the same draws on every run.
     """
-    rows_of = cluster_rows(groups)
     rng = np.random.default_rng(seed)
-    values: list[float] = []
-    skipped = 0
-    for _ in range(n_replicates):
-        pick = rng.integers(0, len(rows_of), len(rows_of))
-        value = statistic(np.concatenate([rows_of[k] for k in pick]))
-        if value is None or not np.isfinite(value):
-            skipped += 1
-        else:
-            values.append(float(value))
-    return np.asarray(values), skipped
+    done = 0
+    while done < n_replicates:
+        size = min(BOOTSTRAP_CHUNK, n_replicates - done)
+        pick = rng.integers(0, n_clusters, size=(size, n_clusters))
+        yield np.stack([np.bincount(row, minlength=n_clusters) for row in pick]).astype(float)
+        done += size
+
+
+def cluster_sums(groups: pd.Series, values: np.ndarray) -> np.ndarray:
+    """Per-patient sums of ``values`` (rows × k) → (patients × k), patients in sorted order."""
+    codes, uniques = pd.factorize(groups.astype(str), sort=True)
+    values = np.asarray(values, dtype=float).reshape(len(codes), -1)
+    indicator = sparse.csr_matrix(
+        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(uniques), len(codes))
+    )
+    return np.asarray(indicator @ values)
 
 
 def bootstrap_interval(
@@ -643,21 +648,44 @@ def _gcomp_bootstrap(
     """Bootstrap of the g-computation ATE: refit the outcome model on each patient resample
     (design columns, spline knots included, fixed at the full sample) and average the
     predicted exposed − unexposed difference over the resampled episodes, so the interval
-    also counts the sampling of the covariates the ATE averages over."""
-    diff = design.x1 - design.x0
-    rank = design.X.shape[1]
+    also counts the sampling of the covariates the ATE averages over.
 
-    def statistic(rows: np.ndarray) -> float | None:
-        t = treat[rows]
-        if t.min() == t.max():
-            return None
-        X = design.X[rows]
-        beta, _, r, _ = np.linalg.lstsq(X, design.y[rows], rcond=None)
-        if r < rank:
-            return None
-        return float(diff[rows].mean(axis=0) @ beta)
-
-    return bootstrap_replicates(statistic, groups, n_replicates, seed)
+    A resample is a weighting of patients by how often each was drawn, so its least-squares
+    fit needs only per-patient sums of ``x x'``, ``x y`` and the counterfactual difference;
+    all resamples of a chunk are solved at once (pseudo-inverse: a factor level no resampled
+    patient has drops out, as it does from the difference it would multiply). Resamples
+    with an empty arm are skipped. Returns the ATEs and the number skipped.
+    """
+    X, y = design.X, design.y
+    n, p = X.shape
+    scale = np.linalg.norm(X, axis=0)
+    scale[scale == 0] = 1.0
+    Xs = X / scale
+    per_patient = cluster_sums(
+        groups,
+        np.column_stack(
+            [
+                (Xs[:, :, None] * Xs[:, None, :]).reshape(n, p * p),
+                Xs * y[:, None],
+                (design.x1 - design.x0) / scale,
+                treat,
+                1 - treat,
+            ]
+        ),
+    )
+    xx, xy = per_patient[:, : p * p], per_patient[:, p * p : p * p + p]
+    diff = per_patient[:, p * p + p : p * p + 2 * p]
+    n1, n0 = per_patient[:, -2], per_patient[:, -1]
+    values: list[np.ndarray] = []
+    skipped = 0
+    for counts in resample_counts(len(per_patient), n_replicates, seed):
+        ok = ((counts @ n1) > 0) & ((counts @ n0) > 0)
+        skipped += int((~ok).sum())
+        c = counts[ok]
+        beta = np.linalg.pinv((c @ xx).reshape(-1, p, p), rcond=1e-13) @ (c @ xy)[..., None]
+        mean_diff = (c @ diff) / (c @ (n1 + n0))[:, None]
+        values.append(np.sum(mean_diff * beta[..., 0], axis=1))
+    return np.concatenate(values), skipped
 
 
 def _primary_method(spec: ModelSpec, n_replicates: int, seed: int) -> str:
@@ -674,10 +702,21 @@ def _primary_method(spec: ModelSpec, n_replicates: int, seed: int) -> str:
     )
 
 
-PRIMARY_METHOD = _primary_method(
-    ModelSpec("interacted_splines", True, True, 0, float("nan"), ""), 500, 20261124
-)
-"""The primary method in words with the default settings (the weighting estimators quote it)."""
+def model_rule_words(estimation: EstimationConfig) -> str:
+    """The pre-specified model rule and the interval, in words (Methods)."""
+    k = estimation.min_episodes_per_parameter
+    return (
+        "Outcome regression (g-computation), fitted by OLS, with the richest of three models "
+        f"whose parameters each have at least {k} episodes behind them (Harrell): "
+        f"(1) {MODEL_SPEC_WORDS['interacted_splines']}, when the smaller arm has {k} episodes "
+        f"per parameter of its own regression; (2) {MODEL_SPEC_WORDS['additive_splines']}; "
+        f"(3) {MODEL_SPEC_WORDS['additive_linear']}, when the whole cohort has {k} per "
+        "parameter; log baseline creatinine in all. The rule reads exposure and covariates "
+        "only, never the outcome; results.json model_spec records the choice and why. ATE = "
+        "mean predicted outcome with everyone exposed minus everyone unexposed; 95 % CI from "
+        f"a patient-cluster bootstrap ({estimation.bootstrap_replicates} resamples, seed "
+        f"{estimation.bootstrap_seed}), t with (patients − 1) df."
+    )
 
 
 def fit_primary(

@@ -30,12 +30,13 @@ from mgca.analysis.figures import (
     trajectory_caption,
     trajectory_sample_caption,
 )
+from mgca.analysis.gate import gate_rule_words
 from mgca.analysis.models import (
     ADJUSTMENT_SET,
     COUNT_KEYS,
-    PRIMARY_METHOD,
     REPORT_SAYS,
     estimand_words,
+    model_rule_words,
 )
 from mgca.analysis.no_episodes import no_eligible_episodes_reason
 from mgca.analysis.quality_section import data_quality_view
@@ -45,6 +46,7 @@ from mgca.config import MgcaConfig, StudyConfig
 TEMPLATE = "report.html.j2"
 ESTIMATE_LABELS = {
     "primary": "Primary: adjusted average effect (g-computation)",
+    "overlap": "Overlap population: adjusted effect where treatment could go either way",
     "ipw": "Inverse-probability weighted (stabilised, Hájek)",
     "doubly_robust": "Doubly robust (augmented IPW)",
     "unadjusted_difference": "Unadjusted difference (exposed − unexposed)",
@@ -148,9 +150,43 @@ def _count(n: Any, threshold: int) -> str:
     return display_count(None if n is None or pd.isna(n) else int(n), threshold)
 
 
-def _estimate_view(entry: Mapping[str, Any], threshold: int) -> dict[str, Any]:
-    """Display text of an estimate; statistics over a hidden group size are withheld."""
+def _gate_view(gate: Mapping[str, Any] | None, threshold: int) -> dict[str, Any] | None:
+    """The diagnostics gate for display: verdict, which estimate answers and why, each check
+    with its value and bound as text (counts below ``threshold`` were never written)."""
+    if not gate:
+        return None
+    rows = []
+    for check in gate.get("checks") or []:
+        value, bound = check.get("value"), check.get("bound")
+        fmt = (lambda x: f"{x:.0f}") if "episodes" in check["label"] else (lambda x: f"{x:.3g}")
+        rows.append(
+            {
+                "label": _scrub(check["label"]),
+                "value": "—" if value is None else fmt(value),
+                "bound": "—" if bound is None else fmt(bound),
+                "passed": bool(check.get("passed")),
+                "words": _scrub(check.get("words")),
+            }
+        )
+    return {
+        "passed": bool(gate.get("passed")),
+        "answer": ESTIMATE_LABELS.get(gate.get("answer", ""), _scrub(gate.get("answer"))),
+        "answer_reason": _scrub(gate.get("answer_reason")),
+        "checks": rows,
+    }
+
+
+def _estimate_view(
+    entry: Mapping[str, Any], threshold: int, gate: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Display text of an estimate; statistics over a hidden group size are withheld. With
+    ``gate``, the answering estimate is flagged as the answer, or as failing the gate."""
     entry = suppress_estimate(entry, COUNT_KEYS, ARM_KEYS, threshold)
+    gate_flag = None
+    if gate and entry.get("name") == gate.get("answer"):
+        gate_flag = (
+            "the answer" if gate.get("passed") else "fails the diagnostics gate: not the finding"
+        )
     withheld = "withheld" in entry
     has = entry.get("estimate") is not None
     ci = (
@@ -172,6 +208,9 @@ def _estimate_view(entry: Mapping[str, Any], threshold: int) -> dict[str, Any]:
         "estimand": _scrub(entry.get("estimand")),
         "method": _scrub(entry.get("method")),
         "notes": [_scrub(n) for n in entry.get("notes") or []],
+        "reason": _scrub(entry.get("reason")) if entry.get("reason") else None,
+        "model_spec": _scrub((entry.get("model_spec") or {}).get("reason")) or None,
+        "gate_flag": gate_flag,
     }
 
 
@@ -190,12 +229,15 @@ def _summary(
     study: StudyConfig,
     threshold: int,
     naive: Mapping[str, Any] | None = None,
+    gate: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The question, the one-sentence answer (or why there is none) and the caveats.
 
-    ``primary`` is the primary results entry and ``view`` its display text (both ``None`` when
-    there is no primary estimate); ``naive`` the display text of the naive before/after
-    estimate, quoted in the caveats.
+    ``primary`` is the results entry that answers (``gate["answer"]``: the primary or the
+    overlap-population estimate) and ``view`` its display text (both ``None`` when there is
+    no such estimate); ``naive`` the display text of the naive before/after estimate, quoted
+    in the caveats; ``gate`` results.json's diagnostics gate: when it failed, the answer says
+    this data cannot answer, and why.
     """
     question = (
         "In adults with concurrent low magnesium and low calcium, does giving magnesium "
@@ -240,6 +282,18 @@ def _summary(
             "has_estimate": False,
             "caveats": caveats,
         }
+    if gate is not None and not gate.get("passed", True):
+        failed = "; ".join(_scrub(w) for w in gate.get("failed") or [])
+        return {
+            "question": question,
+            "answer": (
+                "This data cannot answer the question: the pre-specified diagnostics gate "
+                f"failed ({failed}). The estimates below are shown for transparency only and "
+                "must not be read as the finding."
+            ),
+            "has_estimate": False,
+            "caveats": caveats,
+        }
     low, high = primary["ci_low"], primary["ci_high"]
     if low is not None and low > 0:
         direction = "higher with magnesium"
@@ -247,11 +301,17 @@ def _summary(
         direction = "lower with magnesium"
     else:
         direction = "the interval includes no difference"
+    population = (
+        " in the overlap population (episodes weighted towards those in whom treatment could "
+        "have gone either way, because the data do not support the whole cohort)"
+        if primary.get("name") == "overlap"
+        else ""
+    )
     answer = (
         f"Giving magnesium within {study.grace_hours} h changed albumin-corrected calcium at "
         f"{study.horizon_hours} h by {view['estimate']} mmol/L (95 % CI {view['ci']} mmol/L; "
-        f"{direction}) compared with not giving it, in {view['n']} analysed episodes "
-        f"({view['n_exposed']} given magnesium, {view['n_unexposed']} not)."
+        f"{direction}) compared with not giving it{population}, in {view['n']} analysed "
+        f"episodes ({view['n_exposed']} given magnesium, {view['n_unexposed']} not)."
     )
     return {"question": question, "answer": answer, "has_estimate": True, "caveats": caveats}
 
@@ -335,7 +395,8 @@ def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
                 else "; a missing unit is never guessed"
             ),
         ),
-        ("Primary model", PRIMARY_METHOD),
+        ("Primary model", model_rule_words(config.estimation)),
+        ("Answer and diagnostics gate", gate_rule_words(config.gate)),
         ("Adjustment set", ", ".join(ADJUSTMENT_SET)),
         (
             "Estimators",
@@ -447,7 +508,9 @@ def render_report(context: ReportContext) -> str:
     """The report as one HTML string (UTF-8 text; write it with ``encoding="utf-8"``)."""
     results, threshold, study = context.results, context.threshold, context.config.study
     estimates = list(results.get("estimates") or [])
-    primary = _find(estimates, "primary")
+    gate = results.get("gate")
+    answer_name = gate["answer"] if gate else "primary"
+    primary = _find(estimates, answer_name)
     attrition = list(results.get("attrition") or [])
     reason = (
         context.no_estimate_reason
@@ -459,6 +522,7 @@ def render_report(context: ReportContext) -> str:
             threshold,
         )
         or _primary_note(results)
+        or (primary or {}).get("reason")
     )
     order = [n for n in ESTIMATE_LABELS if _find(estimates, n) is not None]
     order += [e.get("name", "") for e in estimates if e.get("name") not in ESTIMATE_LABELS]
@@ -471,9 +535,10 @@ def render_report(context: ReportContext) -> str:
     template = _environment().get_template(TEMPLATE)
     return template.render(
         title=context.title,
-        summary=_summary(primary, primary_view, reason, study, threshold, naive_view),
+        summary=_summary(primary, primary_view, reason, study, threshold, naive_view, gate),
         primary=primary_view,
-        estimates=[_estimate_view(_find(estimates, n) or {}, threshold) for n in order],
+        gate=_gate_view(gate, threshold),
+        estimates=[_estimate_view(_find(estimates, n) or {}, threshold, gate) for n in order],
         attrition_columns=attrition_cols,
         attrition_rows=attrition_rows,
         consort=consort_diagram(_scrubbed_records(attrition), threshold),

@@ -198,17 +198,22 @@ def fit_models(db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
         return entry
     cohort = pd.read_parquet(entry_dir / "cohort.parquet")
     estimates, notes = study.fit_estimates(cohort, config)
+    gate = study.evaluate_gate(cohort, estimates, config)
     diagnostics, figures = diagnostics_block(cohort, config.privacy.small_cell_threshold)
     for warning in diagnostics["warnings"]:
         _log(f"diagnostics warning: {warning}")
     secondary = secondary_block(cohort, study.read_secondary_tables(Path(db_path)), config)
-    primary = next((e for e in estimates if e["name"] == "primary"), None)
-    if primary:
+    answer = next(e for e in estimates if e["name"] == gate["answer"])
+    if answer["estimate"] is not None:
         _log(
-            f"primary estimate {primary['estimate']:+.3f} mmol/L "
-            f"(95% CI {primary['ci_low']:+.3f} to {primary['ci_high']:+.3f}), "
-            f"n = {primary['n']:,}"
+            f"{answer['name']} estimate {answer['estimate']:+.3f} mmol/L "
+            f"(95% CI {answer['ci_low']:+.3f} to {answer['ci_high']:+.3f}), "
+            f"n = {answer['n']:,}"
         )
+    if gate["passed"]:
+        _log(f"diagnostics gate passed: the report states the {gate['answer']} estimate")
+    else:
+        _log("diagnostics gate failed, the report states no answer: " + "; ".join(gate["failed"]))
     for note in notes:
         _log(note)
     work = cache.stage_workdir(entry_dir)
@@ -217,6 +222,7 @@ def fit_models(db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
         {
             "estimates": estimates,
             "notes": notes,
+            "gate": gate,
             "diagnostics": diagnostics,
             "figures": figures,
             "secondary": secondary,
@@ -446,6 +452,7 @@ def study_flow(
                 for e in fitted["estimates"]
             ],
             "estimate_notes": fitted["notes"],
+            "gate": fitted["gate"],
             "target_trial": target_trial_spec(config),
             "secondary": fitted["secondary"],
             "diagnostics": fitted["diagnostics"],

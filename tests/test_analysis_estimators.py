@@ -95,6 +95,7 @@ def test_fit_estimates_adds_ipw_and_doubly_robust(confounded) -> None:
     assert notes == []
     assert [e["name"] for e in estimates] == [
         "primary",
+        "overlap",
         "unadjusted_difference",
         "naive_before_after",
         "ipw",
@@ -255,3 +256,21 @@ def test_unknown_se_method_is_an_error(confounded) -> None:
     cohort, _ = confounded
     with pytest.raises(ValueError, match="se_method"):
         ipw_ate(cohort.iloc[:500], STUDY, se_method="jackknife")  # type: ignore[arg-type]
+
+
+def test_an_estimate_that_cannot_be_made_is_an_entry_with_a_reason(confounded) -> None:
+    """IPW, DR and the primary never vanish or come back as a bare null: with one arm empty
+    each is an entry with estimate None and the reason in words."""
+    cohort, _ = confounded
+    one_arm = cohort.loc[cohort["exposed"]].iloc[:300]
+    estimates, notes = study.fit_estimates(one_arm, MgcaConfig())
+    assert [e["name"] for e in estimates] == list(study.ESTIMATE_NAMES)
+    for entry in estimates:
+        if entry["name"] == "naive_before_after":
+            continue  # exposed episodes only: still estimable
+        assert entry["estimate"] is None and entry["ci_low"] is None
+        assert "unexposed arm has no analysable episodes" in entry["reason"]
+        assert "report will say" not in entry["reason"]
+        assert set(entry) == set(estimates[3])
+    assert len(notes) == len(estimates) - 1
+    json.dumps(estimates, allow_nan=False)

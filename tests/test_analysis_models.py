@@ -22,7 +22,9 @@ from mgca.analysis.models import (
     COUNT_KEYS,
     InsufficientDataError,
     fit_primary,
+    interacted_design,
     naive_before_after,
+    prepare_adjusted,
     unadjusted_difference,
 )
 from mgca.config import StudyConfig
@@ -189,10 +191,17 @@ def test_too_few_rows_is_insufficient_data(confounded) -> None:
     for fit in (fit_primary, unadjusted_difference, naive_before_after):
         with pytest.raises(InsufficientDataError, match="no estimate"):
             fit(tiny, STUDY)
-    # enough rows in all, but too few treated to fit the treated arm's own outcome model
+    # enough rows in all, but too few treated to fit the treated arm's own outcome model:
+    # the pre-specified rule falls back to the additive model (the gate then refuses to state
+    # an answer from 5 treated episodes), and the interacted design itself refuses
     lopsided = pd.concat([treated.head(5), untreated])
+    fit = fit_primary(lopsided, STUDY)
+    assert fit["model_spec"]["name"] == "additive_splines"
+    assert "not interacted: the smaller arm has 0.5 episodes per parameter" in (
+        fit["model_spec"]["reason"]
+    )
     with pytest.raises(InsufficientDataError, match="exposed arm has too few"):
-        fit_primary(lopsided, STUDY)
+        interacted_design(prepare_adjusted(lopsided, "test"), "test")
 
 
 def test_entries_share_one_json_key_set_and_never_adjust_for_post_index(confounded) -> None:
