@@ -47,7 +47,7 @@ from mgca.analysis.diagnostics import (
 )
 from mgca.analysis.disclosure import display_count
 from mgca.analysis.estimators import overlap_weights
-from mgca.analysis.models import InsufficientDataError
+from mgca.analysis.models import EXPOSURE, OUTCOME, InsufficientDataError
 from mgca.analysis.propensity import PropensityFit, ate_weights, fit_propensity
 from mgca.config import GateConfig
 
@@ -262,6 +262,16 @@ def _estimate_checks(entry: Mapping[str, Any] | None, bounds: GateConfig) -> lis
     ]
 
 
+def _smaller_arm(cohort: Any) -> int | None:
+    """Episodes in the smaller exposure arm among those with an outcome (the rows every
+    estimate can use at most), or ``None`` without the columns."""
+    if not {EXPOSURE, OUTCOME} <= set(getattr(cohort, "columns", ())):
+        return None
+    rows = cohort.loc[cohort[OUTCOME].notna() & cohort[EXPOSURE].notna()]
+    exposed = int(rows[EXPOSURE].astype(bool).sum())
+    return min(exposed, len(rows) - exposed)
+
+
 def evaluate_gate(
     cohort: Any,
     estimates: Sequence[Mapping[str, Any]],
@@ -282,15 +292,12 @@ def evaluate_gate(
         ps, reason = None, str(exc)
     answer, answer_reason = choose_answer(ps, bounds)
     entry = next((e for e in estimates if e.get("name") == answer), None)
-    n1 = None if entry is None else entry.get("n_exposed")
-    n0 = None if entry is None else entry.get("n_unexposed")
-    if n1 is None or n0 is None:
-        smaller = None
-        arm_words = "not assessable: no analysable episodes in an arm"
+    smaller = _smaller_arm(cohort)
+    if smaller is None:
+        arm_words = "not assessable: the cohort has no exposure or outcome columns"
     else:
-        smaller = min(int(n1), int(n0))
         arm_words = (
-            f"smaller exposure arm: {display_count(smaller, threshold)} analysed episodes "
+            f"smaller exposure arm: {display_count(smaller, threshold)} analysable episodes "
             f"(at least {bounds.min_episodes_per_arm} needed)"
         )
     checks = [

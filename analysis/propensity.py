@@ -51,6 +51,8 @@ SEPARATION_BOUND = 1e-6
 """A score within this of 0 or 1 is near-deterministic: as an observed arm's weight (above
 10⁶) it makes the estimate meaningless (no estimate); in the other direction it is noted."""
 COMPLETE_SEPARATION_GAP = 1e-4
+SCORE_FLOOR = 1e-12
+"""Fitted scores are kept in [SCORE_FLOOR, 1 − SCORE_FLOOR] (floating-point safety only)."""
 """Every |score − exposure| below this: the model predicts each arm exactly (no estimate)."""
 
 PROPENSITY_METHOD = (
@@ -183,7 +185,9 @@ def fit_logit(treat: np.ndarray, X: np.ndarray) -> np.ndarray:
             "episodes (some covariate pattern is always or never treated, so positivity "
             f"fails and weights are undefined); {REPORT_SAYS}."
         )
-    return score
+    # a score that rounds to exactly 0 or 1 in the expected direction makes the other arm's
+    # weight 0/0 in floating point: keep it a hair inside (0, 1), where its weight is ~1
+    return np.clip(score, SCORE_FLOOR, 1 - SCORE_FLOOR)
 
 
 def truncate_scores(

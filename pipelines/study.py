@@ -208,7 +208,13 @@ def fit_estimates(
     notes: list[str] = []
     for name in ESTIMATE_NAMES:
         try:
-            estimates.append(fits[name]())
+            entry = fits[name]()
+            if entry["estimate"] is None or entry["se"] is None:
+                raise InsufficientDataError(
+                    f"no {name} estimate: its value or standard error is not a finite number "
+                    "(weights or the outcome model degenerate on these episodes)"
+                )
+            estimates.append(entry)
         except (InsufficientDataError, np.linalg.LinAlgError) as exc:
             reason = (
                 str(exc)
