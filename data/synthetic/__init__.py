@@ -2,9 +2,11 @@
 
 Public API (contract)::
 
-    generate(out_dir, n_stays=4000, world="effect", seed=0, progress=None) -> Path
+    generate(out_dir, n_stays=4000, world="effect", seed=0, progress=None, regime=None) -> Path
     true_effect(data_dir, pairs, grace_hours, horizon_hours) -> TrueEffect
     World  # all parameters (frozen dataclass); generate() also accepts a World instance
+    REGIMES  # named presets {"default": default_world, "ward": ward_world}, kind -> World
+    ward_world(kind) -> World; regime_world(regime, kind) -> World
 
 Modules, one job each:
 
@@ -34,7 +36,24 @@ mean +0.093 (effect world), exactly 0.0 (null world). 100,000 stays generate in 
 """
 
 from mgca.synthetic.truth import TrueEffect, true_effect
-from mgca.synthetic.world import GENERATOR_VERSION, World
+from mgca.synthetic.world import (
+    GENERATOR_VERSION,
+    REGIMES,
+    World,
+    default_world,
+    regime_world,
+    ward_world,
+)
 from mgca.synthetic.writer import generate
 
-__all__ = ["GENERATOR_VERSION", "TrueEffect", "World", "generate", "true_effect"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "REGIMES",
+    "TrueEffect",
+    "World",
+    "default_world",
+    "generate",
+    "regime_world",
+    "true_effect",
+    "ward_world",
+]
