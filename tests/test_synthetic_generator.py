@@ -656,8 +656,7 @@ def test_ward_changes_only_its_switches_and_the_policy_coefficients() -> None:
         if getattr(ward, f.name) != getattr(default, f.name)
     }
     assert changed == {
-        "albumin_schedule",
-        "albumin_interval_hours",
+        "albumin_schedule",  # albumin_interval_hours: the ward's 48-96 h is also the default
         "discharge_planning_hours",
         "discharge_planning_skip_probability",
         "mg_policy_ceiling",
@@ -710,3 +709,32 @@ def test_ward_exposure_in_the_pipeline_cohort(ward_pair, tmp_path: Path) -> None
     cohort = study.read_cohort(db)
     assert n == len(cohort) and n > 20
     assert 0.65 < cohort["exposed"].mean() < 0.97, cohort["exposed"].mean()
+
+
+def test_icu_switch_draws_frequent_panels_with_ionized_calcium(tmp_path: Path) -> None:
+    """icu_fraction (off in both presets): that share of stays has full panels every 4-6 h from
+    admission and an ionized Ca on about 80 % of its draws; the other stays keep mornings."""
+    world = dataclasses.replace(ward_world("effect"), icu_fraction=0.3)
+    out = generate(tmp_path / "icu", n_stays=400, world=world, seed=5)
+    assert json.loads((out / "manifest.json").read_text())["regime"] == "custom"
+    labs = pd.read_parquet(out / "lab_results.parquet").drop_duplicates(
+        ["encounter_id", "time", "analyte"]
+    )
+    panels = labs[labs["analyte"] == "sodium"].sort_values("time")
+    gaps = panels.groupby("encounter_id")["time"].diff() / pd.Timedelta("1h")
+    icu = set(panels.loc[gaps <= 6, "encounter_id"])
+    assert 0.22 < len(icu) / 400 < 0.38
+    icu_gaps = gaps[panels["encounter_id"].isin(icu)].dropna()
+    assert icu_gaps.between(4, 6).all()
+    ward_gaps = gaps[~panels["encounter_id"].isin(icu)].dropna()
+    assert (ward_gaps > 8).all()  # the first morning panel comes > 8 h after admission
+    draws = labs[labs["analyte"] == "magnesium"]
+    ionized = labs[labs["analyte"] == "calcium_ionized"]
+    share = {
+        flag: ionized["encounter_id"].isin(icu).eq(flag).sum()
+        / draws["encounter_id"].isin(icu).eq(flag).sum()
+        for flag in (True, False)
+    }
+    assert 0.7 < share[True] < 0.9 and 0.12 < share[False] < 0.22, share
+    with pytest.raises(ValueError, match="icu_draw_interval_hours"):
+        World(icu_draw_interval_hours=(1, 3))

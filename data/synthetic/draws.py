@@ -30,6 +30,10 @@ from mgca.synthetic.world import STAY_GRID_HOURS, World
 MAX_MORNINGS = 16
 """Routine-draw days considered per stay (covers 14 days plus the admission day)."""
 
+MAX_ICU_GAPS = STAY_GRID_HOURS // 2 + 1
+"""Intervals between ICU panels drawn per stay (enough for a panel every 2 h, the shortest
+interval :class:`World` accepts)."""
+
 
 @dataclass(frozen=True)
 class BatchInputs:
@@ -62,6 +66,7 @@ class BatchInputs:
     u_drugs: np.ndarray  # drives PPI / diuretic product and route choices
     routine: np.ndarray  # (hour, stay) bool: scheduled panel (admission + mornings)
     u_albumin_interval: np.ndarray  # (MAX_MORNINGS, stay): k-th albumin interval uniform
+    icu: np.ndarray  # bool: ICU-like stay (frequent panels, mostly with ionized Ca)
     # measurement noise at each hour (standard normal)
     z_mg: np.ndarray
     z_ca: np.ndarray
@@ -186,6 +191,8 @@ def batch_inputs(
     rng_regime = np.random.default_rng(np.random.SeedSequence([seed, 4, batch]))
     u_discharge_skip = rng_regime.random((MAX_MORNINGS, n))
     u_albumin_interval = rng_regime.random((MAX_MORNINGS, n))
+    u_icu = rng_regime.random(n)
+    u_icu_gap = rng_regime.random((MAX_ICU_GAPS, n), dtype=np.float32)
 
     # Routine schedule: admission panel at hour 0, then one morning draw a day at clock
     # 05:mm or 06:mm (mm = admission minute), skipped if within the skip window after admission
@@ -196,15 +203,28 @@ def batch_inputs(
     routine[0, :] = True
     first5 = (5 - clock) % 24
     planning = w.discharge_planning_hours > 0 and w.discharge_planning_skip_probability > 0
+    icu = u_icu < w.icu_fraction
     for d in range(MAX_MORNINGS):
         k = first5 + 24 * d + (u_morning[d] < 0.5)
-        ok = (k > w.morning_skip_after_admission_hours) & (k <= los)
+        ok = (k > w.morning_skip_after_admission_hours) & (k <= los) & ~icu
         if planning:
             skipped = (k > los - w.discharge_planning_hours) & (
                 u_discharge_skip[d] < w.discharge_planning_skip_probability
             )
             ok &= ~skipped
         routine[k[ok], np.flatnonzero(ok)] = True
+    # ICU-like stays: a full panel from admission every U{icu_draw_interval_hours} hours
+    # (no morning panels, no discharge-planning skips).
+    if icu.any():
+        lo_i, hi_i = w.icu_draw_interval_hours
+        gaps = _uniform_int(u_icu_gap, lo_i, hi_i).astype(np.int64)
+        k = np.zeros(n, dtype=np.int64)
+        for j in range(MAX_ICU_GAPS):
+            k = k + gaps[j]
+            ok = icu & (k <= los)
+            if not ok.any():
+                break
+            routine[k[ok], np.flatnonzero(ok)] = True
 
     # Order iff u < floor + (ceiling - floor) * logistic(eta), i.e. iff eta > logit(v) with
     # v = (u - floor) / (ceiling - floor): -inf below the floor, +inf above the ceiling.
@@ -238,6 +258,7 @@ def batch_inputs(
         u_drugs=u_drugs,
         routine=routine,
         u_albumin_interval=u_albumin_interval,
+        icu=icu,
         z_mg=z_mg,
         z_ca=z_ca,
         z_cr=z_cr,

@@ -213,7 +213,7 @@ def lab_table(
     add(routine, "phosphate", (phos * (1 + w.cv_phosphate * z[2]))[routine])
     na = 139.0 - 3.0 * s + pop.sodium_offset_mmol_l[subj]
     add(routine, "sodium", (na * (1 + w.cv_sodium * z[3]))[routine])
-    sel = u_ica < w.ionized_draw_fraction
+    sel = u_ica < np.where(inp.icu[cols], w.icu_ionized_fraction, w.ionized_draw_fraction)
     ica = w.ionized_fraction_of_corrected * ca + w.ionized_sd_mmol_l * z[4]
     add(sel, "calcium_ionized", ica[sel])
 

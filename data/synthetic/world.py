@@ -241,6 +241,12 @@ class World:
     # (re-checks after a dose still happen). 0 hours or probability 0: off.
     discharge_planning_hours: int = 0
     discharge_planning_skip_probability: float = 0.0
+    # ICU-like stays: this share of stays has full panels from admission every
+    # U{icu_draw_interval_hours} hours (integer, inclusive) instead of morning panels, and an
+    # ionized Ca on icu_ionized_fraction of its draws. 0: off.
+    icu_fraction: float = 0.0
+    icu_draw_interval_hours: tuple[int, int] = (4, 6)
+    icu_ionized_fraction: float = 0.8
 
     # --- usual care: IV MgSO4 with probability
     # floor + (ceiling - floor) * logistic(a + b1 (0.70 - Mg) + b2 (2.15 - Ca) - b3 [cr high])
@@ -286,6 +292,14 @@ class World:
             raise ValueError(
                 f"discharge_planning_hours must be >= 0, got {self.discharge_planning_hours}"
             )
+        lo_i, hi_i = self.icu_draw_interval_hours
+        if not 2 <= lo_i <= hi_i:
+            raise ValueError(
+                f"icu_draw_interval_hours must be 2 <= low <= high, got {lo_i}, {hi_i}"
+            )
+        for name in ("icu_fraction", "icu_ionized_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.discharge_planning_skip_probability <= 1.0:
             raise ValueError(
                 "discharge_planning_skip_probability must be in [0, 1], got "
