@@ -65,6 +65,17 @@ def main() -> None:
     "null: Mg has no causal effect on Ca (illness still moves both).",
 )
 @click.option(
+    "--regime",
+    type=click.Choice(["default", "ward"]),
+    default="default",
+    show_default=True,
+    help="default: the generator's original world (albumin on 60 % of routine panels, about "
+    "half of the index episodes given Mg at once). ward: shaped like real ward extracts: "
+    "albumin on admission then every 2-4 days (a third of Ca results without an albumin "
+    "within 24 h), about 80 % of index episodes given Mg within 6 h (strong confounding by "
+    "the recorded Mg and Ca), morning bloods often dropped in the last 36 h before discharge.",
+)
+@click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
 )
 @click.option(
@@ -82,14 +93,15 @@ def main() -> None:
     "Parquet files and manifest.json into (e.g. data/synthetic/demo).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
+def synth(world: str, regime: str, seed: int, stays: int, out: Path, debug: bool) -> None:
     """Write a seeded synthetic lab world in the canonical schema.
 
     Each stay has an illness that lowers Mg and Ca and resolves over days, Mg drifting low
     with PPIs and loop diuretics, a Ca set point that low Mg pulls down (effect world only),
     clinicians who give IV MgSO4 more often the lower the measured Mg and Ca, morning labs
     with re-checks after repletion, analytic noise and missing albumin. The same seed always
-    gives the same files.
+    gives the same files. --regime ward makes it harsher, like real ward extracts (sparse
+    albumin, strongly confounded and unbalanced repletion, fewer bloods before discharge).
     """
     try:
         from mgca.synthetic import generate
@@ -101,9 +113,11 @@ def synth(world: str, seed: int, stays: int, out: Path, debug: bool) -> None:
             world=world,  # type: ignore[arg-type]
             seed=seed,
             progress=lambda m: click.echo(m, err=True),
+            regime=regime,
         )
         click.echo(
-            f"wrote synthetic dataset ({stays:,} stays, world={world}, seed={seed}) to {path} "
+            f"wrote synthetic dataset ({stays:,} stays, world={world}, regime={regime}, "
+            f"seed={seed}) to {path} "
             f"in {time.perf_counter() - started:.1f} s"
         )
     except USER_ERRORS as exc:

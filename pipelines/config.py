@@ -200,6 +200,9 @@ class SyntheticConfig(_Strict):
     stays: int = Field(4000, ge=10, le=10_000_000)
     world: Literal["effect", "null"] = "effect"
     seed: int = Field(20261124, ge=0)
+    # Named preset of the simulator (mgca.synthetic.world.REGIMES): "default" the original
+    # world, "ward" sparse albumin, unbalanced confounded repletion, fewer late bloods.
+    regime: Literal["default", "ward"] = "default"
 
 
 _COLUMN = r"^[A-Za-z_][A-Za-z0-9_ .-]{0,62}$"  # a column name, safe to quote in SQL

@@ -227,9 +227,17 @@ def resolve_source(
         target = staging / "private" / "synthetic"
         syn = config.synthetic
         log(
-            f"generating synthetic dataset: {syn.stays:,} stays, world={syn.world}, seed={syn.seed}"
+            f"generating synthetic dataset: {syn.stays:,} stays, world={syn.world}, "
+            f"regime={syn.regime}, seed={syn.seed}"
         )
-        generate(target, n_stays=syn.stays, world=syn.world, seed=syn.seed, progress=log)
+        generate(
+            target,
+            n_stays=syn.stays,
+            world=syn.world,
+            seed=syn.seed,
+            progress=log,
+            regime=syn.regime,
+        )
         path = target
     assert path is not None
     spark_format = _spark_format(kind, config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,34 @@ def test_run_with_missing_path_fails_cleanly(tmp_path: Path) -> None:
     assert "does not exist" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_synth_regime_ward_is_offered_and_recorded(tmp_path: Path) -> None:
+    from mgca.synthetic import REGIMES
+
+    text = CliRunner().invoke(main, ["synth", "--help"]).output
+    assert "--regime" in text and "ward" in text
+    choices = next(p for p in main.commands["synth"].params if p.name == "regime").type.choices
+    assert list(choices) == list(REGIMES)
+    out = tmp_path / "ward"
+    result = CliRunner().invoke(
+        main, ["synth", "--regime", "ward", "--stays", "30", "--seed", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "regime=ward" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["regime"] == "ward"
+    assert manifest["parameters"]["albumin_schedule"] == "admission_and_interval"
+    bad = CliRunner().invoke(main, ["synth", "--regime", "icu", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+def test_run_generates_the_configured_regime(tmp_path: Path) -> None:
+    """`mgca run` without --path generates from the config's synthetic section, regime too."""
+    from mgca.sources import resolve_source
+
+    config = MgcaConfig.model_validate({"synthetic": {"stays": 20, "seed": 1, "regime": "ward"}})
+    messages: list[str] = []
+    resolved = resolve_source("synthetic", None, tmp_path, config, messages.append)
+    assert resolved.manifest["regime"] == "ward"
+    assert any("regime=ward" in m for m in messages)

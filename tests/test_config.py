@@ -104,3 +104,14 @@ def test_sensitivity_windows_are_validated_against_the_primary_windows() -> None
     for _, _, alt in configs:  # one window changed, only the primary horizon kept
         assert alt.study.outcome_horizons_hours == (alt.study.horizon_hours,)
         assert alt.privacy == MgcaConfig().privacy
+
+
+def test_synthetic_regime_defaults_to_default_and_rejects_unknown(tmp_path: Path) -> None:
+    assert MgcaConfig().synthetic.regime == "default"
+    ward = tmp_path / "ward.yaml"
+    ward.write_text("synthetic:\n  regime: ward\n")
+    assert load_config(ward).synthetic.regime == "ward"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("synthetic:\n  regime: icu\n")
+    with pytest.raises(ConfigError, match=r"synthetic\.regime"):
+        load_config(bad)

@@ -3,6 +3,8 @@ rare counted defects, atomic publication, and the physiology it simulates."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -18,7 +21,15 @@ from mgca.synthetic import writer as writer_module
 from mgca.synthetic.draws import batch_inputs
 from mgca.synthetic.population import make_population
 from mgca.synthetic.simulate import CA_GLUCONATE_IV, Intervention, simulate
-from mgca.synthetic.world import BATCH_SIZE, STAY_GRID_HOURS, UNITS
+from mgca.synthetic.world import (
+    BATCH_SIZE,
+    REGIMES,
+    STAY_GRID_HOURS,
+    UNITS,
+    regime_name,
+    regime_world,
+    ward_world,
+)
 
 TABLES = ("persons", "encounters", "lab_results", "medication_administrations")
 N_STAYS = 1500
@@ -467,3 +478,263 @@ def test_speed_smoke_20000_stays(tmp_path: Path) -> None:
     seconds = time.perf_counter() - start
     print(f"\ngenerate(20,000 stays): {seconds:.1f} s ({20_000 / seconds:,.0f} stays/s)")
     assert pq.read_metadata(tmp_path / "big" / "encounters.parquet").num_rows == 20_000
+
+
+# --- regimes: the default world is pinned, the ward world is harsher ---------------------------
+
+
+def _table_digest(path: Path) -> tuple[int, str]:
+    """Row count and a content hash of one Parquet table (independent of Parquet encoding)."""
+    table = pq.read_table(path)
+    h = hashlib.sha256()
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        h.update(name.encode())
+        if pa.types.is_string(col.type):
+            h.update("\x1f".join("\x00" if v is None else v for v in col.to_pylist()).encode())
+        else:
+            if pa.types.is_timestamp(col.type):
+                col = col.cast(pa.int64())
+            h.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
+    return table.num_rows, h.hexdigest()[:16]
+
+
+# Recorded with the generator as it was before the regime switches existed (the tables were
+# checked identical, value for value, at 300 and 4,200 stays, effect and null).
+DEFAULT_WORLD_PIN = {
+    "effect": {
+        "persons": (249, "2b352b1c4f2be846"),
+        "encounters": (300, "228877e2afa79531"),
+        "lab_results": (12834, "f2b4d65cbe448cec"),
+        "medication_administrations": (1512, "1c8da851cb13fbb7"),
+    },
+    "null": {
+        "persons": (249, "2b352b1c4f2be846"),
+        "encounters": (300, "228877e2afa79531"),
+        "lab_results": (12810, "148f34b7844657ec"),
+        "medication_administrations": (1458, "0102d65b2e20474b"),
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["effect", "null"])
+def test_default_world_tables_are_pinned(kind: str, tmp_path: Path) -> None:
+    """Same seed, same default tables as before the regime switches: the switches draw from
+    their own stream and are off by default (a change here needs a GENERATOR_VERSION bump)."""
+    out = generate(tmp_path / kind, n_stays=300, world=kind, seed=7)  # type: ignore[arg-type]
+    got = {t: _table_digest(out / f"{t}.parquet") for t in TABLES}
+    assert got == DEFAULT_WORLD_PIN[kind]
+    again = generate(tmp_path / "r", n_stays=300, world=kind, seed=7, regime="default")  # type: ignore[arg-type]
+    assert {t: _table_digest(again / f"{t}.parquet") for t in TABLES} == got
+    assert json.loads((out / "manifest.json").read_text())["regime"] == "default"
+
+
+WARD_STAYS = 2000
+WARD_SEED = 13
+
+
+@pytest.fixture(scope="module")
+def ward_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pd.DataFrame]]:
+    """Default and ward effect worlds with the same seed (same people, stays and mornings)."""
+    root = tmp_path_factory.mktemp("ward")
+    out = {}
+    for regime in ("default", "ward"):
+        d = generate(root / regime, n_stays=WARD_STAYS, seed=WARD_SEED, regime=regime)
+        out[regime] = {t: pd.read_parquet(d / f"{t}.parquet") for t in TABLES}
+        out[regime]["dir"] = d  # type: ignore[assignment]
+    return out
+
+
+def _albumin_within_24h_share(labs: pd.DataFrame) -> float:
+    """Share of total-Ca draws with an albumin of the same stay drawn within +/- 24 h."""
+    labs = labs.drop_duplicates(["encounter_id", "time", "analyte"])
+    ca = labs.loc[labs["analyte"] == "calcium_total", ["encounter_id", "time"]]
+    ca = ca.reset_index(drop=True).reset_index()
+    alb = labs.loc[labs["analyte"] == "albumin", ["encounter_id", "time"]]
+    m = ca.merge(alb.rename(columns={"time": "t_alb"}), on="encounter_id")
+    near = m.loc[(m["t_alb"] - m["time"]).abs() <= pd.Timedelta("24h"), "index"].nunique()
+    return near / len(ca)
+
+
+def test_ward_albumin_is_drawn_on_admission_then_every_2_to_4_days(ward_pair) -> None:
+    """Measured at 2,000 stays (seeds 13, 14): albumin within 24 h of 85 % / 84 % of
+    total-Ca draws in the default world, 67 % / 66 % in the ward world (a third without)."""
+    default = _albumin_within_24h_share(ward_pair["default"]["lab_results"])
+    ward = _albumin_within_24h_share(ward_pair["ward"]["lab_results"])
+    assert 0.80 < default < 0.92, default
+    assert 0.58 < ward < 0.74, ward
+    assert default - ward > 0.12
+    labs = ward_pair["ward"]["lab_results"]
+    enc = ward_pair["ward"]["encounters"].set_index("encounter_id")
+    alb = labs[labs["analyte"] == "albumin"].drop_duplicates(["encounter_id", "time"])
+    panels = labs[labs["analyte"] == "sodium"].drop_duplicates(["encounter_id", "time"])
+    # only on routine panels, one on every admission panel, then 48-96 h apart at least
+    on_panel = alb.merge(panels[["encounter_id", "time"]], on=["encounter_id", "time"])
+    assert len(on_panel) == len(alb)
+    first = alb.groupby("encounter_id")["time"].min()
+    assert (first == enc.loc[first.index, "admit_time"]).all() and len(first) == len(enc)
+    gaps = alb.sort_values("time").groupby("encounter_id")["time"].diff().dropna()
+    assert (gaps >= pd.Timedelta("48h")).all()
+    assert gaps.median() < pd.Timedelta("120h")
+
+
+def test_ward_skips_most_routine_draws_in_the_last_36_hours(ward_pair) -> None:
+    """Routine panels more than 36 h before discharge are the same as in the default world;
+    in the last 36 h about 40 % remain (skip probability 0.6)."""
+    kept = {}
+    for regime in ("default", "ward"):
+        labs = ward_pair[regime]["lab_results"]
+        enc = ward_pair[regime]["encounters"].set_index("encounter_id")
+        panels = labs[labs["analyte"] == "sodium"].drop_duplicates(["encounter_id", "time"])
+        left = panels["encounter_id"].map(enc["discharge_time"]) - panels["time"]
+        # the last in-stay grid hour is discharge minus 0-59 min
+        late = left <= pd.Timedelta("36h") + pd.Timedelta("59min")
+        kept[regime] = (panels.loc[late], panels.loc[left > pd.Timedelta("37h")])
+    pd.testing.assert_frame_equal(
+        kept["default"][1][["encounter_id", "time"]].reset_index(drop=True),
+        kept["ward"][1][["encounter_id", "time"]].reset_index(drop=True),
+    )
+    ratio = len(kept["ward"][0]) / len(kept["default"][0])
+    assert len(kept["default"][0]) > 0.8 * WARD_STAYS
+    assert 0.3 < ratio < 0.5, ratio
+
+
+def _first_index_episodes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """First draw per stay with Mg < 0.70 and albumin-corrected Ca < 2.15 mmol/L (nearest
+    albumin within 24 h; simple pandas, the pipeline uses SQL)."""
+    labs = tables["lab_results"].drop_duplicates()
+    labs = labs.assign(si=_si_values(labs))
+    wide = labs.pivot_table(
+        index=["encounter_id", "time"], columns="analyte", values="si"
+    ).reset_index()
+    wide = wide.dropna(subset=["magnesium", "calcium_total"]).sort_values("time")
+    alb = labs.loc[labs["analyte"] == "albumin", ["encounter_id", "time", "si"]].dropna()
+    alb = alb.rename(columns={"si": "alb", "time": "t_alb"}).sort_values("t_alb")
+    wide = pd.merge_asof(
+        wide,
+        alb,
+        left_on="time",
+        right_on="t_alb",
+        by="encounter_id",
+        direction="nearest",
+        tolerance=pd.Timedelta("24h"),
+    ).dropna(subset=["alb"])
+    corrected = wide["calcium_total"] + 0.02 * (40 - wide["alb"])
+    q = wide[(wide["magnesium"] < 0.70) & (corrected < 2.15)]
+    return q.sort_values("time").groupby("encounter_id").head(1)
+
+
+def _exposed_within_6h(tables: dict[str, pd.DataFrame], first: pd.DataFrame) -> float:
+    meds = tables["medication_administrations"]
+    mg = meds[meds["ingredient"].str.startswith("magnesium") & meds["given"]]
+    m = first.merge(mg[["encounter_id", "time"]], on="encounter_id", suffixes=("", "_dose"))
+    dt = (m["time_dose"] - m["time"]) / pd.Timedelta("1h")
+    treated = set(m.loc[(dt > 0) & (dt <= 6), "encounter_id"])
+    return float(first["encounter_id"].isin(treated).mean())
+
+
+def test_ward_clinicians_replete_about_80_percent_of_index_episodes(ward_pair) -> None:
+    """Measured at 2,000 stays (seeds 13, 14), first qualifying draw per stay: Mg within
+    6 h in 52 % / 48 % (default) and 82 % / 81 % (ward) of them."""
+    shares = {}
+    for regime in ("default", "ward"):
+        first = _first_index_episodes(ward_pair[regime])
+        assert len(first) > 0.08 * WARD_STAYS, regime
+        shares[regime] = _exposed_within_6h(ward_pair[regime], first)
+    assert 0.70 < shares["ward"] < 0.90, shares
+    assert shares["ward"] - shares["default"] > 0.1, shares
+
+
+def test_ward_changes_only_its_switches_and_the_policy_coefficients() -> None:
+    """The ward world differs from the default only in its switches and the coefficients of
+    the usual-care Mg policy, whose inputs stay the recorded Mg, total Ca and creatinine plus
+    an independent uniform (the engine's rule is shared), so confounding stays measured."""
+    ward = ward_world("effect")
+    default = World()
+    changed = {
+        f.name
+        for f in dataclasses.fields(World)
+        if getattr(ward, f.name) != getattr(default, f.name)
+    }
+    assert changed == {
+        "albumin_schedule",  # albumin_interval_hours: the ward's 48-96 h is also the default
+        "discharge_planning_hours",
+        "discharge_planning_skip_probability",
+        "mg_policy_ceiling",
+        "mg_policy_intercept",
+        "mg_policy_mg_coef",
+        "mg_policy_ca_coef",
+    }
+    assert ward.mg_policy_floor > 0 and ward.mg_policy_ceiling < 1  # positivity both ways
+
+
+def test_regime_manifest_round_trips(ward_pair) -> None:
+    manifest = json.loads((ward_pair["ward"]["dir"] / "manifest.json").read_text())
+    assert manifest["regime"] == "ward"
+    world = World.from_dict(manifest["parameters"])
+    assert world == ward_world("effect") == regime_world("ward", "effect")
+    assert isinstance(world.albumin_interval_hours, tuple)
+    assert World.from_dict(json.loads(json.dumps(ward_world("null").to_dict()))) == ward_world(
+        "null"
+    )
+    # a manifest written before the switches existed rebuilds the default world
+    old = {k: v for k, v in World().to_dict().items() if not k.startswith(("albumin_s", "dis"))}
+    old.pop("albumin_interval_hours")
+    assert World.from_dict(old) == World()
+    custom = dataclasses.replace(ward_world("effect"), discharge_planning_hours=24)
+    assert regime_name(custom) == "custom" and regime_name(ward_world("null")) == "ward"
+    assert set(REGIMES) == {"default", "ward"}
+
+
+def test_regime_arguments_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="regime"):
+        generate(tmp_path / "x", n_stays=10, regime="icu")
+    with pytest.raises(ValueError, match="regime"):
+        generate(tmp_path / "x", n_stays=10, world=World(), regime="ward")
+    with pytest.raises(ValueError, match="albumin_schedule"):
+        World(albumin_schedule="weekly")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="discharge_planning_skip_probability"):
+        World(discharge_planning_skip_probability=1.5)
+    assert not (tmp_path / "x").exists()
+
+
+def test_ward_exposure_in_the_pipeline_cohort(ward_pair, tmp_path: Path) -> None:
+    """The real pipeline (DuckDB SQL) on the 2,000-stay ward world: most analysed episodes
+    are exposed (measured 86 %, 62 episodes at seed 13; 79 %, 56 at seed 14), and few are
+    left (sparse albumin and dropped late bloods cost outcomes)."""
+    from mgca import study
+    from mgca.config import MgcaConfig
+
+    db = tmp_path / "ward.duckdb"
+    n = study.build_database(ward_pair["ward"]["dir"], db, MgcaConfig())
+    cohort = study.read_cohort(db)
+    assert n == len(cohort) and n > 20
+    assert 0.65 < cohort["exposed"].mean() < 0.97, cohort["exposed"].mean()
+
+
+def test_icu_switch_draws_frequent_panels_with_ionized_calcium(tmp_path: Path) -> None:
+    """icu_fraction (off in both presets): that share of stays has full panels every 4-6 h from
+    admission and an ionized Ca on about 80 % of its draws; the other stays keep mornings."""
+    world = dataclasses.replace(ward_world("effect"), icu_fraction=0.3)
+    out = generate(tmp_path / "icu", n_stays=400, world=world, seed=5)
+    assert json.loads((out / "manifest.json").read_text())["regime"] == "custom"
+    labs = pd.read_parquet(out / "lab_results.parquet").drop_duplicates(
+        ["encounter_id", "time", "analyte"]
+    )
+    panels = labs[labs["analyte"] == "sodium"].sort_values("time")
+    gaps = panels.groupby("encounter_id")["time"].diff() / pd.Timedelta("1h")
+    icu = set(panels.loc[gaps <= 6, "encounter_id"])
+    assert 0.22 < len(icu) / 400 < 0.38
+    icu_gaps = gaps[panels["encounter_id"].isin(icu)].dropna()
+    assert icu_gaps.between(4, 6).all()
+    ward_gaps = gaps[~panels["encounter_id"].isin(icu)].dropna()
+    assert (ward_gaps > 8).all()  # the first morning panel comes > 8 h after admission
+    draws = labs[labs["analyte"] == "magnesium"]
+    ionized = labs[labs["analyte"] == "calcium_ionized"]
+    share = {
+        flag: ionized["encounter_id"].isin(icu).eq(flag).sum()
+        / draws["encounter_id"].isin(icu).eq(flag).sum()
+        for flag in (True, False)
+    }
+    assert 0.7 < share[True] < 0.9 and 0.12 < share[False] < 0.22, share
+    with pytest.raises(ValueError, match="icu_draw_interval_hours"):
+        World(icu_draw_interval_hours=(1, 3))

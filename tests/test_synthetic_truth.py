@@ -227,3 +227,54 @@ def test_a_replay_that_disagrees_with_the_recorded_data_is_refused(
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="does not reproduce"):
         true_effect(copy, effect_pairs.head(20), GRACE, HORIZON)
+
+
+# --- the ward regime replays exactly too -------------------------------------------------------
+
+WARD_STAYS = 2000
+WARD_SEED = 23
+
+
+@pytest.fixture(scope="module")
+def ward_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ward")
+    return {
+        kind: generate(root / kind, WARD_STAYS, kind, WARD_SEED, regime="ward")  # type: ignore[arg-type]
+        for kind in ("effect", "null")
+    }
+
+
+def test_ward_null_world_truth_is_exactly_zero(ward_dirs: dict[str, Path]) -> None:
+    pairs = qualifying_pairs(ward_dirs["null"])
+    assert len(pairs) > 50
+    truth = true_effect(ward_dirs["null"], pairs, grace_hours=GRACE, horizon_hours=HORIZON)
+    assert truth.mean == 0.0 and np.all(truth.per_pair == 0.0)
+    assert "regime=ward" in truth.description and "world=null" in truth.description
+
+
+def test_ward_effect_world_truth_is_positive(ward_dirs: dict[str, Path]) -> None:
+    """Same physiology as the default world, so a similar truth (measured +0.09 mmol/L for
+    this cohort definition at seeds 23 and 24); accepted +0.05 to +0.15."""
+    pairs = qualifying_pairs(ward_dirs["effect"])
+    assert len(pairs) > 0.08 * WARD_STAYS
+    truth = true_effect(ward_dirs["effect"], pairs, grace_hours=GRACE, horizon_hours=HORIZON)
+    assert 0.05 < truth.mean < 0.15, truth.mean
+    assert np.mean(truth.per_pair > -0.01) > 0.95
+
+
+def test_ward_replay_needs_the_ward_parameters(ward_dirs: dict[str, Path], tmp_path: Path) -> None:
+    """A ward manifest stripped of its switches (as if read by code that ignores them) would
+    replay the default world: the recorded Mg results then disagree, and it is refused."""
+    copy = tmp_path / "stripped"
+    copy.mkdir()
+    for f in ward_dirs["effect"].iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for key in ("discharge_planning_hours", "discharge_planning_skip_probability"):
+        del manifest["parameters"][key]
+    for key in ("mg_policy_ceiling", "mg_policy_intercept", "mg_policy_mg_coef"):
+        del manifest["parameters"][key]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    pairs = qualifying_pairs(ward_dirs["effect"])
+    with pytest.raises(ValueError, match="does not reproduce"):
+        true_effect(copy, pairs, GRACE, HORIZON)

@@ -12,7 +12,10 @@ Layout (the basis of the exact known-truth replay):
 The simulation indexes these arrays by (hour, stay) and never draws anything itself, so an
 intervention that changes what happens at one hour cannot shift which random number any other
 hour, stay or arm uses. Streams: ``SeedSequence([seed, 1, batch])`` for the batch draws,
-``[seed, 2, batch, 0|1]`` for the Mg / Ca innovations.
+``[seed, 2, batch, 0|1]`` for the Mg / Ca innovations, ``[seed, 4, batch]`` for the draws of
+the regime switches (discharge-planning skips, albumin intervals). That last stream is always
+drawn, whatever the switches, and is never read in the default world, so the default world's
+draws are exactly those of the generator before the switches existed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from mgca.synthetic.world import STAY_GRID_HOURS, World
 
 MAX_MORNINGS = 16
 """Routine-draw days considered per stay (covers 14 days plus the admission day)."""
+
+MAX_ICU_GAPS = STAY_GRID_HOURS // 2 + 1
+"""Intervals between ICU panels drawn per stay (enough for a panel every 2 h, the shortest
+interval :class:`World` accepts)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class BatchInputs:
     u_death: np.ndarray
     u_drugs: np.ndarray  # drives PPI / diuretic product and route choices
     routine: np.ndarray  # (hour, stay) bool: scheduled panel (admission + mornings)
+    u_albumin_interval: np.ndarray  # (MAX_MORNINGS, stay): k-th albumin interval uniform
+    icu: np.ndarray  # bool: ICU-like stay (frequent panels, mostly with ionized Ca)
     # measurement noise at each hour (standard normal)
     z_mg: np.ndarray
     z_ca: np.ndarray
@@ -178,17 +187,44 @@ def batch_inputs(
         pop.ca_setpoint_mmol_l[subj] - w.ca_loop_drop_mmol_l * loop - w.ca_ckd_drop_mmol_l * ckd
     )
 
+    # Regime-switch draws, own stream (see the module docstring); fixed order, append only.
+    rng_regime = np.random.default_rng(np.random.SeedSequence([seed, 4, batch]))
+    u_discharge_skip = rng_regime.random((MAX_MORNINGS, n))
+    u_albumin_interval = rng_regime.random((MAX_MORNINGS, n))
+    u_icu = rng_regime.random(n)
+    u_icu_gap = rng_regime.random((MAX_ICU_GAPS, n), dtype=np.float32)
+
     # Routine schedule: admission panel at hour 0, then one morning draw a day at clock
-    # 05:mm or 06:mm (mm = admission minute), skipped if within the skip window after admission.
+    # 05:mm or 06:mm (mm = admission minute), skipped if within the skip window after admission
+    # and, with the discharge-planning switch, sometimes in the last hours of the stay.
     los = pop.los_hours[stay]
     clock = pop.admit_clock_hour()[stay]
     routine = np.zeros(shape, dtype=bool)
     routine[0, :] = True
     first5 = (5 - clock) % 24
+    planning = w.discharge_planning_hours > 0 and w.discharge_planning_skip_probability > 0
+    icu = u_icu < w.icu_fraction
     for d in range(MAX_MORNINGS):
         k = first5 + 24 * d + (u_morning[d] < 0.5)
-        ok = (k > w.morning_skip_after_admission_hours) & (k <= los)
+        ok = (k > w.morning_skip_after_admission_hours) & (k <= los) & ~icu
+        if planning:
+            skipped = (k > los - w.discharge_planning_hours) & (
+                u_discharge_skip[d] < w.discharge_planning_skip_probability
+            )
+            ok &= ~skipped
         routine[k[ok], np.flatnonzero(ok)] = True
+    # ICU-like stays: a full panel from admission every U{icu_draw_interval_hours} hours
+    # (no morning panels, no discharge-planning skips).
+    if icu.any():
+        lo_i, hi_i = w.icu_draw_interval_hours
+        gaps = _uniform_int(u_icu_gap, lo_i, hi_i).astype(np.int64)
+        k = np.zeros(n, dtype=np.int64)
+        for j in range(MAX_ICU_GAPS):
+            k = k + gaps[j]
+            ok = icu & (k <= los)
+            if not ok.any():
+                break
+            routine[k[ok], np.flatnonzero(ok)] = True
 
     # Order iff u < floor + (ceiling - floor) * logistic(eta), i.e. iff eta > logit(v) with
     # v = (u - floor) / (ceiling - floor): -inf below the floor, +inf above the ceiling.
@@ -221,6 +257,8 @@ def batch_inputs(
         u_death=u_death,
         u_drugs=u_drugs,
         routine=routine,
+        u_albumin_interval=u_albumin_interval,
+        icu=icu,
         z_mg=z_mg,
         z_ca=z_ca,
         z_cr=z_cr,

@@ -141,6 +141,29 @@ def _ids(pop: Population, inp: BatchInputs) -> tuple[pa.Array, pa.Array]:
     return enc, subj
 
 
+def albumin_interval_panels(world: World, inp: BatchInputs) -> np.ndarray:
+    """``(hour, col)`` bool: routine panels with an albumin under the ward schedule.
+
+    The admission panel has one; after each albumin the next is drawn at the first routine
+    panel at least ``U(albumin_interval_hours)`` later (the k-th interval of a stay uses its
+    k-th pre-drawn uniform).
+    """
+    routine = inp.routine
+    lo, hi = world.albumin_interval_hours
+    gaps = lo + (hi - lo) * inp.u_albumin_interval.astype(np.float64)
+    last = gaps.shape[0] - 1
+    out = np.zeros_like(routine)
+    due = np.zeros(inp.n)  # next albumin at the first routine panel at or after this hour
+    k = np.zeros(inp.n, dtype=np.int64)  # albumins drawn so far
+    for h in range(routine.shape[0]):
+        hit = np.flatnonzero(routine[h] & (h >= due))
+        if hit.size:
+            out[h, hit] = True
+            due[hit] = h + gaps[np.minimum(k[hit], last), hit]
+            k[hit] += 1
+    return out
+
+
 def lab_table(
     world: World, pop: Population, inp: BatchInputs, sim: SimResult, rng: np.random.Generator
 ) -> tuple[pa.Table, dict[str, int]]:
@@ -178,7 +201,10 @@ def lab_table(
     alb_latent = inp.albumin_g_l[cols] - w.albumin_illness_drop_g_l * s
     ckd = pop.ckd[subj]
     loop = inp.loop[cols]
-    sel = routine & (u_alb < w.albumin_panel_fraction)
+    if w.albumin_schedule == "panel":
+        sel = routine & (u_alb < w.albumin_panel_fraction)
+    else:
+        sel = albumin_interval_panels(w, inp)[hours, cols]
     add(sel, "albumin", (alb_latent * (1 + w.cv_albumin * z[0]))[sel])
     k = 4.0 + 0.9 * (mg - 0.85) + 0.3 * ckd - 0.25 * loop + pop.potassium_offset_mmol_l[subj]
     add(routine, "potassium", (k * (1 + w.cv_potassium * z[1]))[routine])
@@ -187,7 +213,7 @@ def lab_table(
     add(routine, "phosphate", (phos * (1 + w.cv_phosphate * z[2]))[routine])
     na = 139.0 - 3.0 * s + pop.sodium_offset_mmol_l[subj]
     add(routine, "sodium", (na * (1 + w.cv_sodium * z[3]))[routine])
-    sel = u_ica < w.ionized_draw_fraction
+    sel = u_ica < np.where(inp.icu[cols], w.icu_ionized_fraction, w.ionized_draw_fraction)
     ica = w.ionized_fraction_of_corrected * ca + w.ionized_sd_mmol_l * z[4]
     add(sel, "calcium_ionized", ica[sel])
 

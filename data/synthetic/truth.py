@@ -289,6 +289,7 @@ def true_effect(
         f"true mean difference in latent albumin-corrected Ca (mmol/L) at index + "
         f"{horizon_hours:g} h: IV MgSO4 at the first decision point after index (usual-care "
         f"dose) vs no Mg in (index, index + {grace_hours:g} h], usual care otherwise; "
-        f"{n} pairs; world={manifest['world']}, seed={manifest['seed']}"
+        f"{n} pairs; world={manifest['world']}, regime={manifest.get('regime', 'default')}, "
+        f"seed={manifest['seed']}"
     )
     return TrueEffect(mean=mean, per_pair=per_pair, n=n, description=description)

@@ -33,19 +33,30 @@ from mgca.synthetic.tables import (
 from mgca.synthetic.world import (
     BATCH_SIZE,
     GENERATOR_VERSION,
+    REGIMES,
     STAY_GRID_HOURS,
     UNITS,
     World,
     WorldKind,
+    regime_name,
+    regime_world,
 )
 
 TABLES = ("persons", "encounters", "lab_results", "medication_administrations")
 DATASET_FILES = frozenset({f"{t}.parquet" for t in TABLES} | {"manifest.json"})
 
 
-def _check_args(n_stays: int, world: str | World, seed: int) -> None:
+def _check_args(n_stays: int, world: str | World, seed: int, regime: str | None) -> None:
     if not isinstance(world, World) and world not in ("effect", "null"):
         raise ValueError(f"world must be 'effect' or 'null', got {world!r}")
+    if regime is not None and regime not in REGIMES:
+        raise ValueError(f"unknown regime {regime!r}; choose one of {', '.join(REGIMES)}")
+    preset = regime is not None and isinstance(world, World)
+    if preset and world != regime_world(regime, world.kind):  # type: ignore[union-attr]
+        raise ValueError(
+            f"regime {regime!r} was given with a World whose parameters differ from it; pass "
+            "either the world kind with a regime, or the World alone"
+        )
     if isinstance(n_stays, bool) or not isinstance(n_stays, int | np.integer) or n_stays < 1:
         raise ValueError(f"n_stays must be a positive integer, got {n_stays!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -90,6 +101,7 @@ def generate(
     world: WorldKind | World = "effect",
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    regime: str | None = None,
 ) -> Path:
     """Write a seeded synthetic hospital in the canonical schema; return ``out_dir``.
 
@@ -100,13 +112,18 @@ def generate(
     earlier dataset (which is replaced); its parent folders are created. ``world`` may also be
     a :class:`World` with non-default parameters (sensitivity analyses); the manifest records
     them and :func:`true_effect` replays them.
+
+    ``regime`` names a preset of :data:`mgca.synthetic.world.REGIMES` (``"default"`` or
+    ``"ward"``) applied to the world kind; None means ``"default"`` for a kind. The manifest's
+    ``regime`` is that name, or for a :class:`World` the regime it equals, else ``"custom"``.
     """
-    _check_args(n_stays, world, seed)
+    _check_args(n_stays, world, seed, regime)
     n_stays = int(n_stays)
     seed = int(seed)
     out_dir = Path(out_dir)
     say = progress or (lambda _msg: None)
-    params = world if isinstance(world, World) else World(kind=world)
+    params = world if isinstance(world, World) else regime_world(regime or "default", world)
+    regime_label = regime_name(params)
     pop = make_population(params, n_stays, seed)
     n_batches = -(-n_stays // BATCH_SIZE)
 
@@ -147,6 +164,7 @@ def generate(
             "generator": "mgca.synthetic",
             "generator_version": GENERATOR_VERSION,
             "world": params.kind,
+            "regime": regime_label,
             "seed": seed,
             "n_stays": n_stays,
             "n_subjects": pop.n_subjects,
@@ -167,7 +185,8 @@ def generate(
                 "draw only (Mg, total Ca, creatinine) plus independent random numbers, so "
                 "adjusting for the recorded index values removes confounding by indication. "
                 "Defects: exact duplicate lab rows and lab rows with a null value, counted in "
-                "'defects'. In the null world Mg has no causal effect on Ca."
+                "'defects'. In the null world Mg has no causal effect on Ca. 'regime' names "
+                "the preset the parameters equal (default, ward) or 'custom'."
             ),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
