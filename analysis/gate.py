@@ -47,7 +47,7 @@ from mgca.analysis.diagnostics import (
 )
 from mgca.analysis.disclosure import display_count
 from mgca.analysis.estimators import overlap_weights
-from mgca.analysis.models import EXPOSURE, OUTCOME, InsufficientDataError
+from mgca.analysis.models import EXPOSURE, OUTCOME, REPORT_SAYS, InsufficientDataError
 from mgca.analysis.propensity import PropensityFit, ate_weights, fit_propensity
 from mgca.config import GateConfig
 
@@ -289,7 +289,7 @@ def evaluate_gate(
     try:
         ps: PropensityFit | None = fit_propensity(cohort, threshold=threshold)
     except (InsufficientDataError, KeyError) as exc:
-        ps, reason = None, str(exc)
+        ps, reason = None, str(exc).replace(f"; {REPORT_SAYS}", "").rstrip(".")
     answer, answer_reason = choose_answer(ps, bounds)
     entry = next((e for e in estimates if e.get("name") == answer), None)
     smaller = _smaller_arm(cohort)

@@ -9,6 +9,8 @@ outcome, and returns an entry with the keys of a results.json ``estimates`` entr
   albumin-corrected Ca; episodes without an ionized outcome are left out.
 - :func:`excluding_advanced_ckd`: episodes with baseline eGFR below
   ``advanced_ckd_egfr_ml_min_1_73m2`` (CKD-EPI 2021, ``sql/kidney_function.sql``) left out.
+- :func:`same_day_albumin`: only episodes whose index and outcome calcium were corrected
+  with an albumin of the same day (or indexed by ionized Ca).
 - :func:`alternative_windows`: the cohort re-derived by the same SQL with another grace period
   or outcome horizon (``MgcaConfig.sensitivity_configs``), from the run's database (only the
   steps the changed setting reaches are re-run).
@@ -111,6 +113,34 @@ def excluding_advanced_ckd(
         analysis,
         lambda: fit_primary(cohort.loc[keep].reset_index(drop=True), study),
     )
+
+
+SAME_DAY_INDEX_MEASURES = frozenset({"ionized", "corrected_same_day_albumin"})
+"""Index calcium measures that used no albumin older than a day (ionized needs none)."""
+
+
+def same_day_albumin(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]:
+    """Primary model on the episodes whose index and outcome calcium needed no albumin older
+    than ``albumin_same_day_hours``: index by ionized Ca or by a Ca corrected with a same-day
+    albumin, outcome corrected with a same-day albumin.
+
+    The primary cohort corrects calcium with the most recent albumin of the look-back
+    (``albumin_lookback_hours``); albumin drifts over days in acute illness, so this shows
+    whether the older albumins moved the answer.
+    """
+    name = "same_day_albumin"
+    analysis = (
+        f"only episodes whose calcium was corrected with an albumin drawn at most "
+        f"{study.albumin_same_day_hours} h before it (or indexed by ionized Ca)"
+    )
+    needed = {"index_calcium_measure", "outcome_calcium_measure"}
+    if not needed <= set(cohort.columns):
+        return _no_estimate(name, analysis, "the cohort has no calcium measure columns")
+    keep = cohort["index_calcium_measure"].isin(SAME_DAY_INDEX_MEASURES) & (
+        cohort["outcome_calcium_measure"] == "corrected_same_day_albumin"
+    )
+    subset = cohort.loc[keep.fillna(False).to_numpy()].reset_index(drop=True)
+    return _refit(name, analysis, lambda: fit_primary(subset, study))
 
 
 def _differences(
@@ -282,6 +312,7 @@ def run_sensitivity(
     """
     analyses = [ionized_outcome(cohort, config.study)]
     analyses.append(excluding_advanced_ckd(cohort, kidney, config.study))
+    analyses.append(same_day_albumin(cohort, config.study))
     if db_path is not None:
         analyses += alternative_windows(db_path, config, work_dir)
     return {"analyses": analyses, "evalue": primary_evalue(primary, cohort)}
