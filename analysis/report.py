@@ -291,15 +291,20 @@ def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
         ("Hypomagnesaemia", f"serum Mg < {s.mg_low_mmol_l:.2f} mmol/L"),
         (
             "Hypocalcaemia",
-            f"albumin-corrected Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca "
-            f"= total Ca + {s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − "
-            f"albumin g/L) mmol/L, using an albumin drawn within {s.albumin_window_hours} h",
+            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L where an ionized Ca was drawn "
+            f"in the {s.ionized_window_hours} h up to the calcium draw, else albumin-corrected "
+            f"Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca = total Ca + "
+            f"{s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − albumin g/L) "
+            f"mmol/L, using the latest albumin drawn at or before the calcium and at most "
+            f"{s.albumin_lookback_hours} h earlier (same-day: at most "
+            f"{s.albumin_same_day_hours} h); a total Ca without such an albumin is never "
+            "classified (uncorrected total Ca under-estimates calcium when albumin is low)",
         ),
         (
             "Index (time zero)",
             f"first time per hospital stay with both qualifying draws at most "
-            f"{s.concurrent_window_hours} h apart; the later draw; adults ≥ "
-            f"{s.min_age_years:g} years",
+            f"{s.concurrent_window_hours} h apart; the later draw (no test drawn after it "
+            f"decides eligibility); adults ≥ {s.min_age_years:g} years",
         ),
         (
             "Exposure",

@@ -114,6 +114,9 @@ CACHED: dict[str, Any] = {"persist_result": True, "result_serializer": "json"}
 #: Aggregate (and de-identified sample) tables the report needs, stored with each cache entry.
 DERIVED_TABLES = {
     "attrition": "SELECT * FROM attrition ORDER BY step_order",
+    "calcium_measures": "SELECT * FROM episode_calcium_measures ORDER BY role, CASE "
+    "calcium_measure WHEN 'ionized' THEN 1 WHEN 'corrected_same_day_albumin' THEN 2 "
+    "WHEN 'corrected_lookback_albumin' THEN 3 ELSE 4 END",
     "data_quality": "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte",
     "trajectory": "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start",
     "analyte_trajectory": "SELECT * FROM analyte_trajectory_summary "

@@ -70,6 +70,7 @@ PULLED_BACK_TABLES: tuple[str, ...] = (
     "analytic_cohort",
     "cohort_outcomes",
     "attrition",
+    "episode_calcium_measures",
     "data_quality",
     "calcium_trajectory_summary",
     "analyte_trajectory_summary",
