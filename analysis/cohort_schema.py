@@ -18,6 +18,20 @@ class CohortContractError(ValueError):
     """The analytic table breaks its contract (ARCHITECTURE.md, 'cohort.parquet columns')."""
 
 
+INDEX_CALCIUM_MEASURES = ["ionized", "corrected_same_day_albumin", "corrected_lookback_albumin"]
+"""Values of ``index_calcium_measure``: the measure that qualified (sql/index_events.sql)."""
+OUTCOME_CALCIUM_MEASURES = ["corrected_same_day_albumin", "corrected_lookback_albumin"]
+"""Values of ``outcome_calcium_measure`` in an analysed episode (sql/index_outcome.sql)."""
+
+
+def _indexed_on_ionized(df: pd.DataFrame) -> pd.Series:
+    """True for episodes whose index was defined on ionized Ca; a table without the column
+    (written before the calcium hierarchy) was indexed on corrected Ca only."""
+    if "index_calcium_measure" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["index_calcium_measure"] == "ionized"
+
+
 def cohort_schema(study: StudyConfig) -> pa.DataFrameSchema:
     """The pandera schema of ``analytic_cohort`` under ``study``'s thresholds (units in names)."""
     grace = float(study.grace_hours)
@@ -40,19 +54,26 @@ def cohort_schema(study: StudyConfig) -> pa.DataFrameSchema:
                 float, pa.Check.in_range(study.min_age_years, 130), nullable=False, coerce=True
             ),
             "sex": pa.Column(str, pa.Check.isin(["F", "M", "U"]), nullable=False),
-            # Qualifying values are below the study thresholds by definition.
+            # Qualifying values are below the study thresholds by definition (the calcium
+            # one by the measure that qualified: table checks below).
             "baseline_mg_mmol_l": pa.Column(
                 float,
                 pa.Check.in_range(0.0, study.mg_low_mmol_l, include_max=False),
                 coerce=True,
             ),
-            "baseline_ca_corrected_mmol_l": pa.Column(
-                float,
-                pa.Check.in_range(0.0, study.ca_corrected_low_mmol_l, include_max=False),
-                coerce=True,
+            # null only for an episode indexed on ionized Ca with no corrected total beside it
+            "baseline_ca_corrected_mmol_l": mmol(0.0, 6.0, nullable=True),
+            "baseline_ca_total_mmol_l": mmol(0.5, 6.0, nullable=True),
+            "baseline_albumin_g_l": mmol(5.0, 80.0, nullable=True),
+            "baseline_ca_ionized_mmol_l": pa.Column(
+                float, pa.Check.in_range(0.1, 3.0), nullable=True, coerce=True, required=False
             ),
-            "baseline_ca_total_mmol_l": mmol(0.5, 6.0),
-            "baseline_albumin_g_l": mmol(5.0, 80.0),
+            "index_calcium_measure": pa.Column(
+                str, pa.Check.isin(INDEX_CALCIUM_MEASURES), nullable=False, required=False
+            ),
+            "outcome_calcium_measure": pa.Column(
+                str, pa.Check.isin(OUTCOME_CALCIUM_MEASURES), nullable=False, required=False
+            ),
             "baseline_creatinine_umol_l": mmol(5.0, 3500.0, nullable=True),
             "outcome_ca_corrected_mmol_l": mmol(0.5, 6.0),
             "outcome_hours_from_index": pa.Column(
@@ -67,6 +88,25 @@ def cohort_schema(study: StudyConfig) -> pa.DataFrameSchema:
             pa.Check(
                 lambda df: ~df["exposed"] | (df["mg_dose_grace_mmol"].fillna(1.0) > 0),
                 name="an exposed episode's elemental Mg dose, when known, is positive",
+            ),
+            pa.Check(
+                lambda df: (
+                    _indexed_on_ionized(df)
+                    | (df["baseline_ca_corrected_mmol_l"] < study.ca_corrected_low_mmol_l)
+                ),
+                name="an episode indexed on corrected Ca has baseline_ca_corrected_mmol_l "
+                "below ca_corrected_low_mmol_l",
+            ),
+            pa.Check(
+                lambda df: (
+                    ~_indexed_on_ionized(df)
+                    | (
+                        df.get("baseline_ca_ionized_mmol_l", pd.Series(float("nan"), df.index))
+                        < study.ca_ionized_low_mmol_l
+                    )
+                ),
+                name="an episode indexed on ionized Ca has baseline_ca_ionized_mmol_l "
+                "below ca_ionized_low_mmol_l",
             ),
         ],
         strict=False,

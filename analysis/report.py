@@ -351,15 +351,20 @@ def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
         ("Hypomagnesaemia", f"serum Mg < {s.mg_low_mmol_l:.2f} mmol/L"),
         (
             "Hypocalcaemia",
-            f"albumin-corrected Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca "
-            f"= total Ca + {s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − "
-            f"albumin g/L) mmol/L, using an albumin drawn within {s.albumin_window_hours} h",
+            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L where an ionized Ca was drawn "
+            f"in the {s.ionized_window_hours} h up to the calcium draw, else albumin-corrected "
+            f"Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca = total Ca + "
+            f"{s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − albumin g/L) "
+            f"mmol/L, using the latest albumin drawn at or before the calcium and at most "
+            f"{s.albumin_lookback_hours} h earlier (same-day: at most "
+            f"{s.albumin_same_day_hours} h); a total Ca without such an albumin is never "
+            "classified (uncorrected total Ca under-estimates calcium when albumin is low)",
         ),
         (
             "Index (time zero)",
             f"first time per hospital stay with both qualifying draws at most "
-            f"{s.concurrent_window_hours} h apart; the later draw; adults ≥ "
-            f"{s.min_age_years:g} years",
+            f"{s.concurrent_window_hours} h apart; the later draw (no test drawn after it "
+            f"decides eligibility); adults ≥ {s.min_age_years:g} years",
         ),
         (
             "Exposure",
@@ -527,6 +532,7 @@ def render_report(context: ReportContext) -> str:
     order = [n for n in ESTIMATE_LABELS if _find(estimates, n) is not None]
     order += [e.get("name", "") for e in estimates if e.get("name") not in ESTIMATE_LABELS]
     attrition_cols, attrition_rows = _rows(attrition, threshold)
+    measure_cols, measure_rows = _rows(list(results.get("calcium_measures") or []), threshold)
     primary_view = _estimate_view(primary, threshold) if primary is not None else None
     naive = _find(estimates, "naive_before_after")
     naive_view = _estimate_view(naive, threshold) if naive is not None else None
@@ -542,6 +548,8 @@ def render_report(context: ReportContext) -> str:
         attrition_columns=attrition_cols,
         attrition_rows=attrition_rows,
         consort=consort_diagram(_scrubbed_records(attrition), threshold),
+        calcium_measure_columns=measure_cols,
+        calcium_measure_rows=measure_rows,
         quality={k: _scrubbed(v) for k, v in quality.items()},
         table_one=None if t1 is None or t1.empty else t1.to_dict("records"),
         exposed_label=group_label(True, study),

@@ -2,14 +2,16 @@
 
 This is the code an analyst would write in a notebook to get the analysed episodes out of the
 canonical Parquet tables with pandas alone: read the files, harmonise units with a merge on
-the conversion table, correct calcium for albumin with ``merge_asof`` (nearest albumin within
-the window), find the first concurrent hypoMg + hypoCa time per stay with ``merge_asof``
-(last Mg and last corrected Ca at or before each candidate time), flag Mg given in the grace
+the conversion table, correct calcium for albumin with ``merge_asof`` (latest albumin at or
+before the calcium within the look-back), classify each calcium reading (ionized Ca drawn in
+the hour up to it, else corrected Ca), find the first concurrent hypoMg + hypoCa time per stay
+with ``merge_asof`` (last Mg and last calcium reading at or before each candidate time), flag
+Mg given in the grace
 period, and take the corrected Ca nearest to the horizon within the tolerance. Thresholds come
 from :func:`mgca.config.load_config` (``config.study``), reference tables from the same CSVs
 the SQL joins (``sql/reference``), so the two implementations run under one config.
 
-It follows the rules written in the headers of ``sql/*.sql`` as of commit 4e293f3 (same
+It follows the rules written in the headers of ``sql/*.sql`` (same
 thresholds, windows, inclusive/exclusive ends and tie rules; SI values and corrected calcium
 at the laboratory's reporting precision before any threshold); when a rule there changes,
 change it here too (bench/run.py prints any disagreement in the analysed episodes). Known
@@ -151,9 +153,9 @@ def harmonise_labs(labs: pd.DataFrame, encounters: pd.DataFrame) -> pd.DataFrame
 def correct_calcium(used: pd.DataFrame, study: StudyConfig) -> pd.DataFrame:
     """Every used total Ca with its albumin-corrected value (calcium_corrected.sql).
 
-    Albumin: same stay, nearest in time within ``albumin_window_hours`` either side; a tie in
-    distance goes to the earlier albumin (``merge_asof`` nearest prefers the backward match
-    on a tie), and of several albumins at one time the lower value.
+    Albumin: same stay, the latest drawn at or before the calcium (same time included) and
+    at most ``albumin_lookback_hours`` earlier; of several albumins at one time the lower
+    value.
     """
     calcium = used.loc[used["analyte"] == "calcium_total", [*_ID_KEYS, "time", "value_si"]]
     calcium = calcium.rename(columns={"value_si": "ca_total_mmol_l"}).sort_values("time")
@@ -170,8 +172,8 @@ def correct_calcium(used: pd.DataFrame, study: StudyConfig) -> pd.DataFrame:
         albumin,
         on="time",
         by="encounter_id",
-        direction="nearest",
-        tolerance=_hours(study.albumin_window_hours),
+        direction="backward",
+        tolerance=_hours(study.albumin_lookback_hours),
     )
     decimals = (
         _reference_csv("analyte_bounds")
@@ -186,13 +188,60 @@ def correct_calcium(used: pd.DataFrame, study: StudyConfig) -> pd.DataFrame:
     return corrected
 
 
+def calcium_readings(
+    used: pd.DataFrame, corrected: pd.DataFrame, study: StudyConfig
+) -> pd.DataFrame:
+    """One calcium reading per stay and draw time of an ionized Ca or a corrected total Ca
+    (index_events.sql hierarchy): the latest ionized Ca in [t − ``ionized_window_hours``, t]
+    (ties at one time: the lower value), else the lowest corrected Ca drawn at t."""
+    ionized = (
+        used.loc[used["analyte"] == "calcium_ionized", [*_ID_KEYS, "time", "value_si"]]
+        .groupby([*_ID_KEYS, "time"])["value_si"]
+        .min()
+        .reset_index()
+        .rename(columns={"value_si": "ca_ionized_mmol_l"})
+    )
+    ca = (
+        corrected[corrected["ca_corrected_mmol_l"].notna()]
+        .sort_values(["encounter_id", "time", "ca_corrected_mmol_l"])
+        .drop_duplicates(["encounter_id", "time"], keep="first")
+    )
+    times = (
+        pd.concat([ionized[[*_ID_KEYS, "time"]], ca[[*_ID_KEYS, "time"]]])
+        .drop_duplicates()
+        .sort_values("time")
+    )
+    readings = pd.merge_asof(
+        times,
+        ionized.drop(columns="subject_id")
+        .rename(columns={"time": "ionized_time"})
+        .sort_values("ionized_time"),
+        left_on="time",
+        right_on="ionized_time",
+        by="encounter_id",
+        direction="backward",
+        tolerance=_hours(study.ionized_window_hours),
+    ).merge(
+        ca[["encounter_id", "time", "ca_corrected_mmol_l"]], on=["encounter_id", "time"], how="left"
+    )
+    is_ionized = readings["ionized_time"].notna()
+    readings["ca_draw_time"] = readings["ionized_time"].where(is_ionized, readings["time"])
+    readings["is_low"] = np.where(
+        is_ionized,
+        readings["ca_ionized_mmol_l"] < study.ca_ionized_low_mmol_l,
+        readings["ca_corrected_mmol_l"] < study.ca_corrected_low_mmol_l,
+    )
+    readings["ca_corrected_mmol_l"] = readings["ca_corrected_mmol_l"].where(~is_ionized)
+    return readings
+
+
 def index_events(used: pd.DataFrame, corrected: pd.DataFrame, study: StudyConfig) -> pd.DataFrame:
     """First concurrent hypoMg + hypoCa per stay (index_events.sql).
 
-    Candidate times are the draw times of low Mg and low corrected Ca results. At each, the
-    last Mg and the last corrected Ca at or before it (ties at one time: the lower value) must
-    both be low and drawn at most ``concurrent_window_hours`` apart; the first such time is
-    the index.
+    Candidate times are the draw times of low Mg results and low calcium readings
+    (:func:`calcium_readings`). At each, the last Mg (ties at one time: the lower value) and
+    the last calcium reading at or before it must both be low and drawn at most
+    ``concurrent_window_hours`` apart; the first such time is the index.
     """
     mg = (
         used.loc[used["analyte"] == "magnesium", [*_ID_KEYS, "time", "value_si"]]
@@ -201,27 +250,20 @@ def index_events(used: pd.DataFrame, corrected: pd.DataFrame, study: StudyConfig
         .reset_index()
         .rename(columns={"value_si": "mg_mmol_l"})
     )
-    ca = (
-        corrected[corrected["ca_corrected_mmol_l"].notna()]
-        .sort_values(["encounter_id", "time", "ca_corrected_mmol_l"])
-        .drop_duplicates(["encounter_id", "time"], keep="first")
-    )
+    readings = calcium_readings(used, corrected, study)
     candidates = (
         pd.concat(
             [
                 mg.loc[mg["mg_mmol_l"] < study.mg_low_mmol_l, [*_ID_KEYS, "time"]],
-                ca.loc[
-                    ca["ca_corrected_mmol_l"] < study.ca_corrected_low_mmol_l,
-                    [*_ID_KEYS, "time"],
-                ],
+                readings.loc[readings["is_low"], [*_ID_KEYS, "time"]],
             ]
         )
         .drop_duplicates()
         .sort_values("time")
     )
     last_mg = mg.rename(columns={"time": "mg_draw_time"}).drop(columns="subject_id")
-    last_ca = ca[["encounter_id", "time", "ca_corrected_mmol_l", "ca_total_mmol_l", "albumin_g_l"]]
-    last_ca = last_ca.rename(columns={"time": "ca_draw_time"})
+    last_ca = readings[["encounter_id", "time", "ca_draw_time", "is_low", "ca_corrected_mmol_l"]]
+    last_ca = last_ca.rename(columns={"time": "reading_time"})
     pairs = pd.merge_asof(
         candidates,
         last_mg.sort_values("mg_draw_time"),
@@ -232,15 +274,15 @@ def index_events(used: pd.DataFrame, corrected: pd.DataFrame, study: StudyConfig
     )
     pairs = pd.merge_asof(
         pairs,
-        last_ca.sort_values("ca_draw_time"),
+        last_ca.sort_values("reading_time"),
         left_on="time",
-        right_on="ca_draw_time",
+        right_on="reading_time",
         by="encounter_id",
         direction="backward",
     )
     qualifying = pairs[
         (pairs["mg_mmol_l"] < study.mg_low_mmol_l)
-        & (pairs["ca_corrected_mmol_l"] < study.ca_corrected_low_mmol_l)
+        & pairs["is_low"].fillna(False).astype(bool)
         & (
             (pairs["mg_draw_time"] - pairs["ca_draw_time"]).abs()
             <= _hours(study.concurrent_window_hours)

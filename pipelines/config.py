@@ -45,7 +45,8 @@ class StudyConfig(_Strict):
     ca_corrected_low_mmol_l: float = Field(2.15, gt=1.0, lt=3.0)
     albumin_reference_g_l: float = Field(40.0, gt=10, lt=60)
     albumin_correction_slope: float = Field(0.02, ge=0, le=0.05)
-    albumin_window_hours: int = Field(24, ge=0, le=168)
+    albumin_lookback_hours: int = Field(72, ge=0, le=720)
+    albumin_same_day_hours: int = Field(24, ge=0, le=720)
     concurrent_window_hours: int = Field(6, ge=0, le=72)
     grace_hours: int = Field(6, ge=1, le=168)
     horizon_hours: int = Field(48, ge=1, le=720)
@@ -90,6 +91,13 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _windows_consistent(self) -> StudyConfig:
+        if self.albumin_same_day_hours > self.albumin_lookback_hours:
+            raise ValueError(
+                f"albumin_same_day_hours {self.albumin_same_day_hours} exceeds "
+                f"albumin_lookback_hours {self.albumin_lookback_hours}: a same-day albumin "
+                "must be one the look-back can use. Lower albumin_same_day_hours or raise "
+                "albumin_lookback_hours."
+            )
         if self.horizon_hours - self.outcome_tolerance_hours <= self.grace_hours:
             raise ValueError(
                 "the outcome window must start after the grace period ends "

@@ -30,6 +30,7 @@ SQL_STEPS: list[str] = [
     "cohort_eligibility.sql",  # eligibility_steps, cohort_eligibility
     "analytic_cohort.sql",  # analytic_cohort, cohort_outcomes
     "attrition.sql",  # attrition
+    "episode_calcium_measures.sql",  # episode_calcium_measures
     "calcium_trajectory_summary.sql",  # calcium_trajectory_summary
     "analyte_trajectory_summary.sql",  # analyte_trajectory_summary
     "trajectory_sample.sql",  # trajectory_sample

@@ -30,9 +30,12 @@ from prefect.logging import get_run_logger  # noqa: E402
 
 from mgca import cache, history, outputs, study  # noqa: E402
 from mgca.analysis.disclosure import (  # noqa: E402
+    SUPPRESSED_KEY,
+    is_small,
     suppress_attrition,
     suppress_estimate,
     suppress_record,
+    suppressed_text,
 )
 from mgca.analysis.models import COUNT_KEYS  # noqa: E402
 from mgca.analysis.no_episodes import no_eligible_episodes_reason  # noqa: E402
@@ -114,6 +117,9 @@ CACHED: dict[str, Any] = {"persist_result": True, "result_serializer": "json"}
 #: Aggregate (and de-identified sample) tables the report needs, stored with each cache entry.
 DERIVED_TABLES = {
     "attrition": "SELECT * FROM attrition ORDER BY step_order",
+    "calcium_measures": "SELECT * FROM episode_calcium_measures ORDER BY role, CASE "
+    "calcium_measure WHEN 'ionized' THEN 1 WHEN 'corrected_same_day_albumin' THEN 2 "
+    "WHEN 'corrected_lookback_albumin' THEN 3 ELSE 4 END",
     "data_quality": "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte",
     "trajectory": "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start",
     "analyte_trajectory": "SELECT * FROM analyte_trajectory_summary "
@@ -377,6 +383,57 @@ def _attrition_records(attrition: pd.DataFrame, threshold: int) -> list[dict[str
     return suppress_attrition(raw, threshold)  # primary + complementary suppression
 
 
+CALCIUM_MEASURE_COUNTS = ("n_eligible_index_events", "n_analysed")
+
+
+def _calcium_measure_records(measures: pd.DataFrame, threshold: int) -> list[dict[str, Any]]:
+    """results.json ``calcium_measures``: which calcium measure defined the index and the
+    outcome (table episode_calcium_measures), small counts hidden as in the attrition.
+
+    Within one role each count column adds up to a total published elsewhere (eligible index
+    events and analysed episodes are attrition counts), so a single hidden cell could be
+    recovered by subtraction: while a role's column has exactly one hidden cell, its smallest
+    other nonzero cell is hidden too (complementary suppression).
+    """
+    records = [
+        {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        for row in measures.to_dict(orient="records")
+    ]
+    hidden = {
+        (i, key)
+        for i, r in enumerate(records)
+        for key in CALCIUM_MEASURE_COUNTS
+        if r.get(key) is not None and is_small(int(r[key]), threshold)
+    }
+    identities = [
+        [(i, key) for i, r in enumerate(records) if r["role"] == role]
+        for role in dict.fromkeys(r["role"] for r in records)
+        for key in CALCIUM_MEASURE_COUNTS
+    ]
+    changed = True
+    while changed:
+        changed = False
+        for cells in identities:
+            if sum(cell in hidden for cell in cells) != 1:
+                continue
+            shown = sorted(
+                (c for c in cells if c not in hidden),
+                key=lambda c: (int(records[c[0]][c[1]] or 0) == 0, records[c[0]][c[1]] or 0, c),
+            )
+            if shown:
+                hidden.add(shown[0])
+                changed = True
+    out = []
+    for i, record in enumerate(records):
+        row = dict(record)
+        for key in CALCIUM_MEASURE_COUNTS:
+            row[key] = None if (i, key) in hidden else int(row[key])
+        if any((i, key) in hidden for key in CALCIUM_MEASURE_COUNTS):
+            row[SUPPRESSED_KEY] = suppressed_text(threshold)
+        out.append(row)
+    return out
+
+
 @flow(name="mgca-study", validate_parameters=False)
 def study_flow(
     source: str = "synthetic",
@@ -458,6 +515,7 @@ def study_flow(
             "diagnostics": fitted["diagnostics"],
             "sensitivity": sensitivity,
             "attrition": _attrition_records(derived["attrition"], threshold),
+            "calcium_measures": _calcium_measure_records(derived["calcium_measures"], threshold),
             "data_quality": _records(derived["data_quality"], ["n_rows", "n_flagged"], threshold),
             "source_rows": _records(derived["source_rows"], ["n_rows"], threshold),
             "synthetic_truth": truth,

@@ -70,6 +70,7 @@ PULLED_BACK_TABLES: tuple[str, ...] = (
     "analytic_cohort",
     "cohort_outcomes",
     "attrition",
+    "episode_calcium_measures",
     "data_quality",
     "calcium_trajectory_summary",
     "analyte_trajectory_summary",
@@ -579,18 +580,23 @@ def derive_alternative_cohorts(
     changed settings reach are re-run (:func:`mgca.derive.steps_to_rerun`, as the DuckDB
     engine's :func:`mgca.analysis.sensitivity.rederive_cohort` does), then the run's own study
     config is shipped back. Call after :func:`pull_back` (the re-run steps replace the views
-    of the run's tables up to ``analytic_cohort``)."""
+    of the run's tables up to ``analytic_cohort``). Because they replace them, "changed" is
+    measured against the window derived just before, not the run: after a longer grace
+    period, a horizon window must re-run the exposure step too, or it would read the
+    previous window's exposure table."""
     from mgca.analysis.sensitivity import LAST_COHORT_STEP, settings_changed
     from mgca.derive import steps_to_rerun
 
     # the run's analytic table, just pulled back, has the DuckDB engine's columns and types
     columns = con.execute('DESCRIBE "analytic_cohort"').fetchall()
     counts: dict[str, int] = {}
+    derived_with = config  # the config the current Spark views were derived with
     try:
         for name, _, alt in config.sensitivity_configs():
-            steps = steps_to_rerun(settings_changed(config, alt), LAST_COHORT_STEP)
+            steps = steps_to_rerun(settings_changed(derived_with, alt), LAST_COHORT_STEP)
             _ship_study_config(spark, alt)
             derive_on_spark(spark, progress, steps)
+            derived_with = alt
             table = f"{ALTERNATIVE_COHORT_PREFIX}{name}"
             counts[table] = _copy_to_duckdb(spark, con, "analytic_cohort", table, columns)
     finally:

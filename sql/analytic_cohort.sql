@@ -58,8 +58,14 @@ SELECT
     c.vitamin_d_analogue_before_index,
     x.calcium_dose_grace_mmol,                          -- index_exposure (post-index)
     x.mg_route_grace,
-    c.baseline_ca_ionized_mmol_l,                       -- index_covariates
-    o.outcome_ca_ionized_mmol_l                         -- index_outcome
+    -- the qualifying ionized Ca when the index was defined on it (index_events), else the
+    -- last ionized Ca within ionized_window_hours before index (index_covariates)
+    COALESCE(i.baseline_ca_ionized_mmol_l, c.baseline_ca_ionized_mmol_l)
+        AS baseline_ca_ionized_mmol_l,
+    o.outcome_ca_ionized_mmol_l,                        -- index_outcome
+    -- added with the calcium hierarchy: which measure defined the index and the outcome
+    i.index_calcium_measure,                            -- index_events
+    o.outcome_calcium_measure                           -- index_outcome
 FROM cohort_eligibility AS el
 INNER JOIN index_events AS i
     ON i.encounter_id = el.encounter_id

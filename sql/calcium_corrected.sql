@@ -3,10 +3,17 @@
 -- Reads:  lab_harmonised (status = 'used'), analyte_bounds, study_config.
 -- Writes: calcium_corrected (one row per used calcium_total row of lab_harmonised).
 --
--- Albumin: the used albumin of the same stay nearest in time to the calcium draw, at most
--- cfg.albumin_window_hours (hours, default 24) before or after it; on a tie in distance the
--- earlier albumin wins (then the lower value, reported then unrounded, so the choice is
--- always the same).
+-- Albumin (look-back, never look-ahead): the most recent used albumin of the same stay drawn
+-- at or before the calcium draw (the same minute counts) and at most
+-- cfg.albumin_lookback_hours (hours, default 72) earlier; of several albumins at that one
+-- time, the lower value (reported, then unrounded), so the choice is always the same. An
+-- albumin drawn after the calcium is never used, however close: a value corrected with it
+-- would not have existed at the calcium's draw time, and a low corrected Ca that decides
+-- eligibility at time zero must be knowable then. Why 72 h: default_config.yaml.
+--   albumin_hours_before_ca  hours from the albumin draw to the calcium draw (>= 0)
+--   albumin_same_day         albumin_hours_before_ca <= cfg.albumin_same_day_hours (hours,
+--                            default 24): corrected with a same-day albumin rather than an
+--                            older one of the look-back
 -- Correction (Payne-type; clinical.md, default_config.yaml):
 --   ca_corrected_mmol_l = ca_total_mmol_l
 --                         + cfg.albumin_correction_slope (mmol/L per g/L, default 0.02)
@@ -15,8 +22,9 @@
 -- to analyte_bounds.reporting_decimals of calcium_total (2 dp), half away from zero, so
 -- thresholds see what a clinician reads (2.05 + 0.02 x 5 is 2.15, not 2.1499999999999995).
 -- ca_corrected_unrounded_mmol_l keeps the same formula on the unrounded total and albumin
--- (value_si_unrounded, 6 decimals). Both null when no albumin lies in the window: such a
--- calcium cannot be classified (counted in data_quality as missing_albumin).
+-- (value_si_unrounded, 6 decimals). Both null (and albumin_hours_before_ca,
+-- albumin_same_day) when no albumin lies in the look-back: such a calcium cannot be
+-- classified (counted in data_quality as no_albumin_in_lookback).
 --
 -- Known bias of the Payne correction: it agrees poorly with ionized calcium in ICU patients,
 -- in advanced kidney disease and on dialysis, and depends on the albumin assay (bromocresol
@@ -49,30 +57,30 @@ albumin AS (
     WHERE analyte = 'albumin' AND status = 'used'
 ),
 
-albumin_in_window AS (
+albumin_in_lookback AS (
     SELECT
         ca.lab_row_id,
         alb.time AS albumin_time,
         alb.albumin_g_l,
         alb.albumin_unrounded_g_l,
-        date_diff('second', ca.time, alb.time) / 3600.0 AS albumin_hours_from_ca
+        date_diff('second', alb.time, ca.time) / 3600.0 AS albumin_hours_before_ca
     FROM calcium AS ca
     INNER JOIN albumin AS alb
         ON alb.subject_id = ca.subject_id
         AND alb.encounter_id = ca.encounter_id
+        AND alb.time <= ca.time
     CROSS JOIN study_config AS cfg
-    WHERE abs(date_diff('second', ca.time, alb.time)) / 3600.0 <= cfg.albumin_window_hours
+    WHERE date_diff('second', alb.time, ca.time) / 3600.0 <= cfg.albumin_lookback_hours
 ),
 
-nearest_albumin AS (
+latest_albumin AS (
     SELECT
         *,
         ROW_NUMBER() OVER (
             PARTITION BY lab_row_id
-            ORDER BY
-                abs(albumin_hours_from_ca), albumin_time, albumin_g_l, albumin_unrounded_g_l
-        ) AS nearness_rank
-    FROM albumin_in_window
+            ORDER BY albumin_time DESC, albumin_g_l, albumin_unrounded_g_l
+        ) AS recency_rank
+    FROM albumin_in_lookback
 ),
 
 corrected AS (
@@ -82,24 +90,25 @@ corrected AS (
         ca.encounter_id,
         ca.time,
         ca.ca_total_mmol_l,
-        na.albumin_time,
-        na.albumin_hours_from_ca,
-        na.albumin_g_l,
+        la.albumin_time,
+        la.albumin_hours_before_ca,
+        la.albumin_hours_before_ca <= cfg.albumin_same_day_hours AS albumin_same_day,
+        la.albumin_g_l,
         round(
             ca.ca_total_mmol_l
-            + cfg.albumin_correction_slope * (cfg.albumin_reference_g_l - na.albumin_g_l),
+            + cfg.albumin_correction_slope * (cfg.albumin_reference_g_l - la.albumin_g_l),
             6
         ) AS ca_corrected_6dp_mmol_l,
         round(
             ca.ca_total_unrounded_mmol_l
             + cfg.albumin_correction_slope
-            * (cfg.albumin_reference_g_l - na.albumin_unrounded_g_l),
+            * (cfg.albumin_reference_g_l - la.albumin_unrounded_g_l),
             6
         ) AS ca_corrected_unrounded_mmol_l
     FROM calcium AS ca
-    LEFT JOIN nearest_albumin AS na
-        ON na.lab_row_id = ca.lab_row_id
-        AND na.nearness_rank = 1
+    LEFT JOIN latest_albumin AS la
+        ON la.lab_row_id = ca.lab_row_id
+        AND la.recency_rank = 1
     CROSS JOIN study_config AS cfg
 )
 
@@ -110,12 +119,13 @@ SELECT
     c.time,
     c.ca_total_mmol_l,
     c.albumin_time,
-    c.albumin_hours_from_ca,
     c.albumin_g_l,
     -- reporting precision of calcium_total, as in lab_harmonised.sql
     round(round(c.ca_corrected_6dp_mmol_l * power(10, b.reporting_decimals), 6), 0)
         / power(10, b.reporting_decimals) AS ca_corrected_mmol_l,
-    c.ca_corrected_unrounded_mmol_l
+    c.ca_corrected_unrounded_mmol_l,
+    c.albumin_hours_before_ca,
+    c.albumin_same_day
 FROM corrected AS c
 INNER JOIN analyte_bounds AS b
     ON b.analyte = 'calcium_total';

@@ -13,8 +13,8 @@
 --                        the earlier draw, then the lower value); so a total Ca drawn with a
 --                        blood gas takes the blood gas's ionized value;
 --   'corrected'          else the albumin-corrected total Ca drawn at that time
---                        (calcium_corrected.sql: nearest albumin within
---                        cfg.albumin_window_hours, Payne-type correction);
+--                        (calcium_corrected.sql: the latest albumin at or before it
+--                        within cfg.albumin_lookback_hours, Payne-type correction);
 --   'total_uncorrected'  else the total Ca itself, flagged uncorrected = true (no albumin).
 -- Several total Ca at one time: the corrected one, then the lowest value.
 -- measure_time is the draw time of the value used (differs from time only for an ionized

@@ -8,7 +8,8 @@
 --
 -- Steps, applied in order; a stay is counted under the first one it fails only:
 --   1 encounters in source
---   2 at least one used Mg and one albumin-corrected Ca result in the stay
+--   2 at least one used Mg and one classifiable Ca result in the stay: a used ionized Ca or
+--     a total Ca corrected with an albumin of the look-back (index_events.sql hierarchy)
 --   3 an index event (index_events: concurrent hypoMg + hypoCa)
 --   4 adult: encounters.age_years >= cfg.min_age_years (years, default 18); unknown age fails
 --   5 no Mg repletion at or before index in the stay (index_exposure.prior_mg_repletion)
@@ -24,10 +25,11 @@ SELECT
 FROM (
     VALUES
         (1, 'encounters in source', NULL),
-        (2, 'with a used Mg and an albumin-corrected Ca result',
-            'no used Mg result or no albumin-corrected Ca result in the stay'),
+        (2, 'with a used Mg and an ionized or albumin-corrected Ca result',
+            'no used Mg result, or no ionized Ca and no total Ca with an albumin within '
+            || 'albumin_lookback_hours before it, in the stay'),
         (3, 'with concurrent hypoMg and hypoCa (index event)',
-            'no low Mg and low corrected Ca drawn within concurrent_window_hours'),
+            'no low Mg and low ionized or corrected Ca drawn within concurrent_window_hours'),
         (4, 'adults', 'age below min_age_years or unknown'),
         (5, 'no Mg repletion at or before index',
             'Mg given at or before index in the stay (prevalent user)'),
@@ -46,10 +48,16 @@ stays_with_mg AS (
     WHERE analyte = 'magnesium' AND status = 'used'
 ),
 
-stays_with_corrected_ca AS (
-    SELECT DISTINCT encounter_id
+stays_with_classifiable_ca AS (
+    SELECT encounter_id
     FROM calcium_corrected
     WHERE ca_corrected_mmol_l IS NOT NULL
+
+    UNION
+
+    SELECT encounter_id
+    FROM lab_harmonised
+    WHERE analyte = 'calcium_ionized' AND status = 'used'
 ),
 
 first_failure AS (
@@ -68,7 +76,7 @@ first_failure AS (
     CROSS JOIN study_config AS cfg
     LEFT JOIN stays_with_mg AS mg
         ON mg.encounter_id = e.encounter_id
-    LEFT JOIN stays_with_corrected_ca AS ca
+    LEFT JOIN stays_with_classifiable_ca AS ca
         ON ca.encounter_id = e.encounter_id
     LEFT JOIN index_events AS i
         ON i.encounter_id = e.encounter_id

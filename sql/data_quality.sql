@@ -22,7 +22,9 @@
 --                                    'missing_implausible', 'not_accepted')
 --   reporting_precision_rounding     numeric lab rows per analyte whose SI value changed when
 --                                    rounded to the reporting precision
---   missing_albumin                  used total Ca with no albumin in the window (not correctable)
+--   no_albumin_in_lookback           used total Ca with no used albumin of the stay drawn at or
+--                                    before it within albumin_lookback_hours (not correctable;
+--                                    not used unless an ionized Ca stands for it)
 --   calcium_measure:<measure>        calcium_status rows by the measure used ('ionized',
 --                                    'corrected', 'total_uncorrected': a flagged fallback)
 --   pth_status:<status>              hypocalcaemia episodes by PTH status ('not_measured')
@@ -152,10 +154,10 @@ checks AS (
     GROUP BY h.analyte
 
     UNION ALL
-    SELECT 'calcium_corrected', 'missing_albumin', 'calcium_total', COUNT(*),
+    SELECT 'calcium_corrected', 'no_albumin_in_lookback', 'calcium_total', COUNT(*),
         SUM(CASE WHEN ca_corrected_mmol_l IS NULL THEN 1 ELSE 0 END),
-        'used total Ca without a used albumin of the stay within albumin_window_hours: '
-        || 'not correctable, not used'
+        'used total Ca without a used albumin of the stay drawn at or before it within '
+        || 'albumin_lookback_hours: not correctable, never read as low or normal'
     FROM calcium_corrected
 
     UNION ALL

@@ -1,22 +1,54 @@
 -- index_events: time zero of each stay, the first moment the patient is concurrently
--- hypomagnesaemic and hypocalcaemic.
+-- hypomagnesaemic and hypocalcaemic, judged only on tests drawn by then.
 --
--- Reads:  lab_harmonised (magnesium, status = 'used'), calcium_corrected (non-null
---         ca_corrected_mmol_l), study_config.
+-- Reads:  lab_harmonised (magnesium, calcium_ionized; status = 'used'), calcium_corrected
+--         (non-null ca_corrected_mmol_l), study_config.
 -- Writes: index_events (at most one row per encounter).
 --
--- Low: Mg < cfg.mg_low_mmol_l (default 0.70 mmol/L), corrected Ca <
--- cfg.ca_corrected_low_mmol_l (default 2.15 mmol/L); a value at the threshold is not low. A
--- calcium without albumin has no corrected value and never qualifies.
+-- Calcium hierarchy. A calcium reading exists at every draw time t of a used ionized Ca or of
+-- a total Ca with a corrected value, and is classified, in order:
+--   (a) 'ionized'  the latest used ionized Ca of the stay drawn in
+--                  [t - cfg.ionized_window_hours, t] (hours, default 1; ties at one time:
+--                  the lower value): a blood-gas ionized value is the reference measure
+--                  (clinical.md: prefer ionized Ca where measured), so it also stands for a
+--                  total Ca drawn in the same round after it;
+--   (b) corrected  else the albumin-corrected total Ca drawn at t (calcium_corrected.sql:
+--                  the latest albumin at or before it within cfg.albumin_lookback_hours;
+--                  several at t: the lowest corrected value), recorded as
+--                  'corrected_same_day_albumin' when that albumin is at most
+--                  cfg.albumin_same_day_hours old, else 'corrected_lookback_albumin';
+--   (c) otherwise the draw is unclassifiable and is not a reading: a total Ca without an
+--                  albumin in the look-back never defines low calcium. Uncorrected total Ca
+--                  under-estimates calcium in hypoalbuminaemia, the common inpatient state,
+--                  so reading it as low would select patients whose calcium is normal; the
+--                  hierarchy stops at the two measures that are valid at any albumin.
+-- Unlike calcium_status (which lets an ionized value drawn up to an hour *after* a total
+-- stand for it), a reading here never uses a test drawn after t.
 --
--- Candidate times are the draw times of low Mg and low corrected Ca results of the stay. At a
--- candidate time T the qualifying pair is the last Mg and the last corrected Ca drawn at or
--- before T (same stay; ties at one time: the lower value). T is an index when both are low
--- and drawn at most cfg.concurrent_window_hours (default 6 h) apart. The index is the first
--- such T; it always equals the later of the two draw times. Taking the *last* draws (not any
--- earlier low one) means a value that has already normalised never qualifies: Mg 0.60 at
--- 08:00, Mg 0.80 at 10:00, Ca 2.00 at 11:00 is not concurrent hypoMg + hypoCa at 11:00.
--- The qualifying values are the cohort's baseline Mg and Ca.
+-- Low: Mg < cfg.mg_low_mmol_l (default 0.70 mmol/L); ionized Ca <
+-- cfg.ca_ionized_low_mmol_l (default 1.12 mmol/L); corrected Ca <
+-- cfg.ca_corrected_low_mmol_l (default 2.15 mmol/L); a value at the threshold is not low.
+--
+-- Candidate times are the draw times of low Mg results and of low calcium readings of the
+-- stay. At a candidate time T the qualifying pair is the last Mg and the last calcium reading
+-- at or before T (same stay; Mg ties at one time: the lower value). T is an index when both
+-- are low and drawn at most cfg.concurrent_window_hours (default 6 h) apart (the calcium's
+-- draw time is ca_draw_time: the ionized draw for an ionized reading). The index is the
+-- first such T. No test drawn after time zero decides eligibility: index_time is the latest
+-- draw time of every test used to qualify (the Mg, the calcium value used and, for a
+-- corrected value, its albumin, which is at or before the calcium by construction); the
+-- first qualifying T always equals max(mg_draw_time, ca_draw_time). Taking the *last*
+-- readings (not any earlier low one) means a value that has already normalised never
+-- qualifies: Mg 0.60 at 08:00, Mg 0.80 at 10:00, Ca 2.00 at 11:00 is not concurrent hypoMg +
+-- hypoCa at 11:00. The qualifying values are the cohort's baseline Mg and Ca.
+--
+-- Columns: index_calcium_measure ('ionized', 'corrected_same_day_albumin',
+-- 'corrected_lookback_albumin'): the measure that qualified; baseline_ca_ionized_mmol_l:
+-- the qualifying ionized value (null unless ionized qualified); ca_corrected_mmol_l,
+-- ca_total_mmol_l, albumin_g_l, albumin_time: the qualifying corrected Ca, or for an ionized
+-- index the corrected Ca of the total drawn with the ionized (the latest with a corrected
+-- value within cfg.ionized_window_hours of it and at or before index_time; lowest corrected
+-- on a tie), null when there is none.
 
 CREATE OR REPLACE TABLE index_events AS
 WITH
@@ -26,10 +58,97 @@ magnesium AS (
     WHERE analyte = 'magnesium' AND status = 'used'
 ),
 
-calcium AS (
-    SELECT subject_id, encounter_id, time, ca_corrected_mmol_l, ca_total_mmol_l, albumin_g_l
+ionized AS (
+    SELECT subject_id, encounter_id, time, value_si AS ca_ionized_mmol_l
+    FROM lab_harmonised
+    WHERE analyte = 'calcium_ionized' AND status = 'used'
+),
+
+corrected AS (
+    SELECT
+        subject_id,
+        encounter_id,
+        time,
+        ca_corrected_mmol_l,
+        ca_total_mmol_l,
+        albumin_g_l,
+        albumin_time,
+        albumin_same_day
     FROM calcium_corrected
     WHERE ca_corrected_mmol_l IS NOT NULL
+),
+
+reading_times AS (
+    SELECT subject_id, encounter_id, time FROM ionized
+    UNION
+    SELECT subject_id, encounter_id, time FROM corrected
+),
+
+recent_ionized AS (
+    SELECT
+        t.subject_id,
+        t.encounter_id,
+        t.time,
+        i.time AS ionized_time,
+        i.ca_ionized_mmol_l,
+        ROW_NUMBER() OVER (
+            PARTITION BY t.subject_id, t.encounter_id, t.time
+            ORDER BY i.time DESC, i.ca_ionized_mmol_l
+        ) AS recency_rank
+    FROM reading_times AS t
+    INNER JOIN ionized AS i
+        ON i.subject_id = t.subject_id
+        AND i.encounter_id = t.encounter_id
+        AND i.time <= t.time
+    CROSS JOIN study_config AS cfg
+    WHERE date_diff('second', i.time, t.time) / 3600.0 <= cfg.ionized_window_hours
+),
+
+corrected_at_time AS (
+    SELECT
+        c.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY c.subject_id, c.encounter_id, c.time
+            ORDER BY c.ca_corrected_mmol_l, c.ca_total_mmol_l, c.albumin_g_l, c.albumin_time
+        ) AS value_rank
+    FROM corrected AS c
+),
+
+calcium_readings AS (
+    SELECT
+        t.subject_id,
+        t.encounter_id,
+        t.time AS reading_time,
+        CASE
+            WHEN ri.ionized_time IS NOT NULL THEN 'ionized'
+            WHEN ca.albumin_same_day THEN 'corrected_same_day_albumin'
+            ELSE 'corrected_lookback_albumin'
+        END AS calcium_measure,
+        CASE WHEN ri.ionized_time IS NOT NULL THEN ri.ionized_time ELSE t.time END
+            AS ca_draw_time,
+        CASE
+            WHEN ri.ionized_time IS NOT NULL
+                THEN ri.ca_ionized_mmol_l < cfg.ca_ionized_low_mmol_l
+            ELSE ca.ca_corrected_mmol_l < cfg.ca_corrected_low_mmol_l
+        END AS is_low,
+        ri.ca_ionized_mmol_l,
+        CASE WHEN ri.ionized_time IS NULL THEN ca.ca_corrected_mmol_l END
+            AS ca_corrected_mmol_l,
+        CASE WHEN ri.ionized_time IS NULL THEN ca.ca_total_mmol_l END AS ca_total_mmol_l,
+        CASE WHEN ri.ionized_time IS NULL THEN ca.albumin_g_l END AS albumin_g_l,
+        CASE WHEN ri.ionized_time IS NULL THEN ca.albumin_time END AS albumin_time
+    FROM reading_times AS t
+    CROSS JOIN study_config AS cfg
+    LEFT JOIN recent_ionized AS ri
+        ON ri.subject_id = t.subject_id
+        AND ri.encounter_id = t.encounter_id
+        AND ri.time = t.time
+        AND ri.recency_rank = 1
+    LEFT JOIN corrected_at_time AS ca
+        ON ca.subject_id = t.subject_id
+        AND ca.encounter_id = t.encounter_id
+        AND ca.time = t.time
+        AND ca.value_rank = 1
 ),
 
 candidate_times AS (
@@ -40,10 +159,9 @@ candidate_times AS (
 
     UNION
 
-    SELECT ca.subject_id, ca.encounter_id, ca.time AS candidate_time
-    FROM calcium AS ca
-    CROSS JOIN study_config AS cfg
-    WHERE ca.ca_corrected_mmol_l < cfg.ca_corrected_low_mmol_l
+    SELECT r.subject_id, r.encounter_id, r.reading_time AS candidate_time
+    FROM calcium_readings AS r
+    WHERE r.is_low
 ),
 
 last_magnesium AS (
@@ -69,19 +187,24 @@ last_calcium AS (
         t.subject_id,
         t.encounter_id,
         t.candidate_time,
-        ca.time AS ca_draw_time,
-        ca.ca_corrected_mmol_l,
-        ca.ca_total_mmol_l,
-        ca.albumin_g_l,
+        r.reading_time,
+        r.calcium_measure,
+        r.ca_draw_time,
+        r.is_low,
+        r.ca_ionized_mmol_l,
+        r.ca_corrected_mmol_l,
+        r.ca_total_mmol_l,
+        r.albumin_g_l,
+        r.albumin_time,
         ROW_NUMBER() OVER (
             PARTITION BY t.subject_id, t.encounter_id, t.candidate_time
-            ORDER BY ca.time DESC, ca.ca_corrected_mmol_l
+            ORDER BY r.reading_time DESC
         ) AS recency_rank
     FROM candidate_times AS t
-    INNER JOIN calcium AS ca
-        ON ca.subject_id = t.subject_id
-        AND ca.encounter_id = t.encounter_id
-        AND ca.time <= t.candidate_time
+    INNER JOIN calcium_readings AS r
+        ON r.subject_id = t.subject_id
+        AND r.encounter_id = t.encounter_id
+        AND r.reading_time <= t.candidate_time
 ),
 
 qualifying AS (
@@ -92,9 +215,12 @@ qualifying AS (
         m.mg_draw_time,
         m.mg_mmol_l,
         c.ca_draw_time,
+        c.calcium_measure,
+        c.ca_ionized_mmol_l,
         c.ca_corrected_mmol_l,
         c.ca_total_mmol_l,
         c.albumin_g_l,
+        c.albumin_time,
         ROW_NUMBER() OVER (
             PARTITION BY m.subject_id, m.encounter_id ORDER BY m.candidate_time
         ) AS time_rank
@@ -107,20 +233,54 @@ qualifying AS (
     WHERE m.recency_rank = 1
         AND c.recency_rank = 1
         AND m.mg_mmol_l < cfg.mg_low_mmol_l
-        AND c.ca_corrected_mmol_l < cfg.ca_corrected_low_mmol_l
+        AND c.is_low
         AND abs(date_diff('second', m.mg_draw_time, c.ca_draw_time)) / 3600.0
             <= cfg.concurrent_window_hours
+),
+
+first_qualifying AS (
+    SELECT * FROM qualifying WHERE time_rank = 1
+),
+
+-- for an ionized index: the corrected Ca of the total drawn with the ionized, never after
+-- time zero
+companion_corrected AS (
+    SELECT
+        q.encounter_id,
+        c.ca_corrected_mmol_l,
+        c.ca_total_mmol_l,
+        c.albumin_g_l,
+        c.albumin_time,
+        ROW_NUMBER() OVER (
+            PARTITION BY q.encounter_id
+            ORDER BY c.time DESC, c.ca_corrected_mmol_l, c.ca_total_mmol_l, c.albumin_g_l,
+                c.albumin_time
+        ) AS companion_rank
+    FROM first_qualifying AS q
+    INNER JOIN corrected AS c
+        ON c.subject_id = q.subject_id
+        AND c.encounter_id = q.encounter_id
+        AND c.time <= q.candidate_time
+    CROSS JOIN study_config AS cfg
+    WHERE q.calcium_measure = 'ionized'
+        AND abs(date_diff('second', q.ca_draw_time, c.time)) / 3600.0
+            <= cfg.ionized_window_hours
 )
 
 SELECT
-    subject_id,
-    encounter_id,
-    candidate_time AS index_time,
-    mg_draw_time,
-    mg_mmol_l,
-    ca_draw_time,
-    ca_corrected_mmol_l,
-    ca_total_mmol_l,
-    albumin_g_l
-FROM qualifying
-WHERE time_rank = 1;
+    q.subject_id,
+    q.encounter_id,
+    q.candidate_time AS index_time,
+    q.mg_draw_time,
+    q.mg_mmol_l,
+    q.ca_draw_time,
+    COALESCE(q.ca_corrected_mmol_l, cc.ca_corrected_mmol_l) AS ca_corrected_mmol_l,
+    COALESCE(q.ca_total_mmol_l, cc.ca_total_mmol_l) AS ca_total_mmol_l,
+    COALESCE(q.albumin_g_l, cc.albumin_g_l) AS albumin_g_l,
+    CAST(q.calcium_measure AS VARCHAR) AS index_calcium_measure,
+    q.ca_ionized_mmol_l AS baseline_ca_ionized_mmol_l,
+    COALESCE(q.albumin_time, cc.albumin_time) AS albumin_time
+FROM first_qualifying AS q
+LEFT JOIN companion_corrected AS cc
+    ON cc.encounter_id = q.encounter_id
+    AND cc.companion_rank = 1;

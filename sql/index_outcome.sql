@@ -10,8 +10,11 @@
 -- Horizons: study_outcome_horizons (written from cfg.outcome_horizons_hours, default 24, 48
 -- and 72 h, plus the primary cfg.horizon_hours, default 48 h, flagged is_primary), joined
 -- as a table: one query serves any list of horizons.
--- Measures: 'corrected' (albumin-corrected total Ca, calcium_corrected.sql) and 'ionized'
--- (used ionized Ca), each on its own: a horizon may have one, both or neither.
+-- Measures: 'corrected' (albumin-corrected total Ca, calcium_corrected.sql: corrected with
+-- the latest albumin at or before the calcium draw within cfg.albumin_lookback_hours) and
+-- 'ionized' (used ionized Ca), each on its own: a horizon may have one, both or neither.
+-- albumin_same_day (corrected rows; null for ionized): whether that albumin was at most
+-- cfg.albumin_same_day_hours old (calcium_corrected.albumin_same_day).
 -- Outcome at a horizon H: the result of that measure, same stay, drawn nearest to
 -- index_time + H and at most cfg.outcome_tolerance_hours (default 12) from it, both ends
 -- included; on a tie in distance the earlier draw wins (then the lower value). A fixed
@@ -25,7 +28,9 @@
 -- index_outcome (unchanged primary outcome, plus the ionized one):
 --   outcome_ca_corrected_mmol_l, outcome_hours_from_index: corrected Ca at the primary
 --   horizon; outcome_ca_ionized_mmol_l, outcome_ca_ionized_hours_from_index: ionized Ca at
---   the primary horizon (secondary; null when not measured).
+--   the primary horizon (secondary; null when not measured); outcome_calcium_measure:
+--   which corrected Ca the primary outcome is, 'corrected_same_day_albumin' or
+--   'corrected_lookback_albumin' (null when no primary outcome was measured).
 
 CREATE OR REPLACE TABLE index_outcome_horizons AS
 WITH
@@ -36,7 +41,8 @@ calcium_after_index AS (
         i.index_time,
         'corrected' AS calcium_measure,
         c.ca_corrected_mmol_l AS value_mmol_l,
-        date_diff('second', i.index_time, c.time) / 3600.0 AS hours_from_index
+        date_diff('second', i.index_time, c.time) / 3600.0 AS hours_from_index,
+        c.albumin_same_day
     FROM index_events AS i
     INNER JOIN calcium_corrected AS c
         ON c.subject_id = i.subject_id
@@ -51,7 +57,8 @@ calcium_after_index AS (
         i.index_time,
         'ionized' AS calcium_measure,
         h.value_si AS value_mmol_l,
-        date_diff('second', i.index_time, h.time) / 3600.0 AS hours_from_index
+        date_diff('second', i.index_time, h.time) / 3600.0 AS hours_from_index,
+        CAST(NULL AS BOOLEAN) AS albumin_same_day
     FROM index_events AS i
     INNER JOIN lab_harmonised AS h
         ON h.subject_id = i.subject_id
@@ -85,7 +92,8 @@ SELECT
     is_primary,
     CAST(calcium_measure AS VARCHAR) AS calcium_measure,
     value_mmol_l,
-    hours_from_index
+    hours_from_index,
+    albumin_same_day
 FROM in_window
 WHERE nearness_rank = 1;
 
@@ -97,7 +105,11 @@ SELECT
     c.value_mmol_l AS outcome_ca_corrected_mmol_l,
     c.hours_from_index AS outcome_hours_from_index,
     io.value_mmol_l AS outcome_ca_ionized_mmol_l,
-    io.hours_from_index AS outcome_ca_ionized_hours_from_index
+    io.hours_from_index AS outcome_ca_ionized_hours_from_index,
+    CAST(CASE
+        WHEN c.albumin_same_day THEN 'corrected_same_day_albumin'
+        WHEN NOT c.albumin_same_day THEN 'corrected_lookback_albumin'
+    END AS VARCHAR) AS outcome_calcium_measure
 FROM index_events AS i
 LEFT JOIN index_outcome_horizons AS c
     ON c.encounter_id = i.encounter_id

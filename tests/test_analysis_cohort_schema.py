@@ -70,3 +70,53 @@ def test_duplicate_episode_and_messages_carry_no_ids_or_dates() -> None:
     text = str(err.value)
     assert "encounter_id" in text
     assert "ENC-9" not in text and "SUBJ-7" not in text and "2150" not in text
+
+
+def test_the_calcium_that_qualified_is_checked_against_its_own_threshold() -> None:
+    # An ionized-indexed episode may have a normal or missing corrected Ca (the ionized value
+    # decided) but its ionized Ca must be low; a corrected-indexed one needs a low corrected
+    # Ca whichever ionized value sits beside it.
+    ionized = {
+        "index_calcium_measure": "ionized",
+        "outcome_calcium_measure": "corrected_lookback_albumin",
+        "baseline_ca_ionized_mmol_l": 1.05,
+    }
+    valid = pd.DataFrame(
+        [
+            _episode(**ionized, baseline_ca_corrected_mmol_l=2.30),
+            _episode(
+                **ionized,
+                encounter_id="e2",
+                baseline_ca_corrected_mmol_l=None,
+                baseline_ca_total_mmol_l=None,
+                baseline_albumin_g_l=None,
+            ),
+            _episode(
+                encounter_id="e3",
+                index_calcium_measure="corrected_same_day_albumin",
+                outcome_calcium_measure="corrected_same_day_albumin",
+                baseline_ca_ionized_mmol_l=None,
+            ),
+        ]
+    )
+    assert len(validate_cohort(valid, STUDY)) == 3
+    with pytest.raises(CohortContractError, match="baseline_ca_ionized_mmol_l below"):
+        validate_cohort(
+            pd.DataFrame([_episode(**{**ionized, "baseline_ca_ionized_mmol_l": 1.12})]), STUDY
+        )
+    with pytest.raises(CohortContractError, match="index_calcium_measure"):
+        validate_cohort(
+            pd.DataFrame([_episode(**{**ionized, "index_calcium_measure": "total"})]), STUDY
+        )
+    with pytest.raises(CohortContractError, match="baseline_ca_corrected_mmol_l below"):
+        validate_cohort(
+            pd.DataFrame(
+                [
+                    _episode(
+                        index_calcium_measure="corrected_lookback_albumin",
+                        baseline_ca_corrected_mmol_l=None,
+                    )
+                ]
+            ),
+            STUDY,
+        )

@@ -91,6 +91,28 @@ def results(cohort) -> dict:
             {"step": "adults", "n": 8993, "n_excluded": 7, "exclusion_reason": "age < 18"},
             {"step": "linked stays", "n": None, "n_excluded": 8990, "suppressed": "<11"},
         ],
+        "calcium_measures": [
+            {
+                "role": "index",
+                "calcium_measure": "ionized",
+                "n_eligible_index_events": 140,
+                "n_analysed": 121,
+            },
+            {
+                "role": "index",
+                "calcium_measure": "corrected_same_day_albumin",
+                "n_eligible_index_events": 260,
+                "n_analysed": None,
+                "suppressed": "<11",
+            },
+            {
+                "role": "index",
+                "calcium_measure": "corrected_lookback_albumin",
+                "n_eligible_index_events": 20,
+                "n_analysed": None,
+                "suppressed": "<11",
+            },
+        ],
         "data_quality": [
             {
                 "table_name": "lab_results",
@@ -170,6 +192,13 @@ def test_small_counts_are_hidden_everywhere(html) -> None:
     assert "<11" in page.text["data-quality"]
     assert not re.search(r"(?<![\d,<])3(?![\d,])", page.text["data-quality"])
     assert "<11" in page.text["trajectory"]  # the 5-episode bins of the figure
+
+
+def test_which_calcium_measure_defined_the_index_is_shown_with_small_counts_hidden(html) -> None:
+    attrition = _parse(html).text["attrition"]
+    assert "Which calcium measure defined the index / the outcome" in attrition
+    assert "corrected lookback albumin" in attrition and "121" in attrition
+    assert attrition.count("<11") >= 3  # the attrition's one, and both hidden measure cells
 
 
 def test_methods_are_generated_from_config(html) -> None:

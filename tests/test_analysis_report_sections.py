@@ -198,7 +198,7 @@ DATA_QUALITY = [
     },
     {
         "table_name": "calcium_corrected",
-        "check_name": "missing_albumin",
+        "check_name": "no_albumin_in_lookback",
         "analyte": "calcium_total",
         "n_rows": 100,
         "n_flagged": 12,
@@ -266,7 +266,7 @@ def test_data_quality_view_splits_reads_quarantine_conversions_and_missingness()
         {"measure": "Baseline Mg", "n": "0 (0.0 %)"},
         {"measure": "Baseline ionized Ca", "n": "≥20"},
     ]
-    assert [r["check"] for r in view["other_checks"]] == ["missing_albumin"]
+    assert [r["check"] for r in view["other_checks"]] == ["no_albumin_in_lookback"]
 
 
 def _analyte_summary(n_small_bin: int) -> pd.DataFrame:

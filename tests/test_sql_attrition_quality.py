@@ -142,7 +142,7 @@ def test_data_quality_accounts_for_every_lab_and_medication_row() -> None:
         ),
         expect("""
         table_name        | check_name                 | analyte       | n_rows | n_flagged
-        calcium_corrected | missing_albumin            | calcium_total | 1      | 1
+        calcium_corrected | no_albumin_in_lookback     | calcium_total | 1      | 1
         lab_results       | encounter_assigned_by_time | calcium_total | 1      | 0
         lab_results       | encounter_assigned_by_time | magnesium     | 5      | 0
         lab_results       | reporting_precision_rounding | calcium_total | 1    | 0

@@ -25,8 +25,9 @@ def test_ionized_is_preferred_within_an_hour_else_corrected_else_uncorrected_tot
     #          at 08:00 the best measure is that ionized value: not low. At 08:30 likewise.
     # d2 08:00 total 2.05, ionized 1.15 61 min later: too far, the corrected 2.05 stands
     #          (low, grade 1: < 2.15 and not < 2.0); 09:01 is ionized 1.15.
-    # d3 12:00 total 1.90, no albumin within 24 h (d2 08:00 is 28 h before, d5 08:00 44 h
-    #          after): the total itself, flagged uncorrected; low, grade 2 (< 2.0).
+    # d3 12:00 total 1.90, no albumin in the look-back, which this story sets to 24 h
+    #          (d2 08:00 is 28 h before; d5 08:00 is after it and never used): the total
+    #          itself, flagged uncorrected; low, grade 2 (< 2.0).
     # d5 08:00 total 2.30 with an ionized 1.05 exactly 1 h later (the window's edge counts):
     #          ionized 1.05 at both times, low (< 1.12), grade 1 (not < 1.0).
     story = build(
@@ -44,6 +45,7 @@ def test_ionized_is_preferred_within_an_hour_else_corrected_else_uncorrected_tot
         p1         | e1           | d5 08:00 | albumin         | 40    | g/L
         p1         | e1           | d5 09:00 | calcium_ionized | 1.05  | mmol/L
         """,
+        albumin_lookback_hours=24,
     )
     assert_rows(
         story.rows("calcium_status", STATUS),

@@ -75,10 +75,12 @@ def test_mg_given_two_hours_after_index_is_exposure() -> None:
         mg_route_grace                  | iv
         baseline_ca_ionized_mmol_l      | -
         outcome_ca_ionized_mmol_l       | -
+        index_calcium_measure           | corrected_same_day_albumin
+        outcome_calcium_measure         | corrected_same_day_albumin
         """),
     )
     cohort_columns = [row[0] for row in story.con.execute("DESCRIBE analytic_cohort").fetchall()]
-    assert len(cohort_columns) == 28  # exactly the cohort.parquet columns of ARCHITECTURE.md
+    assert len(cohort_columns) == 30  # exactly the cohort.parquet columns of ARCHITECTURE.md
 
 
 def test_mg_ordered_but_not_given_is_not_exposure() -> None:

@@ -274,20 +274,23 @@ def test_calcium_before_index_uses_its_own_lookback(lookback: int, expected: boo
 
 
 def test_outcomes_at_every_horizon_within_tolerance_corrected_and_ionized() -> None:
-    # Index d1 10:00; horizons 24, 48 and 72 h (+/- 12 h). Later calcium:
+    # Index d1 10:00 (the corrected 2.10 with Mg 0.55 at 08:00); horizons 24, 48 and 72 h
+    # (+/- 12 h). Later calcium:
     # - corrected 2.25 at d2 09:00 (23 h): the 24 h outcome;
-    # - corrected 2.30 at d3 10:00 (48 h): the 48 h outcome (and the primary one);
+    # - corrected 2.30 at d3 10:00 (48 h): the 48 h outcome (and the primary one), with an
+    #   albumin drawn beside it: 'corrected_same_day_albumin';
     # - ionized 1.18 at d3 11:00 (49 h): the 48 h ionized outcome;
     # - corrected 2.40 at d4 23:00 (85 h): 13 h from 72 h, outside the tolerance: no 72 h
     #   outcome at all.
-    # Baseline ionized: 1.02 drawn 30 min before index (inside the 1 h window); an older
-    # ionized 0.98 at 08:00 is both earlier and outside the window.
+    # An ionized value before index would be the reference measure of that calcium draw
+    # (index_events.sql hierarchy) and could move time zero, so the only one here is 1.30
+    # (normal) at d1 07:00, more than an hour before the 10:00 calcium: the corrected Ca
+    # still decides, and no ionized Ca stands beside it (baseline ionized null).
     story = build(
         encounters=STAY,
         labs=QUALIFYING_LABS
         + """
-        p1 | e1 | d1 08:00 | calcium_ionized | 0.98 | mmol/L
-        p1 | e1 | d1 09:30 | calcium_ionized | 1.02 | mmol/L
+        p1 | e1 | d1 07:00 | calcium_ionized | 1.30 | mmol/L
         p1 | e1 | d3 11:00 | calcium_ionized | 1.18 | mmol/L
         """
         + calcium_at(("d2 09:00", 2.25), ("d3 10:00", 2.30), ("d4 23:00", 2.40)),
@@ -312,13 +315,53 @@ def test_outcomes_at_every_horizon_within_tolerance_corrected_and_ionized() -> N
                 "outcome_hours_from_index",
                 "outcome_ca_ionized_mmol_l",
                 "baseline_ca_ionized_mmol_l",
+                "index_calcium_measure",
+                "outcome_calcium_measure",
             ],
         ),
         expect_one("""
         outcome_ca_corrected_mmol_l | 2.30
         outcome_hours_from_index    | 48.0
         outcome_ca_ionized_mmol_l   | 1.18
-        baseline_ca_ionized_mmol_l  | 1.02
+        baseline_ca_ionized_mmol_l  | -
+        index_calcium_measure       | corrected_same_day_albumin
+        outcome_calcium_measure     | corrected_same_day_albumin
+        """),
+    )
+
+
+def test_baseline_ionized_is_the_qualifying_ionized_when_it_defined_the_index() -> None:
+    # Mg 0.55 at 08:00 and ionized 1.02 (low) at 09:30: the ionized tier indexes at 09:30,
+    # 30 min before the corrected 2.10 at 10:00 would have. The qualifying ionized is the
+    # baseline ionized Ca; the 10:00 total is after time zero, so no baseline corrected Ca.
+    # Outcomes are measured from 09:30: corrected 2.30 at d3 10:00 is 48.5 h.
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS
+        + """
+        p1 | e1 | d1 09:30 | calcium_ionized | 1.02 | mmol/L
+        """
+        + calcium_at(("d3 10:00", 2.30)),
+    )
+    assert_rows(
+        story.rows(
+            "analytic_cohort",
+            [
+                "index_time",
+                "index_calcium_measure",
+                "baseline_ca_ionized_mmol_l",
+                "baseline_ca_corrected_mmol_l",
+                "outcome_ca_corrected_mmol_l",
+                "outcome_hours_from_index",
+            ],
+        ),
+        expect_one("""
+        index_time                   | d1 09:30
+        index_calcium_measure        | ionized
+        baseline_ca_ionized_mmol_l   | 1.02
+        baseline_ca_corrected_mmol_l | -
+        outcome_ca_corrected_mmol_l  | 2.30
+        outcome_hours_from_index     | 48.5
         """),
     )
 

@@ -276,9 +276,22 @@ def test_episodes_never_overlap_and_index_events_are_concurrent(
     index_events = story.rows("index_events")
     assert len({r["encounter_id"] for r in index_events}) == len(index_events)
     for event in index_events:
+        # no test drawn after time zero decides eligibility: time zero is the later of the
+        # two qualifying draws, and the albumin behind a corrected Ca is never later
         assert event["index_time"] == max(event["mg_draw_time"], event["ca_draw_time"])
+        if event["albumin_time"] is not None:
+            assert event["albumin_time"] <= event["index_time"], event
         assert event["mg_mmol_l"] < config["mg_low_mmol_l"]
-        assert event["ca_corrected_mmol_l"] < config["ca_corrected_low_mmol_l"]
+        if event["index_calcium_measure"] == "ionized":
+            assert event["baseline_ca_ionized_mmol_l"] < config["ca_ionized_low_mmol_l"]
+        else:
+            assert event["index_calcium_measure"] in {
+                "corrected_same_day_albumin",
+                "corrected_lookback_albumin",
+            }, event
+            assert event["baseline_ca_ionized_mmol_l"] is None, event
+            assert event["albumin_time"] <= event["ca_draw_time"], event
+            assert event["ca_corrected_mmol_l"] < config["ca_corrected_low_mmol_l"]
         gap = abs(event["mg_draw_time"] - event["ca_draw_time"])
         assert gap <= timedelta(hours=int(config["concurrent_window_hours"]))
 
