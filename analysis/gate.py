@@ -70,17 +70,20 @@ def _balance_and_ess(ps: PropensityFit, weights: np.ndarray) -> tuple[float, flo
     """Largest |SMD| of an adjusted covariate under ``weights`` and the smaller arm's Kish
     effective sample size (episodes).
 
-    A factor level seen in one arm only (say sex unknown in a handful of exposed episodes)
-    cannot be balanced by any weights; the propensity model merges it into the reference
-    level (its notes say so), and it is left out here rather than failing the gate on a
-    handful of episodes with an unrecorded sex.
+    Continuous covariates as they enter the models; a factor (sex) as the propensity model's
+    own indicator columns. A level seen in one arm only (say sex unknown in a handful of
+    unexposed episodes) cannot be balanced by any weights; the propensity model merges it
+    into the reference level (its notes say so), and its indicators are judged as merged,
+    rather than failing the gate on a handful of episodes with an unrecorded sex.
     """
     treat = ps.treat
-    one_arm = treat == 1
     columns = [
         (label, x)
         for label, x in _covariate_columns(ps.adjusted.data, ps.adjusted.covariates)
-        if not (" = " in label and len(np.unique(one_arm[x == 1])) == 1)
+        if " = " not in label
+    ]
+    columns += [
+        (name, ps.X[:, j]) for j, name in enumerate(ps.column_names) if name.startswith("C(")
     ]
     smds = [abs(smd(x, treat, weights)) for _, x in columns]
     finite = [v for v in smds if np.isfinite(v)]
