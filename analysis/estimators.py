@@ -42,7 +42,7 @@ adjusted for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -74,7 +74,6 @@ from mgca.analysis.propensity import (
     DEFAULT_THRESHOLD,
     PROPENSITY_METHOD,
     PropensityFit,
-    fit_logit,
     fit_propensity,
 )
 from mgca.config import EstimationConfig, StudyConfig
@@ -177,36 +176,23 @@ def _bootstrap_se(
     """Patient-cluster bootstrap SE of the Hájek IPW ATE, refitting the propensity model.
 
     Resamples patients with replacement (all their episodes together); the design matrix
-    (spline knots) stays the full-sample one. Returns (SE, resamples used, resamples skipped
-    because the refitted model separated the arms or an arm was empty).
+    (spline knots) stays the full-sample one, truncation bounds too. Returns (SE, resamples
+    used, resamples skipped because the refitted model separated the arms or an arm was
+    empty).
     """
-    data = ps.adjusted.data
-    codes, uniques = pd.factorize(data[CLUSTER].astype(str))
-    rows_of = [np.flatnonzero(codes == k) for k in range(len(uniques))]
-    rng = np.random.default_rng(seed)
-    estimates: list[float] = []
-    skipped = 0
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(rows_of), len(rows_of))
-        idx = np.concatenate([rows_of[k] for k in pick])
-        t, X, yy = ps.treat[idx], ps.X[idx], y[idx]
-        if t.min() == t.max():
-            skipped += 1
-            continue
-        try:
-            e = fit_logit(t, X)
-        except (InsufficientDataError, np.linalg.LinAlgError, ValueError):
-            skipped += 1
-            continue
+
+    def ipw(treat: np.ndarray, score: np.ndarray, w: np.ndarray) -> float:
         if ps.truncation is not None:
-            e = np.clip(e, ps.truncation.lower_bound, ps.truncation.upper_bound)
-        m1, m0 = hajek_means(t, yy, e)
-        estimates.append(m1 - m0)
-    if len(estimates) < 2:
+            score = np.clip(score, ps.truncation.lower_bound, ps.truncation.upper_bound)
+        w1, w0 = w * treat / score, w * (1 - treat) / (1 - score)
+        return float(np.sum(w1 * y) / np.sum(w1) - np.sum(w0 * y) / np.sum(w0))
+
+    values, skipped = propensity_bootstrap(ps, ipw, n_boot, seed)
+    if len(values) < 2:
         raise InsufficientDataError(
             f"no IPW estimate: the bootstrap could not refit the propensity model; {REPORT_SAYS}."
         )
-    return float(np.std(estimates, ddof=1)), len(estimates), skipped
+    return float(np.std(values, ddof=1)), len(values), skipped
 
 
 def _weighting_notes(ps: PropensityFit, threshold: int) -> list[str]:
@@ -413,8 +399,12 @@ def overlap_weights(treat: np.ndarray, score: np.ndarray) -> np.ndarray:
     return np.where(treat == 1, 1.0 - score, score)
 
 
-def _overlap_difference(treat: np.ndarray, y: np.ndarray, score: np.ndarray) -> float:
-    w = overlap_weights(treat, score)
+def _overlap_difference(
+    treat: np.ndarray, y: np.ndarray, score: np.ndarray, frequency: np.ndarray | float = 1.0
+) -> float:
+    """Overlap-weighted (Hájek) exposed − unexposed mean outcome; ``frequency``: bootstrap
+    multiplicities of the episodes."""
+    w = overlap_weights(treat, score) * frequency
     w1, w0 = w * treat, w * (1 - treat)
     return float(np.sum(w1 * y) / np.sum(w1) - np.sum(w0 * y) / np.sum(w0))
 
@@ -439,15 +429,23 @@ def weighted_logit(
     return None
 
 
-def _overlap_bootstrap(
-    ps: PropensityFit, y: np.ndarray, n_replicates: int, seed: int
+def propensity_bootstrap(
+    ps: PropensityFit,
+    contrast: Callable[[np.ndarray, np.ndarray, np.ndarray], float],
+    n_replicates: int,
+    seed: int,
 ) -> tuple[np.ndarray, int]:
-    """Patient-cluster bootstrap of the overlap-weighted difference, refitting the propensity
-    model (as a frequency-weighted logit) in each resample; returns the values and the number
-    of resamples skipped (an arm empty, or the refit did not converge)."""
+    """Patient-cluster bootstrap of a weighted contrast that refits the propensity model.
+
+    Each resample weights every episode by how often its patient was drawn
+    (:func:`mgca.analysis.models.resample_counts`), refits the propensity model as a
+    frequency-weighted logit (:func:`weighted_logit`, from the full-sample coefficients;
+    design and spline knots fixed at the full sample) and evaluates
+    ``contrast(treat, score, frequency_weights)``. Returns the values and the number of
+    resamples skipped (an arm empty, or the refit did not converge or separated).
+    """
     treat, X = ps.treat, ps.X
-    groups = ps.adjusted.data[CLUSTER]
-    codes, _ = pd.factorize(groups.astype(str), sort=True)
+    codes, _ = pd.factorize(ps.adjusted.data[CLUSTER].astype(str), sort=True)
     with np.errstate(divide="ignore"):
         logit = np.log(ps.raw_score / (1 - ps.raw_score))
     start, *_ = np.linalg.lstsq(X, logit, rcond=None)
@@ -456,16 +454,13 @@ def _overlap_bootstrap(
     for counts in resample_counts(int(codes.max()) + 1, n_replicates, seed):
         for row in counts:
             w = row[codes]
-            if np.sum(w * treat) == 0 or np.sum(w * (1 - treat)) == 0:
+            score = None
+            if np.sum(w * treat) > 0 and np.sum(w * (1 - treat)) > 0:
+                score = weighted_logit(treat, X, w, start)
+            if score is None:
                 skipped += 1
-                continue
-            e = weighted_logit(treat, X, w, start)
-            if e is None:
-                skipped += 1
-                continue
-            ow = overlap_weights(treat, e) * w
-            w1, w0 = ow * treat, ow * (1 - treat)
-            values.append(float(np.sum(w1 * y) / np.sum(w1) - np.sum(w0 * y) / np.sum(w0)))
+            else:
+                values.append(contrast(treat, score, w))
     return np.asarray(values), skipped
 
 
@@ -509,8 +504,11 @@ def overlap_ate(
     treat = ps.treat
     estimate = _overlap_difference(treat, y, ps.score)
 
-    values, skipped = _overlap_bootstrap(
-        ps, y, estimation.bootstrap_replicates, estimation.bootstrap_seed
+    values, skipped = propensity_bootstrap(
+        ps,
+        lambda t, e, w: _overlap_difference(t, y, e, w),
+        estimation.bootstrap_replicates,
+        estimation.bootstrap_seed,
     )
     if len(values) < 2:
         raise InsufficientDataError(
