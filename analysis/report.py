@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -150,6 +150,14 @@ def _count(n: Any, threshold: int) -> str:
     return display_count(None if n is None or pd.isna(n) else int(n), threshold)
 
 
+GATE_FORMATS: dict[str, Callable[[float], str]] = {
+    "episodes_per_arm": lambda x: f"{x:.0f}",
+    "effective_sample_size": lambda x: f"{x:.0f}",
+    "equipoise": lambda x: f"{100 * x:.0f} %",
+}
+"""How a gate check's value and bound read (default: 3 significant figures)."""
+
+
 def _gate_view(gate: Mapping[str, Any] | None, threshold: int) -> dict[str, Any] | None:
     """The diagnostics gate for display: verdict, which estimate answers and why, each check
     with its value and bound as text (counts below ``threshold`` were never written)."""
@@ -158,7 +166,7 @@ def _gate_view(gate: Mapping[str, Any] | None, threshold: int) -> dict[str, Any]
     rows = []
     for check in gate.get("checks") or []:
         value, bound = check.get("value"), check.get("bound")
-        fmt = (lambda x: f"{x:.0f}") if "episodes" in check["label"] else (lambda x: f"{x:.3g}")
+        fmt = GATE_FORMATS.get(check.get("check"), lambda x: f"{x:.3g}")
         rows.append(
             {
                 "label": _scrub(check["label"]),

@@ -264,6 +264,16 @@ def run(
         )
     else:
         click.echo("primary:    no estimate (see the report's summary for why)")
+    if summary.gate:
+        if summary.gate["passed"]:
+            click.echo(
+                f"gate:       passed; the report states the {summary.gate['answer']} estimate"
+            )
+        else:
+            click.echo(
+                "gate:       FAILED; the report says this data cannot answer: "
+                + "; ".join(summary.gate["failed"])
+            )
     click.echo(f"took:       {summary.duration_s:.1f} s")
     if screenshot:
         from mgca.analysis.browser import BrowserError

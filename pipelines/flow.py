@@ -55,6 +55,7 @@ class RunSummary:
     n_analysed: int | None
     primary: dict[str, Any] | None
     duration_s: float
+    gate: dict[str, Any] | None = None
 
 
 def _log(message: str) -> None:
@@ -583,6 +584,7 @@ def study_flow(
         n_analysed=derived["n_analysed"],
         primary=primary_fit,
         duration_s=time.perf_counter() - t0,
+        gate=results.get("gate"),
     )
 
 
