@@ -20,6 +20,7 @@ from mgca.analysis.sensitivity import (
     primary_evalue,
     rederive_cohort,
     run_sensitivity,
+    same_day_albumin,
 )
 from mgca.config import MgcaConfig, SensitivityConfig, StudyConfig
 from mgca.synthetic import generate
@@ -115,6 +116,7 @@ def test_run_sensitivity_lists_every_analysis(small_db: Path, tmp_path: Path) ->
     assert names == [
         "ionized_calcium_outcome",
         "excluding_advanced_ckd",
+        "same_day_albumin",
         "grace_3h",
         "grace_12h",
         "horizon_24h",
@@ -155,9 +157,7 @@ def test_a_window_without_its_cohort_gets_a_reason_not_a_failed_run(
         assert "--no-cache" in entry["reason"]
 
 
-def test_a_cohort_pulled_back_from_spark_is_used_as_it_is(
-    small_db: Path, tmp_path: Path
-) -> None:
+def test_a_cohort_pulled_back_from_spark_is_used_as_it_is(small_db: Path, tmp_path: Path) -> None:
     config = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(12,), horizons_hours=()))
     ((name, _, alt),) = config.sensitivity_configs()
     cohort = rederive_cohort(small_db, alt, tmp_path)
@@ -167,3 +167,17 @@ def test_a_cohort_pulled_back_from_spark_is_used_as_it_is(
     assert entry["estimate"] is not None
     assert entry["estimate"] == pytest.approx(direct["estimate"], abs=1e-12)
     assert entry["n"] == direct["n"]
+
+
+def test_same_day_albumin_keeps_only_episodes_without_an_older_albumin(small_db: Path) -> None:
+    cohort = study.read_cohort(small_db)
+    entry = same_day_albumin(cohort, MgcaConfig().study)
+    same_day = cohort["index_calcium_measure"].isin(["ionized", "corrected_same_day_albumin"]) & (
+        cohort["outcome_calcium_measure"] == "corrected_same_day_albumin"
+    )
+    assert 0 < same_day.sum() < len(cohort)  # the look-back adds episodes: the test can fail
+    if entry["estimate"] is None:
+        assert entry["reason"]
+    else:
+        assert entry["n"] + entry["n_dropped"] == int(same_day.sum())
+    assert "at most 24 h before it" in entry["analysis"]
