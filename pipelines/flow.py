@@ -10,6 +10,7 @@ in one step at the end (see ``mgca.outputs``): a crash leaves the previous outpu
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -298,20 +299,27 @@ def sensitivity_analyses(
 
 @task(name="synthetic-truth", cache_policy=NONE)
 def synthetic_truth(data_dir: str, cohort_path: str, config: MgcaConfig) -> dict[str, Any] | None:
-    """On synthetic data, the simulator's known true effect for this run's own cohort."""
+    """On synthetic data, the simulator's known true effect for this run's own cohort: the
+    episodes the primary estimate used (complete cases of its adjustment set; an episode
+    indexed on ionized Ca with no corrected Ca beside it has no baseline corrected Ca), or
+    the whole analytic cohort when no primary model can be fitted."""
+    from mgca.analysis.models import InsufficientDataError, prepare_adjusted
     from mgca.synthetic import true_effect
 
-    cohort = pd.read_parquet(cohort_path, columns=["encounter_id", "index_time"])
+    cohort = pd.read_parquet(cohort_path)
     if cohort.empty:
         return None
+    with contextlib.suppress(InsufficientDataError):
+        cohort = prepare_adjusted(cohort, "the synthetic truth").data
     truth = true_effect(
         Path(data_dir),
-        cohort,
+        cohort[["encounter_id", "index_time"]],
         grace_hours=config.study.grace_hours,
         horizon_hours=config.study.horizon_hours,
     )
     return {
-        "estimand": "sample average treatment effect in this run's analytic cohort",
+        "estimand": "sample average treatment effect in this run's analytic cohort "
+        "(the episodes the primary estimate used)",
         "true_effect": float(truth.mean),
         "unit": "mmol/L",
         "n": int(truth.n),

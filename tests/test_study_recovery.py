@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from mgca import study
+from mgca.analysis.models import prepare_adjusted
 from mgca.config import MgcaConfig
 from mgca.synthetic import generate, true_effect
 
@@ -59,9 +60,11 @@ def _replicate(world: str, seed: int, root: Path) -> Replicate:
     estimates, _ = study.fit_estimates(cohort, config)
     primary = next(e for e in estimates if e["name"] == "primary")
     naive = next(e for e in estimates if e["name"] == "naive_before_after")
+    # the truth for the episodes the estimate used (complete cases of the adjustment set)
+    fitted = prepare_adjusted(cohort, "recovery").data
     truth = true_effect(
         data,
-        cohort[["encounter_id", "index_time"]],
+        fitted[["encounter_id", "index_time"]],
         grace_hours=config.study.grace_hours,
         horizon_hours=config.study.horizon_hours,
     )
