@@ -591,20 +591,22 @@ def _synthetic_truth(
     truth: Mapping[str, Any] | None, primary: Mapping[str, Any] | None
 ) -> str | None:
     """On synthetic data, one sentence comparing the estimate with the simulator's truth."""
-    if not truth or truth.get("true_effect") is None:
+    overlap = bool(primary) and primary.get("name") == "overlap"
+    key = "true_effect_overlap" if overlap else "true_effect"
+    if not truth or truth.get(key) is None:
         return None
+    value = float(truth[key])
     sentence = (
         f"These are synthetic data, so the true effect is known: replaying every stay of this "
         f"very cohort with and without Mg repletion (same random draws) gives "
-        f"{_signed(float(truth['true_effect']))} mmol/L."
+        f"{_signed(value)} mmol/L" + (", weighted like the overlap population." if overlap else ".")
     )
     if primary and primary.get("ci_low") is not None and primary.get("ci_high") is not None:
-        covered = (
-            float(primary["ci_low"]) <= float(truth["true_effect"]) <= float(primary["ci_high"])
-        )
+        covered = float(primary["ci_low"]) <= value <= float(primary["ci_high"])
+        which = "overlap-population" if overlap else "primary"
         sentence += (
-            " The primary 95 % CI covers it."
+            f" The {which} 95 % CI covers it."
             if covered
-            else " The primary 95 % CI does not cover it (expected in about 1 run in 20)."
+            else f" The {which} 95 % CI does not cover it (expected in about 1 run in 20)."
         )
     return sentence

@@ -62,11 +62,8 @@ ANSWERS = ("primary", "overlap")
 def run_replicate(stays: int, world: str, seed: int, regime: str) -> dict[str, Any]:
     """One hospital through the whole pipeline; the figures of its answer and the truth."""
     from mgca import study
-    from mgca.analysis.estimators import overlap_weights
-    from mgca.analysis.models import InsufficientDataError
-    from mgca.analysis.propensity import fit_propensity
     from mgca.config import MgcaConfig
-    from mgca.synthetic import generate, true_effect
+    from mgca.synthetic import generate
 
     config = MgcaConfig.model_validate(
         {"engine": {"duckdb_threads": 1, "duckdb_memory_limit": "2GB"}}
@@ -81,7 +78,6 @@ def run_replicate(stays: int, world: str, seed: int, regime: str) -> dict[str, A
         estimates, _ = study.fit_estimates(cohort, config)
         gate = study.evaluate_gate(cohort, estimates, config)
         by_name = {e["name"]: e for e in estimates}
-        grace, horizon = config.study.grace_hours, config.study.horizon_hours
         row: dict[str, Any] = {
             "stays": stays,
             "world": world,
@@ -94,20 +90,10 @@ def run_replicate(stays: int, world: str, seed: int, regime: str) -> dict[str, A
             "failed": gate["failed"],
             "model_spec": (by_name["primary"].get("model_spec") or {}).get("name"),
         }
-        truth_ate = truth_ato = float("nan")
-        try:
-            ps = fit_propensity(cohort)
-            rows = ps.adjusted.data
-            per_pair = true_effect(
-                data, rows[["encounter_id", "index_time"]], grace, horizon
-            ).per_pair
-            truth_ate = float(np.mean(per_pair))
-            w = overlap_weights(ps.treat, ps.score)
-            truth_ato = float(np.sum(w * per_pair) / np.sum(w))
-        except InsufficientDataError:
-            if len(cohort):
-                pairs = cohort[["encounter_id", "index_time"]]
-                truth_ate = float(true_effect(data, pairs, grace, horizon).mean)
+        truths = study.synthetic_truths(data, cohort, config) or {}
+        truth_ate = truths.get("true_effect", float("nan"))
+        truth_ato = truths.get("true_effect_overlap")
+        truth_ato = float("nan") if truth_ato is None else truth_ato
         for name, truth in (("primary", truth_ate), ("overlap", truth_ato)):
             entry = by_name[name]
             row[f"{name}_estimate"] = entry["estimate"]

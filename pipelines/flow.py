@@ -10,7 +10,6 @@ in one step at the end (see ``mgca.outputs``): a crash leaves the previous outpu
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -299,31 +298,18 @@ def sensitivity_analyses(
 
 @task(name="synthetic-truth", cache_policy=NONE)
 def synthetic_truth(data_dir: str, cohort_path: str, config: MgcaConfig) -> dict[str, Any] | None:
-    """On synthetic data, the simulator's known true effect for this run's own cohort: the
-    episodes the primary estimate used (complete cases of its adjustment set; an episode
-    indexed on ionized Ca with no corrected Ca beside it has no baseline corrected Ca), or
-    the whole analytic cohort when no primary model can be fitted."""
-    from mgca.analysis.models import InsufficientDataError, prepare_adjusted
-    from mgca.synthetic import true_effect
-
-    cohort = pd.read_parquet(cohort_path)
-    if cohort.empty:
+    """On synthetic data, the simulator's known true effect for this run's own cohort
+    (:func:`mgca.study.synthetic_truths`): for the episodes the adjusted estimates used, and
+    overlap-weighted for the overlap population."""
+    truths = study.synthetic_truths(Path(data_dir), pd.read_parquet(cohort_path), config)
+    if truths is None:
         return None
-    with contextlib.suppress(InsufficientDataError):
-        cohort = prepare_adjusted(cohort, "the synthetic truth").data
-    truth = true_effect(
-        Path(data_dir),
-        cohort[["encounter_id", "index_time"]],
-        grace_hours=config.study.grace_hours,
-        horizon_hours=config.study.horizon_hours,
-    )
     return {
         "estimand": "sample average treatment effect in this run's analytic cohort "
-        "(the episodes the primary estimate used)",
-        "true_effect": float(truth.mean),
+        "(the episodes the primary estimate used); true_effect_overlap: the same, "
+        "overlap-weighted (the overlap population)",
         "unit": "mmol/L",
-        "n": int(truth.n),
-        "description": truth.description,
+        **truths,
     }
 
 

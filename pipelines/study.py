@@ -248,6 +248,50 @@ def evaluate_gate(
     return gate(cohort, estimates, config.gate, config.privacy.small_cell_threshold)
 
 
+def synthetic_truths(
+    data_dir: Path | str, cohort: pd.DataFrame, config: MgcaConfig
+) -> dict[str, Any] | None:
+    """On synthetic data, the simulator's true effect for the populations mgca may answer for.
+
+    The episodes are those every adjusted estimate uses (complete cases of the adjustment
+    set; an episode indexed on ionized Ca with no corrected Ca beside it has no baseline
+    corrected Ca), or the whole analytic cohort when no adjusted model can be fitted. Returns
+    ``{"true_effect": mean per-episode effect (the primary's cohort), "true_effect_overlap":
+    the same effects weighted by the overlap weights of the propensity model the overlap
+    estimate uses (None when it cannot be fitted), "n", "description"}``, mmol/L; ``None``
+    for an empty cohort.
+    """
+    from mgca.analysis.estimators import overlap_weights
+    from mgca.analysis.models import InsufficientDataError, prepare_adjusted
+    from mgca.analysis.propensity import fit_propensity
+    from mgca.synthetic import true_effect
+
+    if cohort.empty:
+        return None
+    rows, weights = cohort, None
+    try:
+        rows = prepare_adjusted(cohort, "the synthetic truth").data
+        ps = fit_propensity(cohort)
+        weights = overlap_weights(ps.treat, ps.score)
+    except InsufficientDataError:
+        pass
+    truth = true_effect(
+        Path(data_dir),
+        rows[["encounter_id", "index_time"]],
+        grace_hours=config.study.grace_hours,
+        horizon_hours=config.study.horizon_hours,
+    )
+    overlap = None
+    if weights is not None:
+        overlap = float(np.sum(weights * truth.per_pair) / np.sum(weights))
+    return {
+        "true_effect": float(truth.mean),
+        "true_effect_overlap": overlap,
+        "n": int(truth.n),
+        "description": truth.description,
+    }
+
+
 SECONDARY_TABLES: tuple[str, ...] = (
     "index_calcium_correction",
     "index_pth_response",
