@@ -48,12 +48,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mgca.analysis import diagnostics
 from mgca.analysis.models import (
     ADJUSTMENT_SET,
-    CI_LEVEL,
     CLUSTER,
     MODEL_SPEC_WORDS,
     OUTCOME,
@@ -62,13 +60,14 @@ from mgca.analysis.models import (
     InsufficientDataError,
     ModelSpec,
     _entry,
-    _finite,
     _grace_words,
     bootstrap_interval,
     choose_model_spec,
+    horizon_words,
     interacted_design,
     outcome_design,
     resample_counts,
+    t_interval,
 )
 from mgca.analysis.propensity import (
     DEFAULT_THRESHOLD,
@@ -88,11 +87,7 @@ SeMethod = Literal["sandwich", "bootstrap"]
 
 def _weighted_estimand(study: StudyConfig | None) -> str:
     grace = _grace_words(study)
-    horizon = (
-        "the outcome horizon"
-        if study is None
-        else f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
-    )
+    horizon = horizon_words(study)
     return (
         "average treatment effect, in the population the analytic cohort represents (the "
         "marginal ATE over the cohort's covariate distribution), of IV/oral Mg repletion "
@@ -101,20 +96,6 @@ def _weighted_estimand(study: StudyConfig | None) -> str:
         "same average conditional on the cohort's covariates (sample ATE); the interval here "
         "also reflects covariate sampling"
     )
-
-
-def _t_stats(estimate: float, se: float, n_clusters: int) -> dict[str, float | None]:
-    """Estimate, SE, 95 % CI and two-sided p-value from t with (clusters − 1) df."""
-    df = max(n_clusters - 1, 1)
-    q = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
-    p = 2 * stats.t.sf(abs(estimate / se), df) if se > 0 else float("nan")
-    return {
-        "estimate": _finite(estimate),
-        "se": _finite(se),
-        "ci_low": _finite(estimate - q * se),
-        "ci_high": _finite(estimate + q * se),
-        "p_value": _finite(p),
-    }
 
 
 def cluster_se(influence: np.ndarray, groups: pd.Series, n_params: int = 0) -> float:
@@ -269,7 +250,7 @@ def ipw_ate(
         name="ipw",
         estimand=_weighted_estimand(study),
         study=study,
-        stats=_t_stats(ate, se, n_clusters),
+        stats=t_interval(ate, se, n_clusters),
         data=data,
         treat=ps.treat,
         n_dropped=ps.adjusted.n_dropped,
@@ -369,7 +350,7 @@ def aipw_ate(
         name="doubly_robust",
         estimand=_weighted_estimand(study),
         study=study,
-        stats=_t_stats(ate, se, n_clusters),
+        stats=t_interval(ate, se, n_clusters),
         data=data,
         treat=ps.treat,
         n_dropped=ps.adjusted.n_dropped,
@@ -466,11 +447,7 @@ def propensity_bootstrap(
 
 def _overlap_estimand(study: StudyConfig | None) -> str:
     grace = _grace_words(study)
-    horizon = (
-        "the outcome horizon"
-        if study is None
-        else f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
-    )
+    horizon = horizon_words(study)
     return (
         "average treatment effect in the overlap population (ATO): the analysed episodes "
         "weighted by how uncertain their treatment was, e(1 − e), i.e. the patients in whom "

@@ -619,17 +619,11 @@ def cluster_sums(groups: pd.Series, values: np.ndarray) -> np.ndarray:
     return np.asarray(indicator @ values)
 
 
-def bootstrap_interval(
-    estimate: float, values: np.ndarray, n_clusters: int
-) -> dict[str, float | None]:
-    """Estimate, bootstrap SE, 95 % CI ``estimate ± t(G − 1) · SE`` and its two-sided p-value.
-
-    A t interval on the bootstrap SE rather than bootstrap percentiles: with a few dozen
-    patients in the smaller arm the percentile interval's tails are themselves noisy.
-    """
+def t_interval(estimate: float, se: float, n_clusters: int) -> dict[str, float | None]:
+    """Estimate, SE, 95 % CI ``estimate ± t(G − 1) · SE`` and the two-sided p-value (``G``:
+    patients)."""
     from scipy import stats
 
-    se = float(np.std(values, ddof=1))
     df = max(n_clusters - 1, 1)
     q = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
     p = 2 * stats.t.sf(abs(estimate / se), df) if se > 0 else float("nan")
@@ -640,6 +634,24 @@ def bootstrap_interval(
         "ci_high": _finite(estimate + q * se),
         "p_value": _finite(p),
     }
+
+
+def bootstrap_interval(
+    estimate: float, values: np.ndarray, n_clusters: int
+) -> dict[str, float | None]:
+    """:func:`t_interval` on the bootstrap SE of ``values``.
+
+    A t interval on the bootstrap SE rather than bootstrap percentiles: with a few dozen
+    patients in the smaller arm the percentile interval's tails are themselves noisy.
+    """
+    return t_interval(estimate, float(np.std(values, ddof=1)), n_clusters)
+
+
+def horizon_words(study: StudyConfig | None) -> str:
+    """The outcome window in words, e.g. ``"48 h ± 12 h"``."""
+    if study is None:
+        return "the outcome horizon"
+    return f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
 
 
 def _gcomp_bootstrap(

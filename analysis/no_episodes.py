@@ -13,8 +13,9 @@ from typing import Any
 
 Record = Mapping[str, Any]
 
-# Canonical analytes the eligibility step needs (serum Mg and total Ca, corrected by albumin).
-ELIGIBILITY_ANALYTES = ("magnesium", "calcium_total", "albumin")
+# Canonical analytes the eligibility step reads: serum Mg, and ionized Ca or total Ca corrected
+# by albumin.
+ELIGIBILITY_ANALYTES = ("magnesium", "calcium_ionized", "calcium_total", "albumin")
 
 
 def _n(record: Record | None, key: str, threshold: int) -> str:

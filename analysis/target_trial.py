@@ -36,9 +36,12 @@ def target_trial_spec(config: MgcaConfig) -> dict[str, Any]:
     return {
         "eligibility": (
             f"Hospital stays of adults (≥ {s.min_age_years:g} y) with serum Mg < "
-            f"{s.mg_low_mmol_l:.2f} mmol/L and albumin-corrected Ca < "
-            f"{s.ca_corrected_low_mmol_l:.2f} mmol/L drawn at most {s.concurrent_window_hours} h "
-            "apart (first such episode per stay), not already given Mg at or before it; "
+            f"{s.mg_low_mmol_l:.2f} mmol/L and low calcium (ionized Ca < "
+            f"{s.ca_ionized_low_mmol_l:.2f} mmol/L where drawn, else albumin-corrected Ca < "
+            f"{s.ca_corrected_low_mmol_l:.2f} mmol/L with the latest albumin drawn at or before "
+            f"it, at most {s.albumin_lookback_hours} h earlier) drawn at most "
+            f"{s.concurrent_window_hours} h apart (first such episode per stay; no test drawn "
+            "after time zero decides eligibility), not already given Mg at or before it; "
             "emulated in sql/index_events.sql and sql/cohort_eligibility.sql"
         ),
         "treatment_strategies": (

@@ -189,6 +189,7 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
     assert [e["name"] for e in sensitivity["analyses"]] == [
         "ionized_calcium_outcome",
         "excluding_advanced_ckd",
+        "same_day_albumin",
         "grace_3h",
         "grace_12h",
         "horizon_24h",
