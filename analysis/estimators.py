@@ -8,11 +8,11 @@ patients − 1) degrees of freedom, as for the primary estimate. Both use the sa
 complete-case rows as ``fit_primary`` (:func:`mgca.analysis.models.prepare_adjusted`) and the
 propensity model of :mod:`mgca.analysis.propensity`.
 
-Estimand. ``fit_primary`` (regression adjustment / g-computation) targets the sample ATE
-*conditional on the cohort's covariates*: its interval treats the covariates as fixed. IPW
-and AIPW target the ATE of the population the analytic cohort represents (the marginal ATE
-over the cohort's covariate distribution): their influence-function variance also counts
-the sampling of covariates, so with effect heterogeneity their intervals are somewhat wider.
+Estimand. IPW and AIPW target the ATE of the population the analytic cohort represents (the
+marginal ATE over the cohort's covariate distribution): their influence-function variance
+counts the sampling of covariates. So does ``fit_primary``'s patient-cluster bootstrap (its
+delta-method interval, kept beside it, treats the covariates as fixed: the sample ATE).
+``overlap_ate`` targets the average effect in the overlap population instead.
 All three estimate the same number, the mean over the cohort's episodes of the effect of Mg
 repletion in the grace period, and the recovery tests compare each with the simulator's truth
 for the pipeline's own cohort.
@@ -92,9 +92,8 @@ def _weighted_estimand(study: StudyConfig | None) -> str:
         "average treatment effect, in the population the analytic cohort represents (the "
         "marginal ATE over the cohort's covariate distribution), of IV/oral Mg repletion "
         f"within {grace} after index vs no Mg repletion within {grace} (usual care "
-        f"afterwards), on albumin-corrected Ca at {horizon}. The primary estimate targets the "
-        "same average conditional on the cohort's covariates (sample ATE); the interval here "
-        "also reflects covariate sampling"
+        f"afterwards), on albumin-corrected Ca at {horizon}, as the primary estimate; the "
+        "interval also reflects covariate sampling"
     )
 
 

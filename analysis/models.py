@@ -3,15 +3,18 @@
 All three functions take the analytic cohort (``cohort.parquet`` columns, ARCHITECTURE.md)
 and return one ``estimates`` entry of results.json. Estimates, standard errors and CI bounds
 are in mmol/L of albumin-corrected calcium; p-values are two-sided. Every interval is a
-95 % interval from a t distribution with (number of patients − 1) degrees of freedom, using
-the patient-clustered (CR1) sandwich covariance of statsmodels ``OLS(...).fit(
-cov_type="cluster")``: one patient can contribute several episodes (stays).
+95 % interval from a t distribution with (number of patients − 1) degrees of freedom, on a
+standard error that respects patients (one patient can contribute several episodes): a
+patient-cluster bootstrap for the primary, the patient-clustered (CR1) sandwich covariance of
+statsmodels ``OLS(...).fit(cov_type="cluster")`` for the two contrasts.
 
-- ``fit_primary``: outcome regression with full exposure × covariate interaction (Lin 2013
-  regression adjustment, equivalently g-computation); the ATE is the mean, over the analysed
-  cohort, of the predicted outcome with exposure set to 1 minus set to 0. For a linear model
-  that is ``(mean(X1) − mean(X0)) · β`` and its variance ``c'Vc`` (delta method), which
-  targets the sample ATE conditional on the cohort's covariates.
+- ``fit_primary``: outcome regression (g-computation) with the model a pre-specified rule
+  picks from the arms' sizes (:func:`choose_model_spec`: exposure × covariate interaction
+  (Lin 2013) only where both arms support it); the ATE is the mean, over the analysed cohort,
+  of the predicted outcome with exposure set to 1 minus set to 0, ``(mean(X1) − mean(X0)) ·
+  β``. Its interval comes from a patient-cluster bootstrap that also resamples the
+  covariates, so it targets the ATE of the population the cohort represents; the
+  delta-method interval ``c'Vc`` (covariates fixed: the sample ATE) is kept beside it.
 - ``unadjusted_difference``: the crude exposed − unexposed difference in the outcome.
 - ``naive_before_after``: the mean change from baseline among exposed episodes. Not causal.
 
@@ -121,7 +124,9 @@ def _outcome_words(study: StudyConfig | None) -> str:
 
 def _primary_estimand(study: StudyConfig) -> str:
     return (
-        "average treatment effect, in the analytic cohort, of IV/oral Mg repletion within "
+        "average treatment effect, in the population the analytic cohort represents (the "
+        "mean over its episodes; the interval also counts the sampling of their covariates), "
+        "of IV/oral Mg repletion within "
         f"{study.grace_hours} h after index vs no Mg repletion within {study.grace_hours} h "
         "(usual care afterwards), on albumin-corrected Ca at "
         f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
@@ -428,7 +433,7 @@ class ModelSpec:
         return {
             "name": self.name,
             "words": MODEL_SPEC_WORDS[self.name],
-            "n_parameters": self.n_parameters,
+            "parameters": self.n_parameters,
             "episodes_per_parameter": round(self.episodes_per_parameter, 1),
             "reason": self.reason,
         }
@@ -518,9 +523,6 @@ class OutcomeDesign:
     column_names: list[str]
     dropped_note: str | None
 
-
-InteractedDesign = OutcomeDesign
-"""The fully interacted spec's design (the name the weighting estimators' tests use)."""
 
 INTERACTED = ModelSpec("interacted_splines", True, True, 0, float("nan"), "requested")
 """The fully interacted spline model, for callers that ask for it by name."""

@@ -256,7 +256,7 @@ def run(
     click.echo("")
     click.echo(f"run folder: {summary.out_dir}")
     click.echo(f"report:     {summary.out_dir / 'report.html'}")
-    if summary.primary:
+    if summary.primary and summary.primary.get("estimate") is not None:
         p = summary.primary
         click.echo(
             f"primary:    {p['estimate']:+.3f} mmol/L corrected Ca at {p['horizon_hours']} h "
