@@ -102,7 +102,7 @@ def suppress_estimate(
         for key in ESTIMATE_VALUE_KEYS:
             if key in out:
                 out[key] = None
-        if "delta_method" in out:
+        if out.get("delta_method"):
             out["delta_method"] = dict.fromkeys(out["delta_method"])
         out["withheld"] = f"an exposure group has fewer than {threshold} episodes"
     return out

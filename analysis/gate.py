@@ -319,7 +319,7 @@ def evaluate_gate(
         # the estimate itself is withheld (disclosure control): so are its figures here
         for check in checks[-2:]:
             check.update(value=None, passed=False, words=f"withheld: {arm_words}")
-    failed = [c["words"] for c in checks if not c["passed"]]
+    failed = list(dict.fromkeys(c["words"] for c in checks if not c["passed"]))
     return {
         "passed": not failed,
         "answer": answer,

@@ -49,7 +49,8 @@ PRIVATE_DB = "private/mgca.duckdb"
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What `mgca run` prints when it finishes (aggregates only)."""
+    """What `mgca run` prints when it finishes (aggregates only: ``primary`` is the
+    results.json entry, small counts and the statistics over them suppressed)."""
 
     out_dir: Path
     n_analysed: int | None
@@ -210,7 +211,12 @@ def fit_models(db_path: str, entry: str, key: str, config: MgcaConfig) -> str:
     for warning in diagnostics["warnings"]:
         _log(f"diagnostics warning: {warning}")
     secondary = secondary_block(cohort, study.read_secondary_tables(Path(db_path)), config)
-    answer = next(e for e in estimates if e["name"] == gate["answer"])
+    answer = suppress_estimate(
+        next(e for e in estimates if e["name"] == gate["answer"]),
+        COUNT_KEYS,
+        ("n_exposed", "n_unexposed"),
+        config.privacy.small_cell_threshold,
+    )  # logs carry aggregates only: no statistic over a small arm
     if answer["estimate"] is not None:
         _log(
             f"{answer['name']} estimate {answer['estimate']:+.3f} mmol/L "
@@ -576,7 +582,7 @@ def study_flow(
     return RunSummary(
         out_dir=published,
         n_analysed=derived["n_analysed"],
-        primary=primary_fit,
+        primary=next(e for e in results["estimates"] if e["name"] == "primary"),
         duration_s=time.perf_counter() - t0,
         gate=results.get("gate"),
     )

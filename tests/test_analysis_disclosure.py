@@ -90,3 +90,21 @@ def test_estimate_over_a_small_group_is_withheld() -> None:
     assert "fewer than 11" in small["withheld"]
     large = suppress_estimate({**entry, "n_exposed": 0}, ["n_exposed"], ["n_exposed"], 11)
     assert large["estimate"] == 0.2 and "withheld" not in large
+
+
+def test_withheld_estimate_hides_its_delta_method_interval_too() -> None:
+    from mgca.analysis.disclosure import suppress_estimate
+
+    keys = ("estimate", "se", "ci_low", "ci_high", "p_value")
+    base = dict.fromkeys(keys, 0.1) | {"n": 40, "n_exposed": 35, "n_unexposed": 5}
+    primary = base | {"delta_method": {"se": 0.02, "ci_low": 0.06, "ci_high": 0.14}}
+    other = base | {"delta_method": None}
+    count_keys = ("n", "n_exposed", "n_unexposed")
+    arms = ("n_exposed", "n_unexposed")
+    shown = suppress_estimate(primary, count_keys, arms, 11)
+    assert shown["withheld"] and shown["estimate"] is None
+    assert shown["delta_method"] == {"se": None, "ci_low": None, "ci_high": None}
+    assert suppress_estimate(other, count_keys, arms, 11)["delta_method"] is None
+    # an entry that could not be made is not "withheld": it says its own reason
+    reason = dict.fromkeys(keys) | {"n": None, "n_exposed": None, "n_unexposed": None}
+    assert "withheld" not in suppress_estimate(reason | {"reason": "no arm"}, count_keys, arms, 11)

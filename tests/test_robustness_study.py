@@ -3,7 +3,7 @@
 Runs ``bench/robustness.py`` (the whole pipeline per replicate: synthetic ward-regime
 hospital → DuckDB → SQL cohort → models → diagnostics gate → the simulator's truth for the
 population the answer describes) on 2,000- and 4,000-stay hospitals, effect and null
-world, a few seeded replicates each. The full study (100 replicates per cell, 1,000-8,000
+world, three seeded replicates each. The full study (100 replicates per cell, 1,000-8,000
 stays) is the README's table; this is its reduced, CI-sized version.
 
 Assertions, on every cell:
@@ -29,7 +29,7 @@ from scipy import stats
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-REPLICATES = 5
+REPLICATES = 3
 
 
 @pytest.fixture(scope="module")
