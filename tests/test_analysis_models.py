@@ -197,8 +197,9 @@ def test_too_few_rows_is_insufficient_data(confounded) -> None:
     lopsided = pd.concat([treated.head(5), untreated])
     fit = fit_primary(lopsided, STUDY)
     assert fit["model_spec"]["name"] == "additive_splines"
-    assert "not interacted: the smaller arm has 0.5 episodes per parameter" in (
-        fit["model_spec"]["reason"]
+    assert (
+        "not interacted: the smaller arm has 0.5 episodes per parameter"
+        in (fit["model_spec"]["reason"])
     )
     with pytest.raises(InsufficientDataError, match="exposed arm has too few"):
         interacted_design(prepare_adjusted(lopsided, "test"), "test")
@@ -225,5 +226,7 @@ def test_entries_share_one_json_key_set_and_never_adjust_for_post_index(confound
     )
     assert primary["unit"] == "mmol/L"
     assert (primary["grace_hours"], primary["horizon_hours"]) == (6, 48)
-    assert primary["estimand"].startswith("average treatment effect, in the analytic cohort")
+    assert primary["estimand"].startswith(
+        "average treatment effect, in the population the analytic cohort represents"
+    )
     assert "within 6 h" in primary["estimand"] and "48 h ± 12 h" in primary["estimand"]
