@@ -13,12 +13,12 @@
 
 Everything is read-only: the run's ``private/mgca.duckdb`` is opened with
 ``read_only=True`` and nothing in the run folder is changed. Estimates come from the same
-functions the pipeline uses (``mgca.analysis.models``), never a re-implementation, so a
+functions the pipeline uses (``mgca.analysis.estimation.models``), never a re-implementation, so a
 refit with the default covariates reproduces the run's primary estimate.
 
 Privacy: ``cohort()``, ``table()`` and ``sql()`` return patient-level rows with subject and
 encounter ids, as the run's ``private/`` folder does. Keep notebooks that show them inside
-the environment that holds the data; share aggregates only (``mgca.analysis.disclosure``).
+the environment that holds the data; share aggregates only (``mgca.analysis.privacy``).
 """
 
 from __future__ import annotations
@@ -112,28 +112,28 @@ class Run:
     @property
     def adjustment_set(self) -> list[str]:
         """The primary model's adjustment set (cohort column names)."""
-        from mgca.analysis.models import ADJUSTMENT_SET
+        from mgca.analysis.estimation.models import ADJUSTMENT_SET
 
         return list(ADJUSTMENT_SET)
 
     def refit(self, covariates: Sequence[str] | None = None) -> dict[str, Any]:
         """Refit the primary outcome model with other ``covariates`` (cohort columns).
 
-        Uses ``mgca.analysis.models.fit_primary`` (regression adjustment with exposure ×
+        Uses ``mgca.analysis.estimation.models.fit_primary`` (regression adjustment with exposure ×
         covariate interaction, patient-clustered SEs), so ``refit()`` with no covariates given
         reproduces the run's primary estimate. Baseline Mg and corrected Ca get splines,
         creatinine a log, sex a factor, every other column enters linearly (booleans as 0/1).
         Returns the estimate entry (estimand, estimate, CI, n, adjustment set, notes); counts
         are not suppressed here (private).
         """
-        from mgca.analysis.models import fit_primary
+        from mgca.analysis.estimation.models import fit_primary
 
         return fit_primary(self.cohort(), self.config.study, adjustment_set=covariates)
 
     def figure_trajectory(self) -> Any:
         """The report's calcium trajectory figure as a matplotlib ``Figure`` (aggregates from
         ``calcium_trajectory_summary``; bins below the small-cell threshold not drawn)."""
-        from mgca.analysis.figures import calcium_trajectory_plot
+        from mgca.analysis.report.figures import calcium_trajectory_plot
 
         summary = self.sql(
             "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
@@ -155,7 +155,7 @@ def open_run(folder: str | Path) -> Run:
 
 def latest_run(reports_root: str | Path = "reports") -> Run:
     """Open the most recent run folder under ``reports_root`` (by run start time)."""
-    from mgca.history import list_runs
+    from mgca.ops.history import list_runs
 
     runs = list_runs(Path(reports_root))
     if not runs:

@@ -6,7 +6,7 @@
 
 Each replicate generates a synthetic hospital (``mgca.synthetic.generate``, its own seed,
 the chosen simulator regime), runs the real pipeline on it (DuckDB file, the SQL of sql/,
-``mgca.study.fit_estimates`` and the diagnostics gate ``mgca.study.evaluate_gate``) and asks
+``mgca.run.study.fit_estimates`` and the diagnostics gate ``mgca.run.study.evaluate_gate``) and asks
 the simulator for the truth of the population the answer describes: the mean, over the
 analysed episodes, of the per-episode effect the simulator replays (IV Mg at the index
 decision vs none in the grace period, same random draws), or its overlap-weighted mean when
@@ -61,8 +61,8 @@ ANSWERS = ("primary", "overlap")
 
 def run_replicate(stays: int, world: str, seed: int, regime: str) -> dict[str, Any]:
     """One hospital through the whole pipeline; the figures of its answer and the truth."""
-    from mgca import study
     from mgca.config import MgcaConfig
+    from mgca.run import study
     from mgca.synthetic import generate
 
     config = MgcaConfig.model_validate(

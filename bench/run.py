@@ -9,12 +9,15 @@ What it does (see bench/README.md):
    :func:`mgca.synthetic.generate`; the number of stays comes from the lab rows per stay
    measured on a small pilot dataset of the same world and seed). A later run reuses it.
 2. Times the real mgca stages on it, each separately, in this process: ``load``
-   (:func:`mgca.study.load_database` into a fresh DuckDB file), ``derive`` (the statements of
-   :data:`mgca.derive.SQL_STEPS` run by :func:`mgca.derive.derive`, timed file by file through
+   (:func:`mgca.run.study.load_database` into a fresh DuckDB file), ``derive`` (the statements of
+   :data:`mgca.engine.derive.SQL_STEPS` run by :func:`mgca.engine.derive.derive`, timed file by
+   file through
    its ``progress`` callback, then the count of ``analytic_cohort`` and the connection close
-   as :func:`mgca.study.derive_tables` does), ``read`` (:func:`mgca.study.read_cohort` plus the
+   as :func:`mgca.run.study.derive_tables` does), ``read`` (:func:`mgca.run.study.read_cohort`
+   plus the
    aggregate tables the flow's derive task reads), ``models`` (every model the flow's
-   fit-models and sensitivity-analyses tasks fit, each a sub-step: :func:`mgca.study.fit_estimates`,
+   fit-models and sensitivity-analyses tasks fit, each a sub-step:
+   :func:`mgca.run.study.fit_estimates`,
    the weighting diagnostics, the six secondary analyses and the sensitivity analyses with
    their re-derived windows) and ``report`` (Table 1, trajectory figure and HTML, as
    the flow's render-report task does).
@@ -57,16 +60,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pandas as pd
 import pandas_reference  # bench/pandas_reference.py: bench/ is sys.path[0] for a script
 
-from mgca import study
-from mgca.analysis.analyses import diagnostics_block, secondary_block, sensitivity_block
-from mgca.analysis.disclosure import suppress_estimate, suppress_record
-from mgca.analysis.figures import calcium_trajectory_figure
-from mgca.analysis.models import COUNT_KEYS
-from mgca.analysis.report import ReportContext, render_report
-from mgca.analysis.table_one import table_one
+from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block, sensitivity_block
+from mgca.analysis.estimation.models import COUNT_KEYS
+from mgca.analysis.privacy import suppress_estimate, suppress_record
+from mgca.analysis.report.figures import calcium_trajectory_figure
+from mgca.analysis.report.render import ReportContext, render_report
+from mgca.analysis.report.table_one import table_one
 from mgca.config import MgcaConfig, load_config
-from mgca.database import open_database
-from mgca.derive import derive
+from mgca.engine.database import open_database
+from mgca.engine.derive import derive
+from mgca.run import study
 from mgca.synthetic import GENERATOR_VERSION
 
 psutil: ModuleType | None
@@ -381,7 +384,7 @@ def run_mgca(timer: Timer, data_dir: Path, work: Path, config: MgcaConfig) -> Mg
     with timer.stage("load (study.load_database)"):
         study.load_database(data_dir, db_path, config)
 
-    with timer.stage("derive (mgca.derive.derive)") as substeps:
+    with timer.stage("derive (mgca.engine.derive.derive)") as substeps:
         mark, finish = timer.stepper(substeps)
         con = open_database(db_path, config)
         try:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import click
 
 from mgca import __version__
-from mgca.prefect_env import apply_prefect_defaults
-from mgca.sources import SOURCE_KINDS
+from mgca.ops.prefect_env import apply_prefect_defaults
+from mgca.sources.resolve import SOURCE_KINDS
 
 if TYPE_CHECKING:
     from mgca.config import MgcaConfig
@@ -215,15 +215,15 @@ def run(
     """
     try:
         from mgca.config import load_config
-        from mgca.sources import check_source
+        from mgca.sources.resolve import check_source
 
         config = load_config(config_path)
         if spark_master is not None and engine == "duckdb":
             raise ValueError("--spark-master needs --engine spark (or no --engine)")
         config = _with_engine(config, engine, spark_master)
         check_source(source, path, config)
-        from mgca.credentials import move_url_password_to_env
-        from mgca.flow import study_flow
+        from mgca.run.flow import study_flow
+        from mgca.sources.credentials import move_url_password_to_env
 
         summary = study_flow(
             source=source,
@@ -237,8 +237,8 @@ def run(
         _fail(exc, debug)
         return
     except RuntimeError as exc:
-        from mgca.derive import DerivationError
-        from mgca.spark_engine import SparkUnavailableError
+        from mgca.engine.derive import DerivationError
+        from mgca.engine.spark import SparkUnavailableError
 
         if isinstance(exc, SparkUnavailableError):
             _fail(exc, debug)
@@ -276,8 +276,8 @@ def run(
             )
     click.echo(f"took:       {summary.duration_s:.1f} s")
     if screenshot:
-        from mgca.analysis.browser import BrowserError
-        from mgca.analysis.browser import screenshot as take_screenshot
+        from mgca.analysis.report.browser import BrowserError
+        from mgca.analysis.report.browser import screenshot as take_screenshot
 
         try:
             png = take_screenshot(summary.out_dir / "report.html", summary.out_dir / "report.png")
@@ -324,8 +324,8 @@ def serve(config_path: Path | None, dry_run: bool, debug: bool) -> None:
 
     try:
         from mgca.config import load_config
-        from mgca.serve import deployment_spec
-        from mgca.sources import check_source
+        from mgca.ops.serve import deployment_spec
+        from mgca.sources.resolve import check_source
 
         config = load_config(config_path)
         schedule = config.schedule
@@ -337,8 +337,8 @@ def serve(config_path: Path | None, dry_run: bool, debug: bool) -> None:
     click.echo(json.dumps(spec.as_dict(), indent=2))
     if dry_run:
         return
-    from mgca.serve import has_api_server, serve_local
-    from mgca.serve import serve as serve_deployment
+    from mgca.ops.serve import has_api_server, serve_local
+    from mgca.ops.serve import serve as serve_deployment
 
     if has_api_server():
         click.echo(f"serving {spec.flow}/{spec.name} (Ctrl-C to stop)", err=True)

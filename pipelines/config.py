@@ -196,7 +196,7 @@ class EngineConfig(_Strict):
     # How a --source canonical folder is stored where Spark reads it: "parquet" reads
     # <path>/<table>.parquet (a file or a folder of part files); "delta" reads the Delta
     # table <path>/<table>: natively when delta-spark is on the cluster, else as the current
-    # snapshot's active Parquet files resolved by delta-rs (mgca.delta_snapshot, which
+    # snapshot's active Parquet files resolved by delta-rs (mgca.sources.delta_snapshot, which
     # refuses deletion vectors, column mapping and other reader features it cannot honour).
     # Synthetic and adapter output are always Parquet.
     spark_format: Literal["parquet", "delta"] = "parquet"

@@ -1,0 +1,1 @@
+"""Statistical models, estimators, diagnostics and the answer gate."""

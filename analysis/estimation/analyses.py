@@ -1,0 +1,154 @@
+"""Everything of the statistics beyond the five estimates, as results.json blocks:
+``target_trial``, ``secondary``, ``diagnostics`` and ``sensitivity``, plus the figures the
+report draws from row-level data (love plot, propensity overlap).
+
+The flow's model tasks call :func:`diagnostics_block`, :func:`secondary_block` and
+:func:`sensitivity_block`; each returns JSON-ready aggregates with small counts suppressed
+(``mgca.analysis.privacy``). A block that cannot be computed says why in it; none raises
+for lack of data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mgca.analysis.estimation.diagnostics import (
+    ESS_SHARE_LIMIT,
+    OVERLAP_SHARE_LIMIT,
+    SMD_LIMIT,
+    covariate_balance,
+    effective_sample_size,
+    overlap_summary,
+    weighting_warnings,
+)
+from mgca.analysis.estimation.models import COUNT_KEYS, InsufficientDataError
+from mgca.analysis.estimation.propensity import fit_propensity
+from mgca.analysis.estimation.secondary import (
+    SECONDARY_COUNT_KEYS,
+    SECONDARY_GROUP_KEYS,
+    run_secondary,
+)
+from mgca.analysis.estimation.sensitivity import run_sensitivity
+from mgca.analysis.privacy import suppress_estimate, suppress_record
+from mgca.analysis.report.diagnostic_figures import love_plot, overlap_histogram
+from mgca.config import MgcaConfig
+
+
+def _floats(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN → None and numpy scalars → plain Python, for JSON."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            value = None
+        out[key] = value
+    return out
+
+
+def diagnostics_block(
+    cohort: pd.DataFrame, threshold: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """results.json ``diagnostics`` and the figures ``{"love_plot", "overlap"}`` (SVG).
+
+    ``diagnostics``: ``balance`` (covariate, in_model, smd_before, smd_after), ``overlap``
+    (bounds, quantiles per arm with ``n``, shares outside), ``ess`` (arm, n, ess,
+    ess_share; ess hidden with a hidden n), ``warnings`` (words), ``limits`` (the cut-offs
+    used), ``n``, ``n_dropped``; or ``{"reason": ...}`` when no propensity model fits.
+    """
+    try:
+        ps = fit_propensity(cohort, threshold=threshold)
+    except InsufficientDataError as exc:
+        return {"reason": str(exc), "warnings": []}, {}
+    balance = covariate_balance(ps)
+    overlap = overlap_summary(ps)
+    ess = effective_sample_size(ps)
+    warnings = weighting_warnings(
+        ps, balance=balance, overlap=overlap, ess=ess, threshold=threshold
+    )
+    ess_records = []
+    for row in ess.to_dict("records"):
+        shown = suppress_record(_floats(row), ["n"], threshold)
+        if shown["n"] is None:
+            shown["ess"] = shown["ess_share"] = None
+        ess_records.append(shown)
+    block = {
+        "balance": [_floats(r) for r in balance.to_dict("records")],
+        "overlap": {
+            "bounds": overlap["bounds"],
+            "quantiles": [
+                suppress_record(_floats(r), ["n"], threshold)
+                for r in overlap["quantiles"].to_dict("records")
+            ],
+            "share_outside": _floats({"v": overlap["share_outside"]})["v"],
+            "share_outside_exposed": _floats({"v": overlap["share_outside_exposed"]})["v"],
+            "share_outside_unexposed": _floats({"v": overlap["share_outside_unexposed"]})["v"],
+        },
+        "ess": ess_records,
+        "warnings": warnings,
+        "limits": {
+            "smd_after_weighting_max": SMD_LIMIT,
+            "share_outside_overlap_bounds_max": OVERLAP_SHARE_LIMIT,
+            "ess_share_min": ESS_SHARE_LIMIT,
+        },
+        "n": suppress_record({"n": len(ps.score)}, ["n"], threshold)["n"],
+        "n_dropped": suppress_record({"n": ps.adjusted.n_dropped}, ["n"], threshold)["n"],
+        "reason": None,
+    }
+    figures = {
+        "love_plot": love_plot(balance),
+        "overlap": overlap_histogram(ps.score, ps.treat, threshold),
+    }
+    return block, figures
+
+
+def secondary_block(
+    cohort: pd.DataFrame, tables: dict[str, pd.DataFrame], config: MgcaConfig
+) -> list[dict[str, Any]]:
+    """results.json ``secondary``: every secondary entry, small counts suppressed (and the
+    statistics withheld when an exposure group is hidden)."""
+    threshold = config.privacy.small_cell_threshold
+    entries = run_secondary(
+        cohort,
+        correction=tables["index_calcium_correction"],
+        pth=tables["index_pth_response"],
+        points=tables["calcium_trajectory_points"],
+        study=config.study,
+        threshold=threshold,
+    )
+    return [
+        suppress_estimate(_floats(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
+        for e in entries
+    ]
+
+
+def sensitivity_block(
+    cohort: pd.DataFrame,
+    *,
+    kidney: pd.DataFrame,
+    primary: dict[str, Any] | None,
+    db_path: Path | None,
+    config: MgcaConfig,
+    work_dir: Path,
+) -> dict[str, Any]:
+    """results.json ``sensitivity``: ``{"analyses": [...], "evalue": {...}}``, counts
+    suppressed as for ``estimates``."""
+    threshold = config.privacy.small_cell_threshold
+    result = run_sensitivity(
+        cohort,
+        kidney=kidney,
+        primary=primary,
+        db_path=db_path,
+        config=config,
+        work_dir=work_dir,
+    )
+    result["analyses"] = [
+        suppress_estimate(_floats(e), COUNT_KEYS, ("n", "n_exposed", "n_unexposed"), threshold)
+        for e in result["analyses"]
+    ]
+    result["evalue"] = _floats(result["evalue"])
+    return result

@@ -1,0 +1,154 @@
+"""The report's data-quality section: what was read, quarantined, converted and missing.
+
+``data_quality_view`` reshapes results.json's ``source_rows`` and ``data_quality`` records
+(counts already suppressed there: ``None`` with ``"suppressed"``) and the analysed episodes'
+missing baseline/outcome counts into display tables. It re-derives nothing: every number is
+a count the SQL (``sql/data_quality.sql``, ``source_row_counts``) or the analytic table holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from mgca.analysis.privacy import SUPPRESSED_KEY, display_count
+from mgca.analysis.report.table_one import count_cell
+
+EPISODE_MEASURES: dict[str, str] = {
+    "baseline_mg_mmol_l": "Baseline Mg",
+    "baseline_ca_corrected_mmol_l": "Baseline albumin-corrected Ca",
+    "baseline_ca_total_mmol_l": "Baseline total Ca",
+    "baseline_albumin_g_l": "Baseline albumin",
+    "baseline_ca_ionized_mmol_l": "Baseline ionized Ca",
+    "baseline_creatinine_umol_l": "Baseline creatinine",
+    "baseline_potassium_mmol_l": "Baseline potassium",
+    "baseline_phosphate_mmol_l": "Baseline phosphate",
+    "outcome_ca_corrected_mmol_l": "Outcome albumin-corrected Ca (primary)",
+    "outcome_ca_ionized_mmol_l": "Outcome ionized Ca (secondary)",
+}
+"""Columns of the analytic table whose missingness the report shows, with their labels."""
+
+
+def episode_missingness(cohort: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per measure of :data:`EPISODE_MEASURES` present in ``cohort``: ``measure`` (label),
+    ``n_missing`` and ``n_episodes`` (raw counts; the report hides small ones)."""
+    return [
+        {
+            "measure": label,
+            "n_missing": int(cohort[column].isna().sum()),
+            "n_episodes": len(cohort),
+        }
+        for column, label in EPISODE_MEASURES.items()
+        if column in cohort.columns
+    ]
+
+
+def _n(record: Mapping[str, Any], key: str, threshold: int) -> str:
+    value = record.get(key)
+    if value is None:
+        return display_count(None, threshold) if SUPPRESSED_KEY in record else "—"
+    return display_count(int(value), threshold)
+
+
+def _share(record: Mapping[str, Any], part: str, whole: str) -> str:
+    """``part`` as a percentage of ``whole``; blank when either count is hidden or zero."""
+    a, b = record.get(part), record.get(whole)
+    if a is None or b is None or not b:
+        return ""
+    return f"{100.0 * a / b:.1f} %"
+
+
+def _lab_rows(data_quality: Sequence[Mapping[str, Any]], prefix: str) -> list[Mapping[str, Any]]:
+    return [
+        r
+        for r in data_quality
+        if r.get("table_name") == "lab_results" and str(r.get("check_name", "")).startswith(prefix)
+    ]
+
+
+def data_quality_view(
+    results: Mapping[str, Any],
+    missing: Sequence[Mapping[str, Any]] | None,
+    threshold: int,
+) -> dict[str, list[dict[str, str]]]:
+    """Display rows of the data-quality subsections: ``rows_read``, ``quarantined``,
+    ``conversions``, ``missing_values``, ``episode_missing`` and ``other_checks``."""
+    dq = list(results.get("data_quality") or [])
+    rows_read = [
+        {
+            "source": f"{r.get('source_kind', '')}: {r.get('source_table', '')}",
+            "target": r.get("canonical_table") or "—",
+            "status": r.get("status") or "",
+            "reason": r.get("reason") or "",
+            "n": _n(r, "n_rows", threshold),
+        }
+        for r in results.get("source_rows") or []
+    ]
+    quarantined = [
+        {
+            "analyte": r.get("analyte") or "",
+            "reason": r.get("detail") or r.get("check_name", ""),
+            "n": _n(r, "n_flagged", threshold),
+            "of": _n(r, "n_rows", threshold),
+            "share": _share(r, "n_flagged", "n_rows"),
+        }
+        for r in _lab_rows(dq, "status:")
+        if r.get("check_name") != "status:used" and r.get("n_flagged") != 0
+    ]
+    conversions = [
+        {
+            "analyte": r.get("analyte") or "",
+            "conversion": r.get("detail") or "",
+            "n": _n(r, "n_flagged", threshold),
+            "share": _share(r, "n_flagged", "n_rows"),
+        }
+        for r in _lab_rows(dq, "unit_conversion:") + _lab_rows(dq, "unit_inferred:")
+    ]
+    per_analyte: dict[str, dict[str, Any]] = {}
+    for r in _lab_rows(dq, "status:"):
+        entry = per_analyte.setdefault(str(r.get("analyte")), {"n_rows": r.get("n_rows")})
+        if SUPPRESSED_KEY in r and r.get("n_rows") is None:
+            entry[SUPPRESSED_KEY] = r[SUPPRESSED_KEY]
+        if r.get("check_name") == "status:missing_value":
+            entry["n_missing"] = r.get("n_flagged")
+            if r.get("n_flagged") is None:
+                entry[SUPPRESSED_KEY] = r.get(SUPPRESSED_KEY)
+    missing_values = [
+        {
+            "analyte": analyte,
+            "of": _n(entry, "n_rows", threshold),
+            "n": _n({"n_missing": 0, **entry}, "n_missing", threshold),
+            "share": _share({"n_missing": 0, **entry}, "n_missing", "n_rows"),
+        }
+        for analyte, entry in sorted(per_analyte.items())
+    ]
+    episode_missing = [
+        {
+            "measure": str(m["measure"]),
+            "n": count_cell(int(m["n_missing"]), int(m["n_episodes"]), threshold)[0],
+        }
+        for m in missing or []
+    ]
+    shown_prefixes = ("rows_read", "status:", "unit_conversion:", "unit_inferred:")
+    other_checks = [
+        {
+            "table": r.get("table_name") or "",
+            "check": r.get("check_name") or "",
+            "analyte": r.get("analyte") or "",
+            "n": _n(r, "n_flagged", threshold),
+            "of": _n(r, "n_rows", threshold),
+            "detail": r.get("detail") or "",
+        }
+        for r in dq
+        if not str(r.get("check_name", "")).startswith(shown_prefixes) and r.get("n_flagged") != 0
+    ]
+    return {
+        "rows_read": rows_read,
+        "quarantined": quarantined,
+        "conversions": conversions,
+        "missing_values": missing_values,
+        "episode_missing": episode_missing,
+        "other_checks": other_checks,
+    }

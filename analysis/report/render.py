@@ -1,0 +1,613 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, no scripts, no external URLs).
+
+``render_report(ReportContext(...))`` turns the run's aggregates into HTML with jinja2
+(autoescape on) from ``mgca.templates/report.html.j2`` and ``report.css``. This module prepares
+display text (numbers formatted, small counts shown as ``<threshold``); the template only lays
+it out. The report never shows subject or encounter ids, and free text taken from results
+has absolute dates removed; the run's start time stays in results.json (only the run's
+duration is shown).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from mgca.analysis.estimation.gate import gate_rule_words
+from mgca.analysis.estimation.models import (
+    ADJUSTMENT_SET,
+    COUNT_KEYS,
+    REPORT_SAYS,
+    estimand_words,
+    model_rule_words,
+)
+from mgca.analysis.privacy import SUPPRESSED_KEY, display_count, suppress_estimate
+from mgca.analysis.report.consort import consort_diagram
+from mgca.analysis.report.figures import (
+    analyte_trajectory_caption,
+    group_label,
+    trajectory_caption,
+    trajectory_sample_caption,
+)
+from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
+from mgca.analysis.report.quality_section import data_quality_view
+from mgca.analysis.report.stats import stats_sections
+from mgca.config import MgcaConfig, StudyConfig
+
+TEMPLATE = "report.html.j2"
+ESTIMATE_LABELS = {
+    "primary": "Primary: adjusted average effect (g-computation)",
+    "overlap": "Overlap population: adjusted effect where treatment could go either way",
+    "ipw": "Inverse-probability weighted (stabilised, Hájek)",
+    "doubly_robust": "Doubly robust (augmented IPW)",
+    "unadjusted_difference": "Unadjusted difference (exposed − unexposed)",
+    "naive_before_after": "Naive before/after change, exposed only (not causal)",
+}
+ARM_KEYS = ("n", "n_exposed", "n_unexposed")
+"""Group sizes of an estimate: when one is hidden, the estimate is withheld."""
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
+_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the report shows. Aggregates only: no row-level data.
+
+    ``results`` is the results.json dict (``estimates``, ``attrition``, ``data_quality``,
+    ``provenance``); ``table_one`` comes from ``mgca.analysis.report.table_one.table_one``;
+    ``trajectory_svg`` from ``mgca.analysis.report.figures.calcium_trajectory_figure`` (``None``
+    when
+    there is nothing to plot); ``threshold`` is the small-cell threshold. When there is no
+    primary estimate, ``no_estimate_reason`` says why; failing that,
+    ``results["no_estimate_reason"]``, "No eligible episodes: ..." worked out from the
+    attrition (``mgca.analysis.report.no_episodes``) or a ``"primary: ..."`` entry of
+    ``results["estimate_notes"]``.
+    ``analyte_trajectory_svg`` (``analyte_trajectory_figure``), ``trajectory_sample_svg``
+    (``trajectory_sample_figure``) and ``episode_missingness``
+    (``mgca.analysis.report.quality_section.episode_missingness``: raw counts, hidden here) are
+    optional.
+    """
+
+    title: str
+    results: Mapping[str, Any]
+    table_one: pd.DataFrame | None
+    trajectory_svg: str | None
+    config: MgcaConfig
+    threshold: int
+    no_estimate_reason: str | None = None
+    figures: Mapping[str, str] = field(default_factory=dict)
+    """SVG figures drawn from row-level data by the model task (``love_plot``, ``overlap``)."""
+    analyte_trajectory_svg: str | None = None
+    trajectory_sample_svg: str | None = None
+    episode_missingness: Sequence[Mapping[str, Any]] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# templates
+
+
+def _templates_dir() -> Traversable:
+    """The ``mgca.templates`` package folder, or, when an editable install predates that
+    package's mapping, ``reports/templates`` beside this source tree."""
+    try:
+        return importlib.resources.files("mgca.templates")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "reports" / "templates"
+
+
+def _environment() -> jinja2.Environment:
+    folder = _templates_dir()
+
+    def load(name: str) -> str:
+        return folder.joinpath(name).read_text(encoding="utf-8")
+
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(load),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def _scrub(text: Any) -> str:
+    """Free text from results, with any absolute date/time replaced by "[date]"."""
+    return _DATE.sub("[date]", "" if text is None else str(text))
+
+
+def _signed(x: float) -> str:
+    """Difference in mmol/L, 2 decimals, with sign (no "-0.00")."""
+    s = f"{x:+.2f}"
+    return "0.00" if s in ("+0.00", "-0.00") else s
+
+
+def _plain(x: float) -> str:
+    s = f"{x:.2f}"
+    return "0.00" if s == "-0.00" else s
+
+
+def _p_value(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _count(n: Any, threshold: int) -> str:
+    """Display a count; ``None`` (suppressed upstream) shows as ``<threshold``."""
+    return display_count(None if n is None or pd.isna(n) else int(n), threshold)
+
+
+GATE_FORMATS: dict[str, Callable[[float], str]] = {
+    "episodes_per_arm": lambda x: f"{x:.0f}",
+    "effective_sample_size": lambda x: f"{x:.0f}",
+    "equipoise": lambda x: f"{100 * x:.0f} %",
+}
+"""How a gate check's value and bound read (default: 3 significant figures)."""
+
+
+def _gate_view(gate: Mapping[str, Any] | None, threshold: int) -> dict[str, Any] | None:
+    """The diagnostics gate for display: verdict, which estimate answers and why, each check
+    with its value and bound as text (counts below ``threshold`` were never written)."""
+    if not gate:
+        return None
+    rows = []
+    for check in gate.get("checks") or []:
+        value, bound = check.get("value"), check.get("bound")
+        fmt = GATE_FORMATS.get(check.get("check"), lambda x: f"{x:.3g}")
+        rows.append(
+            {
+                "label": _scrub(check["label"]),
+                "value": "—" if value is None else fmt(value),
+                "bound": "—" if bound is None else fmt(bound),
+                "passed": bool(check.get("passed")),
+                "words": _scrub(check.get("words")),
+            }
+        )
+    return {
+        "passed": bool(gate.get("passed")),
+        "answer": ESTIMATE_LABELS.get(gate.get("answer", ""), _scrub(gate.get("answer"))),
+        "answer_reason": _scrub(gate.get("answer_reason")),
+        "checks": rows,
+    }
+
+
+def _estimate_view(
+    entry: Mapping[str, Any], threshold: int, gate: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Display text of an estimate; statistics over a hidden group size are withheld. With
+    ``gate``, the answering estimate is flagged as the answer, or as failing the gate."""
+    entry = suppress_estimate(entry, COUNT_KEYS, ARM_KEYS, threshold)
+    gate_flag = None
+    if gate and entry.get("name") == gate.get("answer"):
+        gate_flag = (
+            "the answer" if gate.get("passed") else "fails the diagnostics gate: not the finding"
+        )
+    withheld = "withheld" in entry
+    has = entry.get("estimate") is not None
+    ci = (
+        f"{_plain(entry['ci_low'])} to {_plain(entry['ci_high'])}"
+        if has and entry.get("ci_low") is not None and entry.get("ci_high") is not None
+        else "—"
+    )
+    return {
+        "name": entry.get("name", ""),
+        "label": ESTIMATE_LABELS.get(entry.get("name", ""), _scrub(entry.get("name", ""))),
+        "estimate": _signed(entry["estimate"]) if has else "—",
+        "ci": ci,
+        "p": _p_value(entry.get("p_value")),
+        "n": _count(entry.get("n"), threshold),
+        "n_exposed": _count(entry.get("n_exposed"), threshold),
+        "n_unexposed": _count(entry.get("n_unexposed"), threshold),
+        "n_clusters": _count(entry.get("n_clusters"), threshold),
+        "withheld": withheld,
+        "estimand": _scrub(entry.get("estimand")),
+        "method": _scrub(entry.get("method")),
+        "notes": [_scrub(n) for n in entry.get("notes") or []],
+        "reason": _scrub(entry.get("reason")) if entry.get("reason") else None,
+        "model_spec": _scrub((entry.get("model_spec") or {}).get("reason")) or None,
+        "gate_flag": gate_flag,
+    }
+
+
+def _find(estimates: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    return next((e for e in estimates if e.get("name") == name), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+
+def _summary(
+    primary: Mapping[str, Any] | None,
+    view: Mapping[str, Any] | None,
+    reason: str | None,
+    study: StudyConfig,
+    threshold: int,
+    naive: Mapping[str, Any] | None = None,
+    gate: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The question, the one-sentence answer (or why there is none) and the caveats.
+
+    ``primary`` is the results entry that answers (``gate["answer"]``: the primary or the
+    overlap-population estimate) and ``view`` its display text (both ``None`` when there is
+    no such estimate); ``naive`` the display text of the naive before/after estimate, quoted
+    in the caveats; ``gate`` results.json's diagnostics gate: when it failed, the answer says
+    this data cannot answer, and why.
+    """
+    question = (
+        "In adults with concurrent low magnesium and low calcium, does giving magnesium "
+        f"within {study.grace_hours} h raise albumin-corrected calcium "
+        f"{study.horizon_hours} h later, compared with not giving it within {study.grace_hours} h?"
+    )
+    caveats = [
+        "Observational data: the estimate is causal only if the adjustment set captures why "
+        "some patients were given magnesium (severity of illness, vitamin D and PTH status are "
+        "not in it), so residual confounding by indication may remain.",
+        f"Only episodes with a calcium measured {study.horizon_hours} ± "
+        f"{study.outcome_tolerance_hours} h after index are analysed; patients who died, went "
+        "home or were not re-tested are missing, and testing is more frequent when calcium is "
+        "low.",
+        "Albumin-corrected calcium agrees poorly with ionized calcium in critical illness and "
+        "advanced kidney disease.",
+    ]
+    rtm = (
+        "The before/after change in treated patients is not an effect: calcium selected for "
+        "being low rises on re-test anyway (regression to the mean)."
+    )
+    if naive is not None and naive.get("estimate") not in (None, "—"):
+        rtm += (
+            f" Here that naive change was {naive['estimate']} mmol/L (95 % CI {naive['ci']}), "
+            "which a before/after study would have reported as the effect."
+        )
+    caveats.append(rtm)
+    if primary is None or view is None or view["estimate"] == "—":
+        if view is not None and view["withheld"]:
+            why = f"an exposure group has fewer than {threshold} analysed episodes"
+        else:
+            why = _scrub(reason).replace(REPORT_SAYS, "").rstrip("; .") if reason else ""
+            why = why or "the primary model was not fitted"
+        answer = (
+            why
+            if re.match(r"no (primary )?estimate\b|no eligible episodes\b", why, re.I)
+            else f"No estimate: {why}"
+        )
+        return {
+            "question": question,
+            "answer": answer[0].upper() + answer[1:] + ".",
+            "has_estimate": False,
+            "caveats": caveats,
+        }
+    if gate is not None and not gate.get("passed", True):
+        failed = "; ".join(_scrub(w) for w in gate.get("failed") or [])
+        return {
+            "question": question,
+            "answer": (
+                "This data cannot answer the question: the pre-specified diagnostics gate "
+                f"failed ({failed}). The estimates below are shown for transparency only and "
+                "must not be read as the finding."
+            ),
+            "has_estimate": False,
+            "caveats": caveats,
+        }
+    low, high = primary["ci_low"], primary["ci_high"]
+    if low is not None and low > 0:
+        direction = "higher with magnesium"
+    elif high is not None and high < 0:
+        direction = "lower with magnesium"
+    else:
+        direction = "the interval includes no difference"
+    population = (
+        " in the overlap population (episodes weighted towards those in whom treatment could "
+        "have gone either way, because the data do not support the whole cohort)"
+        if primary.get("name") == "overlap"
+        else ""
+    )
+    answer = (
+        f"Giving magnesium within {study.grace_hours} h changed albumin-corrected calcium at "
+        f"{study.horizon_hours} h by {view['estimate']} mmol/L (95 % CI {view['ci']} mmol/L; "
+        f"{direction}) compared with not giving it{population}, in {view['n']} analysed "
+        f"episodes ({view['n_exposed']} given magnesium, {view['n_unexposed']} not)."
+    )
+    return {"question": question, "answer": answer, "has_estimate": True, "caveats": caveats}
+
+
+def _rows(
+    records: Sequence[Mapping[str, Any]], threshold: int
+) -> tuple[list[str], list[list[str]]]:
+    """Header and display rows of a list of dicts; ``n``/``n_*`` columns are counts."""
+    columns: list[str] = []
+    for record in records:
+        columns += [k for k in record if k not in columns and k != "suppressed"]
+    rows = [
+        [
+            _record_count(r, c, threshold) if c == "n" or c.startswith("n_") else _scrub(r.get(c))
+            for c in columns
+        ]
+        for r in records
+    ]
+    return columns, rows
+
+
+def _record_count(record: Mapping[str, Any], key: str, threshold: int) -> str:
+    """A count cell of a JSON record: ``None`` is "<threshold" only where the record says it
+    was suppressed; otherwise the count does not apply (e.g. "excluded" on a summary row)."""
+    value = record.get(key)
+    if (value is None or pd.isna(value)) and SUPPRESSED_KEY not in record:
+        return "—"
+    return _count(value, threshold)
+
+
+def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
+    """Methods items generated from the config (thresholds with units), then software."""
+    s = config.study
+    sample_size = config.report.trajectory_sample_size
+    sample_seed = config.report.trajectory_sample_seed
+    return [
+        ("Hypomagnesaemia", f"serum Mg < {s.mg_low_mmol_l:.2f} mmol/L"),
+        (
+            "Hypocalcaemia",
+            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L where an ionized Ca was drawn "
+            f"in the {s.ionized_window_hours} h up to the calcium draw, else albumin-corrected "
+            f"Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca = total Ca + "
+            f"{s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − albumin g/L) "
+            f"mmol/L, using the latest albumin drawn at or before the calcium and at most "
+            f"{s.albumin_lookback_hours} h earlier (same-day: at most "
+            f"{s.albumin_same_day_hours} h); a total Ca without such an albumin is never "
+            "classified (uncorrected total Ca under-estimates calcium when albumin is low)",
+        ),
+        (
+            "Index (time zero)",
+            f"first time per hospital stay with both qualifying draws at most "
+            f"{s.concurrent_window_hours} h apart; the later draw (no test drawn after it "
+            f"decides eligibility); adults ≥ {s.min_age_years:g} years",
+        ),
+        (
+            "Exposure",
+            f"first given (not only ordered) IV or oral magnesium in (index, index + "
+            f"{s.grace_hours} h]; unexposed: none in that window (usual care afterwards)",
+        ),
+        (
+            "Outcome",
+            f"albumin-corrected Ca nearest to index + {s.horizon_hours} h, within ± "
+            f"{s.outcome_tolerance_hours} h",
+        ),
+        (
+            "Baseline covariates",
+            f"labs: last value in [index − {s.baseline_lookback_hours} h, index]; drugs (PPI, "
+            f"loop diuretic): any given in [index − {s.drug_lookback_hours} h, index)",
+        ),
+        (
+            "Calcium measures",
+            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L is low and preferred when drawn "
+            f"within {s.ionized_window_hours} h of a total Ca; PTH above "
+            f"{s.pth_upper_ng_l:g} ng/L is appropriately raised, looked for within "
+            f"{s.pth_window_hours} h of a hypocalcaemia episode",
+        ),
+        (
+            "Units",
+            "every accepted unit is converted to SI (Mg, Ca mmol/L; albumin g/L; creatinine "
+            "µmol/L; PTH pmol/L) with the factors in sql/reference/unit_conversions.csv and "
+            "rounded to laboratory reporting precision before any threshold; results with an "
+            "unknown unit or outside plausibility bounds are quarantined and counted"
+            + (
+                "; a missing unit is inferred when the value is plausible in exactly one unit"
+                if s.infer_missing_units
+                else "; a missing unit is never guessed"
+            ),
+        ),
+        ("Primary model", model_rule_words(config.estimation)),
+        ("Answer and diagnostics gate", gate_rule_words(config.gate)),
+        ("Adjustment set", ", ".join(ADJUSTMENT_SET)),
+        (
+            "Estimators",
+            "; ".join(f"{label}" for label in ESTIMATE_LABELS.values())
+            + " (each listed with its estimand and method under Estimates)",
+        ),
+        (
+            "Secondary outcome horizons",
+            ", ".join(f"{h} h" for h in s.outcome_horizons_hours)
+            + f" after index, each ± {s.outcome_tolerance_hours} h",
+        ),
+        (
+            "Trajectory figures",
+            f"{s.trajectory_bin_hours} h bins from {s.trajectory_before_hours} h before to "
+            f"{s.trajectory_after_hours} h after index; the individual sample draws "
+            f"{sample_size} episodes per group (seed {sample_seed})",
+        ),
+        (
+            "Trajectory mixed model",
+            "secondary linear mixed model of every corrected Ca after the grace period "
+            "(random intercept per patient); "
+            + (
+                "fitted on every patient"
+                if s.trajectory_model_max_patients == 0
+                else f"when more than {s.trajectory_model_max_patients:,} patients have such "
+                f"a result, fitted on a random sample of {s.trajectory_model_max_patients:,} "
+                f"patients (seed {s.trajectory_model_seed}) with every result of each "
+                "sampled patient kept; the secondary analyses' notes say which applied"
+            ),
+        ),
+        (
+            "Disclosure control",
+            f"counts from 1 to {threshold - 1} are shown as <{threshold}; zero is shown as 0; "
+            f"estimates are withheld when an exposure group has fewer than {threshold} episodes",
+        ),
+        ("Software", software_versions()),
+        (
+            "Reproduce",
+            "install the mgca version and Git commit under Provenance, save this run's "
+            "config.yaml and run: mgca run --config config.yaml --source <source> --path "
+            "<data>; the input fingerprint checks the data are the same",
+        ),
+    ]
+
+
+SOFTWARE = ("duckdb", "pandas", "numpy", "statsmodels", "scipy", "matplotlib", "prefect", "jinja2")
+
+
+def software_versions() -> str:
+    """Python and the versions of the packages that shape the numbers, as one line."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"Python {platform.python_version()}"]
+    for name in SOFTWARE:
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(parts)
+
+
+_PROVENANCE = (
+    ("mgca_version", "mgca version"),
+    ("git_commit", "Git commit"),
+    ("config_sha256", "Config SHA-256"),
+    ("input_fingerprint", "Input fingerprint"),
+    ("source", "Data source"),
+    ("duration_s", "Run time"),
+    ("cohort_sha256", "Analytic table SHA-256"),
+    ("rerun_identical_given", "Identical rerun"),
+    ("private_outputs", "Private files (ids)"),
+)
+
+
+def _provenance(results: Mapping[str, Any], config: MgcaConfig) -> list[tuple[str, str]]:
+    prov = dict(results.get("provenance") or {})
+    prov.setdefault("config_sha256", config.sha256())
+    items = []
+    for key, label in _PROVENANCE:
+        value = prov.get(key)
+        if key == "duration_s" and value is not None:
+            value = f"{float(value):.1f} s"
+        items.append((label, _scrub(value) if value is not None else "not recorded"))
+    return items
+
+
+def _inline_svg(svg: str | None) -> Markup | None:
+    """Our own matplotlib SVG, trusted, inlined without namespace URLs (HTML needs none)."""
+    if not svg:
+        return None
+    return Markup(_XMLNS.sub("", svg[svg.index("<svg") :]))
+
+
+def _primary_note(results: Mapping[str, Any]) -> str | None:
+    """Why the primary model was not fitted, from ``results["estimate_notes"]`` entries of the
+    form ``"primary: <InsufficientDataError message>"`` (as the flow records them)."""
+    notes = results.get("estimate_notes") or []
+    return next(
+        (n.removeprefix("primary:").strip() for n in notes if n.startswith("primary:")), None
+    )
+
+
+def _scrubbed(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: _scrub(v) for k, v in row.items()} for row in rows]
+
+
+def render_report(context: ReportContext) -> str:
+    """The report as one HTML string (UTF-8 text; write it with ``encoding="utf-8"``)."""
+    results, threshold, study = context.results, context.threshold, context.config.study
+    estimates = list(results.get("estimates") or [])
+    gate = results.get("gate")
+    answer_name = gate["answer"] if gate else "primary"
+    primary = _find(estimates, answer_name)
+    attrition = list(results.get("attrition") or [])
+    reason = (
+        context.no_estimate_reason
+        or results.get("no_estimate_reason")
+        or no_eligible_episodes_reason(
+            attrition,
+            results.get("data_quality") or [],
+            results.get("source_rows") or [],
+            threshold,
+        )
+        or _primary_note(results)
+        or (primary or {}).get("reason")
+    )
+    order = [n for n in ESTIMATE_LABELS if _find(estimates, n) is not None]
+    order += [e.get("name", "") for e in estimates if e.get("name") not in ESTIMATE_LABELS]
+    attrition_cols, attrition_rows = _rows(attrition, threshold)
+    measure_cols, measure_rows = _rows(list(results.get("calcium_measures") or []), threshold)
+    primary_view = _estimate_view(primary, threshold) if primary is not None else None
+    naive = _find(estimates, "naive_before_after")
+    naive_view = _estimate_view(naive, threshold) if naive is not None else None
+    quality = data_quality_view(results, context.episode_missingness, threshold)
+    t1 = context.table_one
+    template = _environment().get_template(TEMPLATE)
+    return template.render(
+        title=context.title,
+        summary=_summary(primary, primary_view, reason, study, threshold, naive_view, gate),
+        primary=primary_view,
+        gate=_gate_view(gate, threshold),
+        estimates=[_estimate_view(_find(estimates, n) or {}, threshold, gate) for n in order],
+        attrition_columns=attrition_cols,
+        attrition_rows=attrition_rows,
+        consort=consort_diagram(_scrubbed_records(attrition), threshold),
+        calcium_measure_columns=measure_cols,
+        calcium_measure_rows=measure_rows,
+        quality={k: _scrubbed(v) for k, v in quality.items()},
+        table_one=None if t1 is None or t1.empty else t1.to_dict("records"),
+        exposed_label=group_label(True, study),
+        unexposed_label=group_label(False, study),
+        trajectory_svg=_inline_svg(context.trajectory_svg),
+        trajectory_caption=trajectory_caption(threshold, study),
+        analyte_trajectory_svg=_inline_svg(context.analyte_trajectory_svg),
+        analyte_trajectory_caption=analyte_trajectory_caption(threshold, study),
+        trajectory_sample_svg=_inline_svg(context.trajectory_sample_svg),
+        trajectory_sample_caption=trajectory_sample_caption(
+            threshold, study, context.config.report.trajectory_sample_size
+        ),
+        methods=_methods(context.config, threshold),
+        provenance=_provenance(results, context.config),
+        study=study,
+        threshold=threshold,
+        adjustment_set=list(ADJUSTMENT_SET),
+        words=estimand_words(study),
+        synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
+        **stats_sections(results, context.figures, threshold),
+        results=results,  # for _comparison.html.j2 (comparison_with_previous)
+    )
+
+
+def _scrubbed_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records with free-text values date-scrubbed (counts untouched)."""
+    return [{k: _scrub(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
+
+
+def _synthetic_truth(
+    truth: Mapping[str, Any] | None, primary: Mapping[str, Any] | None
+) -> str | None:
+    """On synthetic data, one sentence comparing the estimate with the simulator's truth."""
+    overlap = bool(primary) and primary.get("name") == "overlap"
+    key = "true_effect_overlap" if overlap else "true_effect"
+    if not truth or truth.get(key) is None:
+        return None
+    value = float(truth[key])
+    sentence = (
+        f"These are synthetic data, so the true effect is known: replaying every stay of this "
+        f"very cohort with and without Mg repletion (same random draws) gives "
+        f"{_signed(value)} mmol/L" + (", weighted like the overlap population." if overlap else ".")
+    )
+    if primary and primary.get("ci_low") is not None and primary.get("ci_high") is not None:
+        covered = float(primary["ci_low"]) <= value <= float(primary["ci_high"])
+        which = "overlap-population" if overlap else "primary"
+        sentence += (
+            f" The {which} 95 % CI covers it."
+            if covered
+            else f" The {which} 95 % CI does not cover it (expected in about 1 run in 20)."
+        )
+    return sentence

@@ -1,0 +1,509 @@
+"""Open the run's DuckDB database and load what the SQL in ``mgca.sql`` reads.
+
+Public API:
+
+- :func:`open_database` opens (or creates) the database with the engine settings of the config.
+- :func:`load_canonical` loads the four canonical Parquet files (ARCHITECTURE.md, "Canonical
+  schema") into ``persons``, ``encounters``, ``lab_results`` and
+  ``medication_administrations``, casting every column explicitly to its canonical type after
+  checking, before any row is read, that each file has the columns and types the contract asks
+  for. Anything wrong raises :class:`CanonicalSchemaError` naming the file, the column, what was
+  expected and how to fix it.
+- :func:`write_study_config` writes the one-row ``study_config`` table the SQL takes every
+  threshold from, and ``study_outcome_horizons`` (one row per outcome horizon), values as
+  bound parameters, never formatted into SQL.
+- :func:`load_reference_tables` loads ``sql/reference/*.csv`` (unit conversions, plausibility
+  bounds and reporting precision, ingredients, CTCAE grade cut-points) as tables named after
+  the file stems.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from mgca.config import MgcaConfig, StudyConfig
+
+
+class CanonicalSchemaError(ValueError):
+    """A canonical input file that the pipeline cannot use; the message says how to fix it."""
+
+
+class ReferenceDataError(ValueError):
+    """A reference CSV in ``sql/reference`` that breaks its own invariants."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table."""
+
+    name: str
+    type: str
+    nullable: bool = True
+    optional: bool = False  # may be absent from the file: loaded as all NULL
+
+
+CANONICAL_TABLES: dict[str, tuple[Column, ...]] = {
+    "persons": (
+        Column("subject_id", "VARCHAR", nullable=False),
+        Column("sex", "VARCHAR"),
+        Column("year_of_birth", "INTEGER", optional=True),
+    ),
+    "encounters": (
+        Column("encounter_id", "VARCHAR", nullable=False),
+        Column("subject_id", "VARCHAR", nullable=False),
+        Column("admit_time", "TIMESTAMP", nullable=False),
+        Column("discharge_time", "TIMESTAMP", nullable=False),
+        Column("age_years", "DOUBLE"),
+        Column("died_in_hospital", "BOOLEAN", optional=True),
+    ),
+    "lab_results": (
+        Column("subject_id", "VARCHAR", nullable=False),
+        Column("encounter_id", "VARCHAR"),
+        Column("time", "TIMESTAMP", nullable=False),
+        Column("analyte", "VARCHAR", nullable=False),
+        Column("value", "DOUBLE"),
+        Column("unit", "VARCHAR"),
+        Column("source_code", "VARCHAR", optional=True),
+    ),
+    "medication_administrations": (
+        Column("subject_id", "VARCHAR", nullable=False),
+        Column("encounter_id", "VARCHAR"),
+        Column("time", "TIMESTAMP", nullable=False),
+        Column("ingredient", "VARCHAR", nullable=False),
+        Column("dose", "DOUBLE"),
+        Column("dose_unit", "VARCHAR"),
+        Column("route", "VARCHAR", optional=True),
+        Column("given", "BOOLEAN", nullable=False),
+        Column("source_code", "VARCHAR", optional=True),
+    ),
+}
+
+# Columns whose values must be unique in their file.
+UNIQUE_KEYS: dict[str, str] = {"persons": "subject_id", "encounters": "encounter_id"}
+
+_INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+)
+_TIMESTAMP_TYPES = frozenset({"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"})
+
+# Parquet column types (as DuckDB reads them) that cast losslessly to each canonical type.
+_ACCEPTED_TYPES: dict[str, frozenset[str]] = {
+    "VARCHAR": frozenset({"VARCHAR"}) | _INTEGER_TYPES,  # integer ids become their digits
+    "INTEGER": _INTEGER_TYPES,
+    "DOUBLE": frozenset({"DOUBLE", "FLOAT"}) | _INTEGER_TYPES,
+    "TIMESTAMP": _TIMESTAMP_TYPES,
+    "BOOLEAN": frozenset({"BOOLEAN"}),
+}
+
+_FIX_HINT = {
+    "VARCHAR": "write it as a string column (e.g. pyarrow pa.string())",
+    "INTEGER": "write it as an integer column (e.g. pyarrow pa.int32())",
+    "DOUBLE": "write it as a floating-point column (e.g. pyarrow pa.float64())",
+    "TIMESTAMP": (
+        "write it as a naive timestamp in the source's own clock (e.g. pyarrow "
+        "pa.timestamp('us')); convert time-zone-aware times to local naive times and "
+        "parse strings or dates to timestamps in the adapter"
+    ),
+    "BOOLEAN": "write it as a boolean column (true/false), not as text or 0/1",
+}
+
+
+def _accepts(canonical: str, found: str) -> bool:
+    if found.startswith("DECIMAL"):
+        return canonical == "DOUBLE"
+    return found in _ACCEPTED_TYPES[canonical]
+
+
+def open_database(path: str | Path, config: MgcaConfig) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the DuckDB database at ``path`` (``":memory:"`` for a throw-away one).
+
+    ``memory_limit``, ``threads`` and ``temp_directory`` (where DuckDB spills beyond the
+    memory limit) come from ``config.engine``. ``preserve_insertion_order`` is off: no SQL
+    step relies on the order rows were inserted in (every reader orders explicitly), and
+    keeping it would make DuckDB buffer whole intermediate results to restore that order.
+    """
+    settings: dict[str, str | int | bool] = {
+        "memory_limit": config.engine.duckdb_memory_limit,
+        "threads": config.engine.duckdb_threads,
+        "preserve_insertion_order": False,
+    }
+    if config.engine.duckdb_temp_directory is not None:
+        settings["temp_directory"] = config.engine.duckdb_temp_directory
+    return duckdb.connect(str(path), config=settings)
+
+
+def _parquet_schema(con: duckdb.DuckDBPyConnection, file: Path) -> dict[str, str]:
+    try:
+        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(file)]).fetchall()
+    except duckdb.Error as exc:
+        raise CanonicalSchemaError(
+            f"{file}: cannot be read as Parquet ({exc}). Re-write it with the source adapter."
+        ) from exc
+    return {name: column_type for name, column_type, *_ in rows}
+
+
+def _schema_problems(table: str, file: Path, schema: dict[str, str]) -> list[str]:
+    problems = []
+    for column in CANONICAL_TABLES[table]:
+        found = schema.get(column.name)
+        if found is None:
+            if column.optional:
+                continue
+            problems.append(
+                f"{file.name}: column '{column.name}' is missing; expected {column.type}"
+                f"{'' if column.nullable else ' NOT NULL'}. Fix: have the source adapter write "
+                f"'{column.name}'"
+                + (" (all null if the source lacks it)" if column.nullable else "")
+                + "; see ARCHITECTURE.md, Canonical schema."
+            )
+        elif found == '"NULL"' and column.nullable:
+            continue  # an all-null column written without a type: casts to anything
+        elif not _accepts(column.type, found):
+            problems.append(
+                f"{file.name}: column '{column.name}' has type {found}; expected "
+                f"{column.type}. Fix: {_FIX_HINT[column.type]}."
+            )
+    return problems
+
+
+def _select_list(columns: Iterable[Column], present: set[str]) -> str:
+    parts = []
+    for column in columns:
+        source = f'"{column.name}"' if column.name in present else "NULL"
+        parts.append(f'CAST({source} AS {column.type}) AS "{column.name}"')
+    return ",\n    ".join(parts)
+
+
+def _content_problems(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    problems = []
+    for column in CANONICAL_TABLES[table]:
+        if column.nullable:
+            continue
+        (n_null,) = con.execute(
+            f'SELECT count(*) FROM "{table}" WHERE "{column.name}" IS NULL'
+        ).fetchone()
+        if n_null:
+            problems.append(
+                f"{table}.parquet: column '{column.name}' has {n_null} null value(s); "
+                f"expected NOT NULL. Fix: drop or repair those rows in the source adapter."
+            )
+    key = UNIQUE_KEYS.get(table)
+    if key:
+        (n_dup,) = con.execute(
+            f'SELECT count(*) - count(DISTINCT "{key}") FROM "{table}"'
+        ).fetchone()
+        if n_dup:
+            problems.append(
+                f"{table}.parquet: column '{key}' has {n_dup} repeated value(s); expected "
+                f"unique. Fix: write one row per {key} in the source adapter."
+            )
+    return problems
+
+
+def _failing_cast_column(
+    con: duckdb.DuckDBPyConnection, file: Path, columns: Iterable[Column], present: set[str]
+) -> Column | None:
+    """The first column of ``file`` holding a value its canonical type cannot hold (e.g. a
+    year of birth beyond INTEGER), or None."""
+    for column in columns:
+        if column.name not in present:
+            continue
+        (n_bad,) = con.execute(
+            f'SELECT count(*) FROM read_parquet(?) WHERE "{column.name}" IS NOT NULL '
+            f'AND TRY_CAST("{column.name}" AS {column.type}) IS NULL',
+            [str(file)],
+        ).fetchone()
+        if n_bad:
+            return column
+    return None
+
+
+def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, int]:
+    """Load the four canonical Parquet files of ``data_dir``; return rows loaded per table.
+
+    Every file's columns and types are checked before anything is loaded, and all problems
+    are reported at once. Columns are cast explicitly to their canonical types. After loading,
+    NOT NULL columns and unique keys are checked.
+    """
+    data_dir = Path(data_dir)
+    schemas: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for table in CANONICAL_TABLES:
+        file = data_dir / f"{table}.parquet"
+        if not file.is_file():
+            problems.append(
+                f"{file.name}: not found in {data_dir}. Fix: point at the folder a source "
+                "adapter wrote (it holds persons, encounters, lab_results and "
+                "medication_administrations .parquet)."
+            )
+            continue
+        schemas[table] = _parquet_schema(con, file)
+        problems += _schema_problems(table, file, schemas[table])
+    if problems:
+        raise CanonicalSchemaError(
+            f"canonical input in {data_dir} does not match the contract:\n  "
+            + "\n  ".join(problems)
+        )
+
+    counts: dict[str, int] = {}
+    for table, columns in CANONICAL_TABLES.items():
+        file = data_dir / f"{table}.parquet"
+        select = _select_list(columns, set(schemas[table]))
+        try:
+            con.execute(
+                f'CREATE OR REPLACE TABLE "{table}" AS\nSELECT\n    {select}\nFROM read_parquet(?)',
+                [str(file)],
+            )
+        except duckdb.Error as exc:
+            column = _failing_cast_column(con, file, columns, set(schemas[table]))
+            where = (
+                f"column '{column.name}' has values that do not fit {column.type}"
+                if (column)
+                else "values do not cast to the canonical types"
+            )
+            raise CanonicalSchemaError(
+                f"{file.name}: {where} ({str(exc).splitlines()[0]}). Fix: write the columns "
+                "with the types and ranges of ARCHITECTURE.md, Canonical schema."
+            ) from exc
+        problems += _content_problems(con, table)
+        (counts[table],) = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    if problems:
+        raise CanonicalSchemaError(
+            f"canonical input in {data_dir} breaks the contract:\n  " + "\n  ".join(problems)
+        )
+    return counts
+
+
+def load_source_rows(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, canonical_counts: dict[str, int]
+) -> None:
+    """Create ``source_row_counts``: every source row read, by target table, status and reason.
+
+    A source adapter writes ``source_rows.parquet`` beside the canonical tables (see
+    ``mgca.sources.adapters``). A canonical or synthetic folder has none: its rows are the canonical
+    tables themselves, each counted as mapped.
+    """
+    from mgca.sources.adapters import SOURCE_ROWS_COLUMNS, SOURCE_ROWS_FILE, source_rows_select_list
+
+    file = Path(data_dir) / SOURCE_ROWS_FILE
+    if file.is_file():
+        con.execute(
+            "CREATE OR REPLACE TABLE source_row_counts AS "
+            f"SELECT {source_rows_select_list()} FROM read_parquet(?)",
+            [str(file)],
+        )
+        return
+    rows = [
+        ("canonical", f"{table}.parquet", table, "mapped", None, n)
+        for table, n in canonical_counts.items()
+    ]
+    con.execute(
+        "CREATE OR REPLACE TABLE source_row_counts ("
+        + ", ".join(f"{c} {t}" for c, t in SOURCE_ROWS_COLUMNS.items())
+        + ")"
+    )
+    con.executemany("INSERT INTO source_row_counts VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_SQL_TYPE = {float: "DOUBLE", int: "INTEGER", bool: "BOOLEAN", str: "VARCHAR"}
+
+# StudyConfig list fields: each becomes a one-column table (never a study_config column).
+STUDY_LIST_TABLES: dict[str, str] = {"outcome_horizons_hours": "study_outcome_horizons"}
+# ReportConfig keys the SQL reads from study_config (trajectory_sample.sql).
+REPORT_SQL_KEYS: tuple[str, ...] = ("trajectory_sample_size", "trajectory_sample_seed")
+
+
+def study_config_values(config: MgcaConfig) -> dict[str, float | int]:
+    """The values of the one-row ``study_config`` table, in column order (list fields such as
+    ``outcome_horizons_hours`` are left out: see :func:`study_outcome_horizons`)."""
+    values: dict[str, float | int] = {
+        name: value
+        for name, value in config.study.model_dump().items()
+        if name not in STUDY_LIST_TABLES
+    }
+    values["small_cell_threshold"] = config.privacy.small_cell_threshold
+    values.update({name: getattr(config.report, name) for name in REPORT_SQL_KEYS})
+    return values
+
+
+def study_outcome_horizons(config: MgcaConfig) -> list[tuple[int, bool]]:
+    """Rows of ``study_outcome_horizons`` (horizon_hours, is_primary): every entry of
+    ``outcome_horizons_hours`` plus the primary ``horizon_hours`` if it is not listed,
+    ascending."""
+    study = config.study
+    horizons = sorted({*study.outcome_horizons_hours, study.horizon_hours})
+    return [(hours, hours == study.horizon_hours) for hours in horizons]
+
+
+def _study_config_types() -> dict[str, str]:
+    types = {
+        name: _SQL_TYPE[field.annotation]
+        for name, field in StudyConfig.model_fields.items()
+        if name not in STUDY_LIST_TABLES
+    }
+    types["small_cell_threshold"] = "INTEGER"
+    types.update({name: "INTEGER" for name in REPORT_SQL_KEYS})
+    return types
+
+
+def write_study_config(con: duckdb.DuckDBPyConnection, config: MgcaConfig) -> None:
+    """Create the one-row ``study_config`` table (one column per scalar StudyConfig field plus
+    ``small_cell_threshold``, ``trajectory_sample_size`` and ``trajectory_sample_seed``) and
+    ``study_outcome_horizons`` (horizon_hours INTEGER, is_primary BOOLEAN: one row per
+    target-trial outcome horizon, so SQL joins the horizons instead of building queries).
+    Values travel as bound parameters."""
+    values = study_config_values(config)
+    types = _study_config_types()
+    for name in values:
+        if not _IDENTIFIER.match(name):  # field names are code, but never trust a name in SQL
+            raise ValueError(f"study config key {name!r} is not a plain SQL identifier")
+    columns = ", ".join(f"{name} {types[name]}" for name in values)
+    con.execute(f"CREATE OR REPLACE TABLE study_config ({columns})")
+    placeholders = ", ".join("?" for _ in values)
+    con.execute(f"INSERT INTO study_config VALUES ({placeholders})", list(values.values()))
+    con.execute(
+        "CREATE OR REPLACE TABLE study_outcome_horizons "
+        "(horizon_hours INTEGER NOT NULL, is_primary BOOLEAN NOT NULL)"
+    )
+    for hours, is_primary in study_outcome_horizons(config):
+        con.execute("INSERT INTO study_outcome_horizons VALUES (?, ?)", [hours, is_primary])
+
+
+# Typed columns and key of each reference CSV; CSVs not listed load with detected types.
+REFERENCE_SCHEMAS: dict[str, dict[str, str]] = {
+    "unit_conversions": {
+        "analyte": "VARCHAR",
+        "unit": "VARCHAR",
+        "si_unit": "VARCHAR",
+        "factor_to_si": "DOUBLE",
+        "source": "VARCHAR",
+    },
+    "analyte_bounds": {
+        "analyte": "VARCHAR",
+        "si_unit": "VARCHAR",
+        "plausible_low": "DOUBLE",
+        "plausible_high": "DOUBLE",
+        "reporting_decimals": "INTEGER",
+        "source": "VARCHAR",
+    },
+    "ingredients": {
+        "ingredient": "VARCHAR",
+        "role": "VARCHAR",
+        "drug_class": "VARCHAR",
+        "elemental_mmol_per_g": "DOUBLE",
+        "valence": "INTEGER",
+        "rxnorm": "VARCHAR",
+        "rxnorm_status": "VARCHAR",
+        "atc": "VARCHAR",
+        "atc_status": "VARCHAR",
+        "source": "VARCHAR",
+    },
+    "ctcae_grades": {
+        "measure": "VARCHAR",
+        "grade": "INTEGER",
+        "below_si": "DOUBLE",
+        "si_unit": "VARCHAR",
+        "ctcae_term": "VARCHAR",
+        "source": "VARCHAR",
+    },
+}
+REFERENCE_KEYS: dict[str, tuple[str, ...]] = {
+    "unit_conversions": ("analyte", "unit"),
+    "analyte_bounds": ("analyte",),
+    "ingredients": ("ingredient",),
+    "ctcae_grades": ("measure", "grade"),
+}
+
+
+def normalise_unit(unit: str) -> str:
+    """The spelling ``unit_conversions.unit`` holds: lower case, no spaces, µ/μ written u.
+
+    ``lab_harmonised.sql`` applies the same rule in SQL."""
+    return unit.strip().lower().replace(" ", "").replace("µ", "u").replace("μ", "u")
+
+
+def _load_reference_csv(con: duckdb.DuckDBPyConnection, stem: str, path: Path) -> None:
+    schema = REFERENCE_SCHEMAS.get(stem)
+    if schema is None:
+        con.execute(f'CREATE OR REPLACE TABLE "{stem}" AS SELECT * FROM read_csv(?)', [str(path)])
+        return
+    rel = con.execute(
+        "DESCRIBE SELECT * FROM read_csv(?, header = true, all_varchar = true)", [str(path)]
+    ).fetchall()
+    header = [row[0] for row in rel]
+    if header != list(schema):
+        raise ReferenceDataError(
+            f"reference/{path.name}: header is {header}; expected {list(schema)}"
+        )
+    select = ", ".join(f'CAST("{col}" AS {kind}) AS "{col}"' for col, kind in schema.items())
+    con.execute(
+        f'CREATE OR REPLACE TABLE "{stem}" AS SELECT {select} '
+        "FROM read_csv(?, header = true, all_varchar = true)",
+        [str(path)],
+    )
+    key = ", ".join(f'"{col}"' for col in REFERENCE_KEYS[stem])
+    repeated = con.execute(
+        f'SELECT {key} FROM "{stem}" GROUP BY {key} HAVING count(*) > 1'
+    ).fetchall()
+    if repeated:
+        raise ReferenceDataError(
+            f"reference/{path.name}: key ({key}) repeats for {repeated}; keep one row each"
+        )
+    if stem == "unit_conversions":
+        units = [u for (u,) in con.execute("SELECT DISTINCT unit FROM unit_conversions").fetchall()]
+        bad = sorted(u for u in units if u is None or u != normalise_unit(u))
+        if bad:
+            raise ReferenceDataError(
+                f"reference/{path.name}: units {bad} are not in normalised spelling "
+                "(lower case, no spaces, u for micro)"
+            )
+    if stem == "analyte_bounds":
+        bad = con.execute(
+            "SELECT analyte FROM analyte_bounds "
+            "WHERE reporting_decimals IS NULL OR reporting_decimals NOT BETWEEN 0 AND 6"
+        ).fetchall()
+        if bad:
+            raise ReferenceDataError(
+                f"reference/{path.name}: reporting_decimals of {sorted(a for (a,) in bad)} "
+                "must be a whole number from 0 to 6"
+            )
+    if stem == "ctcae_grades":
+        # a worse grade has a lower cut-point; only grade 1 may leave it to the config's LLN
+        bad = con.execute(
+            "SELECT a.measure, a.grade FROM ctcae_grades AS a "
+            "INNER JOIN ctcae_grades AS b ON b.measure = a.measure AND b.grade > a.grade "
+            "WHERE b.below_si IS NULL OR (a.below_si IS NOT NULL AND b.below_si >= a.below_si) "
+            "UNION SELECT measure, grade FROM ctcae_grades "
+            "WHERE grade NOT BETWEEN 1 AND 5 OR (below_si IS NULL AND grade <> 1)"
+        ).fetchall()
+        if bad:
+            raise ReferenceDataError(
+                f"reference/{path.name}: grades {sorted(bad)} break the order of cut-points "
+                "(grade 1 may be blank = the config's lower limit; each worse grade lower)"
+            )
+
+
+def load_reference_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Load every ``reference/*.csv`` of the ``mgca.sql`` package as a table named after the
+    file's stem; return the table names loaded."""
+    folder = resources.files("mgca.sql").joinpath("reference")
+    loaded = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".csv"):
+            continue
+        stem = entry.name[: -len(".csv")]
+        with resources.as_file(entry) as path:
+            _load_reference_csv(con, stem, Path(path))
+        loaded.append(stem)
+    missing = set(REFERENCE_SCHEMAS) - set(loaded)
+    if missing:
+        raise ReferenceDataError(f"reference CSVs missing from mgca.sql/reference: {missing}")
+    return loaded

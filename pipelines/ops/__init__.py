@@ -1,0 +1,1 @@
+"""Operations around runs: Prefect settings, serving schedules, run history, artifacts."""

@@ -1,0 +1,1 @@
+"""One run of the study: the run function, its Prefect flow, the cache and the run folder."""

@@ -1,0 +1,1 @@
+"""Source kinds → the four canonical tables: resolution, adapters, Delta snapshots."""

@@ -1,0 +1,196 @@
+"""MIMIC-IV (v2.x/3.x) as PhysioNet distributes it: ``hosp/*.csv.gz`` (or ``.csv``/Parquet).
+
+    mgca run --source mimic --path /data/mimiciv/3.1 --out runs/mimic
+
+Required: ``hosp/patients``, ``hosp/admissions``, ``hosp/labevents``. Optional (a warning
+when absent): ``hosp/emar`` + ``hosp/emar_detail`` (the only source of *given* ward doses),
+``icu/inputevents`` (ICU IV doses), ``hosp/prescriptions`` (orders: counted, never used as
+doses), ``hosp/d_labitems`` (used to warn when a code-list itemid carries another label).
+
+The mapping is SQL in ``sql/sources/mimic/`` and code lists in
+``sql/reference/sources/mimic_*.csv``. The big tables are read once each by DuckDB into a
+staged Parquet file (``stage_*.sql``) and mapped from there, so labevents is never held in
+Python memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from mgca.config import MgcaConfig
+from mgca.sources.adapters import AdapterResult, Log, write_source_rows
+from mgca.sources.adapters._common import (
+    InputTable,
+    copy_to_parquet,
+    create_view,
+    find_table,
+    load_code_list,
+    open_adapter_db,
+    require_columns,
+    source_sql,
+    sql_literal,
+)
+from mgca.sources.resolve import SourceError
+
+KIND = "mimic"
+
+# table → (view name, columns the mapping reads; all must be present)
+REQUIRED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "hosp/patients": ("src_patients", ("subject_id", "gender", "anchor_age", "anchor_year")),
+    "hosp/admissions": (
+        "src_admissions",
+        ("subject_id", "hadm_id", "admittime", "dischtime", "hospital_expire_flag"),
+    ),
+    "hosp/labevents": (
+        "src_labevents",
+        ("subject_id", "hadm_id", "itemid", "charttime", "valuenum", "valueuom"),
+    ),
+}
+OPTIONAL_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "hosp/emar": (
+        "src_emar",
+        ("subject_id", "hadm_id", "emar_id", "charttime", "medication", "event_txt"),
+        "no ward medication administrations: every stay counts as unexposed unless "
+        "icu/inputevents records a dose",
+    ),
+    "hosp/emar_detail": (
+        "src_emar_detail",
+        ("emar_id", "parent_field_ordinal", "dose_given", "dose_given_unit", "route"),
+        "eMAR doses and routes unknown (given doses still count, with unknown amount)",
+    ),
+    "icu/inputevents": (
+        "src_inputevents",
+        ("subject_id", "hadm_id", "starttime", "itemid", "amount", "amountuom",
+         "statusdescription"),
+        "no ICU IV magnesium or calcium doses (only hosp/emar is used)",
+    ),
+    "hosp/prescriptions": (
+        "src_prescriptions",
+        ("subject_id",),
+        "prescriptions not counted (they are orders and never used as doses anyway)",
+    ),
+}
+CODE_LISTS = (
+    "mimic_lab_items",
+    "mimic_medications",
+    "mimic_emar_events",
+    "mimic_routes",
+    "mimic_input_items",
+)
+CANONICAL_OUTPUTS = ("persons", "encounters", "lab_results", "medication_administrations")
+
+
+def _locate(root: Path) -> tuple[dict[str, InputTable], dict[str, InputTable | None]]:
+    if not root.exists():
+        raise SourceError(
+            f"--path {root} does not exist; give the MIMIC-IV folder that holds hosp/ "
+            "(and icu/), e.g. physionet.org/files/mimiciv/3.1"
+        )
+    if not root.is_dir():
+        raise SourceError(f"--path {root} is a file; --source mimic expects the MIMIC-IV folder")
+    required: dict[str, InputTable] = {}
+    missing = []
+    for name in REQUIRED_TABLES:
+        file = find_table(root, name)
+        if file is None:
+            missing.append(name)
+        else:
+            required[name] = InputTable(name, file)
+    if missing:
+        raise SourceError(
+            f"--source mimic: {root} has no {', '.join(missing)} (.csv.gz, .csv or .parquet); "
+            "expected the MIMIC-IV v2.x/3.x layout (hosp/patients, hosp/admissions, "
+            "hosp/labevents, ...). Fix: point --path at the folder that contains hosp/."
+        )
+    optional = {}
+    for name in OPTIONAL_TABLES:
+        file = find_table(root, name)
+        optional[name] = InputTable(name, file) if file else None
+    return required, optional
+
+
+def check(path: Path) -> None:
+    """Fail fast: the required tables exist and every table has the columns the mapping reads."""
+    required, optional = _locate(Path(path))
+    for name, table in required.items():
+        require_columns(table, REQUIRED_TABLES[name][1], KIND)
+    for name, table in optional.items():
+        if table is not None:
+            require_columns(table, OPTIONAL_TABLES[name][1], KIND)
+
+
+def _label_warnings(con, root: Path) -> list[str]:
+    """Warn when d_labitems labels a code-list itemid differently from the code list."""
+    file = find_table(root, "hosp/d_labitems")
+    if file is None:
+        return []
+    table = InputTable("hosp/d_labitems", file)
+    require_columns(table, ("itemid", "label"), KIND)
+    create_view(con, "src_d_labitems", table, ("itemid", "label"))
+    rows = con.execute(
+        "SELECT k.itemid, k.label, d.label FROM mimic_lab_items AS k "
+        "JOIN src_d_labitems AS d ON trim(CAST(d.itemid AS VARCHAR)) = k.itemid "
+        "WHERE lower(trim(d.label)) <> lower(trim(k.label)) ORDER BY k.itemid"
+    ).fetchall()
+    return [
+        f"hosp/d_labitems labels itemid {itemid} '{found}', the code list expects "
+        f"'{expected}'; check sql/reference/sources/mimic_lab_items.csv"
+        for itemid, expected, found in rows
+    ]
+
+
+def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> AdapterResult:
+    """Map a MIMIC-IV folder onto the canonical tables in ``target`` (streamed by DuckDB)."""
+    root = Path(path)
+    check(root)
+    required, optional = _locate(root)
+    warnings: list[str] = []
+    stage = target / ".stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    con = open_adapter_db(target, config)
+    try:
+        for stem in CODE_LISTS:
+            load_code_list(con, stem)
+        for name, table in required.items():
+            view, columns = REQUIRED_TABLES[name]
+            create_view(con, view, table, columns)
+        for name, table in optional.items():
+            view, columns, consequence = OPTIONAL_TABLES[name]
+            if table is None:
+                warnings.append(f"MIMIC-IV table {name} not found in {root}: {consequence}")
+            create_view(con, view, table, columns)
+        warnings += _label_warnings(con, root)
+
+        for name in ("labevents", "emar", "emar_detail"):
+            log(f"mimic: reading hosp/{name}")
+            out = stage / f"{name}.parquet"
+            copy_to_parquet(con, source_sql(KIND, f"stage_{name}"), out)
+            con.execute(
+                f"CREATE OR REPLACE VIEW stage_{name} AS SELECT * FROM "
+                f"read_parquet({sql_literal(out.as_posix())})"
+            )
+        con.execute(source_sql(KIND, "classify"))
+        for table in CANONICAL_OUTPUTS:
+            copy_to_parquet(con, source_sql(KIND, table), target / f"{table}.parquet")
+        write_source_rows(con, source_sql(KIND, "source_rows"), target)
+        summary = con.execute(
+            "SELECT source_table, status, sum(n_rows) FROM read_parquet(?) GROUP BY ALL "
+            "ORDER BY 1, 2",
+            [str(target / "source_rows.parquet")],
+        ).fetchall()
+    finally:
+        con.close()
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(target / ".duckdb_tmp", ignore_errors=True)
+    threshold = config.privacy.small_cell_threshold
+    for source_table, status, n in summary:
+        shown = f"{int(n):,}" if n == 0 or n >= threshold else f"<{threshold}"
+        log(f"mimic: {source_table}: {shown} rows {status}")
+    tables = [*required.values(), *(t for t in optional.values() if t is not None)]
+    files = tuple(
+        f
+        for t in tables
+        for f in (sorted(t.file.glob("*.parquet")) if t.file.is_dir() else [t.file])
+    )
+    return AdapterResult(data_dir=target, input_files=files, warnings=tuple(warnings))

@@ -1,0 +1,1 @@
+"""Test helpers shared across tiers: story databases, fixtures, simulated data, servers."""

@@ -1,0 +1,2 @@
+"""Test tier synthetic/: The synthetic-data generator and its known-truth replay.
+"""
