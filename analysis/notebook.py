@@ -33,8 +33,9 @@ import duckdb
 import pandas as pd
 
 from mgca.config import MgcaConfig, load_config
+from mgca.engine import registry
+from mgca.run.outputs import PRIVATE_DB
 
-PRIVATE_DB = "private/mgca.duckdb"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -95,9 +96,7 @@ class Run:
 
     def cohort(self, kind: Literal["pandas", "polars"] = "pandas") -> Any:
         """The analytic table (one row per analysed episode, with ids), in a stable order."""
-        return self.sql(
-            "SELECT * FROM analytic_cohort ORDER BY subject_id, encounter_id, index_time", kind
-        )
+        return self.sql(registry.table(registry.ANALYTIC_COHORT).select(), kind)
 
     # -- results ---------------------------------------------------------------------------
     @property
@@ -135,9 +134,7 @@ class Run:
         ``calcium_trajectory_summary``; bins below the small-cell threshold not drawn)."""
         from mgca.analysis.report.figures import calcium_trajectory_plot
 
-        summary = self.sql(
-            "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
-        )
+        summary = self.sql(registry.table("calcium_trajectory_summary").select())
         return calcium_trajectory_plot(
             summary, self.config.privacy.small_cell_threshold, self.config.study
         )

@@ -8,19 +8,14 @@ What it does (see bench/README.md):
 1. Finds or makes the dataset ``<cache-dir>/<rows>-<world>-<seed>/`` (canonical Parquet from
    :func:`mgca.synthetic.generate`; the number of stays comes from the lab rows per stay
    measured on a small pilot dataset of the same world and seed). A later run reuses it.
-2. Times the real mgca stages on it, each separately, in this process: ``load``
-   (:func:`mgca.run.study.load_database` into a fresh DuckDB file), ``derive`` (the statements of
-   :data:`mgca.engine.derive.SQL_STEPS` run by :func:`mgca.engine.derive.derive`, timed file by
-   file through
-   its ``progress`` callback, then the count of ``analytic_cohort`` and the connection close
-   as :func:`mgca.run.study.derive_tables` does), ``read`` (:func:`mgca.run.study.read_cohort`
-   plus the
-   aggregate tables the flow's derive task reads), ``models`` (every model the flow's
-   fit-models and sensitivity-analyses tasks fit, each a sub-step:
-   :func:`mgca.run.study.fit_estimates`,
-   the weighting diagnostics, the six secondary analyses and the sensitivity analyses with
-   their re-derived windows) and ``report`` (Table 1, trajectory figure and HTML, as
-   the flow's render-report task does).
+2. Times the real mgca stages on it, each separately, in this process and by the functions a
+   run calls: ``load`` (:func:`mgca.run.study.load_database` into a fresh DuckDB file),
+   ``derive`` (:func:`mgca.run.study.derive_tables`, timed file by file through its
+   ``progress`` callback), ``read`` (the analytic table, the report's tables of
+   :func:`mgca.engine.registry.report_tables` and the secondary tables), ``models`` (every
+   model a run fits, :func:`mgca.run.study.fit_all`, then the sensitivity analyses with their
+   re-derived windows) and ``report`` (:func:`mgca.run.results.assemble_results`, Table 1,
+   figures and HTML by :func:`mgca.run.stages.render_stage`).
 3. Times ``bench/pandas_reference.py`` (the same episode derivation in plain pandas) on the
    same files and compares the analysed episodes of the two.
 
@@ -60,16 +55,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pandas as pd
 import pandas_reference  # bench/pandas_reference.py: bench/ is sys.path[0] for a script
 
-from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block, sensitivity_block
-from mgca.analysis.estimation.models import COUNT_KEYS
-from mgca.analysis.privacy import suppress_estimate, suppress_record
-from mgca.analysis.report.figures import calcium_trajectory_figure
-from mgca.analysis.report.render import ReportContext, render_report
-from mgca.analysis.report.table_one import table_one
+from mgca.analysis.estimation.analyses import sensitivity_block
 from mgca.config import MgcaConfig, load_config
-from mgca.engine.database import open_database
-from mgca.engine.derive import derive
-from mgca.run import study
+from mgca.engine import registry
+from mgca.run import stages, study
+from mgca.run.results import assemble_results
 from mgca.synthetic import GENERATOR_VERSION
 
 psutil: ModuleType | None
@@ -361,12 +351,6 @@ def bench_config(memory_limit: str) -> MgcaConfig:
     return MgcaConfig.model_validate(raw)
 
 
-def _records(frame: pd.DataFrame, count_columns: list[str], threshold: int) -> list[dict]:
-    """Frame → JSON records with small counts suppressed (as the flow builds results.json)."""
-    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return [suppress_record(row, count_columns, threshold) for row in rows]
-
-
 @dataclass
 class MgcaOutcome:
     """What the mgca stages produced that the comparison needs."""
@@ -377,88 +361,66 @@ class MgcaOutcome:
 
 
 def run_mgca(timer: Timer, data_dir: Path, work: Path, config: MgcaConfig) -> MgcaOutcome:
-    """Time load, derive (per SQL file), read, models and report on ``data_dir``."""
+    """Time load, derive (per SQL file), read, models and report on ``data_dir``, each by the
+    function a run calls (:mod:`mgca.run.study`, :mod:`mgca.run.stages`,
+    :func:`mgca.run.results.assemble_results`): the benchmark measures the run's own code."""
     db_path = work / "mgca.duckdb"
-    threshold = config.privacy.small_cell_threshold
 
     with timer.stage("load (study.load_database)"):
         study.load_database(data_dir, db_path, config)
 
-    with timer.stage("derive (mgca.engine.derive.derive)") as substeps:
+    with timer.stage("derive (study.derive_tables)") as substeps:
         mark, finish = timer.stepper(substeps)
-        con = open_database(db_path, config)
-        try:
-            # progress is called before each file: "derive 3/13: low_value_episodes.sql"
-            derive(con, progress=lambda line: mark(line.rsplit(": ", 1)[-1]))
-            finish()
-            mark("count analytic_cohort + close")
-            (n_analysed,) = con.execute("SELECT count(*) FROM analytic_cohort").fetchone()
-        finally:
-            con.close()
+        # progress is called before each file: "derive 3/13: low_value_episodes.sql"
+        n_analysed = study.derive_tables(
+            db_path, config, progress=lambda line: mark(line.rsplit(": ", 1)[-1])
+        )
         finish()
 
-    with timer.stage("read (cohort + aggregate tables)"):
+    with timer.stage("read (cohort + report and secondary tables)"):
         cohort = study.read_cohort(db_path)
-        attrition = study.read_table(db_path, "SELECT * FROM attrition ORDER BY step_order")
-        data_quality = study.read_table(
-            db_path, "SELECT * FROM data_quality ORDER BY table_name, check_name, analyte"
-        )
-        trajectory = study.read_table(
-            db_path, "SELECT * FROM calcium_trajectory_summary ORDER BY exposed, hours_bin_start"
-        )
-
-    # the models the flow fits (fit-models and sensitivity-analyses tasks), each a sub-step
-    with timer.stage("models (every estimate the flow fits)") as substeps:
-        mark, finish = timer.stepper(substeps)
-        mark("estimates (study.fit_estimates)")
-        estimates, notes = study.fit_estimates(cohort, config)
-        mark("diagnostics (balance, overlap)")
-        diagnostics_block(cohort, threshold)
-        mark("secondary (6 models, MixedLM)")
+        tables = {
+            t.report_name: study.read_table(db_path, t.select())
+            for t in registry.report_tables()
+            if t.report_name is not None
+        }
         secondary_tables = study.read_secondary_tables(db_path)
-        secondary_block(cohort, secondary_tables, config)
-        mark("sensitivity (4 re-derived windows)")
-        primary = next((e for e in estimates if e["name"] == "primary"), None)
-        sensitivity_block(
+
+    # the models the run fits (its fit and sensitivity stages), each a sub-step
+    with timer.stage("models (every estimate the run fits)") as substeps:
+        mark, finish = timer.stepper(substeps)
+        mark("estimates, gate, diagnostics, secondary (study.fit_all)")
+        fitted = study.fit_all(cohort, secondary_tables, config)
+        mark("sensitivity (3 refits, 4 re-derived windows)")
+        primary = next((e for e in fitted["estimates"] if e["name"] == "primary"), None)
+        sensitivity = sensitivity_block(
             cohort,
-            kidney=secondary_tables["index_kidney_function"],  # read as the flow's task does
+            kidney=secondary_tables["index_kidney_function"],
             primary=primary,
-            db_path=db_path,
             config=config,
-            work_dir=work,
+            cohort_for=study.cohort_for(config.engine.name, db_path, work),
         )
         finish()
 
-    with timer.stage("report (table one, figure, html)"):
-        results: dict[str, Any] = {
-            "estimates": [
-                suppress_estimate(e, COUNT_KEYS, ("n_exposed", "n_unexposed"), threshold)
-                for e in estimates
-            ],
-            "estimate_notes": notes,
-            "attrition": _records(
-                attrition.rename(columns={"n_remaining": "n"})[
-                    ["step", "n", "n_excluded", "exclusion_reason"]
-                ],
-                ["n", "n_excluded"],
-                threshold,
-            ),
-            "data_quality": _records(data_quality, ["n_rows", "n_flagged"], threshold),
-            "synthetic_truth": None,  # the flow's synthetic-truth replay is not benchmarked
-            "config": config.model_dump(mode="json"),
-            "provenance": {"source": "synthetic (bench)"},
-        }
-        context = ReportContext(
-            title=config.report.title,
-            results=results,
-            table_one=table_one(cohort, threshold),
-            trajectory_svg=calcium_trajectory_figure(trajectory, threshold, config.study),
-            config=config,
-            threshold=threshold,
+    with timer.stage("report (results.json, table one, figures, html)"):
+        results = assemble_results(
+            fitted=fitted, sensitivity=sensitivity, tables=tables, truth=None, config=config
         )
-        (work / "report.html").write_text(render_report(context), encoding="utf-8")
+        results["provenance"] = {"source": "synthetic (bench)"}
+        cohort_path = work / "cohort.parquet"
+        cohort.to_parquet(cohort_path, index=False)
+        results["table_one"] = stages.render_stage(
+            str(work),
+            results,
+            str(cohort_path),
+            tables["trajectory"],
+            config,
+            figures=fitted["figures"],
+            analyte_trajectory=tables["analyte_trajectory"],
+            trajectory_sample=tables["trajectory_sample"],
+        )
 
-    return MgcaOutcome(int(n_analysed), cohort, notes)
+    return MgcaOutcome(int(n_analysed), cohort, fitted["notes"])
 
 
 def run_pandas(timer: Timer, data_dir: Path, config: MgcaConfig) -> pd.DataFrame:

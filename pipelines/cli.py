@@ -22,13 +22,11 @@ from typing import TYPE_CHECKING
 import click
 
 from mgca import __version__
-from mgca.ops.prefect_env import apply_prefect_defaults
 from mgca.sources.resolve import SOURCE_KINDS
 
 if TYPE_CHECKING:
     from mgca.config import MgcaConfig
 
-apply_prefect_defaults()
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, PermissionError)
 

@@ -10,7 +10,6 @@ for lack of data.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ from mgca.analysis.estimation.secondary import (
     SECONDARY_GROUP_KEYS,
     run_secondary,
 )
-from mgca.analysis.estimation.sensitivity import run_sensitivity
+from mgca.analysis.estimation.sensitivity import CohortFor, run_sensitivity
 from mgca.analysis.privacy import suppress_estimate, suppress_record
 from mgca.analysis.report.diagnostic_figures import love_plot, overlap_histogram
 from mgca.config import MgcaConfig
@@ -131,9 +130,8 @@ def sensitivity_block(
     *,
     kidney: pd.DataFrame,
     primary: dict[str, Any] | None,
-    db_path: Path | None,
     config: MgcaConfig,
-    work_dir: Path,
+    cohort_for: CohortFor | None,
 ) -> dict[str, Any]:
     """results.json ``sensitivity``: ``{"analyses": [...], "evalue": {...}}``, counts
     suppressed as for ``estimates``."""
@@ -142,9 +140,8 @@ def sensitivity_block(
         cohort,
         kidney=kidney,
         primary=primary,
-        db_path=db_path,
         config=config,
-        work_dir=work_dir,
+        cohort_for=cohort_for,
     )
     result["analyses"] = [
         suppress_estimate(_floats(e), COUNT_KEYS, ("n", "n_exposed", "n_unexposed"), threshold)

@@ -1,5 +1,6 @@
 """The analytic table's contract between the SQL (which derives it) and the models (which
-trust it), checked with pandera before any model is fitted.
+trust it), checked with pandera before any model is fitted (by the run's derive stage,
+:func:`mgca.run.stages.derive_stage`).
 
 A violation here is a bug in the derivation or a source adapter, never a patient's problem,
 so the error names the check, the column and how many rows fail (row positions only: no ids

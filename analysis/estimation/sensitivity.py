@@ -13,7 +13,7 @@ outcome, and returns an entry with the keys of a results.json ``estimates`` entr
 - :func:`same_day_albumin`: only episodes whose index and outcome calcium were corrected
   with an albumin of the same day (or indexed by ionized Ca).
 - :func:`alternative_windows`: the cohort re-derived by the same SQL with another grace period
-  or outcome horizon (``MgcaConfig.sensitivity_configs``), from the run's database (only the
+  or outcome horizon (``MgcaConfig.sensitivity_configs``) by the run's engine (only the
   steps the changed setting reaches are re-run).
 - :func:`primary_evalue`: the E-value of the primary estimate
   (:func:`mgca.analysis.estimation.diagnostics.evalue`).
@@ -23,10 +23,8 @@ Nothing here re-implements a cohort rule: changed windows are re-derived in SQL.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,16 +32,9 @@ import pandas as pd
 from mgca.analysis.estimation.diagnostics import evalue, pooled_outcome_sd
 from mgca.analysis.estimation.models import OUTCOME, InsufficientDataError, fit_primary
 from mgca.config import MgcaConfig, StudyConfig
+from mgca.engine.base import CohortUnavailable
 
 IONIZED_OUTCOME = "outcome_ca_ionized_mmol_l"
-LAST_COHORT_STEP = "analytic_cohort.sql"
-"""Alternative windows re-run the SQL steps up to and including this one."""
-
-
-class AlternativeCohortUnavailable(RuntimeError):
-    """An alternative window's cohort cannot be had from this run's database."""
-
-
 def _no_estimate(name: str, analysis: str, reason: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -144,116 +135,22 @@ def same_day_albumin(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]
     return _refit(name, analysis, lambda: fit_primary(subset, study))
 
 
-def _differences(
-    values: dict[str, Any], horizons: list[tuple[int, bool]], config: MgcaConfig
-) -> set[str]:
-    """Study-config columns whose value differs from ``config``'s, plus
-    ``"study_outcome_horizons"`` when the horizon rows differ."""
-    from mgca.engine.database import study_config_values, study_outcome_horizons
-
-    wanted = study_config_values(config)
-    changed = {
-        name for name in values.keys() | wanted.keys() if values.get(name) != wanted.get(name)
-    }
-    if horizons != study_outcome_horizons(config):
-        changed.add("study_outcome_horizons")
-    return changed
+CohortFor = Callable[[str, MgcaConfig], pd.DataFrame]
+"""``cohort_for(name, config)``: the analytic table re-derived by the SQL under ``config``, the
+sensitivity window ``name`` (the run's engine, :meth:`mgca.engine.base.Engine.alternative_cohort`);
+raises :class:`mgca.engine.base.CohortUnavailable` when the run cannot give it."""
 
 
-def settings_changed(base: MgcaConfig, alternative: MgcaConfig) -> set[str]:
-    """The settings (``study_config`` columns, ``"study_outcome_horizons"``) that differ
-    between two configs: what :func:`mgca.engine.derive.steps_to_rerun` needs."""
-    from mgca.engine.database import study_config_values, study_outcome_horizons
-
-    return _differences(study_config_values(base), study_outcome_horizons(base), alternative)
-
-
-def settings_changed_from_run(con: Any, config: MgcaConfig, catalog: str) -> set[str]:
-    """The settings whose value in ``catalog`` (the run's database, attached: what its tables
-    were derived with) differs from ``config``'s."""
-    cursor = con.execute(f"SELECT * FROM {catalog}.main.study_config")
-    names = [d[0] for d in cursor.description]
-    stored = dict(zip(names, cursor.fetchone(), strict=True))
-    horizons = con.execute(
-        f"SELECT horizon_hours, is_primary FROM {catalog}.main.study_outcome_horizons "
-        "ORDER BY horizon_hours"
-    ).fetchall()
-    return _differences(stored, [tuple(row) for row in horizons], config)
-
-
-def rederive_cohort(db_path: Path, config: MgcaConfig, work_dir: Path) -> pd.DataFrame:
-    """The analytic cohort under ``config``, re-derived by the SQL from the run's database.
-
-    A new database in ``work_dir`` (deleted afterwards) attaches ``db_path`` read-only, gets
-    ``config``'s study_config, and re-runs only the steps up to :data:`LAST_COHORT_STEP`
-    that the changed settings reach (:func:`mgca.engine.derive.steps_to_rerun`: from the first step
-    that reads one of them); unqualified table names resolve to the new database first and
-    to the run's second, so the steps before read the run's tables as they are. Nothing is
-    copied and the run's own database is never changed. At 1e7 lab rows a changed grace
-    period re-runs 5 of the 12 cohort steps, on episode-sized tables.
-    """
-    from mgca.engine.database import open_database, write_study_config
-    from mgca.engine.derive import read_sql, steps_to_rerun
-
-    with tempfile.TemporaryDirectory(prefix="sensitivity-", dir=work_dir) as folder:
-        con = open_database(Path(folder) / "alternative.duckdb", config)
-        try:
-            con.execute("ATTACH ? AS run (READ_ONLY)", [str(db_path)])
-            changed = settings_changed_from_run(con, config, "run")
-            con.execute("SET search_path = 'alternative.main,run.main'")
-            write_study_config(con, config)
-            for step in steps_to_rerun(changed, LAST_COHORT_STEP):
-                con.execute(read_sql(step))
-            return con.execute(
-                "SELECT * FROM analytic_cohort ORDER BY subject_id, encounter_id, index_time"
-            ).df()
-        finally:
-            con.close()
-
-
-def _alternative_cohort(
-    db_path: Path, name: str, config: MgcaConfig, work_dir: Path
-) -> pd.DataFrame:
-    """The cohort of alternative window ``name``: pulled back from Spark by the run when it
-    was derived there, else re-derived from the run's DuckDB tables."""
-    import duckdb
-
-    from mgca.engine.spark import ALTERNATIVE_COHORT_PREFIX
-
-    table = f"{ALTERNATIVE_COHORT_PREFIX}{name}"
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        present = {
-            t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        }
-        if table in present:
-            return con.execute(
-                f'SELECT * FROM "{table}" ORDER BY subject_id, encounter_id, index_time'
-            ).df()
-    finally:
-        con.close()
-    if "index_events" not in present:
-        raise AlternativeCohortUnavailable(
-            "the run's database holds the analytic table but not the tables it was derived "
-            "from (a Spark-engine run), and no cohort for this window was pulled back from "
-            "Spark; run again with --no-cache"
-        )
-    return rederive_cohort(db_path, config, work_dir)
-
-
-def alternative_windows(db_path: Path, config: MgcaConfig, work_dir: Path) -> list[dict[str, Any]]:
-    """The primary model on cohorts re-derived with each alternative grace period/horizon.
-
-    A run on the Spark engine derived them on the cluster and pulled them back
-    (``alternative_cohort__<name>``, :func:`mgca.engine.spark.derive_alternative_cohorts`);
-    otherwise they are re-derived here from the run's DuckDB tables. A window whose cohort
-    cannot be had gets an entry without an estimate that says why, not a failed run."""
+def alternative_windows(cohort_for: CohortFor, config: MgcaConfig) -> list[dict[str, Any]]:
+    """The primary model on cohorts re-derived with each alternative grace period/horizon
+    (``MgcaConfig.sensitivity_configs``) by ``cohort_for``. A window whose cohort cannot be
+    had gets an entry without an estimate that says why, not a failed run."""
     out = []
     for name, label, alt in config.sensitivity_configs():
         analysis = f"re-derived cohort: {label}"
         try:
-            cohort = _alternative_cohort(db_path, name, alt, work_dir)
-        except AlternativeCohortUnavailable as exc:
+            cohort = cohort_for(name, alt)
+        except CohortUnavailable as exc:
             out.append(_no_estimate(name, analysis, f"cohort not available: {exc}"))
             continue
         except Exception as exc:  # one window must not stop the run; the entry says why
@@ -303,17 +200,17 @@ def run_sensitivity(
     *,
     kidney: pd.DataFrame,
     primary: dict[str, Any] | None,
-    db_path: Path | None,
     config: MgcaConfig,
-    work_dir: Path,
+    cohort_for: CohortFor | None,
 ) -> dict[str, Any]:
     """Every sensitivity analysis: ``{"analyses": [entries], "evalue": {...}}``.
 
-    ``db_path`` ``None`` skips the re-derived windows (e.g. in a notebook without a database).
+    ``cohort_for`` ``None`` skips the re-derived windows (e.g. in a notebook without a
+    database).
     """
     analyses = [ionized_outcome(cohort, config.study)]
     analyses.append(excluding_advanced_ckd(cohort, kidney, config.study))
     analyses.append(same_day_albumin(cohort, config.study))
-    if db_path is not None:
-        analyses += alternative_windows(db_path, config, work_dir)
+    if cohort_for is not None:
+        analyses += alternative_windows(cohort_for, config)
     return {"analyses": analyses, "evalue": primary_evalue(primary, cohort)}

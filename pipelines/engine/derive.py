@@ -11,50 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from importlib import resources
+from typing import Any
 
 import duckdb
 
-# File names in run order; each file's header names the tables it reads and writes.
-SQL_STEPS: list[str] = [
-    "lab_harmonised.sql",  # lab_harmonised
-    "calcium_corrected.sql",  # calcium_corrected
-    "calcium_status.sql",  # calcium_status
-    "low_value_episodes.sql",  # low_value_episodes, hypo{magnesaemia,calcaemia,kalaemia}_episodes
-    "hypocalcaemia_pth_status.sql",  # hypocalcaemia_pth_status
-    "medication_harmonised.sql",  # medication_harmonised, mg_repletion, calcium_supplementation
-    "index_events.sql",  # index_events
-    "index_exposure.sql",  # index_exposure
-    "index_covariates.sql",  # index_covariates
-    "index_outcome.sql",  # index_outcome_horizons, index_outcome
-    "cohort_eligibility.sql",  # eligibility_steps, cohort_eligibility
-    "analytic_cohort.sql",  # analytic_cohort, cohort_outcomes
-    "attrition.sql",  # attrition
-    "episode_calcium_measures.sql",  # episode_calcium_measures
-    "calcium_trajectory_summary.sql",  # calcium_trajectory_summary
-    "analyte_trajectory_summary.sql",  # analyte_trajectory_summary
-    "trajectory_sample.sql",  # trajectory_sample
-    "data_quality.sql",  # data_quality
-    # secondary and sensitivity analyses (issue 4): per-episode, read by mgca.analysis
-    "calcium_correction_time.sql",  # index_calcium_correction
-    "pth_response.sql",  # index_pth_response
-    "calcium_trajectory_points.sql",  # calcium_trajectory_points (row level, private)
-    "kidney_function.sql",  # index_kidney_function
-]
-
-# Tables the SQL reads but does not create, and the call that provides each.
-REQUIRED_INPUTS: dict[str, str] = {
-    "persons": "mgca.engine.database.load_canonical",
-    "encounters": "mgca.engine.database.load_canonical",
-    "lab_results": "mgca.engine.database.load_canonical",
-    "medication_administrations": "mgca.engine.database.load_canonical",
-    "study_config": "mgca.engine.database.write_study_config",
-    "study_outcome_horizons": "mgca.engine.database.write_study_config",
-    "unit_conversions": "mgca.engine.database.load_reference_tables",
-    "analyte_bounds": "mgca.engine.database.load_reference_tables",
-    "ingredients": "mgca.engine.database.load_reference_tables",
-    "ctcae_grades": "mgca.engine.database.load_reference_tables",
-}
+from mgca.config import MgcaConfig
+from mgca.engine import registry
+from mgca.engine.database import study_config_values, study_outcome_horizons
+from mgca.engine.registry import SQL_STEPS, read_sql
 
 Progress = Callable[[str], None]
 """Called before each step with a line such as ``"derive 4/15: low_value_episodes.sql"``."""
@@ -66,11 +30,6 @@ class DerivationError(RuntimeError):
     def __init__(self, message: str, sql_file: str | None = None) -> None:
         super().__init__(message)
         self.sql_file = sql_file
-
-
-def read_sql(sql_file: str) -> str:
-    """The text of one SQL file of the ``mgca.sql`` package."""
-    return resources.files("mgca.sql").joinpath(sql_file).read_text(encoding="utf-8")
 
 
 _COMMENT_OR_LITERAL = re.compile(r"('(?:[^']|'')*')|--[^\n]*")
@@ -111,11 +70,46 @@ def steps_to_rerun(changed: Iterable[str], last_step: str) -> list[str]:
     may read a table an earlier re-run step rewrote; the steps before it give the same tables
     as before and are kept."""
     changed = set(changed)
-    steps = SQL_STEPS[: SQL_STEPS.index(last_step) + 1]
+    steps = list(SQL_STEPS[: SQL_STEPS.index(last_step) + 1])
     for position, sql_file in enumerate(steps):
         if config_inputs(sql_file) & changed:
             return steps[position:]
     return []
+
+
+def _differences(
+    values: dict[str, Any], horizons: list[tuple[int, bool]], config: MgcaConfig
+) -> set[str]:
+    """Study-config columns whose value differs from ``config``'s, plus
+    ``"study_outcome_horizons"`` when the horizon rows differ."""
+    wanted = study_config_values(config)
+    changed = {
+        name for name in values.keys() | wanted.keys() if values.get(name) != wanted.get(name)
+    }
+    if horizons != study_outcome_horizons(config):
+        changed.add("study_outcome_horizons")
+    return changed
+
+
+def settings_changed(base: MgcaConfig, alternative: MgcaConfig) -> set[str]:
+    """The settings (``study_config`` columns, ``"study_outcome_horizons"``) that differ
+    between two configs: what :func:`steps_to_rerun` needs."""
+    return _differences(study_config_values(base), study_outcome_horizons(base), alternative)
+
+
+def settings_changed_from_run(
+    con: duckdb.DuckDBPyConnection, config: MgcaConfig, catalog: str
+) -> set[str]:
+    """The settings whose value in ``catalog`` (the run's database, attached: what its tables
+    were derived with) differs from ``config``'s."""
+    cursor = con.execute(f"SELECT * FROM {catalog}.main.study_config")
+    names = [d[0] for d in cursor.description]
+    stored = dict(zip(names, cursor.fetchone(), strict=True))
+    horizons = con.execute(
+        f"SELECT horizon_hours, is_primary FROM {catalog}.main.study_outcome_horizons "
+        "ORDER BY horizon_hours"
+    ).fetchall()
+    return _differences(stored, [tuple(row) for row in horizons], config)
 
 
 def _check_inputs(con: duckdb.DuckDBPyConnection) -> None:
@@ -125,9 +119,9 @@ def _check_inputs(con: duckdb.DuckDBPyConnection) -> None:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()
     }
-    missing = [name for name in REQUIRED_INPUTS if name not in present]
+    missing = [name for name in registry.INPUTS if name not in present]
     if missing:
-        hints = sorted({REQUIRED_INPUTS[name] for name in missing})
+        hints = sorted({registry.input_provider(name) for name in missing})
         raise DerivationError(
             f"derive needs the input table(s) {', '.join(missing)}; "
             f"call {' and '.join(hints)} first"

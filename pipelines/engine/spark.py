@@ -23,7 +23,8 @@ Inputs on Spark:
   the run's DuckDB exactly as for the DuckDB engine and shipped to Spark from there (small).
 
 Each table is kept with ``localCheckpoint`` (executor memory, spilling to disk; lost with an
-executor, in which case the run fails and is re-run). Only :data:`PULLED_BACK_TABLES` (the
+executor, in which case the run fails and is re-run). Only
+:func:`mgca.engine.registry.engine_outputs` (the
 analytic table, one row per episode, and the aggregate tables the report reads) come back
 into the run's DuckDB file, with the column names and types the DuckDB engine gives them, so
 models and report run unchanged. Lab rows never leave Spark.
@@ -47,8 +48,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pandas as pd
 
 from mgca.config import MgcaConfig
+from mgca.engine import registry
+from mgca.engine.base import CohortUnavailable, SourceTables
 from mgca.engine.database import (
     CANONICAL_TABLES,
     UNIQUE_KEYS,
@@ -58,36 +62,20 @@ from mgca.engine.database import (
     open_database,
     write_study_config,
 )
-from mgca.engine.derive import REQUIRED_INPUTS, SQL_STEPS, DerivationError, derive, read_sql
+from mgca.engine.derive import (
+    DerivationError,
+    derive,
+    read_sql,
+    settings_changed,
+    steps_to_rerun,
+)
+from mgca.engine.registry import SQL_STEPS
 from mgca.sources.delta_snapshot import DeltaInputError, DeltaSnapshot, read_snapshot
 
 if TYPE_CHECKING:  # pyspark is an optional dependency (extra "spark")
     from pyspark.sql import DataFrame, SparkSession
 
 Progress = Callable[[str], None]
-
-PULLED_BACK_TABLES: tuple[str, ...] = (
-    "analytic_cohort",
-    "cohort_outcomes",
-    "attrition",
-    "episode_calcium_measures",
-    "data_quality",
-    "calcium_trajectory_summary",
-    "analyte_trajectory_summary",
-    "trajectory_sample",
-    # study.SECONDARY_TABLES: per-episode tables of the secondary and sensitivity analyses
-    "index_calcium_correction",
-    "index_pth_response",
-    "calcium_trajectory_points",
-    "index_kidney_function",
-)
-"""Tables copied from Spark into the run's DuckDB: one row per episode or aggregates only.
-Add a table here when the models or report need another episode-level or aggregate table."""
-
-SMALL_INPUT_TABLES: tuple[str, ...] = tuple(
-    name for name, provider in REQUIRED_INPUTS.items() if not provider.endswith("load_canonical")
-)
-"""Reference tables and study config: made in DuckDB, shipped to Spark."""
 
 # Canonical (DuckDB) type -> Spark SQL type for the explicit casts.
 _SPARK_TYPES = {
@@ -454,7 +442,7 @@ def register_small_inputs(spark: SparkSession, con: duckdb.DuckDBPyConnection) -
     shipped = sorted(
         name for name in present if name not in CANONICAL_TABLES and name != "source_row_counts"
     )
-    missing = [name for name in SMALL_INPUT_TABLES if name not in present]
+    missing = [name for name in registry.small_inputs() if name not in present]
     if missing:
         raise DerivationError(f"the run's database lacks the input table(s) {missing}")
     for table in shipped:
@@ -527,10 +515,11 @@ def pull_back(
     spark: SparkSession,
     con: duckdb.DuckDBPyConnection,
     config: MgcaConfig,
-    tables: tuple[str, ...] = PULLED_BACK_TABLES,
+    tables: tuple[str, ...] | None = None,
 ) -> dict[str, int]:
-    """Copy ``tables`` from Spark into ``con`` with the DuckDB engine's columns and types;
-    return rows copied per table."""
+    """Copy ``tables`` (default :func:`mgca.engine.registry.engine_outputs`) from Spark into
+    ``con`` with the DuckDB engine's columns and types; return rows copied per table."""
+    tables = registry.engine_outputs() if tables is None else tables
     schemas = duckdb_schemas(config, tables)
     return {table: _copy_to_duckdb(spark, con, table, table, schemas[table]) for table in tables}
 
@@ -577,24 +566,21 @@ def derive_alternative_cohorts(
     ``alternative_cohort__<name>``; returns rows per table.
 
     For each window the alternative study config is shipped to Spark and only the steps the
-    changed settings reach are re-run (:func:`mgca.engine.derive.steps_to_rerun`, as the DuckDB
-    engine's :func:`mgca.analysis.estimation.sensitivity.rederive_cohort` does), then the run's
-    own study
-    config is shipped back. Call after :func:`pull_back` (the re-run steps replace the views
+    changed settings reach are re-run (:func:`mgca.engine.derive.steps_to_rerun`, as
+    :meth:`mgca.engine.duckdb_engine.DuckDBEngine.alternative_cohort` does), then the run's
+    own study config is shipped back. Call after :func:`pull_back` (the re-run steps replace
+    the views
     of the run's tables up to ``analytic_cohort``). Because they replace them, "changed" is
     measured against the window derived just before, not the run: after a longer grace
     period, a horizon window must re-run the exposure step too, or it would read the
     previous window's exposure table."""
-    from mgca.analysis.estimation.sensitivity import LAST_COHORT_STEP, settings_changed
-    from mgca.engine.derive import steps_to_rerun
-
     # the run's analytic table, just pulled back, has the DuckDB engine's columns and types
     columns = con.execute('DESCRIBE "analytic_cohort"').fetchall()
     counts: dict[str, int] = {}
     derived_with = config  # the config the current Spark views were derived with
     try:
         for name, _, alt in config.sensitivity_configs():
-            steps = steps_to_rerun(settings_changed(derived_with, alt), LAST_COHORT_STEP)
+            steps = steps_to_rerun(settings_changed(derived_with, alt), registry.LAST_COHORT_STEP)
             _ship_study_config(spark, alt)
             derive_on_spark(spark, progress, steps)
             derived_with = alt
@@ -620,3 +606,113 @@ def _ship_study_config(spark: SparkSession, config: MgcaConfig) -> None:
 def unpersist_all(spark: SparkSession) -> None:
     """Free what the derivation cached on the cluster."""
     spark.catalog.clearCache()
+
+
+class SparkEngine:
+    """Runs the SQL on Spark (see the module docstring and :class:`mgca.engine.base.Engine`).
+
+    The session is the process's session for ``config.engine.spark_master``. The sensitivity
+    windows' cohorts are derived while the run's tables are on Spark (:func:`derive` calls
+    :func:`derive_alternative_cohorts`) and read back from the run's DuckDB afterwards.
+    """
+
+    name = "spark"
+
+    def default_format(self, config: MgcaConfig) -> str:
+        return config.engine.spark_format
+
+    def pin(self, source: SourceTables) -> SourceTables:
+        if source.data_format != "delta" or source.delta_versions:
+            return source
+        from mgca.sources.delta_snapshot import snapshot_versions
+        from mgca.sources.resolve import CANONICAL_TABLE_NAMES
+
+        base = source.location.rstrip("/")
+        found = snapshot_versions({t: f"{base}/{t}" for t in CANONICAL_TABLE_NAMES})
+        versions = {table: version for table, (_, version) in found.items()}
+        return SourceTables(source.location, source.data_format, versions)
+
+    @staticmethod
+    def _require_location(source: SourceTables) -> None:
+        if not source.location:
+            raise ValueError("the Spark engine needs the canonical data folder (data_dir)")
+
+    def load(
+        self,
+        source: SourceTables,
+        db_path: Path,
+        config: MgcaConfig,
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        from mgca.engine.database import load_source_rows
+
+        self._require_location(source)
+        spark = spark_session(config.engine.spark_master)
+        counts = register_canonical(
+            spark,
+            source.location,
+            config,
+            source.data_format,
+            source.delta_versions,
+            progress,
+        )
+        con = open_database(db_path, config)
+        try:
+            load_source_rows(con, Path(source.location), counts)
+            load_reference_tables(con)
+            write_study_config(con, config)
+        finally:
+            con.close()
+        return counts
+
+    def derive(
+        self,
+        source: SourceTables,
+        db_path: Path,
+        config: MgcaConfig,
+        progress: Progress | None = None,
+    ) -> int:
+        self._require_location(source)
+        spark = spark_session(config.engine.spark_master)
+        con = open_database(db_path, config)
+        try:
+            register_canonical(
+                spark, source.location, config, source.data_format, source.delta_versions
+            )
+            register_small_inputs(spark, con)
+            try:
+                derive_on_spark(spark, progress)
+                pull_back(spark, con, config)
+                # the sensitivity windows need the lab-level tables, which stay on Spark
+                derive_alternative_cohorts(spark, con, config, progress)
+            finally:
+                unpersist_all(spark)
+            row = con.execute(f"SELECT count(*) FROM {registry.ANALYTIC_COHORT}").fetchone()
+        finally:
+            con.close()
+        return int(row[0]) if row else 0
+
+    def alternative_cohort(
+        self, db_path: Path, name: str, config: MgcaConfig, work_dir: Path
+    ) -> pd.DataFrame:
+        """The cohort :func:`derive_alternative_cohorts` pulled back as
+        ``alternative_cohort__<name>``."""
+        target = f"{ALTERNATIVE_COHORT_PREFIX}{name}"
+        order = registry.table(registry.ANALYTIC_COHORT).order_by
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            present = {
+                t
+                for (t,) in con.execute(
+                    "SELECT table_name FROM information_schema.tables"
+                ).fetchall()
+            }
+            if target not in present:
+                raise CohortUnavailable(
+                    "the run's database holds the analytic table but not the tables it was "
+                    "derived from (a Spark-engine run), and no cohort for this window was "
+                    "pulled back from Spark; run again with --no-cache"
+                )
+            return con.execute(f'SELECT * FROM "{target}" ORDER BY {order}').df()
+        finally:
+            con.close()

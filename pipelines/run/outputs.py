@@ -22,6 +22,9 @@ from typing import Any
 
 from mgca import __version__
 
+PRIVATE_DB = "private/mgca.duckdb"
+"""The run's DuckDB file, inside the run folder's private/ (ids and lab rows: never shared)."""
+
 #: Files every complete run folder holds (the outputs contract).
 REQUIRED_OUTPUTS = ("report.html", "results.json", "cohort.parquet", "config.yaml")
 

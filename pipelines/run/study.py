@@ -16,13 +16,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from mgca.analysis.estimation.sensitivity import CohortFor
 from mgca.config import MgcaConfig
+from mgca.engine import base, registry
+from mgca.engine.base import SourceTables, engine_for
 
 Progress = Callable[[str], None]
+
+
+def source_tables(
+    data_dir: Path | str,
+    config: MgcaConfig,
+    data_format: str | None = None,
+    delta_versions: dict[str, int] | None = None,
+) -> SourceTables:
+    """Where the canonical tables are, as the configured engine reads them: ``data_format``
+    defaults to the engine's (:meth:`mgca.engine.base.Engine.default_format`)."""
+    engine = engine_for(config.engine.name)
+    return SourceTables(
+        location=str(data_dir),
+        data_format=data_format or engine.default_format(config),
+        delta_versions=delta_versions,
+    )
 
 
 def load_database(
@@ -33,40 +51,15 @@ def load_database(
     data_format: str | None = None,
     delta_versions: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    """Create ``db_path`` with the canonical tables, reference tables and study config.
-
-    With ``config.engine.name == "spark"`` the canonical tables stay where they are: Spark
-    reads and checks them (``mgca.engine.spark``; ``data_dir`` may then be a URL the cluster
-    reads, ``data_format`` "parquet" or "delta" and ``delta_versions`` the Delta versions to
-    read, see :func:`mgca.engine.spark.register_canonical`), and the DuckDB file gets only
-    the reference tables, the study config and the source row counts.
+    """Create ``db_path`` with the canonical tables (or, on Spark, their checks), reference
+    tables and study config, by the configured engine (:meth:`mgca.engine.base.Engine.load`;
+    with the Spark engine ``data_dir`` may be a URL the cluster reads, ``data_format``
+    "parquet" or "delta" and ``delta_versions`` the Delta versions to read).
 
     Returns the row count of each canonical table.
     """
-    from mgca.engine.database import (
-        load_canonical,
-        load_reference_tables,
-        load_source_rows,
-        open_database,
-        write_study_config,
-    )
-
-    con = open_database(db_path, config)
-    try:
-        if config.engine.name == "spark":
-            from mgca.engine import spark as spark_engine
-
-            spark = spark_engine.spark_session(config.engine.spark_master)
-            counts = spark_engine.register_canonical(
-                spark, str(data_dir), config, data_format, delta_versions, progress
-            )
-        else:
-            counts = load_canonical(con, Path(data_dir))
-        load_source_rows(con, Path(data_dir), counts)
-        load_reference_tables(con)
-        write_study_config(con, config)
-    finally:
-        con.close()
+    source = source_tables(data_dir, config, data_format, delta_versions)
+    counts = engine_for(config.engine.name).load(source, db_path, config, progress)
     if progress:
         progress("loaded " + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items()))
     return counts
@@ -80,42 +73,13 @@ def derive_tables(
     data_format: str | None = None,
     delta_versions: dict[str, int] | None = None,
 ) -> int:
-    """Run every SQL step of sql/ against ``db_path``; return the number of analysed episodes.
-
-    With the Spark engine the steps run on Spark over the canonical tables in ``data_dir``
-    (required then; stored as ``data_format``, at ``delta_versions``, as for
-    :func:`load_database`) and only ``spark_engine.PULLED_BACK_TABLES`` and the analytic
-    table of each sensitivity window (``alternative_cohort__<name>``) are written to
-    ``db_path``.
-    """
-    from mgca.engine.database import open_database
-    from mgca.engine.derive import derive
-
-    con = open_database(db_path, config)
-    try:
-        if config.engine.name == "spark":
-            if data_dir is None:
-                raise ValueError("the Spark engine needs the canonical data folder (data_dir)")
-            from mgca.engine import spark as spark_engine
-
-            spark = spark_engine.spark_session(config.engine.spark_master)
-            spark_engine.register_canonical(
-                spark, str(data_dir), config, data_format, delta_versions
-            )
-            spark_engine.register_small_inputs(spark, con)
-            try:
-                spark_engine.derive_on_spark(spark, progress)
-                spark_engine.pull_back(spark, con, config)
-                # the sensitivity windows need the lab-level tables, which stay on Spark
-                spark_engine.derive_alternative_cohorts(spark, con, config, progress)
-            finally:
-                spark_engine.unpersist_all(spark)
-        else:
-            derive(con, progress=progress)
-        row = con.execute("SELECT count(*) FROM analytic_cohort").fetchone()
-    finally:
-        con.close()
-    return int(row[0]) if row else 0
+    """Run every SQL step by the configured engine (:meth:`mgca.engine.base.Engine.derive`)
+    and leave every registry output table in ``db_path``; return the number of analysed
+    episodes. ``data_dir`` (and its format and Delta versions, as for :func:`load_database`)
+    is where an engine that reads the canonical tables itself (Spark) finds them."""
+    location = "" if data_dir is None else data_dir
+    source = source_tables(location, config, data_format, delta_versions)
+    return engine_for(config.engine.name).derive(source, db_path, config, progress)
 
 
 def build_database(
@@ -127,36 +91,31 @@ def build_database(
 ) -> int:
     """Load and derive in one call; return the number of analysed episodes.
 
-    Delta tables (``data_format`` "delta", Spark engine) are read at the versions current
-    when the load starts, so both steps read the same snapshot.
+    Both steps read the same snapshot: the engine pins the tables' versions first
+    (:meth:`mgca.engine.base.Engine.pin`; Delta tables at their versions when the load starts).
     """
-    versions = None
-    fmt = data_format or config.engine.spark_format
-    if config.engine.name == "spark" and fmt == "delta":
-        from mgca.sources.delta_snapshot import snapshot_versions
-        from mgca.sources.resolve import CANONICAL_TABLE_NAMES
-
-        base = str(data_dir).rstrip("/")
-        found = snapshot_versions({t: f"{base}/{t}" for t in CANONICAL_TABLE_NAMES})
-        versions = {table: version for table, (_, version) in found.items()}
-    load_database(data_dir, db_path, config, progress, data_format, versions)
-    return derive_tables(db_path, config, progress, data_dir, data_format, versions)
+    engine = engine_for(config.engine.name)
+    source = engine.pin(source_tables(data_dir, config, data_format))
+    versions = dict(source.delta_versions) if source.delta_versions else None
+    load_database(data_dir, db_path, config, progress, source.data_format, versions)
+    return derive_tables(db_path, config, progress, data_dir, source.data_format, versions)
 
 
 def read_table(db_path: Path, sql: str) -> pd.DataFrame:
     """Read a query's result from a run's database, read-only."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return con.execute(sql).df()
-    finally:
-        con.close()
+    return base.read_table(db_path, sql)
 
 
 def read_cohort(db_path: Path) -> pd.DataFrame:
     """The analytic table (one row per episode, with ids) in a stable order."""
-    return read_table(
-        db_path, "SELECT * FROM analytic_cohort ORDER BY subject_id, encounter_id, index_time"
-    )
+    return base.read_table(db_path, registry.table(registry.ANALYTIC_COHORT))
+
+
+def cohort_for(engine_name: str, db_path: Path, work_dir: Path) -> CohortFor:
+    """The sensitivity windows' cohorts from a run's database, by the engine that derived it
+    (:meth:`mgca.engine.base.Engine.alternative_cohort`)."""
+    engine = engine_for(engine_name)
+    return lambda name, config: engine.alternative_cohort(db_path, name, config, work_dir)
 
 
 ESTIMATE_NAMES: tuple[str, ...] = (
@@ -227,6 +186,58 @@ def fit_estimates(
     return estimates, notes
 
 
+def fit_all(
+    cohort: pd.DataFrame,
+    secondary_tables: dict[str, pd.DataFrame],
+    config: MgcaConfig,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Every estimate (:func:`fit_estimates`), the diagnostics gate (:func:`evaluate_gate`),
+    the weighting diagnostics with their figures and the secondary analyses: ``{"estimates",
+    "notes", "gate", "diagnostics", "figures", "secondary"}``, JSON-ready.
+
+    ``progress`` gets the diagnostics warnings, the answering estimate (suppressed as in
+    results.json: no statistic over a small arm) and the gate's verdict.
+    """
+    from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block
+    from mgca.analysis.estimation.models import COUNT_KEYS
+    from mgca.analysis.privacy import suppress_estimate
+
+    say = progress or (lambda _line: None)
+    estimates, notes = fit_estimates(cohort, config)
+    gate = evaluate_gate(cohort, estimates, config)
+    diagnostics, figures = diagnostics_block(cohort, config.privacy.small_cell_threshold)
+    for warning in diagnostics["warnings"]:
+        say(f"diagnostics warning: {warning}")
+    secondary = secondary_block(cohort, secondary_tables, config)
+    answer = suppress_estimate(
+        next(e for e in estimates if e["name"] == gate["answer"]),
+        COUNT_KEYS,
+        ("n_exposed", "n_unexposed"),
+        config.privacy.small_cell_threshold,
+    )
+    if answer["estimate"] is not None:
+        say(
+            f"{answer['name']} estimate {answer['estimate']:+.3f} mmol/L "
+            f"(95% CI {answer['ci_low']:+.3f} to {answer['ci_high']:+.3f}), "
+            f"n = {answer['n']:,}"
+        )
+    if gate["passed"]:
+        say(f"diagnostics gate passed: the report states the {gate['answer']} estimate")
+    else:
+        say("diagnostics gate failed, the report states no answer: " + "; ".join(gate["failed"]))
+    for note in notes:
+        say(note)
+    return {
+        "estimates": estimates,
+        "notes": notes,
+        "gate": gate,
+        "diagnostics": diagnostics,
+        "figures": figures,
+        "secondary": secondary,
+    }
+
+
 ESTIMAND_WORDS: dict[str, str] = {
     "primary": "average treatment effect in the analysed cohort (g-computation)",
     "overlap": "average treatment effect in the overlap population (overlap weights)",
@@ -292,17 +303,7 @@ def synthetic_truths(
     }
 
 
-SECONDARY_TABLES: tuple[str, ...] = (
-    "index_calcium_correction",
-    "index_pth_response",
-    "calcium_trajectory_points",
-    "index_kidney_function",
-)
-"""Per-episode tables derived in SQL for the secondary and sensitivity analyses (ids!)."""
-
-
 def read_secondary_tables(db_path: Path) -> dict[str, pd.DataFrame]:
-    """The :data:`SECONDARY_TABLES` of a run's database, each in a stable order."""
-    return {
-        name: read_table(db_path, f"SELECT * FROM {name} ORDER BY ALL") for name in SECONDARY_TABLES
-    }
+    """The per-episode tables of the secondary and sensitivity analyses
+    (:func:`mgca.engine.registry.secondary_tables`), each in a stable order."""
+    return {t.name: base.read_table(db_path, t) for t in registry.secondary_tables()}

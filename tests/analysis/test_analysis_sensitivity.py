@@ -17,11 +17,11 @@ from mgca.analysis.estimation.sensitivity import (
     excluding_advanced_ckd,
     ionized_outcome,
     primary_evalue,
-    rederive_cohort,
     run_sensitivity,
     same_day_albumin,
 )
 from mgca.config import MgcaConfig, SensitivityConfig, StudyConfig
+from mgca.engine.duckdb_engine import DuckDBEngine
 from mgca.run import study
 from mgca.synthetic import generate
 
@@ -94,7 +94,7 @@ def test_alternative_window_rederived_from_the_run_equals_a_full_derivation(
     config = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=grace, horizons_hours=horizons))
     ((alt_name, _, alt),) = config.sensitivity_configs()
     assert alt_name == name
-    rederived = rederive_cohort(small_db, alt, tmp_path)
+    rederived = DuckDBEngine().alternative_cohort(small_db, alt_name, alt, tmp_path)
     direct_db = tmp_path / "direct.duckdb"
     study.build_database(small_db.parent / "data", direct_db, alt)
     direct = study.read_cohort(direct_db)
@@ -110,7 +110,11 @@ def test_run_sensitivity_lists_every_analysis(small_db: Path, tmp_path: Path) ->
     kidney = study.read_table(small_db, "SELECT * FROM index_kidney_function")
     config = MgcaConfig()
     out = run_sensitivity(
-        cohort, kidney=kidney, primary=None, db_path=small_db, config=config, work_dir=tmp_path
+        cohort,
+        kidney=kidney,
+        primary=None,
+        config=config,
+        cohort_for=study.cohort_for("duckdb", small_db, tmp_path),
     )
     names = [e["name"] for e in out["analyses"]]
     assert names == [
@@ -149,7 +153,7 @@ def test_a_window_without_its_cohort_gets_a_reason_not_a_failed_run(
 ) -> None:
     config = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(12,), horizons_hours=(24,)))
     db = _spark_like_copy(small_db, tmp_path, {})
-    entries = alternative_windows(db, config, tmp_path)
+    entries = alternative_windows(study.cohort_for("spark", db, tmp_path), config)
     assert [e["name"] for e in entries] == ["grace_12h", "horizon_24h"]
     for entry in entries:
         assert entry["estimate"] is None
@@ -160,10 +164,10 @@ def test_a_window_without_its_cohort_gets_a_reason_not_a_failed_run(
 def test_a_cohort_pulled_back_from_spark_is_used_as_it_is(small_db: Path, tmp_path: Path) -> None:
     config = MgcaConfig(sensitivity=SensitivityConfig(grace_hours=(12,), horizons_hours=()))
     ((name, _, alt),) = config.sensitivity_configs()
-    cohort = rederive_cohort(small_db, alt, tmp_path)
+    cohort = DuckDBEngine().alternative_cohort(small_db, name, alt, tmp_path)
     db = _spark_like_copy(small_db, tmp_path, {f"alternative_cohort__{name}": cohort})
-    (entry,) = alternative_windows(db, config, tmp_path)
-    (direct,) = alternative_windows(small_db, config, tmp_path)
+    (entry,) = alternative_windows(study.cohort_for("spark", db, tmp_path), config)
+    (direct,) = alternative_windows(study.cohort_for("duckdb", small_db, tmp_path), config)
     assert entry["estimate"] is not None
     assert entry["estimate"] == pytest.approx(direct["estimate"], abs=1e-12)
     assert entry["n"] == direct["n"]

@@ -47,10 +47,11 @@ from helpers.delta_tables import (  # noqa: E402
     write_canonical_delta,
 )
 
-from mgca.analysis.estimation.sensitivity import rederive_cohort  # noqa: E402
 from mgca.cli import main  # noqa: E402
+from mgca.engine import registry  # noqa: E402
 from mgca.engine import spark as spark_engine  # noqa: E402
 from mgca.engine.database import CanonicalSchemaError  # noqa: E402
+from mgca.engine.duckdb_engine import DuckDBEngine  # noqa: E402
 from mgca.sources.delta_snapshot import read_snapshot  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -160,7 +161,7 @@ def _same_value(a: Any, b: Any) -> bool:
 
 def _assert_same_tables(duck_db: Path, spark_db: Path) -> dict[str, int]:
     counts = {}
-    for table in spark_engine.PULLED_BACK_TABLES:
+    for table in registry.engine_outputs():
         duck_columns, duck_rows = _table(duck_db, table)
         spark_columns, spark_rows = _table(spark_db, table)
         assert spark_columns == duck_columns, table
@@ -275,10 +276,8 @@ def test_spark_run_equals_duckdb_row_for_row(
     for name, _, alt in windows:
         table = f"{spark_engine.ALTERNATIVE_COHORT_PREFIX}{name}"
         assert table in tables
-        duck = rederive_cohort(duck_db, alt, tmp_path)
-        spark = study.read_table(
-            spark_db, f'SELECT * FROM "{table}" ORDER BY subject_id, encounter_id, index_time'
-        )
+        duck = DuckDBEngine().alternative_cohort(duck_db, name, alt, tmp_path)
+        spark = study.cohort_for("spark", spark_db, tmp_path)(name, alt)
         assert len(duck) > 0, name
         pd.testing.assert_frame_equal(spark, duck, check_exact=False, atol=1e-9, obj=name)
 
