@@ -40,7 +40,7 @@ def test_a_step_reading_study_config_another_way_is_refused(sql: str) -> None:
 
 def test_a_changed_window_reruns_the_steps_from_the_first_that_reads_it() -> None:
     last = "analytic_cohort.sql"
-    cohort_steps = SQL_STEPS[: SQL_STEPS.index(last) + 1]
+    cohort_steps = list(SQL_STEPS[: SQL_STEPS.index(last) + 1])
     grace = steps_to_rerun({"grace_hours"}, last)
     assert grace[0] == "index_exposure.sql" and grace[-1] == last
     assert grace == cohort_steps[cohort_steps.index("index_exposure.sql") :]
