@@ -37,45 +37,119 @@ patients estimates the between-patient variance, and so the slope's SE, too poor
 class StudyConfig(_Strict):
     """Clinical thresholds and target-trial windows (units in the field names).
 
+    Grouped by what each decides, in the order a cohort is built: lab harmonisation, low
+    values, the calcium measure, episodes, cohort entry, exclusions, exposure, outcomes,
+    baseline covariates, secondary outcomes, trajectories. The clinical source of each
+    default is in ``default_config.yaml``.
+
     ``outcome_horizons_hours`` is the only list: it is written to its own table
     (``study_outcome_horizons``), every other field to a column of ``study_config``.
     """
 
-    mg_low_mmol_l: float = Field(0.70, gt=0.1, lt=2.0)
-    ca_corrected_low_mmol_l: float = Field(2.15, gt=1.0, lt=3.0)
-    albumin_reference_g_l: float = Field(40.0, gt=10, lt=60)
-    albumin_correction_slope: float = Field(0.02, ge=0, le=0.05)
-    albumin_lookback_hours: int = Field(72, ge=0, le=720)
-    albumin_same_day_hours: int = Field(24, ge=0, le=720)
-    concurrent_window_hours: int = Field(6, ge=0, le=72)
-    grace_hours: int = Field(6, ge=1, le=168)
-    horizon_hours: int = Field(48, ge=1, le=720)
-    outcome_tolerance_hours: int = Field(12, ge=0, le=168)
-    baseline_lookback_hours: int = Field(24, ge=0, le=720)
-    drug_lookback_hours: int = Field(168, ge=0, le=8760)
-    min_age_years: float = Field(18, ge=0, le=120)
-    trajectory_before_hours: int = Field(48, ge=0, le=720)
-    trajectory_after_hours: int = Field(96, ge=1, le=720)
-    trajectory_bin_hours: int = Field(12, ge=1, le=168)
-    # Added for the clinical cohort logic (issue 3); sources in default_config.yaml.
+    # Lab harmonisation.
+    # Whether a unit-less result may take the one unit its value is plausible in (never
+    # guess silently: off unless the extract is known to omit a single obvious unit).
     infer_missing_units: bool = False
+
+    # Low values: lower reference limits (mmol/L) below which a result is low, so that "low"
+    # means the same as the laboratory's flag and CTCAE v5 grade 1 ("< LLN").
+    # Serum magnesium (mmol/L): defines hypomagnesaemia, the trigger of the study.
+    mg_low_mmol_l: float = Field(0.70, gt=0.1, lt=2.0)
+    # Albumin-corrected total calcium (mmol/L): hypocalcaemia when no ionized Ca is at hand.
+    ca_corrected_low_mmol_l: float = Field(2.15, gt=1.0, lt=3.0)
+    # Ionized calcium (mmol/L): hypocalcaemia on the reference measure, valid at any albumin.
     ca_ionized_low_mmol_l: float = Field(1.12, gt=0.5, lt=2.0)
-    ionized_window_hours: int = Field(1, ge=0, le=24)
+    # Serum potassium (mmol/L): hypokalaemia episodes (Mg deficiency also wastes K).
     k_low_mmol_l: float = Field(3.5, gt=1.0, lt=6.0)
-    pth_upper_ng_l: float = Field(65.0, gt=0, le=1000)
-    pth_window_hours: int = Field(24, ge=0, le=168)
+
+    # Calcium measure: the albumin correction of total Ca and the ionized tier above it.
+    # Payne reference albumin (g/L): corrected = total + slope x (reference - albumin).
+    albumin_reference_g_l: float = Field(40.0, gt=10, lt=60)
+    # Payne slope (mmol/L calcium per g/L albumin): calcium bound per gram of albumin.
+    albumin_correction_slope: float = Field(0.02, ge=0, le=0.05)
+    # Oldest albumin (hours before the calcium, never after) that may correct it: albumin
+    # moves over days, and a shorter look-back leaves most calcium draws uncorrectable.
+    albumin_lookback_hours: int = Field(72, ge=0, le=720)
+    # Albumin at most this old (hours) counts as same-day, reported apart from look-back ones
+    # so the analysis can be repeated on same-day corrections only.
+    albumin_same_day_hours: int = Field(24, ge=0, le=720)
+    # An ionized Ca drawn within this many hours of a calcium draw replaces the corrected
+    # total (the same blood-gas and chemistry round: prefer the measure albumin cannot bias).
+    ionized_window_hours: int = Field(1, ge=0, le=24)
+
+    # Low-value episodes (runs of low results within a stay).
+    # A gap (hours) between results after which nothing is known about the time between, so
+    # the episode ends at its last low value.
     episode_gap_hours: int = Field(72, ge=1, le=720)
+    # Normal results spanning less than this (hours) are a blip, not a recovery: the two low
+    # runs are one episode (0 = never merge).
     episode_merge_hours: int = Field(0, ge=0, le=720)
-    calcium_lookback_hours: int = Field(24, ge=0, le=720)
-    outcome_horizons_hours: tuple[int, ...] = Field((24, 48, 72), min_length=1, max_length=20)
-    # Added for the secondary and sensitivity analyses (issue 4); sources in default_config.yaml.
-    correction_window_hours: int = Field(72, ge=1, le=720)
-    pth_response_hours: int = Field(72, ge=1, le=720)
+
+    # Cohort entry (time zero).
+    # Low Mg and low Ca are concurrent when their qualifying draws are at most this far apart
+    # (hours); time zero is the later draw, so both are known when the decision is taken.
+    concurrent_window_hours: int = Field(6, ge=0, le=72)
+
+    # Exclusions.
+    # Youngest age (years) at the stay: the reference limits and the question are adult ones.
+    min_age_years: float = Field(18, ge=0, le=120)
+    # Baseline eGFR (mL/min/1.73 m2) below which a sensitivity analysis leaves an episode
+    # out: corrected Ca agrees poorly with ionized Ca in advanced kidney disease.
     advanced_ckd_egfr_ml_min_1_73m2: float = Field(30.0, gt=0, le=120)
-    # Added so model fitting stays fast at scale (issue 7); read by mgca.analysis only.
-    # Patients (not episodes or draws) entering the trajectory mixed model; 0 = every patient.
+
+    # Exposure.
+    # Grace period (hours after time zero) in which a given Mg dose makes an episode exposed:
+    # the decision on the qualifying result, closed before the next routine draw.
+    grace_hours: int = Field(6, ge=1, le=168)
+
+    # Outcome windows (hours after time zero).
+    # Primary outcome horizon (hours): calcium is read nearest to it.
+    horizon_hours: int = Field(48, ge=1, le=720)
+    # Half-width (hours) of the window around each horizon in which a draw counts, since
+    # bloods are drawn on rounds, not at exact hours.
+    outcome_tolerance_hours: int = Field(12, ge=0, le=168)
+    # Every target-trial horizon (hours) of the long outcome table; horizon_hours stays the
+    # primary one and is always included.
+    outcome_horizons_hours: tuple[int, ...] = Field((24, 48, 72), min_length=1, max_length=20)
+
+    # Baseline covariates (windows before time zero, hours).
+    # Baseline labs (creatinine, K, phosphate): the last value this recent describes the
+    # patient at the decision.
+    baseline_lookback_hours: int = Field(24, ge=0, le=720)
+    # Drugs that waste Mg or move Ca (PPI, diuretics, vitamin D analogues, nephrotoxins):
+    # any dose in this window still acts at time zero.
+    drug_lookback_hours: int = Field(168, ge=0, le=8760)
+    # Calcium supplement before time zero (cohort contract); its own key so changing the lab
+    # look-back leaves this exposure-history column as it is.
+    calcium_lookback_hours: int = Field(24, ge=0, le=720)
+
+    # Secondary outcomes: calcium correction and the parathyroid response.
+    # Calcium "corrected": a corrected Ca at or above the low threshold within this many
+    # hours after time zero (hours).
+    correction_window_hours: int = Field(72, ge=1, le=720)
+    # Intact PTH upper reference limit (ng/L = pg/mL): a PTH at or below it while calcium is
+    # low is inappropriately normal (functional hypoparathyroidism, which Mg deficiency causes).
+    pth_upper_ng_l: float = Field(65.0, gt=0, le=1000)
+    # A PTH at most this many hours before a hypocalcaemia episode (or time zero, for the
+    # baseline PTH) or after the episode still describes it: PTH is often sent a round later.
+    pth_window_hours: int = Field(24, ge=0, le=168)
+    # Follow-up PTH: the first one after the grace period and at most this many hours after
+    # time zero (hours), so it reflects the exposure.
+    pth_response_hours: int = Field(72, ge=1, le=720)
+
+    # Trajectories: the corrected-Ca figure and the secondary mixed model.
+    # Figure window before time zero (hours): shows the fall in calcium that led to entry.
+    trajectory_before_hours: int = Field(48, ge=0, le=720)
+    # Figure window after time zero (hours): past the last default outcome window (72 +/- 12
+    # h), so the figure shows the outcomes and what follows them.
+    trajectory_after_hours: int = Field(96, ge=1, le=720)
+    # Bin width (hours) of the figure's mean and SD per exposure group (aggregates, no ids).
+    trajectory_bin_hours: int = Field(12, ge=1, le=168)
+    # Patients (not episodes or draws) entering the trajectory mixed model, whose cost grows
+    # with the patients; 0 = every patient. Read by mgca.analysis only.
     trajectory_model_max_patients: int = Field(3000, ge=0, le=100_000_000)
-    # Seed of that patient sample (numpy Generator over the sorted patient ids).
+    # Seed of that patient sample (numpy Generator over the sorted patient ids), so reruns
+    # fit the same patients.
     trajectory_model_seed: int = Field(20261124, ge=0, le=2**31 - 1)
 
     @field_validator("trajectory_model_max_patients")
@@ -135,7 +209,11 @@ class SensitivityConfig(_Strict):
     period. Empty lists skip that sensitivity analysis.
     """
 
+    # Grace periods (hours), each refitted at the primary horizon: is the answer an artefact
+    # of where the exposure decision is cut?
     grace_hours: tuple[int, ...] = Field((3, 12), max_length=10)
+    # Outcome horizons (hours), each with the primary grace period: does the answer hold
+    # earlier and later than the primary horizon?
     horizons_hours: tuple[int, ...] = Field((24, 72), max_length=10)
 
 
@@ -152,8 +230,11 @@ class EstimationConfig(_Strict):
     a rerun gives the same interval).
     """
 
+    # Episodes per model parameter (count) the primary outcome model must have behind it.
     min_episodes_per_parameter: int = Field(15, ge=2, le=100)
+    # Bootstrap resamples (count): enough for a stable 95 % interval.
     bootstrap_replicates: int = Field(500, ge=50, le=10_000)
+    # Bootstrap seed, so a rerun gives the same interval.
     bootstrap_seed: int = Field(20261124, ge=0)
 
 
@@ -162,17 +243,28 @@ class GateConfig(_Strict):
     after OHDSI HADES's study diagnostics). Units in the names; shares are fractions 0-1.
     """
 
+    # Smallest exposure arm (episodes): fewer cannot carry a comparison.
     min_episodes_per_arm: int = Field(20, ge=2, le=10_000)
+    # Largest |standardised mean difference| (no unit) of an adjusted covariate after
+    # weighting: beyond it the arms still differ at baseline.
     max_abs_smd: float = Field(0.1, gt=0, le=1)
+    # Smallest share (0-1) of episodes with a preference score in [0.3, 0.7]: without it the
+    # treated and the untreated are different patients.
     min_equipoise: float = Field(0.2, ge=0, le=1)
+    # Smallest Kish effective sample size (episodes) of the weights in each arm: a few heavy
+    # weights must not carry the answer.
     min_ess_per_arm: float = Field(20.0, ge=1)
+    # Largest believable effect (mmol/L): beyond it the model, not magnesium, is speaking.
     max_plausible_effect_mmol_l: float = Field(0.5, gt=0, le=5)
+    # Largest 95 % CI half-width (mmol/L): a wider interval holds no answer.
     max_ci_half_width_mmol_l: float = Field(0.5, gt=0, le=5)
 
 
 class PrivacyConfig(_Strict):
     """Statistical disclosure control for everything that leaves the run's private folder."""
 
+    # Smallest count (people or episodes) shown as it is; 1 to threshold - 1 are shown as
+    # "<threshold", so that no small group can be singled out.
     small_cell_threshold: int = Field(11, ge=1, le=1000)
 
 
@@ -183,10 +275,14 @@ class EngineConfig(_Strict):
     reference tables, the study config and the tables pulled back for modelling).
     """
 
+    # duckdb on one machine; spark when the data live in a data lake or outgrow one machine.
     name: Literal["duckdb", "spark"] = "duckdb"
+    # DuckDB memory limit (size with unit, e.g. 4GB): beyond it DuckDB spills to disk
+    # instead of failing.
     duckdb_memory_limit: str = Field(
         "4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
     )
+    # DuckDB worker threads (count): the cores the run may take from a shared machine.
     duckdb_threads: int = Field(2, ge=1, le=256)
     # Where DuckDB spills beyond memory_limit; None: DuckDB's default (<database>.tmp).
     duckdb_temp_directory: str | None = Field(None, min_length=1, max_length=4096)
@@ -205,10 +301,14 @@ class EngineConfig(_Strict):
 class SyntheticConfig(_Strict):
     """The synthetic dataset `mgca run` generates when given no --path."""
 
+    # Hospital stays to simulate (count).
     stays: int = Field(4000, ge=10, le=10_000_000)
+    # "effect": repletion corrects Ca; "null": Mg has no causal effect on Ca, so any
+    # "effect" found there is a false positive.
     world: Literal["effect", "null"] = "effect"
+    # Generator seed: the same settings and seed give the same tables.
     seed: int = Field(20261124, ge=0)
-    # Named preset of the simulator (mgca.synthetic.world.REGIMES): "default" the original
+    # Named preset of the simulator (mgca.synthetic.world.REGIMES): "default" the baseline
     # world, "ward" sparse albumin, unbalanced confounded repletion, fewer late bloods.
     regime: Literal["default", "ward"] = "default"
 
@@ -287,6 +387,7 @@ class LongFormatConfig(_Strict):
 class ReportConfig(_Strict):
     """What the report shows. The two trajectory-sample keys reach SQL (``study_config``)."""
 
+    # Heading of the report (text).
     title: str = Field("Does calcium correct once magnesium is repleted?", max_length=200)
     # Episodes drawn per exposure group for the figure of individual trajectories (0: none).
     trajectory_sample_size: int = Field(20, ge=0, le=200)

@@ -52,7 +52,8 @@ SELECT
     x.calcium_in_grace,                                 -- index_exposure
     o.outcome_ca_corrected_mmol_l,                      -- index_outcome
     o.outcome_hours_from_index,
-    -- added with the clinical cohort logic (issue 3): new columns go after the old ones
+    -- further covariates and exposure detail, after the core columns so that their
+    -- positions in cohort.parquet stay fixed
     c.thiazide_before_index,                            -- index_covariates
     c.nephrotoxic_drug_before_index,
     c.vitamin_d_analogue_before_index,
@@ -63,7 +64,7 @@ SELECT
     COALESCE(i.baseline_ca_ionized_mmol_l, c.baseline_ca_ionized_mmol_l)
         AS baseline_ca_ionized_mmol_l,
     o.outcome_ca_ionized_mmol_l,                        -- index_outcome
-    -- added with the calcium hierarchy: which measure defined the index and the outcome
+    -- the calcium hierarchy: which measure defined the index and the outcome
     i.index_calcium_measure,                            -- index_events
     o.outcome_calcium_measure                           -- index_outcome
 FROM cohort_eligibility AS el

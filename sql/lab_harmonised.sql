@@ -43,8 +43,9 @@
 -- lab_row_id numbers the rows in a fixed order of their source columns (rows identical in
 -- every column are interchangeable), so later steps can refer to one row.
 --
--- Cost (issue 7): every lab row goes through one sort only, each subject's rows on their own
--- (one window partitioned by subject_id). That sort numbers the rows and, because its order
+-- Cost (this step reads every lab row, so its cost grows with the whole extract): every
+-- lab row goes through one sort only, each subject's rows on their own (one window
+-- partitioned by subject_id). That sort numbers the rows and, because its order
 -- starts with the duplicate key, puts the copies of a repeated result next to each other, so
 -- a LAG over the same window finds them; unit inference works on the distinct
 -- (analyte, value) pairs of unit-less rows, which depends on nothing else. No intermediate

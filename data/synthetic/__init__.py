@@ -25,14 +25,14 @@ recorded values of that draw (measured Mg, total Ca, creatinine, after rounding 
 reporting precision) and independent pre-drawn uniforms, never on latent states. Conditional
 on the recorded index values, receiving Mg at the index decision is random.
 
-Measured with the defaults when the generator was written (4,000 stays, seeds 0-4; cohort =
-first draw per stay with unrounded Mg < 0.70 mmol/L and albumin-corrected Ca < 2.15 mmol/L,
-albumin nearest within 24 h). The pipeline now rounds SI values to reporting precision first
-(1.7 mg/dL reads as 0.70, not low), so its cohorts are about 15-30 % smaller and its truths
-somewhat larger (+0.098 to +0.115 mmol/L over the spine's recovery seeds):
-qualifying stays 16-18 % (effect world), 6-8 % (null world); Mg given at the index decision
-in 51-55 % (effect) and 37-41 % (null) of them; true 48-h effect +0.085 to +0.102 mmol/L,
-mean +0.093 (effect world), exactly 0.0 (null world). 100,000 stays generate in about 8 s.
+Measured with the defaults (4,000 stays, seeds 0-4) on a simple cohort, the first draw per
+stay with unrounded Mg < 0.70 mmol/L and albumin-corrected Ca < 2.15 mmol/L (albumin nearest
+within 24 h): qualifying stays 16-18 % (effect world), 6-8 % (null world); Mg given at the
+index decision in 51-55 % (effect) and 37-41 % (null) of them; true 48-h effect +0.085 to
++0.102 mmol/L, mean +0.093 (effect world), exactly 0.0 (null world). The pipeline rounds SI
+values to reporting precision first (1.7 mg/dL reads as 0.70, not low), so its cohorts are
+about 15-30 % smaller and its truths somewhat larger (+0.098 to +0.115 mmol/L over the seeds
+of tests/recovery/test_study_recovery.py). 100,000 stays generate in about 8 s.
 
 The ``ward`` regime (``generate(..., regime="ward")``, :func:`ward_world`) is harsher and
 real-shaped: albumin on admission then every 2-4 days (66-67 % of total-Ca draws have one

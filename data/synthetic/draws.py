@@ -15,7 +15,8 @@ hour, stay or arm uses. Streams: ``SeedSequence([seed, 1, batch])`` for the batc
 ``[seed, 2, batch, 0|1]`` for the Mg / Ca innovations, ``[seed, 4, batch]`` for the draws of
 the regime switches (discharge-planning skips, albumin intervals). That last stream is always
 drawn, whatever the switches, and is never read in the default world, so the default world's
-draws are exactly those of the generator before the switches existed.
+draws do not depend on the switches (its tables per seed are pinned by
+``tests/synthetic/test_synthetic_generator.py``).
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ one in fourteen in the null world), clinicians replete about half of those at on
 true 48-h effect of repletion in that cohort is about +0.09 mmol/L corrected Ca (effect
 world; +0.085 to +0.102 over seeds 0-4 at 4,000 stays).
 
-Regimes (:data:`REGIMES`): ``default`` is the world above (switches off: the tables for a
-seed are exactly those written before the switches existed); ``ward`` (:func:`ward_world`)
-turns on sparse albumin, a strong and unbalanced usual-care Mg policy and dropped bloods
-before discharge, imitating real ward extracts. Measured with the pipeline's SQL (default
-config), 4,000 stays, seeds 0-2: 112-127 analysed episodes (effect world; 35-46 null) instead
-of 382-392 (129-131), 80-88 % exposed within 6 h instead of 61-62 %, 66-67 % of total-Ca draws
-with an albumin within 24 h instead of 85 %, true effect +0.088 to +0.104 mmol/L (null
+Regimes (:data:`REGIMES`): ``default`` is the world above (switches off, so their own random
+stream is never read and the tables for a seed are the pinned ones); ``ward``
+(:func:`ward_world`) turns on sparse albumin, a strong and unbalanced usual-care Mg policy and
+dropped bloods before discharge, imitating real ward extracts. Measured with the pipeline's SQL
+(default config), 4,000 stays, seeds 0-2: 112-127 analysed episodes (effect world; 35-46 null)
+instead of 382-392 (129-131), 80-88 % exposed within 6 h instead of 61-62 %, 66-67 % of total-Ca
+draws with an albumin within 24 h instead of 85 %, true effect +0.088 to +0.104 mmol/L (null
 exactly 0.0). Details and 2,000-stay figures: README, "The ward regime".
 """
 
@@ -327,7 +327,7 @@ class World:
 
 
 def default_world(kind: WorldKind = "effect") -> World:
-    """Today's world: 4,000-stay-shaped hospital, albumin on 60 % of routine panels, about
+    """The default world: 4,000-stay-shaped hospital, albumin on 60 % of routine panels, about
     half of the index episodes given IV Mg at once, no discharge-planning effect."""
     return World(kind=kind)
 
@@ -337,7 +337,7 @@ def ward_world(kind: WorldKind = "effect") -> World:
 
     What each switch imitates:
 
-    - ``albumin_schedule="admission_and_interval"``, ``albumin_interval_hours=(72, 120)``:
+    - ``albumin_schedule="admission_and_interval"``, ``albumin_interval_hours=(48, 96)``:
       albumin is ordered on admission and then only every two to four days, so about a
       third of calcium results have no albumin within 24 h and cannot be corrected;
     - ``mg_policy_*``: strong confounding by indication with unbalanced arms: clinicians
@@ -370,8 +370,8 @@ REGIMES: dict[str, Callable[[WorldKind], World]] = {
     "ward": ward_world,
 }
 """Named regimes: a function from the world kind (effect / null) to its parameters.
-``default``: the generator's original world (same tables for the same seed). ``ward``: albumin
-on admission then every 3-5 days, strong and unbalanced confounding by indication (about
+``default``: :class:`World`'s defaults, switches off (same tables for the same seed). ``ward``:
+albumin on admission then every 2-4 days, strong and unbalanced confounding by indication (about
 80 % of index episodes exposed), fewer routine draws in the last 36 h before discharge."""
 
 

@@ -1,4 +1,5 @@
-"""Whatever mgca makes listen binds to loopback (issue 8, "Network").
+"""Whatever mgca makes listen binds to loopback, so no run exposes Prefect's API (and the
+flow parameters and states it serves) to the network.
 
 `mgca run` with no PREFECT_API_URL starts Prefect's temporary server. This test runs a real
 flow in a fresh process under mgca's Prefect defaults (no test harness), and from inside the

@@ -96,7 +96,7 @@ def test_effect_world_recovers_the_truth_for_its_own_cohort(
     tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     reps = [_replicate("effect", seed, tmp_path) for seed in EFFECT_SEEDS]
-    record_property("spine_recovery_table", _table("effect", reps))
+    record_property("study_recovery_table", _table("effect", reps))
     assert all(r.truth > 0.02 for r in reps)
     assert all(r.ci_low > 0 for r in reps), "CI should exclude zero in every replicate"
     covered = sum(r.ci_low <= r.truth <= r.ci_high for r in reps)
@@ -110,7 +110,7 @@ def test_null_world_finds_no_effect_while_naive_before_after_sees_one(
     tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     reps = [_replicate("null", seed, tmp_path) for seed in NULL_SEEDS]
-    record_property("spine_recovery_table", _table("null", reps))
+    record_property("study_recovery_table", _table("null", reps))
     assert all(r.truth == 0.0 for r in reps)
     contains_zero = sum(r.ci_low <= 0 <= r.ci_high for r in reps)
     assert contains_zero >= 8, f"CI excluded zero in {10 - contains_zero}/10 null replicates"

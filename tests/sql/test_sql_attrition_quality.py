@@ -242,7 +242,7 @@ e1           | p1         | d1 00:00   | d9 00:00       | 70
 
 
 def test_trajectory_mean_is_the_same_bits_whatever_the_row_order() -> None:
-    # Regression for the flaky derive-twice property: 32 corrected Ca in bin [0, 12) of one
+    # A mean that floating-point sums make order-dependent: 32 corrected Ca in bin [0, 12) of one
     # analysed stay, every 20 min from the index draw (1.80 mmol/L, with albumin 40 g/L
     # beside it) on, and an outcome at 48 h. Their sum is 63.57 mmol/L, so the mean,
     # 63.57 / 32 = 1.9865625, lies exactly on a 6th-decimal rounding boundary: a

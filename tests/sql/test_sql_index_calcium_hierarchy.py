@@ -37,7 +37,7 @@ def test_an_albumin_drawn_after_the_calcium_never_decides_eligibility() -> None:
     #     not used, so the calcium is unclassifiable: no index; the stay has no classifiable
     #     calcium at all and leaves at step 2.
     # e2: the same, plus an albumin of 30 g/L at 06:00 (4 h before the Ca) and the later one
-    #     now 20 g/L. The old nearest-albumin rule (+/- 24 h) took the 12:00 albumin (2 h away)
+    #     20 g/L. A nearest-albumin rule (+/- 24 h) would take the 12:00 albumin (2 h away)
     #     -> 2.30, normal; the look-back takes 06:00 -> 2.10, low: index at 10:00, same-day.
     story = build(
         encounters=stays("e1", "e2"),
