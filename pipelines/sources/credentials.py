@@ -4,7 +4,8 @@ Flow parameters are stored by the Prefect server (its database, the UI, run hist
 ``--path postgresql://user:secret@host/db`` must therefore never reach the flow as typed:
 :func:`move_url_password_to_env` takes the password out of the URL and hands it to libpq by
 the ``PGPASSWORD`` environment variable of this process (which psycopg reads), so the flow
-parameter, logs and messages only ever hold ``postgresql://user@host/db``.
+parameter, logs and messages only ever hold ``postgresql://user@host/db``;
+:func:`redact_url` masks a password in a URL that is shown in a message.
 """
 
 from __future__ import annotations
@@ -31,3 +32,11 @@ def move_url_password_to_env(location: str) -> str:
     if secret:
         os.environ["PGPASSWORD"] = secret
     return cleaned
+
+
+def redact_url(location: str) -> str:
+    """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db``."""
+    match = _URL_PASSWORD.match(location)
+    if not match:
+        return location
+    return match.group("head") + ":***@" + location[match.end() :]

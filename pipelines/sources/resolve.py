@@ -1,8 +1,9 @@
 """Source adapters: where the canonical input tables come from.
 
-Every adapter ends in the same place: a folder of the four canonical Parquet tables
-(ARCHITECTURE.md). This spine ships two kinds; MIMIC-IV, OMOP, FHIR and MEDS adapters
-target the same folder shape.
+Every source ends in the same place: a folder of the four canonical Parquet tables
+(ARCHITECTURE.md, "Canonical schema"). Two kinds are resolved here; the others (MIMIC-IV,
+MEDS, long-format CSV, OMOP, FHIR) are adapters in :mod:`mgca.sources.adapters` that write
+that same folder shape.
 
 - ``synthetic``: the mgca synthetic world. With no ``--path``, a fresh dataset is generated
   (config ``synthetic:`` section) into the run's private folder, so the run is
@@ -28,16 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from mgca.config import MgcaConfig
+from mgca.engine.database import CANONICAL_TABLES
 
-CANONICAL_FILES = (
-    "persons.parquet",
-    "encounters.parquet",
-    "lab_results.parquet",
-    "medication_administrations.parquet",
-)
+#: The canonical tables by name, in the order of the schema (engine.database.CANONICAL_TABLES);
+#: with engine.spark_format: delta, one Delta table each.
+CANONICAL_TABLE_NAMES: tuple[str, ...] = tuple(CANONICAL_TABLES)
 
-#: The canonical tables by name (with engine.spark_format: delta, one Delta table each).
-CANONICAL_TABLE_NAMES = tuple(name.removesuffix(".parquet") for name in CANONICAL_FILES)
+#: The canonical folder's files: one ``<table>.parquet`` per canonical table.
+CANONICAL_FILES: tuple[str, ...] = tuple(f"{name}.parquet" for name in CANONICAL_TABLE_NAMES)
 
 BUILTIN_KINDS = ("synthetic", "canonical")
 

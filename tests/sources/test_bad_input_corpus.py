@@ -1,8 +1,9 @@
-"""The bad-input corpus (tests/bad_inputs/): every malformed extract either stops the run with
-one message naming the file, the column or line, and the fix, or is loaded with the bad rows
-quarantined and counted by reason. Never a bare traceback, never a silent drop.
+"""The bad-input corpus (tests/sources/bad_inputs/): every malformed extract either stops the
+run with one message naming the file, the column or line, and the fix, or is loaded with the bad
+rows quarantined and counted by reason. Never a bare traceback, never a silent drop.
 
-Each case folder is a plain long-format extract (--source csv; see tests/bad_inputs/README.md).
+Each case folder is a plain long-format extract (--source csv; see
+tests/sources/bad_inputs/README.md).
 Cases run through the same functions the Prefect tasks call (resolve_source → load_database →
 derive_tables) on a real DuckDB file; the CLI's exit-2 path is checked once at the end.
 Canonical-Parquet cases (types, time zones, missing columns) are in test_canonical_fuzz.py.

@@ -1,7 +1,6 @@
 """Delta tables without delta-spark (``mgca.sources.delta_snapshot``) and URL inputs
-(``mgca.sources.resolve``),
-on real Delta tables written by delta-rs; no Spark here (tests/test_spark_engine.py reads
-them on Spark).
+(``mgca.sources.resolve``), on real Delta tables written by delta-rs; no Spark here
+(tests/engine/test_spark_engine.py reads them on Spark).
 
 - the snapshot lists exactly the active files (stale files of later commits are left out)
   with their partition values, and its fingerprint follows the table version;

@@ -1,5 +1,5 @@
-"""--source mimic on hand-written MIMIC-IV v3.1-shaped files (tests/mimic_fixture.py): real
-csv.gz files, real DuckDB, every source row accounted for."""
+"""--source mimic on hand-written MIMIC-IV v3.1-shaped files (tests/helpers/mimic_fixture.py):
+real csv.gz files, real DuckDB, every source row accounted for."""
 
 from __future__ import annotations
 

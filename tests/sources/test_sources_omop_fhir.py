@@ -206,7 +206,7 @@ def test_omop_missing_table_and_path(tmp_path: Path) -> None:
 
 
 def test_postgres_url_survives_path_and_is_redacted() -> None:
-    from mgca.sources.adapters.common import redact_url
+    from mgca.sources.credentials import redact_url
 
     url = omop.as_url(Path("postgresql://ann:s3cret@127.0.0.1:5432/cdm"))
     assert url == "postgresql://ann:s3cret@127.0.0.1:5432/cdm"
@@ -252,3 +252,14 @@ def test_omop_postgres_bad_database_is_a_clear_error(omop_postgres: str) -> None
         omop.check(Path(bad))
     assert "cannot connect to PostgreSQL" in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+def test_omop_tab_separated_folder(tmp_path: Path) -> None:
+    """OMOP folders may be tab separated (as Athena's vocabulary files are): the header shows it."""
+    src = write_omop_csv(tmp_path / "cdm")
+    for file in src.glob("*.csv"):
+        text = file.read_text()
+        assert "\t" not in text
+        file.write_text(text.replace(",", "\t"))
+    target, _ = _run(omop, src, tmp_path)
+    _check_omop_mapping(target)

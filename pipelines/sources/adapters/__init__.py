@@ -13,7 +13,10 @@ An adapter is a module under ``mgca.sources.adapters`` named in :data:`ADAPTERS`
   message names the file, the column, what was expected, and the fix;
 - ``to_canonical(path, target, config, log) -> AdapterResult``: write the canonical folder
   into ``target`` (a folder inside the run's private staging area). Large inputs are streamed
-  by DuckDB (``read_csv``/``read_parquet`` → ``COPY … TO``), never held in Python memory.
+  by DuckDB (``read_csv``/``read_parquet`` → ``COPY … TO``), never held in Python memory;
+- ``SQL_FILES``: the names of its ``sql/sources/<kind>/<name>.sql`` files in run order (the
+  one place that order is written; :mod:`mgca.sources.adapters.common` says what each name
+  does).
 
 Mapping rules live in ``sql/sources/<kind>/`` and code lists in ``sql/reference/sources/``
 (with their vocabulary), not in Python.
@@ -77,7 +80,7 @@ def source_rows_select_list() -> str:
 
 def write_source_rows(con: duckdb.DuckDBPyConnection, select_sql: str, target: Path) -> None:
     """Write ``source_rows.parquet`` in ``target`` from a query returning SOURCE_ROWS_COLUMNS."""
-    from mgca.sources.adapters._common import copy_to_parquet
+    from mgca.sources.adapters.common import copy_to_parquet
 
     copy_to_parquet(
         con,

@@ -5,7 +5,8 @@ FOLDER holds one or more files per resource type, as a bulk ``$export`` writes t
 ``MedicationAdministration.ndjson`` (optional: without it nobody is exposed; a warning says
 so); numbered shards (``Observation_1.ndjson``, ``Observation.002.ndjson``) and gzip
 (``.ndjson.gz``) are accepted. Each line is one resource. DuckDB reads the files as JSON objects
-and streams them through the mapping SQL in ``sql/sources/fhir/*.sql``.
+and streams them through the mapping SQL in ``sql/sources/fhir/``, run in the order of
+:data:`SQL_FILES`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import duckdb
 
 from mgca.config import MgcaConfig
 from mgca.sources.adapters import AdapterResult, Log
-from mgca.sources.adapters.common import export_canonical, load_reference, run_source_sql
+from mgca.sources.adapters.common import export_canonical, load_reference, run_sql_files
+from mgca.sources.csv_reader import sql_literal
 from mgca.sources.resolve import SourceError
+
+KIND = "fhir"
 
 REQUIRED_RESOURCES = ("Patient", "Encounter", "Observation")
 OPTIONAL_RESOURCES = ("MedicationAdministration",)
@@ -34,6 +38,23 @@ REQUIRED_ELEMENTS: dict[str, tuple[str, ...]] = {
     "MedicationAdministration": ("id", "status", "subject"),
 }
 SAMPLE_LINES = 1000
+# sql/sources/fhir/<name>.sql in run order; they define the views of VIEWS.
+SQL_FILES = (
+    "resources",
+    "patient_encounter_rows",
+    "observation_rows",
+    "medication_rows",
+    "source_rows",
+)
+# Code lists the mapping joins (tables ref_<stem>).
+REFERENCE_STEMS = (
+    "lab_codes",
+    "ingredients",
+    "drug_route_codes",
+    "fhir_statuses",
+    "fhir_encounter_classes",
+)
+# canonical table → the view of sql/sources/fhir/ holding its rows (with skip_reason)
 VIEWS = {
     "persons": "fhir_person_rows",
     "encounters": "fhir_encounter_rows",
@@ -141,7 +162,7 @@ def _bind(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]]) -> None:
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT NULL::JSON AS json WHERE false"
             )
             continue
-        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+        listed = ", ".join(sql_literal(str(p)) for p in paths)
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT json FROM read_json_objects("
             f"[{listed}], format = 'newline_delimited', maximum_object_size = 67108864)"
@@ -162,18 +183,9 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
     try:
         con.execute("SET TimeZone = 'UTC'")
         _bind(con, files)
-        load_reference(
-            con,
-            (
-                "lab_codes",
-                "ingredients",
-                "drug_route_codes",
-                "fhir_statuses",
-                "fhir_encounter_classes",
-            ),
-        )
-        run_source_sql(con, "fhir")
-        written = export_canonical(con, VIEWS, target, "SELECT * FROM fhir_source_rows")
+        load_reference(con, REFERENCE_STEMS)
+        run_sql_files(con, KIND, SQL_FILES, target, log)
+        written = export_canonical(con, VIEWS, target)
     except duckdb.InvalidInputException as exc:
         for resource_files_ in files.values():
             for file in resource_files_:

@@ -7,36 +7,37 @@ of each holds which canonical field (README, "Sources"). Labs are required; medi
 persons and encounters are optional (a warning each when absent). Analyte values are canonical
 analyte names or LOINC codes (``sql/reference/sources/loinc_analytes.csv``); ingredient values
 are names of ``sql/reference/ingredients.csv``. The mapping rules are SQL in
-``sql/sources/csv/``.
+``sql/sources/csv/``, run in the order of :data:`SQL_FILES`.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 
 from mgca.config import LongFormatConfig, MgcaConfig, _LongFormatTable
-from mgca.sources.adapters import AdapterResult, Log, write_source_rows
-from mgca.sources.adapters._common import (
+from mgca.sources.adapters import AdapterResult, Log
+from mgca.sources.adapters.common import (
     InputTable,
-    copy_to_parquet,
-    encoding_hint,
     input_columns,
-    load_code_list,
+    load_reference,
     open_adapter_db,
     reader_sql,
-    source_sql,
-    sql_literal,
+    run_sql_files,
 )
-from mgca.sources.resolve import SourceError
+from mgca.sources.csv_reader import delimiter_hint, encoding_hint
+from mgca.sources.resolve import CANONICAL_TABLE_NAMES, SourceError
 
 KIND = "csv"
 ROLES = ("labs", "medications", "persons", "encounters")
-CANONICAL_OUTPUTS = ("persons", "encounters", "lab_results", "medication_administrations")
+# Reference files the mapping joins (tables ref_<stem>): analyte names are those of
+# analyte_bounds.csv, ingredient names those of ingredients.csv.
+REFERENCE_STEMS = ("loinc_analytes", "analyte_bounds", "ingredients")
+# sql/sources/csv/<name>.sql in run order (common.run_sql_files: what each name does).
+SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows")
 # canonical field names of each role's view, in order ("file" is not a column)
 FIELDS: dict[str, tuple[str, ...]] = {
     "labs": ("subject_id", "encounter_id", "time", "analyte", "value", "unit"),
@@ -78,21 +79,18 @@ def _check(root: Path, lf: LongFormatConfig) -> dict[str, tuple[_LongFormatTable
         if file is None:
             continue
         table = InputTable(role, file)
-        columns = {c.lower() for c in input_columns(table, KIND, lf.delimiter)}
+        read = input_columns(table, KIND, lf.delimiter)
+        columns = {c.lower() for c in read}
         for field in FIELDS[role]:
             column = getattr(spec, field)
             if column is not None and column.lower() not in columns:
                 found = ", ".join(sorted(columns)[:12])
-                hint = ""
-                if len(columns) == 1:
-                    hint = (
-                        f" Only one column was read: is the file delimited by "
-                        f"{lf.delimiter!r} (long_format.delimiter)?"
-                    )
+                hint = delimiter_hint(read, lf.delimiter)
                 raise SourceError(
                     f"--source csv: {file} ({role}) has no column {column!r} for {field}; "
                     f"found: {found}.{hint} Fix: set long_format.{role}.{field} in the config "
-                    f"to the column that holds it (null if the extract has none)."
+                    "to the column that holds it (null if the extract has none), or "
+                    "long_format.delimiter to the file's delimiter."
                 )
     return tables
 
@@ -133,20 +131,6 @@ def _create_view(con: duckdb.DuckDBPyConnection, role: str, spec: _LongFormatTab
     )
 
 
-def _load_core_reference(con: duckdb.DuckDBPyConnection) -> None:
-    folder = resources.files("mgca.sql").joinpath("reference")
-    with resources.as_file(folder / "analyte_bounds.csv") as path:
-        con.execute(
-            "CREATE OR REPLACE TABLE canonical_analytes AS SELECT analyte FROM read_csv("
-            f"{sql_literal(str(path))}, header = true, all_varchar = true)"
-        )
-    with resources.as_file(folder / "ingredients.csv") as path:
-        con.execute(
-            "CREATE OR REPLACE TABLE canonical_ingredients AS SELECT ingredient FROM read_csv("
-            f"{sql_literal(str(path))}, header = true, all_varchar = true)"
-        )
-
-
 def _read_error(exc: duckdb.Error, tables: dict[str, tuple[_LongFormatTable, Path | None]]
                 ) -> SourceError:
     """A DuckDB failure while reading the extract's rows, as a message naming file and line."""
@@ -183,20 +167,16 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
         warnings.append(f"long-format {role}: {note}; {consequence}")
     con = open_adapter_db(target, config)
     try:
-        load_code_list(con, "loinc_analytes")
-        _load_core_reference(con)
+        load_reference(con, REFERENCE_STEMS)
         for role in ROLES:
             spec, file = tables.get(role, (None, None))
             _create_view(con, role, spec, file, lf.delimiter)
         has_encounters = "encounters" in tables and tables["encounters"][1] is not None
         con.execute(f"CREATE OR REPLACE TABLE long_format_flags AS SELECT {has_encounters} "
                     "AS has_encounters")
-        con.execute(source_sql(KIND, "classify"))
         try:
-            for table in CANONICAL_OUTPUTS:
-                copy_to_parquet(con, source_sql(KIND, table), target / f"{table}.parquet")
-            write_source_rows(con, source_sql(KIND, "source_rows"), target)
-        except duckdb.Error as exc:  # a bad row beyond the header sniff (bytes, quoting)
+            run_sql_files(con, KIND, SQL_FILES, target, log)
+        except duckdb.Error as exc:  # a bad row past the header (bytes, quoting)
             raise _read_error(exc, tables) from exc
     finally:
         con.close()

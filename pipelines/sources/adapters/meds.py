@@ -8,33 +8,33 @@ is not needed. Columns: ``subject_id`` (int64), ``time`` (timestamp; null for st
 ``code`` (string), ``numeric_value`` (float32, nullable); an optional ``hadm_id`` column (the
 MIMIC-IV MEDS ETL writes one) links rows to stays. Codes are mapped by
 ``sql/reference/sources/meds_codes.csv`` (exact code or prefix → role) and the code lists it
-names; the rules are SQL in ``sql/sources/meds/``.
+names; the rules are SQL in ``sql/sources/meds/``, run in the order of :data:`SQL_FILES`.
 """
 
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 
 from mgca.config import MgcaConfig
-from mgca.sources.adapters import AdapterResult, Log, write_source_rows
-from mgca.sources.adapters._common import (
-    copy_to_parquet,
-    load_code_list,
+from mgca.sources.adapters import AdapterResult, Log
+from mgca.sources.adapters.common import (
+    load_reference,
     open_adapter_db,
-    source_sql,
-    sql_literal,
+    run_sql_files,
 )
-from mgca.sources.resolve import SourceError
+from mgca.sources.csv_reader import sql_literal
+from mgca.sources.resolve import CANONICAL_TABLE_NAMES, SourceError
 
 KIND = "meds"
 REQUIRED = ("subject_id", "time", "code", "numeric_value")
-CODE_LISTS = ("meds_codes", "mimic_lab_items", "loinc_analytes", "mimic_medications",
-              "mimic_emar_events")
-CANONICAL_OUTPUTS = ("persons", "encounters", "lab_results", "medication_administrations")
+# Code lists the mapping joins (tables ref_<stem>).
+REFERENCE_STEMS = ("meds_codes", "mimic_lab_items", "loinc_analytes", "mimic_medications",
+                   "mimic_emar_events", "ingredients")
+# sql/sources/meds/<name>.sql in run order (common.run_sql_files: what each name does).
+SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows")
 
 
 def _shards(root: Path) -> list[Path]:
@@ -100,25 +100,16 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
     warnings: list[str] = []
     con = open_adapter_db(target, config)
     try:
-        for stem in CODE_LISTS:
-            load_code_list(con, stem)
-        with resources.as_file(
-            resources.files("mgca.sql").joinpath("reference", "ingredients.csv")
-        ) as ing:
-            con.execute(
-                "CREATE TABLE canonical_ingredients AS SELECT ingredient, rxnorm FROM "
-                f"read_csv({sql_literal(str(ing))}, header = true, all_varchar = true)"
-            )
+        load_reference(con, REFERENCE_STEMS)
         files = "[" + ", ".join(sql_literal(s.as_posix()) for s in shards) + "]"
         hadm = "hadm_id" if has_hadm else "CAST(NULL AS VARCHAR) AS hadm_id"
         con.execute(
             "CREATE VIEW src_meds AS SELECT subject_id, time, code, numeric_value, "
             f"{hadm} FROM read_parquet({files}, union_by_name = true)"
         )
-        con.execute(source_sql(KIND, "classify"))
-        (n_stays,) = con.execute("SELECT count(*) FROM meds_stays").fetchone()
-        con.execute(f"CREATE TABLE meds_flags AS SELECT {n_stays > 0} AS has_stays")
-        if n_stays == 0:
+        run_sql_files(con, KIND, SQL_FILES, target, log)
+        (has_stays,) = con.execute("SELECT has_stays FROM meds_flags").fetchone()
+        if not has_stays:
             warnings.append(
                 "MEDS data has no HOSPITAL_ADMISSION/HOSPITAL_DISCHARGE codes: one pseudo-stay "
                 "per subject from its first to its last lab or dose (see README, 'Sources')"
@@ -129,9 +120,6 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
         if n_birth == 0:
             warnings.append("MEDS data has no MEDS_BIRTH codes: age unknown, so the adult "
                             "rule excludes every stay")
-        for table in CANONICAL_OUTPUTS:
-            copy_to_parquet(con, source_sql(KIND, table), target / f"{table}.parquet")
-        write_source_rows(con, source_sql(KIND, "source_rows"), target)
     finally:
         con.close()
         shutil.rmtree(target / ".duckdb_tmp", ignore_errors=True)

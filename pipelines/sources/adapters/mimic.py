@@ -7,10 +7,10 @@ when absent): ``hosp/emar`` + ``hosp/emar_detail`` (the only source of *given* w
 ``icu/inputevents`` (ICU IV doses), ``hosp/prescriptions`` (orders: counted, never used as
 doses), ``hosp/d_labitems`` (used to warn when a code-list itemid carries another label).
 
-The mapping is SQL in ``sql/sources/mimic/`` and code lists in
-``sql/reference/sources/mimic_*.csv``. The big tables are read once each by DuckDB into a
-staged Parquet file (``stage_*.sql``) and mapped from there, so labevents is never held in
-Python memory.
+The mapping is SQL in ``sql/sources/mimic/`` (run in the order of :data:`SQL_FILES`) and
+code lists in ``sql/reference/sources/mimic_*.csv``. The big tables are read once each by
+DuckDB into a staged Parquet file (``stage_*.sql``) and mapped from there, so labevents is never
+held in Python memory.
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ import shutil
 from pathlib import Path
 
 from mgca.config import MgcaConfig
-from mgca.sources.adapters import AdapterResult, Log, write_source_rows
-from mgca.sources.adapters._common import (
+from mgca.sources.adapters import AdapterResult, Log
+from mgca.sources.adapters.common import (
     InputTable,
-    copy_to_parquet,
     create_view,
     find_table,
-    load_code_list,
+    load_reference,
     open_adapter_db,
     require_columns,
-    source_sql,
-    sql_literal,
+    run_sql_files,
 )
-from mgca.sources.resolve import SourceError
+from mgca.sources.resolve import CANONICAL_TABLE_NAMES, SourceError
 
 KIND = "mimic"
 
@@ -71,14 +69,23 @@ OPTIONAL_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
         "prescriptions not counted (they are orders and never used as doses anyway)",
     ),
 }
-CODE_LISTS = (
+# Code lists the mapping joins (tables ref_<stem>).
+REFERENCE_STEMS = (
     "mimic_lab_items",
     "mimic_medications",
     "mimic_emar_events",
     "mimic_routes",
     "mimic_input_items",
 )
-CANONICAL_OUTPUTS = ("persons", "encounters", "lab_results", "medication_administrations")
+# sql/sources/mimic/<name>.sql in run order (common.run_sql_files: what each name does).
+SQL_FILES = (
+    "stage_labevents",
+    "stage_emar",
+    "stage_emar_detail",
+    "classify",
+    *CANONICAL_TABLE_NAMES,
+    "source_rows",
+)
 
 
 def _locate(root: Path) -> tuple[dict[str, InputTable], dict[str, InputTable | None]]:
@@ -129,7 +136,7 @@ def _label_warnings(con, root: Path) -> list[str]:
     require_columns(table, ("itemid", "label"), KIND)
     create_view(con, "src_d_labitems", table, ("itemid", "label"))
     rows = con.execute(
-        "SELECT k.itemid, k.label, d.label FROM mimic_lab_items AS k "
+        "SELECT k.itemid, k.label, d.label FROM ref_mimic_lab_items AS k "
         "JOIN src_d_labitems AS d ON trim(CAST(d.itemid AS VARCHAR)) = k.itemid "
         "WHERE lower(trim(d.label)) <> lower(trim(k.label)) ORDER BY k.itemid"
     ).fetchall()
@@ -146,12 +153,9 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
     check(root)
     required, optional = _locate(root)
     warnings: list[str] = []
-    stage = target / ".stage"
-    stage.mkdir(parents=True, exist_ok=True)
     con = open_adapter_db(target, config)
     try:
-        for stem in CODE_LISTS:
-            load_code_list(con, stem)
+        load_reference(con, REFERENCE_STEMS)
         for name, table in required.items():
             view, columns = REQUIRED_TABLES[name]
             create_view(con, view, table, columns)
@@ -161,19 +165,7 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
                 warnings.append(f"MIMIC-IV table {name} not found in {root}: {consequence}")
             create_view(con, view, table, columns)
         warnings += _label_warnings(con, root)
-
-        for name in ("labevents", "emar", "emar_detail"):
-            log(f"mimic: reading hosp/{name}")
-            out = stage / f"{name}.parquet"
-            copy_to_parquet(con, source_sql(KIND, f"stage_{name}"), out)
-            con.execute(
-                f"CREATE OR REPLACE VIEW stage_{name} AS SELECT * FROM "
-                f"read_parquet({sql_literal(out.as_posix())})"
-            )
-        con.execute(source_sql(KIND, "classify"))
-        for table in CANONICAL_OUTPUTS:
-            copy_to_parquet(con, source_sql(KIND, table), target / f"{table}.parquet")
-        write_source_rows(con, source_sql(KIND, "source_rows"), target)
+        run_sql_files(con, KIND, SQL_FILES, target, log)
         summary = con.execute(
             "SELECT source_table, status, sum(n_rows) FROM read_parquet(?) GROUP BY ALL "
             "ORDER BY 1, 2",
@@ -181,7 +173,6 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
         ).fetchall()
     finally:
         con.close()
-        shutil.rmtree(stage, ignore_errors=True)
         shutil.rmtree(target / ".duckdb_tmp", ignore_errors=True)
     threshold = config.privacy.small_cell_threshold
     for source_table, status, n in summary:

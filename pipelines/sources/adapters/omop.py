@@ -4,9 +4,9 @@ LOCATION is one of
 
 - a DuckDB file (``*.duckdb``/``*.db``), attached read-only; tables found in any schema
   (``main`` first, then ``cdm``, then alphabetical);
-- a folder of CSV (comma or tab separated, optionally gzipped) or Parquet files named after the
-  tables (``measurement.csv``, ``MEASUREMENT.csv``, ``measurement.parquet`` or a folder
-  ``measurement/`` of Parquet parts);
+- a folder of CSV (comma or tab separated, as the header row shows; optionally gzipped) or
+  Parquet files named after the tables (``measurement.csv``, ``MEASUREMENT.csv``,
+  ``measurement.parquet`` or a folder ``measurement/`` of Parquet parts);
 - a PostgreSQL database URL ``postgresql://user@host:port/dbname`` (password best given by
   ``PGPASSWORD`` or ``~/.pgpass``; a password in the URL is never logged). The needed columns are
   streamed with ``COPY … TO STDOUT`` into CSV files in the run's private folder (DuckDB's
@@ -16,7 +16,7 @@ LOCATION is one of
 Tables read: ``person``, ``visit_occurrence``, ``measurement``, ``drug_exposure``, ``concept``
 (required); ``concept_ancestor`` and ``death`` (optional: a warning when missing). Expected
 columns are listed in ``sql/reference/sources/omop_columns.csv``; the mapping is
-``sql/sources/omop/*.sql``.
+``sql/sources/omop/``, run in the order of :data:`SQL_FILES`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,14 @@ from mgca.sources.adapters import AdapterResult, Log
 from mgca.sources.adapters.common import (
     export_canonical,
     load_reference,
-    redact_url,
     reference_rows,
-    run_source_sql,
+    run_sql_files,
 )
+from mgca.sources.credentials import redact_url
+from mgca.sources.csv_reader import csv_reader_sql, header_delimiter, sql_literal
 from mgca.sources.resolve import SourceError
+
+KIND = "omop"
 
 REQUIRED_TABLES = ("person", "visit_occurrence", "measurement", "drug_exposure", "concept")
 OPTIONAL_TABLES = ("concept_ancestor", "death")
@@ -45,6 +48,25 @@ OPTIONAL_TABLE_WHY = {
     "(clinical drugs and brands below an ingredient may be missed)",
     "death": "died_in_hospital is left unknown",
 }
+# sql/sources/omop/<name>.sql in run order; they define the views of VIEWS.
+SQL_FILES = (
+    "concept_maps",
+    "person_rows",
+    "visit_rows",
+    "measurement_rows",
+    "drug_exposure_rows",
+    "source_rows",
+)
+# Code lists the mapping joins (tables ref_<stem>).
+REFERENCE_STEMS = (
+    "lab_codes",
+    "ingredients",
+    "drug_route_codes",
+    "omop_drug_types",
+    "omop_visit_types",
+    "omop_gender",
+)
+# canonical table → the view of sql/sources/omop/ holding its rows (with skip_reason)
 VIEWS = {
     "persons": "omop_person_rows",
     "encounters": "omop_visit_rows",
@@ -89,10 +111,6 @@ def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
     return {d[0].lower(): d[0] for d in rel.description}
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _folder_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, TableRef]:
     refs: dict[str, TableRef] = {}
     entries = {p.name.lower(): p for p in folder.iterdir()}
@@ -101,15 +119,15 @@ def _folder_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, Ta
             entry = entries.get(table + suffix)
             if entry is not None and entry.is_file():
                 if suffix == ".parquet":
-                    relation = f"read_parquet({_sql_str(str(entry))})"
+                    relation = f"read_parquet({sql_literal(str(entry))})"
                 else:
-                    relation = f"read_csv({_sql_str(str(entry))}, header = true)"
+                    relation = csv_reader_sql(entry, header_delimiter(entry))
                 break
         else:
             entry = entries.get(table)
             if entry is None or not entry.is_dir():
                 continue
-            relation = f"read_parquet({_sql_str(str(entry / '*.parquet'))})"
+            relation = f"read_parquet({sql_literal(str(entry / '*.parquet'))})"
         try:
             columns = _describe(con, relation)
         except duckdb.Error as exc:
@@ -123,7 +141,7 @@ def _folder_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, Ta
 
 def _duckdb_tables(con: duckdb.DuckDBPyConnection, file: Path) -> dict[str, TableRef]:
     try:
-        con.execute(f"ATTACH {_sql_str(str(file))} AS omop_src (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(str(file))} AS omop_src (READ_ONLY)")
     except duckdb.Error as exc:
         raise SourceError(
             f"{file.name}: cannot be opened as a DuckDB database ({exc}). Fix: give an OMOP CDM "
@@ -339,19 +357,9 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
         usable = {t: r.columns for t, r in refs.items()}
         warnings = _check_columns(usable, {t: r.label for t, r in refs.items()}, where)
         _bind(con, {t: r for t, r in refs.items() if t in usable})
-        load_reference(
-            con,
-            (
-                "lab_codes",
-                "ingredients",
-                "drug_route_codes",
-                "omop_drug_types",
-                "omop_visit_types",
-                "omop_gender",
-            ),
-        )
-        run_source_sql(con, "omop")
-        written = export_canonical(con, VIEWS, target, "SELECT * FROM omop_source_rows")
+        load_reference(con, REFERENCE_STEMS)
+        run_sql_files(con, KIND, SQL_FILES, target, log)
+        written = export_canonical(con, VIEWS, target)
         n_lab_rows = con.execute("SELECT count(*) FROM src_measurement").fetchone()[0]
     except duckdb.Error as exc:
         raise SourceError(

@@ -4,9 +4,9 @@
 -- src_medications, src_persons, src_encounters, whose columns already carry canonical names
 -- (NULL where the extract has no such column).
 --
--- Reads: src_labs, src_medications, src_persons, src_encounters; canonical_analytes (the
---        analytes of sql/reference/analyte_bounds.csv), loinc_analytes
---        (sql/reference/sources/loinc_analytes.csv), canonical_ingredients
+-- Reads: src_labs, src_medications, src_persons, src_encounters; ref_analyte_bounds (the
+--        analytes of sql/reference/analyte_bounds.csv), ref_loinc_analytes
+--        (sql/reference/sources/loinc_analytes.csv), ref_ingredients
 --        (sql/reference/ingredients.csv).
 
 -- A time written with a UTC offset or Z ("2024-03-02T08:00:00+01:00", "…Z") is skipped, never
@@ -43,8 +43,8 @@ SELECT
     END AS skip_reason,
     CASE WHEN TRY_CAST(l.value AS DOUBLE) IS NULL THEN 'no numeric value' END AS note
 FROM labs AS l
-LEFT JOIN canonical_analytes AS a ON a.analyte = l.analyte_text
-LEFT JOIN loinc_analytes AS lc ON lc.loinc = l.loinc_code;
+LEFT JOIN ref_analyte_bounds AS a ON a.analyte = l.analyte_text
+LEFT JOIN ref_loinc_analytes AS lc ON lc.loinc = l.loinc_code;
 
 -- medications: ingredient must be listed in ingredients.csv (any case, spaces -> '_');
 -- given: true/false, 1/0, yes/no, given/not given, administered/not administered; a row
@@ -96,7 +96,7 @@ SELECT
         ) THEN 'not given'
     END AS note
 FROM meds AS m
-LEFT JOIN canonical_ingredients AS i ON i.ingredient = m.ingredient_text;
+LEFT JOIN ref_ingredients AS i ON i.ingredient = m.ingredient_text;
 
 CREATE OR REPLACE TEMP VIEW long_persons_classified AS
 SELECT

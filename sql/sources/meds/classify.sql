@@ -4,8 +4,9 @@
 -- lookup column (MIMIC-IV itemids, LOINC, MIMIC-IV eMAR names and events, RxNorm).
 --
 -- Reads: src_meds (every data/ shard; hadm_id NULL when the shards have no such column),
---        meds_codes, mimic_lab_items, loinc_analytes, mimic_medications, mimic_emar_events,
---        canonical_ingredients (sql/reference/ingredients.csv, with rxnorm).
+--        ref_meds_codes, ref_mimic_lab_items, ref_loinc_analytes, ref_mimic_medications,
+--        ref_mimic_emar_events,
+--        ref_ingredients (sql/reference/ingredients.csv, with rxnorm).
 -- numeric_value is float32 in MEDS: it is read through its shortest text form so 1.2f stays
 -- 1.2 (not 1.2000000476837158).
 
@@ -20,7 +21,7 @@ SELECT
     split_part(CAST(m.code AS VARCHAR), '//', 2) AS part2,
     split_part(CAST(m.code AS VARCHAR), '//', 3) AS part3
 FROM src_meds AS m
-LEFT JOIN meds_codes AS r
+LEFT JOIN ref_meds_codes AS r
     ON (r.match = 'exact' AND CAST(m.code AS VARCHAR) = r.code)
     OR (r.match = 'prefix' AND starts_with(CAST(m.code AS VARCHAR), r.code));
 
@@ -64,17 +65,17 @@ SELECT
         WHEN m.role IN ('admission', 'discharge') THEN 'stay boundary'
     END AS note
 FROM meds_rows AS m
-LEFT JOIN mimic_lab_items AS li
+LEFT JOIN ref_mimic_lab_items AS li
     ON m.role = 'lab' AND starts_with(m.code, 'LAB//') AND li.itemid = m.part2
-LEFT JOIN loinc_analytes AS lo
+LEFT JOIN ref_loinc_analytes AS lo
     ON m.role = 'lab' AND starts_with(m.code, 'LOINC/') AND lo.loinc = substr(m.code, 7)
-LEFT JOIN mimic_medications AS mm
+LEFT JOIN ref_mimic_medications AS mm
     ON m.role = 'medication' AND starts_with(m.code, 'MEDICATION//')
     AND mm.medication = lower(trim(m.part2))
-LEFT JOIN mimic_emar_events AS ev
+LEFT JOIN ref_mimic_emar_events AS ev
     ON m.role = 'medication' AND starts_with(m.code, 'MEDICATION//') AND ev.event_txt = m.part3
 LEFT JOIN (
-    SELECT ingredient, rxnorm FROM canonical_ingredients WHERE coalesce(rxnorm, '') <> ''
+    SELECT ingredient, rxnorm FROM ref_ingredients WHERE coalesce(rxnorm, '') <> ''
 ) AS rx
     ON m.role = 'medication' AND starts_with(m.code, 'RxNorm/') AND rx.rxnorm = substr(m.code, 8);
 
@@ -120,3 +121,8 @@ by_order AS (
 SELECT * FROM by_hadm
 UNION ALL
 SELECT * FROM by_order;
+
+-- Whether the data has any stay: without one, every subject gets one pseudo-stay from its first
+-- to its last lab or dose (encounters.sql), and labs and doses are linked to it.
+CREATE OR REPLACE TABLE meds_flags AS
+SELECT (SELECT count(*) FROM meds_stays) > 0 AS has_stays;

@@ -6,8 +6,8 @@
 --
 -- Reads: src_patients, src_admissions, src_inputevents (views over the distributed files),
 --        stage_labevents, stage_emar, stage_emar_detail (staged by stage_*.sql), and the code
---        lists mimic_lab_items, mimic_medications, mimic_emar_events, mimic_routes,
---        mimic_input_items (sql/reference/sources/*.csv).
+--        lists ref_mimic_lab_items, ref_mimic_medications, ref_mimic_emar_events, ref_mimic_routes,
+--        ref_mimic_input_items (sql/reference/sources/*.csv).
 -- Times are MIMIC's shifted times, kept as they are (relative times are all the study uses).
 
 -- hosp/patients -> persons. year_of_birth = anchor_year - anchor_age (MIMIC gives age at the
@@ -87,7 +87,7 @@ SELECT
     END AS skip_reason,
     CASE WHEN TRY_CAST(s.valuenum AS DOUBLE) IS NULL THEN 'no numeric value' END AS note
 FROM stage_labevents AS s
-LEFT JOIN mimic_lab_items AS k
+LEFT JOIN ref_mimic_lab_items AS k
     ON k.itemid = s.itemid;
 
 -- hosp/emar (+ hosp/emar_detail) -> medication_administrations, by medication name
@@ -148,10 +148,10 @@ SELECT
     END AS skip_reason,
     CASE WHEN ev.outcome = 'not_given' THEN 'not given: ' || s.event_txt END AS note
 FROM stage_emar AS s
-LEFT JOIN mimic_medications AS m ON m.medication = s.medication
-LEFT JOIN mimic_emar_events AS ev ON ev.event_txt = s.event_txt
+LEFT JOIN ref_mimic_medications AS m ON m.medication = s.medication
+LEFT JOIN ref_mimic_emar_events AS ev ON ev.event_txt = s.event_txt
 LEFT JOIN mimic_emar_dose AS d ON d.emar_id = s.emar_id
-LEFT JOIN mimic_routes AS r ON upper(r.route) = upper(d.route);
+LEFT JOIN ref_mimic_routes AS r ON upper(r.route) = upper(d.route);
 
 -- hosp/emar_detail rows: counted as used when they belong to a listed eMAR event.
 CREATE OR REPLACE TEMP VIEW mimic_emar_detail_classified AS
@@ -185,5 +185,5 @@ SELECT
     END AS skip_reason,
     CAST(NULL AS VARCHAR) AS note
 FROM src_inputevents AS i
-LEFT JOIN mimic_input_items AS k
+LEFT JOIN ref_mimic_input_items AS k
     ON k.itemid = trim(CAST(i.itemid AS VARCHAR));

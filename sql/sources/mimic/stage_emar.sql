@@ -1,6 +1,6 @@
 -- stage_emar: one streaming pass over hosp/emar (one row per eMAR event).
 --
--- Reads:  src_emar, mimic_medications (sql/reference/sources/mimic_medications.csv).
+-- Reads:  src_emar, ref_mimic_medications (sql/reference/sources/mimic_medications.csv).
 -- Writes: one staged row per emar row; rows whose medication name (trimmed, lower case) is in
 --         the code list keep what the mapping needs, every other row only the flag.
 SELECT
@@ -12,5 +12,5 @@ SELECT
     CASE WHEN k.medication IS NOT NULL THEN k.medication END AS medication,
     CASE WHEN k.medication IS NOT NULL THEN trim(CAST(e.event_txt AS VARCHAR)) END AS event_txt
 FROM src_emar AS e
-LEFT JOIN mimic_medications AS k
+LEFT JOIN ref_mimic_medications AS k
     ON k.medication = lower(trim(CAST(e.medication AS VARCHAR)))

@@ -1,7 +1,7 @@
 -- stage_labevents: one streaming pass over hosp/labevents (100+ million rows in MIMIC-IV).
 --
 -- Reads:  src_labevents (the distributed file, every column as text or as typed in Parquet),
---         mimic_lab_items (sql/reference/sources/mimic_lab_items.csv).
+--         ref_mimic_lab_items (sql/reference/sources/mimic_lab_items.csv).
 -- Writes: one staged Parquet row per labevents row. Rows whose itemid is in the code list keep
 --         the columns the mapping needs; every other row keeps only its itemid, so it can be
 --         counted without a second pass over the gzip file.
@@ -14,5 +14,5 @@ SELECT
     CASE WHEN k.itemid IS NOT NULL THEN CAST(l.valuenum AS VARCHAR) END AS valuenum,
     CASE WHEN k.itemid IS NOT NULL THEN CAST(l.valueuom AS VARCHAR) END AS valueuom
 FROM src_labevents AS l
-LEFT JOIN mimic_lab_items AS k
+LEFT JOIN ref_mimic_lab_items AS k
     ON k.itemid = trim(CAST(l.itemid AS VARCHAR))

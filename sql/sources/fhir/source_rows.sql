@@ -1,5 +1,4 @@
 -- Every FHIR resource read, mapped or skipped by reason (source_rows.parquet).
-CREATE OR REPLACE TEMP VIEW fhir_source_rows AS
 SELECT 'fhir' AS source_kind, 'Patient' AS source_table,
        CASE WHEN skip_reason IS NULL THEN 'persons' END AS canonical_table,
        CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END AS status,
@@ -17,4 +16,4 @@ UNION ALL
 SELECT 'fhir', 'MedicationAdministration',
        CASE WHEN skip_reason IS NULL THEN 'medication_administrations' END,
        CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END, skip_reason, count(*)
-FROM fhir_drug_rows GROUP BY ALL;
+FROM fhir_drug_rows GROUP BY ALL
