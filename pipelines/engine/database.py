@@ -414,12 +414,23 @@ REFERENCE_SCHEMAS: dict[str, dict[str, str]] = {
         "ctcae_term": "VARCHAR",
         "source": "VARCHAR",
     },
+    "egfr_ckd_epi_2021": {
+        "sex": "VARCHAR",
+        "kappa_mg_dl": "DOUBLE",
+        "alpha": "DOUBLE",
+        "sex_factor": "DOUBLE",
+        "intercept": "DOUBLE",
+        "exponent_above_kappa": "DOUBLE",
+        "age_factor_per_year": "DOUBLE",
+        "source": "VARCHAR",
+    },
 }
 REFERENCE_KEYS: dict[str, tuple[str, ...]] = {
     "unit_conversions": ("analyte", "unit"),
     "analyte_bounds": ("analyte",),
     "ingredients": ("ingredient",),
     "ctcae_grades": ("measure", "grade"),
+    "egfr_ckd_epi_2021": ("sex",),
 }
 
 
@@ -431,13 +442,19 @@ def normalise_unit(unit: str) -> str:
 
 
 def _load_reference_csv(con: duckdb.DuckDBPyConnection, stem: str, path: Path) -> None:
+    """Load ``reference/<stem>.csv`` as table ``stem``: read as text by the one CSV reader
+    (:func:`mgca.sources.csv_reader.csv_reader_sql`), header checked against
+    :data:`REFERENCE_SCHEMAS`, cast, key checked for repeats."""
+    from mgca.sources.csv_reader import csv_reader_sql
+
     schema = REFERENCE_SCHEMAS.get(stem)
     if schema is None:
-        con.execute(f'CREATE OR REPLACE TABLE "{stem}" AS SELECT * FROM read_csv(?)', [str(path)])
-        return
-    rel = con.execute(
-        "DESCRIBE SELECT * FROM read_csv(?, header = true, all_varchar = true)", [str(path)]
-    ).fetchall()
+        raise ReferenceDataError(
+            f"reference/{path.name} has no schema; add its columns and types to "
+            "REFERENCE_SCHEMAS and its key to REFERENCE_KEYS in mgca.engine.database"
+        )
+    reader = csv_reader_sql(path)
+    rel = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     header = [row[0] for row in rel]
     if header != list(schema):
         raise ReferenceDataError(
@@ -445,9 +462,7 @@ def _load_reference_csv(con: duckdb.DuckDBPyConnection, stem: str, path: Path) -
         )
     select = ", ".join(f'CAST("{col}" AS {kind}) AS "{col}"' for col, kind in schema.items())
     con.execute(
-        f'CREATE OR REPLACE TABLE "{stem}" AS SELECT {select} '
-        "FROM read_csv(?, header = true, all_varchar = true)",
-        [str(path)],
+        f'CREATE OR REPLACE TABLE "{stem}" AS SELECT {select} FROM {reader}'
     )
     key = ", ".join(f'"{col}"' for col in REFERENCE_KEYS[stem])
     repeated = con.execute(

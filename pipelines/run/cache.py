@@ -38,6 +38,7 @@ import pkgutil
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,18 +54,18 @@ DEFAULT_KEEP = 5
 _HASHED_SUFFIXES = (".sql", ".csv", ".py", ".yaml", ".j2", ".css")
 
 
-def _hash_tree(digest: Any, root: Any, prefix: str) -> None:
-    """Feed every code or data file under an importlib ``Traversable`` into ``digest`` in name
-    order; a sub-folder that is itself a package is left to its own call."""
+def _code_files(root: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
+    """Every code or data file under an importlib ``Traversable``, in name order, as
+    (``prefix`` + relative name, bytes); a sub-folder that is itself a package is left to its
+    own call."""
     for item in sorted(root.iterdir(), key=lambda p: p.name):
         if item.name.startswith((".", "__pycache__")):
             continue
         if item.is_dir():
             if not item.joinpath("__init__.py").is_file():
-                _hash_tree(digest, item, f"{prefix}{item.name}/")
+                yield from _code_files(item, f"{prefix}{item.name}/")
         elif item.name.endswith(_HASHED_SUFFIXES):
-            digest.update(f"{prefix}{item.name}\0".encode())
-            digest.update(item.read_bytes())
+            yield f"{prefix}{item.name}", item.read_bytes()
 
 
 #: The package roots pyproject's ``package-dir`` maps to folders of their own; an editable
@@ -86,13 +87,20 @@ def code_packages() -> list[str]:
     return sorted(found)
 
 
-def code_fingerprint() -> str:
-    """SHA-256 of the whole ``mgca`` package: every subpackage of :func:`code_packages` with
-    its SQL, reference CSVs, templates and default config. Any code change gives a new cache
-    key, so a cached result is never served to changed code."""
-    digest = hashlib.sha256(f"mgca {__version__}\0".encode())
+def code_files() -> Iterator[tuple[str, bytes]]:
+    """Every file of the whole ``mgca`` package the cache key covers, as (path, bytes)."""
     for package in code_packages():
-        _hash_tree(digest, resources.files(package), package.replace(".", "/") + "/")
+        yield from _code_files(resources.files(package), package.replace(".", "/") + "/")
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the whole ``mgca`` package (:func:`code_files`): every subpackage of
+    :func:`code_packages` with its SQL, reference CSVs, templates and default config. Any
+    code change gives a new cache key, so a cached result is never served to changed code."""
+    digest = hashlib.sha256(f"mgca {__version__}\0".encode())
+    for name, content in code_files():
+        digest.update(f"{name}\0".encode())
+        digest.update(content)
     return digest.hexdigest()
 
 
