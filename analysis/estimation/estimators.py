@@ -60,10 +60,10 @@ from mgca.analysis.estimation.models import (
     AdjustedData,
     InsufficientDataError,
     ModelSpec,
-    _entry,
     _grace_words,
     bootstrap_interval,
     choose_model_spec,
+    estimate_entry,
     horizon_words,
     interacted_design,
     outcome_design,
@@ -246,7 +246,7 @@ def ipw_ate(
         f"per arm, ATE = difference. {se_words}; 95 % CI and p-value from t with "
         "(patients − 1) df."
     )
-    return _entry(
+    return estimate_entry(
         name="ipw",
         estimand=_weighted_estimand(study),
         study=study,
@@ -346,7 +346,7 @@ def aipw_ate(
         "G/(G−1)·(n−1)/(n−K), K = propensity + outcome-model parameters); 95 % CI and "
         "p-value from t with (patients − 1) df."
     )
-    entry = _entry(
+    entry = estimate_entry(
         name="doubly_robust",
         estimand=_weighted_estimand(study),
         study=study,
@@ -506,7 +506,7 @@ def overlap_ate(
         f"patients, seed {estimation.bootstrap_seed}, propensity model refitted in each); "
         "95 % CI and p-value from t with (patients − 1) df."
     )
-    return _entry(
+    return estimate_entry(
         name="overlap",
         estimand=_overlap_estimand(study),
         study=study,
