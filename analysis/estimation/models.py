@@ -35,6 +35,16 @@ import statsmodels.api as sm
 from scipy import sparse
 
 from mgca.analysis.finite import finite_or_none
+from mgca.analysis.text import (
+    cohort_words,
+    exposure_words,
+    model_spec_words,
+    naive_estimand,
+    outcome_words,
+    primary_estimand,
+    primary_method,
+    unadjusted_estimand,
+)
 from mgca.config import EstimationConfig, StudyConfig
 
 UNIT = "mmol/L"
@@ -80,68 +90,6 @@ class InsufficientDataError(ValueError):
 
     The message says why in words and never contains a small count.
     """
-
-
-# ---------------------------------------------------------------------------------------------
-# words for the results.json entry
-
-
-def _cohort_words(study: StudyConfig | None) -> str:
-    if study is None:
-        return (
-            "analysed episodes of the analytic cohort (first concurrent hypomagnesaemia and "
-            "hypocalcaemia per hospital stay) with an outcome calcium in the outcome window"
-        )
-    lo = study.horizon_hours - study.outcome_tolerance_hours
-    hi = study.horizon_hours + study.outcome_tolerance_hours
-    return (
-        f"adult (≥ {study.min_age_years:g} y) hospital stays with concurrent hypomagnesaemia "
-        f"(serum Mg < {study.mg_low_mmol_l:.2f} mmol/L) and hypocalcaemia (albumin-corrected "
-        f"Ca < {study.ca_corrected_low_mmol_l:.2f} mmol/L), first such episode per stay, with "
-        f"a corrected Ca measured {lo}–{hi} h after index"
-    )
-
-
-def _grace_words(study: StudyConfig | None) -> str:
-    return "the grace period" if study is None else f"{study.grace_hours} h"
-
-
-def _exposure_words(study: StudyConfig | None) -> str:
-    return (
-        f"first given IV or oral magnesium dose within {_grace_words(study)} after index "
-        f"(time zero = draw time of the later qualifying lab) vs no magnesium within "
-        f"{_grace_words(study)}; usual care afterwards in both groups"
-    )
-
-
-def _outcome_words(study: StudyConfig | None) -> str:
-    if study is None:
-        return "albumin-corrected serum Ca (mmol/L) nearest to the outcome horizon"
-    return (
-        f"albumin-corrected serum Ca (mmol/L) nearest to {study.horizon_hours} h after index, "
-        f"within ± {study.outcome_tolerance_hours} h"
-    )
-
-
-def _primary_estimand(study: StudyConfig) -> str:
-    return (
-        "average treatment effect, in the population the analytic cohort represents (the "
-        "mean over its episodes; the interval also counts the sampling of their covariates), "
-        "of IV/oral Mg repletion within "
-        f"{study.grace_hours} h after index vs no Mg repletion within {study.grace_hours} h "
-        "(usual care afterwards), on albumin-corrected Ca at "
-        f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
-    )
-
-
-def estimand_words(study: StudyConfig) -> dict[str, str]:
-    """The primary estimand in words: ``estimand``, ``cohort``, ``exposure``, ``outcome``."""
-    return {
-        "estimand": _primary_estimand(study),
-        "cohort": _cohort_words(study),
-        "exposure": _exposure_words(study),
-        "outcome": _outcome_words(study),
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +181,7 @@ def estimate_entry(
     return {
         "name": name,
         "estimand": estimand,
-        "outcome": _outcome_words(study),
+        "outcome": outcome_words(study),
         "unit": UNIT,
         **stats,
         "n": len(data),
@@ -242,8 +190,8 @@ def estimate_entry(
         "horizon_hours": None if study is None else study.horizon_hours,
         "method": method,
         "adjustment_set": adjustment_set,
-        "cohort": _cohort_words(study),
-        "exposure": _exposure_words(study),
+        "cohort": cohort_words(study),
+        "exposure": exposure_words(study),
         "n_exposed": n_exposed,
         "n_unexposed": len(treat) - n_exposed,
         "n_clusters": int(data[CLUSTER].nunique()),
@@ -263,7 +211,7 @@ def no_estimate_entry(
     return {
         "name": name,
         "estimand": estimand,
-        "outcome": _outcome_words(study),
+        "outcome": outcome_words(study),
         "unit": UNIT,
         "estimate": None,
         "se": None,
@@ -276,8 +224,8 @@ def no_estimate_entry(
         "horizon_hours": None if study is None else study.horizon_hours,
         "method": None,
         "adjustment_set": [],
-        "cohort": _cohort_words(study),
-        "exposure": _exposure_words(study),
+        "cohort": cohort_words(study),
+        "exposure": exposure_words(study),
         "n_exposed": None,
         "n_unexposed": None,
         "n_clusters": None,
@@ -398,17 +346,7 @@ def covariate_rhs(covariates: Sequence[str], splines: bool = True) -> str:
 MODEL_SPECS: tuple[str, ...] = ("interacted_splines", "additive_splines", "additive_linear")
 """Candidate primary outcome models, richest first (see :func:`choose_model_spec`)."""
 
-MODEL_SPEC_WORDS: dict[str, str] = {
-    "interacted_splines": (
-        "exposure × covariate interaction (one regression per arm, Lin 2013), natural cubic "
-        f"splines ({SPLINE_DF} df) for baseline Mg and baseline corrected Ca"
-    ),
-    "additive_splines": (
-        "additive ANCOVA (common covariate slopes in both arms), natural cubic splines "
-        f"({SPLINE_DF} df) for baseline Mg and baseline corrected Ca"
-    ),
-    "additive_linear": "additive ANCOVA (common covariate slopes in both arms), linear terms",
-}
+MODEL_SPEC_WORDS: dict[str, str] = model_spec_words(SPLINE_DF)
 """The model of each spec in words (results.json ``model_spec.words``, report, methods)."""
 
 
@@ -650,13 +588,6 @@ def bootstrap_interval(
     return t_interval(estimate, float(np.std(values, ddof=1)), n_clusters)
 
 
-def horizon_words(study: StudyConfig | None) -> str:
-    """The outcome window in words, e.g. ``"48 h ± 12 h"``."""
-    if study is None:
-        return "the outcome horizon"
-    return f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
-
-
 def _gcomp_bootstrap(
     design: OutcomeDesign, treat: np.ndarray, groups: pd.Series, n_replicates: int, seed: int
 ) -> tuple[np.ndarray, int]:
@@ -703,37 +634,6 @@ def _gcomp_bootstrap(
     return np.concatenate(values), skipped
 
 
-def _primary_method(spec: ModelSpec, n_replicates: int, seed: int) -> str:
-    return (
-        f"Outcome regression (g-computation), fitted by OLS: {MODEL_SPEC_WORDS[spec.name]}; "
-        "log baseline creatinine. The model was chosen by the pre-specified rule "
-        "(estimation.min_episodes_per_parameter) before the outcome was read. ATE = mean over "
-        "the analysed cohort of predicted outcome with everyone exposed minus everyone "
-        f"unexposed. SE from a patient-cluster bootstrap ({n_replicates} resamples of whole "
-        f"patients, seed {seed}; the model refitted in each, so the interval counts the "
-        "sampling of the covariates too); 95 % CI and p-value from t with (patients − 1) df. "
-        "The delta-method interval (patient-clustered CR1 sandwich, covariates held fixed) is "
-        "kept beside it as delta_method."
-    )
-
-
-def model_rule_words(estimation: EstimationConfig) -> str:
-    """The pre-specified model rule and the interval, in words (Methods)."""
-    k = estimation.min_episodes_per_parameter
-    return (
-        "Outcome regression (g-computation), fitted by OLS, with the richest of three models "
-        f"whose parameters each have at least {k} episodes behind them (Harrell): "
-        f"(1) {MODEL_SPEC_WORDS['interacted_splines']}, when the smaller arm has {k} episodes "
-        f"per parameter of its own regression; (2) {MODEL_SPEC_WORDS['additive_splines']}; "
-        f"(3) {MODEL_SPEC_WORDS['additive_linear']}, when the whole cohort has {k} per "
-        "parameter; log baseline creatinine in all. The rule reads exposure and covariates "
-        "only, never the outcome; results.json model_spec records the choice and why. ATE = "
-        "mean predicted outcome with everyone exposed minus everyone unexposed; 95 % CI from "
-        f"a patient-cluster bootstrap ({estimation.bootstrap_replicates} resamples, seed "
-        f"{estimation.bootstrap_seed}), t with (patients − 1) df."
-    )
-
-
 def fit_primary(
     cohort: pd.DataFrame,
     study: StudyConfig,
@@ -761,7 +661,7 @@ def fit_primary(
     design columns that are exact linear combinations of earlier ones are dropped, with a
     note (corrected Ca is computed from total Ca and albumin, so one of the three is always
     redundant and the ATE does not change; when a dropped column does bear on the ATE, e.g. a
-    sex level seen in one arm only, the note says the ATE now assumes that term is zero).
+    sex level seen in one arm only, the note says the ATE then assumes that term is zero).
 
     ``adjustment_set`` replaces ``ADJUSTMENT_SET`` (a sensitivity refit; the entry's
     ``adjustment_set`` then names the columns used).
@@ -800,13 +700,17 @@ def fit_primary(
     stats = bootstrap_interval(float(delta["estimate"] or np.nan), values, n_clusters)
     entry = estimate_entry(
         name="primary",
-        estimand=_primary_estimand(study),
+        estimand=primary_estimand(study),
         study=study,
         stats=stats,
         data=data,
         treat=treat,
         n_dropped=adjusted.n_dropped,
-        method=_primary_method(spec, estimation.bootstrap_replicates, estimation.bootstrap_seed),
+        method=primary_method(
+            MODEL_SPEC_WORDS[spec.name],
+            estimation.bootstrap_replicates,
+            estimation.bootstrap_seed,
+        ),
         adjustment_set=list(ADJUSTMENT_SET if adjustment_set is None else adjustment_set),
         notes=notes,
     )
@@ -836,10 +740,7 @@ def unadjusted_difference(cohort: pd.DataFrame, study: StudyConfig | None = None
     fit = clustered_ols(data[OUTCOME].to_numpy(dtype=float), X, data[CLUSTER])
     return estimate_entry(
         name="unadjusted_difference",
-        estimand=(
-            f"crude difference in mean outcome between episodes with and without Mg repletion "
-            f"within {_grace_words(study)}; not adjusted for confounding by indication"
-        ),
+        estimand=unadjusted_estimand(study),
         study=study,
         stats=linear_contrast(fit, np.array([0.0, 1.0])),
         data=data,
@@ -874,12 +775,7 @@ def naive_before_after(cohort: pd.DataFrame, study: StudyConfig | None = None) -
     fit = clustered_ols(change, np.ones((len(data), 1)), data[CLUSTER])
     return estimate_entry(
         name="naive_before_after",
-        estimand=(
-            "mean change in albumin-corrected Ca from the qualifying (baseline) value to the "
-            f"outcome, among episodes with Mg repletion within {_grace_words(study)}. NOT a "
-            "causal effect: episodes were selected for a low calcium, which rises on re-test "
-            "without treatment (regression to the mean), and the illness behind it resolves"
-        ),
+        estimand=naive_estimand(study),
         study=study,
         stats=linear_contrast(fit, np.array([1.0])),
         data=data,

@@ -55,6 +55,7 @@ from mgca.analysis.estimation.models import (
 from mgca.analysis.estimation.propensity import DEFAULT_THRESHOLD
 from mgca.analysis.finite import finite_or_none
 from mgca.analysis.privacy import display_count
+from mgca.analysis.text import horizon_outcome_words
 from mgca.config import StudyConfig
 
 SECONDARY_COUNT_KEYS: tuple[str, ...] = (
@@ -372,8 +373,7 @@ def calcium_mg_interaction(cohort: pd.DataFrame, study: StudyConfig) -> list[dic
         "covariance; t with (patients − 1) df."
     )
     common = {
-        "outcome": f"albumin-corrected Ca (mmol/L) at {study.horizon_hours} h ± "
-        f"{study.outcome_tolerance_hours} h",
+        "outcome": horizon_outcome_words(study),
         "unit": "mmol/L",
         "method": method,
         "data": data,
@@ -502,8 +502,7 @@ def mg_dose_response(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]
             f"difference in corrected Ca at the horizon per {DOSE_STEP_MMOL:g} mmol more "
             f"elemental Mg given within {study.grace_hours} h, among episodes given Mg"
         ),
-        outcome=f"albumin-corrected Ca (mmol/L) at {study.horizon_hours} h ± "
-        f"{study.outcome_tolerance_hours} h",
+        outcome=horizon_outcome_words(study),
         unit=f"mmol/L per {DOSE_STEP_MMOL:g} mmol Mg",
         scale="slope",
         method=f"OLS on elemental Mg dose (linear), {_adjustment_words()}; patient-clustered "

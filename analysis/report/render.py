@@ -25,9 +25,8 @@ from mgca.analysis.estimation.gate import gate_rule_words
 from mgca.analysis.estimation.models import (
     ADJUSTMENT_SET,
     COUNT_KEYS,
+    MODEL_SPEC_WORDS,
     REPORT_SAYS,
-    estimand_words,
-    model_rule_words,
 )
 from mgca.analysis.privacy import (
     SUPPRESSED_KEY,
@@ -53,6 +52,7 @@ from mgca.analysis.report.format import (
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
 from mgca.analysis.report.quality_section import data_quality_view
 from mgca.analysis.report.stats import stats_sections
+from mgca.analysis.text import estimand_words, methods_items, model_rule_words, question_words
 from mgca.config import MgcaConfig, StudyConfig
 
 TEMPLATE = "report.html.j2"
@@ -227,11 +227,7 @@ def _summary(
     in the caveats; ``gate`` results.json's diagnostics gate: when it failed, the answer says
     this data cannot answer, and why.
     """
-    question = (
-        "In adults with concurrent low magnesium and low calcium, does giving magnesium "
-        f"within {study.grace_hours} h raise albumin-corrected calcium "
-        f"{study.horizon_hours} h later, compared with not giving it within {study.grace_hours} h?"
-    )
+    question = question_words(study)
     caveats = [
         "Observational data: the estimate is causal only if the adjustment set captures why "
         "some patients were given magnesium (severity of illness, vitamin D and PTH status are "
@@ -325,107 +321,15 @@ def _rows(
 
 def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
     """Methods items generated from the config (thresholds with units), then software."""
-    s = config.study
-    sample_size = config.report.trajectory_sample_size
-    sample_seed = config.report.trajectory_sample_seed
-    return [
-        ("Hypomagnesaemia", f"serum Mg < {s.mg_low_mmol_l:.2f} mmol/L"),
-        (
-            "Hypocalcaemia",
-            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L where an ionized Ca was drawn "
-            f"in the {s.ionized_window_hours} h up to the calcium draw, else albumin-corrected "
-            f"Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca = total Ca + "
-            f"{s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − albumin g/L) "
-            f"mmol/L, using the latest albumin drawn at or before the calcium and at most "
-            f"{s.albumin_lookback_hours} h earlier (same-day: at most "
-            f"{s.albumin_same_day_hours} h); a total Ca without such an albumin is never "
-            "classified (uncorrected total Ca under-estimates calcium when albumin is low)",
-        ),
-        (
-            "Index (time zero)",
-            f"first time per hospital stay with both qualifying draws at most "
-            f"{s.concurrent_window_hours} h apart; the later draw (no test drawn after it "
-            f"decides eligibility); adults ≥ {s.min_age_years:g} years",
-        ),
-        (
-            "Exposure",
-            f"first given (not only ordered) IV or oral magnesium in (index, index + "
-            f"{s.grace_hours} h]; unexposed: none in that window (usual care afterwards)",
-        ),
-        (
-            "Outcome",
-            f"albumin-corrected Ca nearest to index + {s.horizon_hours} h, within ± "
-            f"{s.outcome_tolerance_hours} h",
-        ),
-        (
-            "Baseline covariates",
-            f"labs: last value in [index − {s.baseline_lookback_hours} h, index]; drugs (PPI, "
-            f"loop diuretic): any given in [index − {s.drug_lookback_hours} h, index)",
-        ),
-        (
-            "Calcium measures",
-            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L is low and preferred when drawn "
-            f"within {s.ionized_window_hours} h of a total Ca; PTH above "
-            f"{s.pth_upper_ng_l:g} ng/L is appropriately raised, looked for within "
-            f"{s.pth_window_hours} h of a hypocalcaemia episode",
-        ),
-        (
-            "Units",
-            "every accepted unit is converted to SI (Mg, Ca mmol/L; albumin g/L; creatinine "
-            "µmol/L; PTH pmol/L) with the factors in sql/reference/unit_conversions.csv and "
-            "rounded to laboratory reporting precision before any threshold; results with an "
-            "unknown unit or outside plausibility bounds are quarantined and counted"
-            + (
-                "; a missing unit is inferred when the value is plausible in exactly one unit"
-                if s.infer_missing_units
-                else "; a missing unit is never guessed"
-            ),
-        ),
-        ("Primary model", model_rule_words(config.estimation)),
-        ("Answer and diagnostics gate", gate_rule_words(config.gate)),
-        ("Adjustment set", ", ".join(ADJUSTMENT_SET)),
-        (
-            "Estimators",
-            "; ".join(f"{label}" for label in ESTIMATE_LABELS.values())
-            + " (each listed with its estimand and method under Estimates)",
-        ),
-        (
-            "Secondary outcome horizons",
-            ", ".join(f"{h} h" for h in s.outcome_horizons_hours)
-            + f" after index, each ± {s.outcome_tolerance_hours} h",
-        ),
-        (
-            "Trajectory figures",
-            f"{s.trajectory_bin_hours} h bins from {s.trajectory_before_hours} h before to "
-            f"{s.trajectory_after_hours} h after index; the individual sample draws "
-            f"{sample_size} episodes per group (seed {sample_seed})",
-        ),
-        (
-            "Trajectory mixed model",
-            "secondary linear mixed model of every corrected Ca after the grace period "
-            "(random intercept per patient); "
-            + (
-                "fitted on every patient"
-                if s.trajectory_model_max_patients == 0
-                else f"when more than {s.trajectory_model_max_patients:,} patients have such "
-                f"a result, fitted on a random sample of {s.trajectory_model_max_patients:,} "
-                f"patients (seed {s.trajectory_model_seed}) with every result of each "
-                "sampled patient kept; the secondary analyses' notes say which applied"
-            ),
-        ),
-        (
-            "Disclosure control",
-            f"counts from 1 to {threshold - 1} are shown as <{threshold}; zero is shown as 0; "
-            f"estimates are withheld when an exposure group has fewer than {threshold} episodes",
-        ),
-        ("Software", software_versions()),
-        (
-            "Reproduce",
-            "install the mgca version and Git commit under Provenance, save this run's "
-            "config.yaml and run: mgca run --config config.yaml --source <source> --path "
-            "<data>; the input fingerprint checks the data are the same",
-        ),
-    ]
+    return methods_items(
+        config,
+        threshold,
+        model_rule=model_rule_words(config.estimation, MODEL_SPEC_WORDS),
+        gate_rule=gate_rule_words(config.gate),
+        adjustment_set=ADJUSTMENT_SET,
+        estimator_labels=ESTIMATE_LABELS.values(),
+        software=software_versions(),
+    )
 
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "statsmodels", "scipy", "matplotlib", "prefect", "jinja2")
