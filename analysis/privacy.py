@@ -12,12 +12,31 @@ re-implementing the rule. Counts are numbers of rows (episodes, patients, lab re
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 SUPPRESSED_KEY = "suppressed"
+NOT_APPLICABLE = "—"
+"""Shown for a count that does not apply (e.g. "excluded" on a summary row)."""
+
+DATE_PATTERN = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
+"""An absolute date (ISO ``YYYY-MM-DD``), with its time of day when one follows."""
+DATE_PLACEHOLDER = "[date]"
+
+
+def scrub_dates(text: Any) -> str:
+    """``text`` as a string with every absolute date/time replaced by ``"[date]"``.
+
+    Free text taken from results (reasons, notes, words) goes through this before it is shown:
+    a date could identify a patient's stay. ``None`` becomes ``""``.
+
+    >>> scrub_dates("first draw 2150-03-02 08:00:00, then 2150-03-03")
+    'first draw [date], then [date]'
+    """
+    return DATE_PATTERN.sub(DATE_PLACEHOLDER, "" if text is None else str(text))
 
 
 def is_small(n: int | None, threshold: int) -> bool:
@@ -44,16 +63,38 @@ def suppress_count(n: int | None, threshold: int) -> int | None:
     return None if is_small(n, threshold) else n
 
 
-def display_count(n: int | None, threshold: int) -> str:
+def display_count(n: float | None, threshold: int) -> str:
     """Count as text for tables and figures: ``"<11"`` when hidden, else the integer.
 
-    ``None`` (a count already suppressed upstream) also shows as ``"<11"``.
+    ``None`` (a count already suppressed upstream) and NaN (a count that is unknown, e.g. a
+    missing value in a pandas column) also show as ``"<11"``: a count that cannot be checked
+    against the threshold is never printed as a number.
 
     >>> display_count(3, 11), display_count(0, 11), display_count(1234, 11)
     ('<11', '0', '1,234')
+    >>> display_count(None, 11), display_count(float("nan"), 11)
+    ('<11', '<11')
     """
     shown = suppress_count(n, threshold)
     return suppressed_text(threshold) if shown is None else f"{shown:,}"
+
+
+def display_record_count(record: Mapping[str, Any], key: str, threshold: int) -> str:
+    """The count ``record[key]`` of a results.json record as table text.
+
+    A missing value (``None`` or NaN) reads ``"<11"`` only where the record says something
+    was suppressed (``"suppressed"`` key); otherwise the count does not apply to that row and
+    reads ``"—"``. A present count goes through :func:`display_count`.
+
+    >>> display_record_count({"n": None, "suppressed": "<11"}, "n", 11)
+    '<11'
+    >>> display_record_count({"n": 40, "n_excluded": None}, "n_excluded", 11)
+    '—'
+    """
+    value = record.get(key)
+    if (value is None or pd.isna(value)) and SUPPRESSED_KEY not in record:
+        return NOT_APPLICABLE
+    return display_count(value, threshold)
 
 
 def display_counts(counts: Iterable[int | None], threshold: int) -> list[str]:
@@ -134,7 +175,7 @@ def display_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: int
     """Copy of ``df`` with ``count_columns`` turned into display text (``"<11"``, ``"1,234"``)."""
     out = df.copy()
     for col in count_columns:
-        out[col] = [display_count(None if pd.isna(v) else int(v), threshold) for v in out[col]]
+        out[col] = [display_count(v, threshold) for v in out[col]]
     return out
 
 

@@ -36,7 +36,7 @@ from mgca.analysis.estimation.models import (
     CATEGORICAL_COVARIATES,
     LOG_COVARIATES,
     OUTCOME,
-    _exposure,
+    exposure_indicator,
 )
 from mgca.analysis.estimation.propensity import (
     DEFAULT_THRESHOLD,
@@ -123,7 +123,7 @@ def kish_ess(weights: np.ndarray) -> float:
 # on a fitted propensity model
 
 
-def _covariate_columns(data: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+def covariate_columns(data: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, np.ndarray]]:
     """(label, values) per covariate as it enters the models; factor levels as 0/1."""
     out: list[tuple[str, np.ndarray]] = []
     for col in columns:
@@ -158,7 +158,7 @@ def covariate_balance(ps: PropensityFit, extra: Sequence[str] = EXTRA_COVARIATES
     rows = []
     model_cols = list(ps.adjusted.covariates)
     for in_model, cols in ((True, model_cols), (False, [c for c in extra if c not in model_cols])):
-        for label, x in _covariate_columns(data, cols):
+        for label, x in covariate_columns(data, cols):
             rows.append(
                 {
                     "covariate": label,
@@ -342,7 +342,7 @@ def pooled_outcome_sd(cohort: pd.DataFrame) -> float:
     ``sqrt(((n₁ − 1) s₁² + (n₀ − 1) s₀²) / (n₁ + n₀ − 2))``; the scale for :func:`evalue`."""
     data = cohort.loc[cohort[OUTCOME].notna() & cohort["exposed"].notna()]
     y = data[OUTCOME].to_numpy(dtype=float)
-    t = _exposure(data["exposed"]).astype(bool)
+    t = exposure_indicator(data["exposed"]).astype(bool)
     y1, y0 = y[t], y[~t]
     if len(y1) < 2 or len(y0) < 2:
         raise ValueError("each arm needs at least two outcomes for a pooled SD")

@@ -60,11 +60,9 @@ from mgca.analysis.estimation.models import (
     AdjustedData,
     InsufficientDataError,
     ModelSpec,
-    _entry,
-    _grace_words,
     bootstrap_interval,
     choose_model_spec,
-    horizon_words,
+    estimate_entry,
     interacted_design,
     outcome_design,
     resample_counts,
@@ -76,6 +74,7 @@ from mgca.analysis.estimation.propensity import (
     PropensityFit,
     fit_propensity,
 )
+from mgca.analysis.text import overlap_estimand, weighted_estimand
 from mgca.config import EstimationConfig, StudyConfig
 
 N_BOOTSTRAP = 200
@@ -84,18 +83,6 @@ BOOTSTRAP_SEED = 20261124
 """Seed of the bootstrap resampling (fixed: a rerun gives the same interval)."""
 
 SeMethod = Literal["sandwich", "bootstrap"]
-
-
-def _weighted_estimand(study: StudyConfig | None) -> str:
-    grace = _grace_words(study)
-    horizon = horizon_words(study)
-    return (
-        "average treatment effect, in the population the analytic cohort represents (the "
-        "marginal ATE over the cohort's covariate distribution), of IV/oral Mg repletion "
-        f"within {grace} after index vs no Mg repletion within {grace} (usual care "
-        f"afterwards), on albumin-corrected Ca at {horizon}, as the primary estimate; the "
-        "interval also reflects covariate sampling"
-    )
 
 
 def cluster_se(influence: np.ndarray, groups: pd.Series, n_params: int = 0) -> float:
@@ -246,9 +233,9 @@ def ipw_ate(
         f"per arm, ATE = difference. {se_words}; 95 % CI and p-value from t with "
         "(patients − 1) df."
     )
-    return _entry(
+    return estimate_entry(
         name="ipw",
-        estimand=_weighted_estimand(study),
+        estimand=weighted_estimand(study),
         study=study,
         stats=t_interval(ate, se, n_clusters),
         data=data,
@@ -346,9 +333,9 @@ def aipw_ate(
         "G/(G−1)·(n−1)/(n−K), K = propensity + outcome-model parameters); 95 % CI and "
         "p-value from t with (patients − 1) df."
     )
-    entry = _entry(
+    entry = estimate_entry(
         name="doubly_robust",
-        estimand=_weighted_estimand(study),
+        estimand=weighted_estimand(study),
         study=study,
         stats=t_interval(ate, se, n_clusters),
         data=data,
@@ -445,18 +432,6 @@ def propensity_bootstrap(
     return np.asarray(values), skipped
 
 
-def _overlap_estimand(study: StudyConfig | None) -> str:
-    grace = _grace_words(study)
-    horizon = horizon_words(study)
-    return (
-        "average treatment effect in the overlap population (ATO): the analysed episodes "
-        "weighted by how uncertain their treatment was, e(1 − e), i.e. the patients in whom "
-        f"clinicians were in equipoise; IV/oral Mg repletion within {grace} after index vs no "
-        f"Mg repletion within {grace} (usual care afterwards), on albumin-corrected Ca at "
-        f"{horizon}"
-    )
-
-
 def overlap_ate(
     cohort: pd.DataFrame,
     study: StudyConfig | None = None,
@@ -506,9 +481,9 @@ def overlap_ate(
         f"patients, seed {estimation.bootstrap_seed}, propensity model refitted in each); "
         "95 % CI and p-value from t with (patients − 1) df."
     )
-    return _entry(
+    return estimate_entry(
         name="overlap",
-        estimand=_overlap_estimand(study),
+        estimand=overlap_estimand(study),
         study=study,
         stats=bootstrap_interval(estimate, values, n_clusters),
         data=data,

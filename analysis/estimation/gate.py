@@ -41,7 +41,7 @@ import numpy as np
 from mgca.analysis.estimation.diagnostics import (
     OVERLAP_BOUNDS,
     OVERLAP_SHARE_LIMIT,
-    _covariate_columns,
+    covariate_columns,
     kish_ess,
     smd,
 )
@@ -79,7 +79,7 @@ def _balance_and_ess(ps: PropensityFit, weights: np.ndarray) -> tuple[float, flo
     treat = ps.treat
     columns = [
         (label, x)
-        for label, x in _covariate_columns(ps.adjusted.data, ps.adjusted.covariates)
+        for label, x in covariate_columns(ps.adjusted.data, ps.adjusted.covariates)
         if " = " not in label
     ]
     columns += [

@@ -34,6 +34,17 @@ import patsy
 import statsmodels.api as sm
 from scipy import sparse
 
+from mgca.analysis.finite import finite_or_none
+from mgca.analysis.text import (
+    cohort_words,
+    exposure_words,
+    model_spec_words,
+    naive_estimand,
+    outcome_words,
+    primary_estimand,
+    primary_method,
+    unadjusted_estimand,
+)
 from mgca.config import EstimationConfig, StudyConfig
 
 UNIT = "mmol/L"
@@ -82,72 +93,11 @@ class InsufficientDataError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# words for the results.json entry
+# shared mechanics (the weighting, diagnostics and secondary estimators use them too)
 
 
-def _cohort_words(study: StudyConfig | None) -> str:
-    if study is None:
-        return (
-            "analysed episodes of the analytic cohort (first concurrent hypomagnesaemia and "
-            "hypocalcaemia per hospital stay) with an outcome calcium in the outcome window"
-        )
-    lo = study.horizon_hours - study.outcome_tolerance_hours
-    hi = study.horizon_hours + study.outcome_tolerance_hours
-    return (
-        f"adult (≥ {study.min_age_years:g} y) hospital stays with concurrent hypomagnesaemia "
-        f"(serum Mg < {study.mg_low_mmol_l:.2f} mmol/L) and hypocalcaemia (albumin-corrected "
-        f"Ca < {study.ca_corrected_low_mmol_l:.2f} mmol/L), first such episode per stay, with "
-        f"a corrected Ca measured {lo}–{hi} h after index"
-    )
-
-
-def _grace_words(study: StudyConfig | None) -> str:
-    return "the grace period" if study is None else f"{study.grace_hours} h"
-
-
-def _exposure_words(study: StudyConfig | None) -> str:
-    return (
-        f"first given IV or oral magnesium dose within {_grace_words(study)} after index "
-        f"(time zero = draw time of the later qualifying lab) vs no magnesium within "
-        f"{_grace_words(study)}; usual care afterwards in both groups"
-    )
-
-
-def _outcome_words(study: StudyConfig | None) -> str:
-    if study is None:
-        return "albumin-corrected serum Ca (mmol/L) nearest to the outcome horizon"
-    return (
-        f"albumin-corrected serum Ca (mmol/L) nearest to {study.horizon_hours} h after index, "
-        f"within ± {study.outcome_tolerance_hours} h"
-    )
-
-
-def _primary_estimand(study: StudyConfig) -> str:
-    return (
-        "average treatment effect, in the population the analytic cohort represents (the "
-        "mean over its episodes; the interval also counts the sampling of their covariates), "
-        "of IV/oral Mg repletion within "
-        f"{study.grace_hours} h after index vs no Mg repletion within {study.grace_hours} h "
-        "(usual care afterwards), on albumin-corrected Ca at "
-        f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
-    )
-
-
-def estimand_words(study: StudyConfig) -> dict[str, str]:
-    """The primary estimand in words: ``estimand``, ``cohort``, ``exposure``, ``outcome``."""
-    return {
-        "estimand": _primary_estimand(study),
-        "cohort": _cohort_words(study),
-        "exposure": _exposure_words(study),
-        "outcome": _outcome_words(study),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# shared mechanics
-
-
-def _check_columns(cohort: pd.DataFrame, columns: Sequence[str]) -> None:
+def check_columns(cohort: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Raise ``KeyError`` naming the ``columns`` the cohort lacks (a caller's bug, not data)."""
     missing = [c for c in columns if c not in cohort.columns]
     if missing:
         raise KeyError(
@@ -155,7 +105,7 @@ def _check_columns(cohort: pd.DataFrame, columns: Sequence[str]) -> None:
         )
 
 
-def _complete_cases(cohort: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
+def complete_cases(cohort: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
     """Rows with every one of ``columns`` present (and creatinine > 0 when used); n dropped."""
     ok = cohort[list(columns)].notna().all(axis=1)
     for col in LOG_COVARIATES.intersection(columns):
@@ -164,12 +114,13 @@ def _complete_cases(cohort: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.Da
     return kept, int(len(cohort) - len(kept))
 
 
-def _exposure(values: pd.Series) -> np.ndarray:
+def exposure_indicator(values: pd.Series) -> np.ndarray:
     """Exposure as 0.0/1.0 (accepts bool, nullable boolean or 0/1)."""
     return values.astype(bool).to_numpy(dtype=float)
 
 
-def _require_arms(treat: np.ndarray, *, what: str) -> None:
+def require_arms(treat: np.ndarray, *, what: str) -> None:
+    """Raise ``InsufficientDataError`` for the estimate ``what`` when an arm has no episodes."""
     n_exp = int(treat.sum())
     for arm, n_arm in (("exposed (Mg repletion)", n_exp), ("unexposed", len(treat) - n_exp)):
         if n_arm == 0:
@@ -179,7 +130,9 @@ def _require_arms(treat: np.ndarray, *, what: str) -> None:
             )
 
 
-def _require_size(n: int, n_clusters: int, *, what: str) -> None:
+def require_size(n: int, n_clusters: int, *, what: str) -> None:
+    """Raise ``InsufficientDataError`` for the estimate ``what`` when fewer than
+    ``MIN_EPISODES`` episodes or only one patient remain (no clustered interval then)."""
     if n < MIN_EPISODES:
         raise InsufficientDataError(
             f"no {what}: fewer than {MIN_EPISODES} analysable episodes; {REPORT_SAYS}."
@@ -191,32 +144,26 @@ def _require_size(n: int, n_clusters: int, *, what: str) -> None:
         )
 
 
-def _clustered_ols(y: np.ndarray, X: np.ndarray, groups: pd.Series) -> Any:
+def clustered_ols(y: np.ndarray, X: np.ndarray, groups: pd.Series) -> Any:
     """OLS with CR1 patient-clustered covariance; t inference with (clusters − 1) df."""
     codes, _ = pd.factorize(groups.astype(str), sort=True)
     return sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
 
 
-def _contrast(fit: Any, c: np.ndarray) -> dict[str, float | None]:
+def linear_contrast(fit: Any, c: np.ndarray) -> dict[str, float | None]:
     """Estimate, SE, CI and p-value of the linear combination ``c · β`` (delta method)."""
     test = fit.t_test(np.atleast_2d(c))
     low, high = test.conf_int(alpha=1 - CI_LEVEL)[0]
     return {
-        "estimate": _finite(test.effect[0]),
-        "se": _finite(test.sd[0][0]),
-        "ci_low": _finite(low),
-        "ci_high": _finite(high),
-        "p_value": _finite(test.pvalue),
+        "estimate": finite_or_none(test.effect[0]),
+        "se": finite_or_none(test.sd[0][0]),
+        "ci_low": finite_or_none(low),
+        "ci_high": finite_or_none(high),
+        "p_value": finite_or_none(test.pvalue),
     }
 
 
-def _finite(x: Any) -> float | None:
-    """Plain float for JSON, or None when not finite."""
-    value = float(np.asarray(x).squeeze())
-    return value if np.isfinite(value) else None
-
-
-def _entry(
+def estimate_entry(
     *,
     name: str,
     estimand: str,
@@ -234,7 +181,7 @@ def _entry(
     return {
         "name": name,
         "estimand": estimand,
-        "outcome": _outcome_words(study),
+        "outcome": outcome_words(study),
         "unit": UNIT,
         **stats,
         "n": len(data),
@@ -243,8 +190,8 @@ def _entry(
         "horizon_hours": None if study is None else study.horizon_hours,
         "method": method,
         "adjustment_set": adjustment_set,
-        "cohort": _cohort_words(study),
-        "exposure": _exposure_words(study),
+        "cohort": cohort_words(study),
+        "exposure": exposure_words(study),
         "n_exposed": n_exposed,
         "n_unexposed": len(treat) - n_exposed,
         "n_clusters": int(data[CLUSTER].nunique()),
@@ -264,7 +211,7 @@ def no_estimate_entry(
     return {
         "name": name,
         "estimand": estimand,
-        "outcome": _outcome_words(study),
+        "outcome": outcome_words(study),
         "unit": UNIT,
         "estimate": None,
         "se": None,
@@ -277,8 +224,8 @@ def no_estimate_entry(
         "horizon_hours": None if study is None else study.horizon_hours,
         "method": None,
         "adjustment_set": [],
-        "cohort": _cohort_words(study),
-        "exposure": _exposure_words(study),
+        "cohort": cohort_words(study),
+        "exposure": exposure_words(study),
         "n_exposed": None,
         "n_unexposed": None,
         "n_clusters": None,
@@ -305,7 +252,9 @@ def _term(col: str, splines: bool = True) -> str:
 
 def _model_frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
     """Plain float/object columns patsy understands (pandas 3 strings become object)."""
-    frame = pd.DataFrame({_Y: data[OUTCOME].astype(float), _TREAT: _exposure(data[EXPOSURE])})
+    frame = pd.DataFrame(
+        {_Y: data[OUTCOME].astype(float), _TREAT: exposure_indicator(data[EXPOSURE])}
+    )
     for col in covariates:
         if col in CATEGORICAL_COVARIATES:
             frame[col] = data[col].astype(str).astype(object)
@@ -314,7 +263,7 @@ def _model_frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def _independent_columns(X: np.ndarray, rel_tol: float = 1e-9) -> list[int]:
+def independent_columns(X: np.ndarray, rel_tol: float = 1e-9) -> list[int]:
     """Indices of columns kept, in order, skipping any that is a linear combination of earlier
     ones (judged on unit-length columns by the smallest singular value)."""
     norms = np.linalg.norm(X, axis=0)
@@ -366,11 +315,11 @@ def prepare_adjusted(
     """
     adjustment = tuple(ADJUSTMENT_SET if adjustment_set is None else adjustment_set)
     needed = [CLUSTER, EXPOSURE, OUTCOME, *adjustment]
-    _check_columns(cohort, needed)
-    data, n_dropped = _complete_cases(cohort, needed)
-    treat = _exposure(data[EXPOSURE])
-    _require_arms(treat, what=what)
-    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+    check_columns(cohort, needed)
+    data, n_dropped = complete_cases(cohort, needed)
+    treat = exposure_indicator(data[EXPOSURE])
+    require_arms(treat, what=what)
+    require_size(len(data), data[CLUSTER].nunique(), what=what)
 
     notes: list[str] = []
     if n_dropped:
@@ -397,17 +346,7 @@ def covariate_rhs(covariates: Sequence[str], splines: bool = True) -> str:
 MODEL_SPECS: tuple[str, ...] = ("interacted_splines", "additive_splines", "additive_linear")
 """Candidate primary outcome models, richest first (see :func:`choose_model_spec`)."""
 
-MODEL_SPEC_WORDS: dict[str, str] = {
-    "interacted_splines": (
-        "exposure × covariate interaction (one regression per arm, Lin 2013), natural cubic "
-        f"splines ({SPLINE_DF} df) for baseline Mg and baseline corrected Ca"
-    ),
-    "additive_splines": (
-        "additive ANCOVA (common covariate slopes in both arms), natural cubic splines "
-        f"({SPLINE_DF} df) for baseline Mg and baseline corrected Ca"
-    ),
-    "additive_linear": "additive ANCOVA (common covariate slopes in both arms), linear terms",
-}
+MODEL_SPEC_WORDS: dict[str, str] = model_spec_words(SPLINE_DF)
 """The model of each spec in words (results.json ``model_spec.words``, report, methods)."""
 
 
@@ -445,7 +384,7 @@ def _n_covariate_columns(adjusted: AdjustedData, splines: bool) -> int:
     X = np.asarray(
         patsy.dmatrix(covariate_rhs(adjusted.covariates, splines), frame, NA_action="raise")
     )
-    return len(_independent_columns(X))
+    return len(independent_columns(X))
 
 
 def choose_model_spec(adjusted: AdjustedData, min_episodes_per_parameter: int) -> ModelSpec:
@@ -545,7 +484,7 @@ def outcome_design(adjusted: AdjustedData, what: str, spec: ModelSpec) -> Outcom
     (x0,) = patsy.build_design_matrices([design], frame.assign(**{_TREAT: 0.0}))
     x1, x0 = np.asarray(x1), np.asarray(x0)
     c_full = x1.mean(axis=0) - x0.mean(axis=0)
-    keep = _independent_columns(X)
+    keep = independent_columns(X)
     dropped = [name for j, name in enumerate(design.column_names) if j not in keep]
     note = None
     if dropped:
@@ -630,11 +569,11 @@ def t_interval(estimate: float, se: float, n_clusters: int) -> dict[str, float |
     q = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
     p = 2 * stats.t.sf(abs(estimate / se), df) if se > 0 else float("nan")
     return {
-        "estimate": _finite(estimate),
-        "se": _finite(se),
-        "ci_low": _finite(estimate - q * se),
-        "ci_high": _finite(estimate + q * se),
-        "p_value": _finite(p),
+        "estimate": finite_or_none(estimate),
+        "se": finite_or_none(se),
+        "ci_low": finite_or_none(estimate - q * se),
+        "ci_high": finite_or_none(estimate + q * se),
+        "p_value": finite_or_none(p),
     }
 
 
@@ -647,13 +586,6 @@ def bootstrap_interval(
     patients in the smaller arm the percentile interval's tails are themselves noisy.
     """
     return t_interval(estimate, float(np.std(values, ddof=1)), n_clusters)
-
-
-def horizon_words(study: StudyConfig | None) -> str:
-    """The outcome window in words, e.g. ``"48 h ± 12 h"``."""
-    if study is None:
-        return "the outcome horizon"
-    return f"{study.horizon_hours} h ± {study.outcome_tolerance_hours} h"
 
 
 def _gcomp_bootstrap(
@@ -702,37 +634,6 @@ def _gcomp_bootstrap(
     return np.concatenate(values), skipped
 
 
-def _primary_method(spec: ModelSpec, n_replicates: int, seed: int) -> str:
-    return (
-        f"Outcome regression (g-computation), fitted by OLS: {MODEL_SPEC_WORDS[spec.name]}; "
-        "log baseline creatinine. The model was chosen by the pre-specified rule "
-        "(estimation.min_episodes_per_parameter) before the outcome was read. ATE = mean over "
-        "the analysed cohort of predicted outcome with everyone exposed minus everyone "
-        f"unexposed. SE from a patient-cluster bootstrap ({n_replicates} resamples of whole "
-        f"patients, seed {seed}; the model refitted in each, so the interval counts the "
-        "sampling of the covariates too); 95 % CI and p-value from t with (patients − 1) df. "
-        "The delta-method interval (patient-clustered CR1 sandwich, covariates held fixed) is "
-        "kept beside it as delta_method."
-    )
-
-
-def model_rule_words(estimation: EstimationConfig) -> str:
-    """The pre-specified model rule and the interval, in words (Methods)."""
-    k = estimation.min_episodes_per_parameter
-    return (
-        "Outcome regression (g-computation), fitted by OLS, with the richest of three models "
-        f"whose parameters each have at least {k} episodes behind them (Harrell): "
-        f"(1) {MODEL_SPEC_WORDS['interacted_splines']}, when the smaller arm has {k} episodes "
-        f"per parameter of its own regression; (2) {MODEL_SPEC_WORDS['additive_splines']}; "
-        f"(3) {MODEL_SPEC_WORDS['additive_linear']}, when the whole cohort has {k} per "
-        "parameter; log baseline creatinine in all. The rule reads exposure and covariates "
-        "only, never the outcome; results.json model_spec records the choice and why. ATE = "
-        "mean predicted outcome with everyone exposed minus everyone unexposed; 95 % CI from "
-        f"a patient-cluster bootstrap ({estimation.bootstrap_replicates} resamples, seed "
-        f"{estimation.bootstrap_seed}), t with (patients − 1) df."
-    )
-
-
 def fit_primary(
     cohort: pd.DataFrame,
     study: StudyConfig,
@@ -760,7 +661,7 @@ def fit_primary(
     design columns that are exact linear combinations of earlier ones are dropped, with a
     note (corrected Ca is computed from total Ca and albumin, so one of the three is always
     redundant and the ATE does not change; when a dropped column does bear on the ATE, e.g. a
-    sex level seen in one arm only, the note says the ATE now assumes that term is zero).
+    sex level seen in one arm only, the note says the ATE then assumes that term is zero).
 
     ``adjustment_set`` replaces ``ADJUSTMENT_SET`` (a sensitivity refit; the entry's
     ``adjustment_set`` then names the columns used).
@@ -778,11 +679,11 @@ def fit_primary(
     if design.dropped_note:
         notes.append(design.dropped_note)
 
-    fit = _clustered_ols(design.y, design.X, data[CLUSTER])
+    fit = clustered_ols(design.y, design.X, data[CLUSTER])
     n_clusters = int(data[CLUSTER].nunique())
     if n_clusters < 30:
         notes.append("fewer than 30 patients: clustered standard errors may be too small")
-    delta = _contrast(fit, design.c_full[design.keep])
+    delta = linear_contrast(fit, design.c_full[design.keep])
     values, skipped = _gcomp_bootstrap(
         design, treat, data[CLUSTER], estimation.bootstrap_replicates, estimation.bootstrap_seed
     )
@@ -797,15 +698,19 @@ def fit_primary(
             f"arm empty or a design column lost); SE from the other {len(values)}"
         )
     stats = bootstrap_interval(float(delta["estimate"] or np.nan), values, n_clusters)
-    entry = _entry(
+    entry = estimate_entry(
         name="primary",
-        estimand=_primary_estimand(study),
+        estimand=primary_estimand(study),
         study=study,
         stats=stats,
         data=data,
         treat=treat,
         n_dropped=adjusted.n_dropped,
-        method=_primary_method(spec, estimation.bootstrap_replicates, estimation.bootstrap_seed),
+        method=primary_method(
+            MODEL_SPEC_WORDS[spec.name],
+            estimation.bootstrap_replicates,
+            estimation.bootstrap_seed,
+        ),
         adjustment_set=list(ADJUSTMENT_SET if adjustment_set is None else adjustment_set),
         notes=notes,
     )
@@ -825,22 +730,19 @@ def unadjusted_difference(cohort: pd.DataFrame, study: StudyConfig | None = None
     ``study`` only fills in the words and windows of the entry.
     """
     needed = [CLUSTER, EXPOSURE, OUTCOME]
-    _check_columns(cohort, needed)
-    data, n_dropped = _complete_cases(cohort, needed)
-    treat = _exposure(data[EXPOSURE])
+    check_columns(cohort, needed)
+    data, n_dropped = complete_cases(cohort, needed)
+    treat = exposure_indicator(data[EXPOSURE])
     what = "unadjusted difference"
-    _require_arms(treat, what=what)
-    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+    require_arms(treat, what=what)
+    require_size(len(data), data[CLUSTER].nunique(), what=what)
     X = np.column_stack([np.ones_like(treat), treat])
-    fit = _clustered_ols(data[OUTCOME].to_numpy(dtype=float), X, data[CLUSTER])
-    return _entry(
+    fit = clustered_ols(data[OUTCOME].to_numpy(dtype=float), X, data[CLUSTER])
+    return estimate_entry(
         name="unadjusted_difference",
-        estimand=(
-            f"crude difference in mean outcome between episodes with and without Mg repletion "
-            f"within {_grace_words(study)}; not adjusted for confounding by indication"
-        ),
+        estimand=unadjusted_estimand(study),
         study=study,
-        stats=_contrast(fit, np.array([0.0, 1.0])),
+        stats=linear_contrast(fit, np.array([0.0, 1.0])),
         data=data,
         treat=treat,
         n_dropped=n_dropped,
@@ -858,29 +760,24 @@ def naive_before_after(cohort: pd.DataFrame, study: StudyConfig | None = None) -
     without treatment (regression to the mean), and illness resolves. No comparison group.
     ``study`` only fills in the words and windows of the entry.
     """
-    _check_columns(cohort, [CLUSTER, EXPOSURE, OUTCOME, BASELINE_CA])
-    known, n_unknown = _complete_cases(cohort, [CLUSTER, EXPOSURE])
-    exposed = known.loc[_exposure(known[EXPOSURE]).astype(bool)]
-    data, n_incomplete = _complete_cases(exposed, [OUTCOME, BASELINE_CA])
+    check_columns(cohort, [CLUSTER, EXPOSURE, OUTCOME, BASELINE_CA])
+    known, n_unknown = complete_cases(cohort, [CLUSTER, EXPOSURE])
+    exposed = known.loc[exposure_indicator(known[EXPOSURE]).astype(bool)]
+    data, n_incomplete = complete_cases(exposed, [OUTCOME, BASELINE_CA])
     n_dropped = n_unknown + n_incomplete
     what = "naive before/after change"
     if data.empty:
         raise InsufficientDataError(
             f"no {what}: the exposed (Mg repletion) arm has no analysable episodes; {REPORT_SAYS}."
         )
-    _require_size(len(data), data[CLUSTER].nunique(), what=what)
+    require_size(len(data), data[CLUSTER].nunique(), what=what)
     change = (data[OUTCOME] - data[BASELINE_CA]).to_numpy(dtype=float)
-    fit = _clustered_ols(change, np.ones((len(data), 1)), data[CLUSTER])
-    return _entry(
+    fit = clustered_ols(change, np.ones((len(data), 1)), data[CLUSTER])
+    return estimate_entry(
         name="naive_before_after",
-        estimand=(
-            "mean change in albumin-corrected Ca from the qualifying (baseline) value to the "
-            f"outcome, among episodes with Mg repletion within {_grace_words(study)}. NOT a "
-            "causal effect: episodes were selected for a low calcium, which rises on re-test "
-            "without treatment (regression to the mean), and the illness behind it resolves"
-        ),
+        estimand=naive_estimand(study),
         study=study,
-        stats=_contrast(fit, np.array([1.0])),
+        stats=linear_contrast(fit, np.array([1.0])),
         data=data,
         treat=np.ones(len(data)),
         n_dropped=n_dropped,

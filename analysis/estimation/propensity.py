@@ -39,8 +39,8 @@ from mgca.analysis.estimation.models import (
     REPORT_SAYS,
     AdjustedData,
     InsufficientDataError,
-    _independent_columns,
     covariate_rhs,
+    independent_columns,
     prepare_adjusted,
 )
 from mgca.analysis.privacy import display_count
@@ -150,7 +150,7 @@ def propensity_design(adjusted: AdjustedData) -> tuple[np.ndarray, list[str], li
         if arms.size and arms.min() == arms.max():
             one_arm.append(names[j])
     usable = [j for j in range(X.shape[1]) if names[j] not in one_arm]
-    keep = [usable[k] for k in _independent_columns(X[:, usable])]
+    keep = [usable[k] for k in independent_columns(X[:, usable])]
     return X[:, keep], [names[j] for j in keep], one_arm
 
 

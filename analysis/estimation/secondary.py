@@ -45,16 +45,17 @@ from mgca.analysis.estimation.models import (
     MIN_EPISODES,
     OUTCOME,
     InsufficientDataError,
-    _clustered_ols,
-    _complete_cases,
-    _contrast,
-    _exposure,
-    _finite,
-    _independent_columns,
+    clustered_ols,
+    complete_cases,
     covariate_rhs,
+    exposure_indicator,
+    independent_columns,
+    linear_contrast,
 )
 from mgca.analysis.estimation.propensity import DEFAULT_THRESHOLD
+from mgca.analysis.finite import finite_or_none
 from mgca.analysis.privacy import display_count
+from mgca.analysis.text import horizon_outcome_words
 from mgca.config import StudyConfig
 
 SECONDARY_COUNT_KEYS: tuple[str, ...] = (
@@ -97,7 +98,7 @@ def entry(
     values = stats_ or {}
     counts: dict[str, int | None] = dict.fromkeys(SECONDARY_COUNT_KEYS[:-1])
     if data is not None:
-        treat = _exposure(data[EXPOSURE])
+        treat = exposure_indicator(data[EXPOSURE])
         counts = {
             "n": len(data),
             "n_exposed": int(treat.sum()),
@@ -141,13 +142,13 @@ def _adjusted_rows(
 ) -> tuple[pd.DataFrame, int, list[str]]:
     """Complete cases of ``needed`` + the adjustment set; covariates that vary in them."""
     columns = [CLUSTER, EXPOSURE, *needed, *ADJUSTMENT_SET]
-    kept, n_dropped = _complete_cases(data, list(dict.fromkeys(columns)))
+    kept, n_dropped = complete_cases(data, list(dict.fromkeys(columns)))
     if len(kept) < MIN_EPISODES:
         raise InsufficientDataError(f"no {what}: fewer than {MIN_EPISODES} analysable episodes")
     if kept[CLUSTER].nunique() < 2:
         raise InsufficientDataError(f"no {what}: all episodes come from one patient")
     if both_arms:
-        treat = _exposure(kept[EXPOSURE])
+        treat = exposure_indicator(kept[EXPOSURE])
         if treat.sum() == 0 or treat.sum() == len(treat):
             raise InsufficientDataError(f"no {what}: one exposure arm has no analysable episodes")
     covariates = [c for c in ADJUSTMENT_SET if kept[c].nunique() > 1]
@@ -165,7 +166,7 @@ def _design(
     # corrected Ca is total Ca + slope x (reference - albumin): one of the three is always
     # redundant; drop exact linear combinations of earlier columns (the terms come first,
     # so they are kept; fitted values and the terms' coefficients are unchanged)
-    return X.iloc[:, _independent_columns(X.to_numpy())]
+    return X.iloc[:, independent_columns(X.to_numpy())]
 
 
 def _groups(data: pd.DataFrame) -> np.ndarray:
@@ -176,7 +177,12 @@ def _groups(data: pd.DataFrame) -> np.ndarray:
 def _wald(estimate: float, se: float, *, log_scale: bool = False) -> dict[str, float | None]:
     """Normal-theory 95 % CI and two-sided p; on a log scale, exponentiated."""
     if not (np.isfinite(estimate) and np.isfinite(se) and se > 0):
-        return {"estimate": _finite(estimate), "ci_low": None, "ci_high": None, "p_value": None}
+        return {
+            "estimate": finite_or_none(estimate),
+            "ci_low": None,
+            "ci_high": None,
+            "p_value": None,
+        }
     low, high = estimate - _Z * se, estimate + _Z * se
     p = float(2 * stats.norm.sf(abs(estimate / se)))
     if log_scale:
@@ -349,13 +355,13 @@ def calcium_mg_interaction(cohort: pd.DataFrame, study: StudyConfig) -> list[dic
     what = "calcium × magnesium interaction model"
     data, n_dropped, covariates = _adjusted_rows(cohort, [OUTCOME, "calcium_in_grace"], what)
     ca = data["calcium_in_grace"].astype(bool)
-    treat = _exposure(data[EXPOSURE]).astype(bool)
+    treat = exposure_indicator(data[EXPOSURE]).astype(bool)
     for label, cell in (("Mg and Ca", treat & ca), ("Ca without Mg", ~treat & ca)):
         if cell.sum() == 0:
             raise InsufficientDataError(f"no {what}: no episode received {label} in grace")
     terms = f"{EXPOSURE} * calcium_in_grace"
     X = _design(data, terms, covariates, [EXPOSURE, "calcium_in_grace"])
-    fit = _clustered_ols(data[OUTCOME].to_numpy(dtype=float), X.to_numpy(), data[CLUSTER])
+    fit = clustered_ols(data[OUTCOME].to_numpy(dtype=float), X.to_numpy(), data[CLUSTER])
     names = list(X.columns)
     c_int = np.zeros(len(names))
     c_int[names.index(f"{EXPOSURE}:calcium_in_grace")] = 1.0
@@ -367,8 +373,7 @@ def calcium_mg_interaction(cohort: pd.DataFrame, study: StudyConfig) -> list[dic
         "covariance; t with (patients − 1) df."
     )
     common = {
-        "outcome": f"albumin-corrected Ca (mmol/L) at {study.horizon_hours} h ± "
-        f"{study.outcome_tolerance_hours} h",
+        "outcome": horizon_outcome_words(study),
         "unit": "mmol/L",
         "method": method,
         "data": data,
@@ -387,7 +392,7 @@ def calcium_mg_interaction(cohort: pd.DataFrame, study: StudyConfig) -> list[dic
                 "horizon with vs without Mg repletion (interaction on the additive scale)"
             ),
             scale="difference of differences",
-            stats_=_stats(_contrast(fit, c_int)),
+            stats_=_stats(linear_contrast(fit, c_int)),
             **common,
         ),
         entry(
@@ -397,7 +402,7 @@ def calcium_mg_interaction(cohort: pd.DataFrame, study: StudyConfig) -> list[dic
                 'supplementation, among episodes without Mg repletion ("calcium alone")'
             ),
             scale="difference",
-            stats_=_stats(_contrast(fit, c_ca)),
+            stats_=_stats(linear_contrast(fit, c_ca)),
             **common,
         ),
     ]
@@ -430,13 +435,13 @@ def pth_response(cohort: pd.DataFrame, pth: pd.DataFrame, study: StudyConfig) ->
             f"no {what}: fewer than {MIN_EPISODES} episodes have a PTH measured "
             f"{study.grace_hours}–{study.pth_response_hours} h after index"
         )
-    treat = _exposure(kept[EXPOSURE])
+    treat = exposure_indicator(kept[EXPOSURE])
     if treat.sum() == 0 or treat.sum() == len(treat):
         raise InsufficientDataError(f"no {what}: one exposure arm has no PTH measured")
     X = np.column_stack([np.ones_like(treat), treat, kept[adjust].to_numpy(dtype=float)])
     log_pth = np.log(kept["followup_pth_pmol_l"].to_numpy(dtype=float))
-    fit = _clustered_ols(log_pth, X, kept[CLUSTER])
-    c = _contrast(fit, np.array([0.0, 1.0, 0.0, 0.0]))
+    fit = clustered_ols(log_pth, X, kept[CLUSTER])
+    c = linear_contrast(fit, np.array([0.0, 1.0, 0.0, 0.0]))
     ratio = {
         "estimate": _exp(c["estimate"]),
         "ci_low": _exp(c["ci_low"]),
@@ -479,7 +484,7 @@ def mg_dose_response(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]
     clinicians (larger for lower Mg), so the slope is adjusted but associational.
     """
     what = "dose-response model"
-    exposed = cohort.loc[_exposure(cohort[EXPOSURE]).astype(bool)]
+    exposed = cohort.loc[exposure_indicator(cohort[EXPOSURE]).astype(bool)]
     data, n_dropped, covariates = _adjusted_rows(
         exposed, [OUTCOME, "mg_dose_grace_mmol"], what, both_arms=False
     )
@@ -488,7 +493,7 @@ def mg_dose_response(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]
     frame = data.assign(dose_per_10_mmol=data["mg_dose_grace_mmol"].astype(float) / DOSE_STEP_MMOL)
 
     X = _design(frame, "dose_per_10_mmol", covariates, ["dose_per_10_mmol"])
-    fit = _clustered_ols(data[OUTCOME].to_numpy(dtype=float), X.to_numpy(), data[CLUSTER])
+    fit = clustered_ols(data[OUTCOME].to_numpy(dtype=float), X.to_numpy(), data[CLUSTER])
     c = np.zeros(X.shape[1])
     c[list(X.columns).index("dose_per_10_mmol")] = 1.0
     return entry(
@@ -497,13 +502,12 @@ def mg_dose_response(cohort: pd.DataFrame, study: StudyConfig) -> dict[str, Any]
             f"difference in corrected Ca at the horizon per {DOSE_STEP_MMOL:g} mmol more "
             f"elemental Mg given within {study.grace_hours} h, among episodes given Mg"
         ),
-        outcome=f"albumin-corrected Ca (mmol/L) at {study.horizon_hours} h ± "
-        f"{study.outcome_tolerance_hours} h",
+        outcome=horizon_outcome_words(study),
         unit=f"mmol/L per {DOSE_STEP_MMOL:g} mmol Mg",
         scale="slope",
         method=f"OLS on elemental Mg dose (linear), {_adjustment_words()}; patient-clustered "
         "(CR1) covariance; t with (patients − 1) df.",
-        stats_=_stats(_contrast(fit, c)),
+        stats_=_stats(linear_contrast(fit, c)),
         data=data,
         n_dropped=n_dropped,
         adjustment_set=covariates,
@@ -605,7 +609,7 @@ def calcium_trajectory_mixed(
     rows = all_rows
     if sample is not None:
         rows = all_rows.loc[all_rows[CLUSTER].astype(str).isin(sample)].reset_index(drop=True)
-    treat = _exposure(rows[EXPOSURE])
+    treat = exposure_indicator(rows[EXPOSURE])
     if treat.min() == treat.max():
         raise InsufficientDataError(
             f"no {what}: the calcium results analysed come from one exposure arm only"

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mgca.analysis.privacy import SUPPRESSED_KEY, display_count
+from mgca.analysis.privacy import SUPPRESSED_KEY, display_record_count
 
 WIDTH = 680
 MAIN_X, MAIN_W = 10, 330
@@ -56,13 +56,6 @@ class Diagram:
     height: float = 0.0
 
 
-def _count(record: Mapping[str, Any], key: str, threshold: int) -> str:
-    value = record.get(key)
-    if value is None:
-        return display_count(None, threshold) if SUPPRESSED_KEY in record else "—"
-    return display_count(int(value), threshold)
-
-
 def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(str(text), width) or [""]
 
@@ -99,7 +92,9 @@ def consort_diagram(attrition: Sequence[Mapping[str, Any]], threshold: int) -> D
         )
         if previous is not None and has_exclusion:
             reason = record.get("exclusion_reason") or "excluded"
-            side_lines = [f"Excluded (n = {_count(record, 'n_excluded', threshold)}):"]
+            side_lines = [
+                f"Excluded (n = {display_record_count(record, 'n_excluded', threshold)}):"
+            ]
             side_lines += _wrap(reason, 44)
             side = _box(SIDE_X, y, SIDE_W, side_lines, "excluded")
             diagram.boxes.append(side)
@@ -109,7 +104,7 @@ def consort_diagram(attrition: Sequence[Mapping[str, Any]], threshold: int) -> D
         elif previous is not None:
             y += GAP
         lines = _wrap(_sentence(record.get("step", "")), 50)
-        lines.append(f"n = {_count(record, 'n', threshold)}")
+        lines.append(f"n = {display_record_count(record, 'n', threshold)}")
         box = _box(MAIN_X, y, MAIN_W, lines, "main")
         if previous is not None:
             x = MAIN_X + MAIN_W / 2
@@ -123,7 +118,7 @@ def consort_diagram(attrition: Sequence[Mapping[str, Any]], threshold: int) -> D
         tallest = 0.0
         for k, record in enumerate(splits[:2]):
             lines = _wrap(_sentence(record.get("step", "")), 42)
-            lines.append(f"n = {_count(record, 'n', threshold)}")
+            lines.append(f"n = {display_record_count(record, 'n', threshold)}")
             box = _box(10 + k * (width + 10), y, width, lines, "split")
             diagram.boxes.append(box)
             diagram.arrows.append(

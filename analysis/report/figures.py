@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from mgca.analysis.privacy import display_count, is_small
+from mgca.analysis.privacy import display_count, display_counts, is_small
 from mgca.config import StudyConfig
 
 EXPOSED_COLOUR = "#0072B2"  # Okabe-Ito blue
@@ -101,7 +101,7 @@ def calcium_trajectory_plot(summary: pd.DataFrame, threshold: int, study: StudyC
         )
         all_bins = summary.loc[summary["exposed"].astype(bool) == exposed]
         n_by_bin = all_bins.set_index("hours_bin_start")["n_episodes"].reindex(starts, fill_value=0)
-        counts_rows.append((colour, [display_count(int(n), threshold) for n in n_by_bin]))
+        counts_rows.append((colour, display_counts(n_by_bin, threshold)))
 
     if shown.empty:
         ax.text(

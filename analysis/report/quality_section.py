@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from mgca.analysis.privacy import SUPPRESSED_KEY, display_count
+from mgca.analysis.privacy import SUPPRESSED_KEY, display_record_count
 from mgca.analysis.report.table_one import count_cell
 
 EPISODE_MEASURES: dict[str, str] = {
@@ -43,13 +43,6 @@ def episode_missingness(cohort: pd.DataFrame) -> list[dict[str, Any]]:
         for column, label in EPISODE_MEASURES.items()
         if column in cohort.columns
     ]
-
-
-def _n(record: Mapping[str, Any], key: str, threshold: int) -> str:
-    value = record.get(key)
-    if value is None:
-        return display_count(None, threshold) if SUPPRESSED_KEY in record else "—"
-    return display_count(int(value), threshold)
 
 
 def _share(record: Mapping[str, Any], part: str, whole: str) -> str:
@@ -82,7 +75,7 @@ def data_quality_view(
             "target": r.get("canonical_table") or "—",
             "status": r.get("status") or "",
             "reason": r.get("reason") or "",
-            "n": _n(r, "n_rows", threshold),
+            "n": display_record_count(r, "n_rows", threshold),
         }
         for r in results.get("source_rows") or []
     ]
@@ -90,8 +83,8 @@ def data_quality_view(
         {
             "analyte": r.get("analyte") or "",
             "reason": r.get("detail") or r.get("check_name", ""),
-            "n": _n(r, "n_flagged", threshold),
-            "of": _n(r, "n_rows", threshold),
+            "n": display_record_count(r, "n_flagged", threshold),
+            "of": display_record_count(r, "n_rows", threshold),
             "share": _share(r, "n_flagged", "n_rows"),
         }
         for r in _lab_rows(dq, "status:")
@@ -101,7 +94,7 @@ def data_quality_view(
         {
             "analyte": r.get("analyte") or "",
             "conversion": r.get("detail") or "",
-            "n": _n(r, "n_flagged", threshold),
+            "n": display_record_count(r, "n_flagged", threshold),
             "share": _share(r, "n_flagged", "n_rows"),
         }
         for r in _lab_rows(dq, "unit_conversion:") + _lab_rows(dq, "unit_inferred:")
@@ -118,8 +111,8 @@ def data_quality_view(
     missing_values = [
         {
             "analyte": analyte,
-            "of": _n(entry, "n_rows", threshold),
-            "n": _n({"n_missing": 0, **entry}, "n_missing", threshold),
+            "of": display_record_count(entry, "n_rows", threshold),
+            "n": display_record_count({"n_missing": 0, **entry}, "n_missing", threshold),
             "share": _share({"n_missing": 0, **entry}, "n_missing", "n_rows"),
         }
         for analyte, entry in sorted(per_analyte.items())
@@ -137,8 +130,8 @@ def data_quality_view(
             "table": r.get("table_name") or "",
             "check": r.get("check_name") or "",
             "analyte": r.get("analyte") or "",
-            "n": _n(r, "n_flagged", threshold),
-            "of": _n(r, "n_rows", threshold),
+            "n": display_record_count(r, "n_flagged", threshold),
+            "of": display_record_count(r, "n_rows", threshold),
             "detail": r.get("detail") or "",
         }
         for r in dq

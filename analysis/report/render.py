@@ -20,17 +20,21 @@ from typing import Any
 
 import jinja2
 import pandas as pd
-from markupsafe import Markup
 
 from mgca.analysis.estimation.gate import gate_rule_words
 from mgca.analysis.estimation.models import (
     ADJUSTMENT_SET,
     COUNT_KEYS,
+    MODEL_SPEC_WORDS,
     REPORT_SAYS,
-    estimand_words,
-    model_rule_words,
 )
-from mgca.analysis.privacy import SUPPRESSED_KEY, display_count, suppress_estimate
+from mgca.analysis.privacy import (
+    SUPPRESSED_KEY,
+    display_count,
+    display_record_count,
+    scrub_dates,
+    suppress_estimate,
+)
 from mgca.analysis.report.consort import consort_diagram
 from mgca.analysis.report.figures import (
     analyte_trajectory_caption,
@@ -38,9 +42,17 @@ from mgca.analysis.report.figures import (
     trajectory_caption,
     trajectory_sample_caption,
 )
+from mgca.analysis.report.format import (
+    MISSING,
+    format_ci,
+    format_number,
+    format_p_value,
+    inline_svg,
+)
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
 from mgca.analysis.report.quality_section import data_quality_view
 from mgca.analysis.report.stats import stats_sections
+from mgca.analysis.text import estimand_words, methods_items, model_rule_words, question_words
 from mgca.config import MgcaConfig, StudyConfig
 
 TEMPLATE = "report.html.j2"
@@ -54,8 +66,6 @@ ESTIMATE_LABELS = {
 }
 ARM_KEYS = ("n", "n_exposed", "n_unexposed")
 """Group sizes of an estimate: when one is hidden, the estimate is withheld."""
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
-_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 
 
 @dataclass(frozen=True)
@@ -124,33 +134,6 @@ def _environment() -> jinja2.Environment:
 # formatting
 
 
-def _scrub(text: Any) -> str:
-    """Free text from results, with any absolute date/time replaced by "[date]"."""
-    return _DATE.sub("[date]", "" if text is None else str(text))
-
-
-def _signed(x: float) -> str:
-    """Difference in mmol/L, 2 decimals, with sign (no "-0.00")."""
-    s = f"{x:+.2f}"
-    return "0.00" if s in ("+0.00", "-0.00") else s
-
-
-def _plain(x: float) -> str:
-    s = f"{x:.2f}"
-    return "0.00" if s == "-0.00" else s
-
-
-def _p_value(p: float | None) -> str:
-    if p is None:
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _count(n: Any, threshold: int) -> str:
-    """Display a count; ``None`` (suppressed upstream) shows as ``<threshold``."""
-    return display_count(None if n is None or pd.isna(n) else int(n), threshold)
-
-
 GATE_FORMATS: dict[str, Callable[[float], str]] = {
     "episodes_per_arm": lambda x: f"{x:.0f}",
     "effective_sample_size": lambda x: f"{x:.0f}",
@@ -170,17 +153,17 @@ def _gate_view(gate: Mapping[str, Any] | None, threshold: int) -> dict[str, Any]
         fmt = GATE_FORMATS.get(check.get("check"), lambda x: f"{x:.3g}")
         rows.append(
             {
-                "label": _scrub(check["label"]),
-                "value": "—" if value is None else fmt(value),
-                "bound": "—" if bound is None else fmt(bound),
+                "label": scrub_dates(check["label"]),
+                "value": MISSING if value is None else fmt(value),
+                "bound": MISSING if bound is None else fmt(bound),
                 "passed": bool(check.get("passed")),
-                "words": _scrub(check.get("words")),
+                "words": scrub_dates(check.get("words")),
             }
         )
     return {
         "passed": bool(gate.get("passed")),
-        "answer": ESTIMATE_LABELS.get(gate.get("answer", ""), _scrub(gate.get("answer"))),
-        "answer_reason": _scrub(gate.get("answer_reason")),
+        "answer": ESTIMATE_LABELS.get(gate.get("answer", ""), scrub_dates(gate.get("answer"))),
+        "answer_reason": scrub_dates(gate.get("answer_reason")),
         "checks": rows,
     }
 
@@ -198,27 +181,23 @@ def _estimate_view(
         )
     withheld = "withheld" in entry
     has = entry.get("estimate") is not None
-    ci = (
-        f"{_plain(entry['ci_low'])} to {_plain(entry['ci_high'])}"
-        if has and entry.get("ci_low") is not None and entry.get("ci_high") is not None
-        else "—"
-    )
+    ci = format_ci(entry, signed=False) if has else MISSING
     return {
         "name": entry.get("name", ""),
-        "label": ESTIMATE_LABELS.get(entry.get("name", ""), _scrub(entry.get("name", ""))),
-        "estimate": _signed(entry["estimate"]) if has else "—",
+        "label": ESTIMATE_LABELS.get(entry.get("name", ""), scrub_dates(entry.get("name", ""))),
+        "estimate": format_number(entry.get("estimate"), signed=True),
         "ci": ci,
-        "p": _p_value(entry.get("p_value")),
-        "n": _count(entry.get("n"), threshold),
-        "n_exposed": _count(entry.get("n_exposed"), threshold),
-        "n_unexposed": _count(entry.get("n_unexposed"), threshold),
-        "n_clusters": _count(entry.get("n_clusters"), threshold),
+        "p": format_p_value(entry.get("p_value")),
+        "n": display_count(entry.get("n"), threshold),
+        "n_exposed": display_count(entry.get("n_exposed"), threshold),
+        "n_unexposed": display_count(entry.get("n_unexposed"), threshold),
+        "n_clusters": display_count(entry.get("n_clusters"), threshold),
         "withheld": withheld,
-        "estimand": _scrub(entry.get("estimand")),
-        "method": _scrub(entry.get("method")),
-        "notes": [_scrub(n) for n in entry.get("notes") or []],
-        "reason": _scrub(entry.get("reason")) if entry.get("reason") else None,
-        "model_spec": _scrub((entry.get("model_spec") or {}).get("reason")) or None,
+        "estimand": scrub_dates(entry.get("estimand")),
+        "method": scrub_dates(entry.get("method")),
+        "notes": [scrub_dates(n) for n in entry.get("notes") or []],
+        "reason": scrub_dates(entry.get("reason")) if entry.get("reason") else None,
+        "model_spec": scrub_dates((entry.get("model_spec") or {}).get("reason")) or None,
         "gate_flag": gate_flag,
     }
 
@@ -248,11 +227,7 @@ def _summary(
     in the caveats; ``gate`` results.json's diagnostics gate: when it failed, the answer says
     this data cannot answer, and why.
     """
-    question = (
-        "In adults with concurrent low magnesium and low calcium, does giving magnesium "
-        f"within {study.grace_hours} h raise albumin-corrected calcium "
-        f"{study.horizon_hours} h later, compared with not giving it within {study.grace_hours} h?"
-    )
+    question = question_words(study)
     caveats = [
         "Observational data: the estimate is causal only if the adjustment set captures why "
         "some patients were given magnesium (severity of illness, vitamin D and PTH status are "
@@ -268,17 +243,17 @@ def _summary(
         "The before/after change in treated patients is not an effect: calcium selected for "
         "being low rises on re-test anyway (regression to the mean)."
     )
-    if naive is not None and naive.get("estimate") not in (None, "—"):
+    if naive is not None and naive.get("estimate") not in (None, MISSING):
         rtm += (
             f" Here that naive change was {naive['estimate']} mmol/L (95 % CI {naive['ci']}), "
             "which a before/after study would have reported as the effect."
         )
     caveats.append(rtm)
-    if primary is None or view is None or view["estimate"] == "—":
+    if primary is None or view is None or view["estimate"] == MISSING:
         if view is not None and view["withheld"]:
             why = f"an exposure group has fewer than {threshold} analysed episodes"
         else:
-            why = _scrub(reason).replace(REPORT_SAYS, "").rstrip("; .") if reason else ""
+            why = scrub_dates(reason).replace(REPORT_SAYS, "").rstrip("; .") if reason else ""
             why = why or "the primary model was not fitted"
         answer = (
             why
@@ -292,7 +267,7 @@ def _summary(
             "caveats": caveats,
         }
     if gate is not None and not gate.get("passed", True):
-        failed = "; ".join(_scrub(w) for w in gate.get("failed") or [])
+        failed = "; ".join(scrub_dates(w) for w in gate.get("failed") or [])
         return {
             "question": question,
             "answer": (
@@ -331,10 +306,12 @@ def _rows(
     """Header and display rows of a list of dicts; ``n``/``n_*`` columns are counts."""
     columns: list[str] = []
     for record in records:
-        columns += [k for k in record if k not in columns and k != "suppressed"]
+        columns += [k for k in record if k not in columns and k != SUPPRESSED_KEY]
     rows = [
         [
-            _record_count(r, c, threshold) if c == "n" or c.startswith("n_") else _scrub(r.get(c))
+            display_record_count(r, c, threshold)
+            if c == "n" or c.startswith("n_")
+            else scrub_dates(r.get(c))
             for c in columns
         ]
         for r in records
@@ -342,118 +319,17 @@ def _rows(
     return columns, rows
 
 
-def _record_count(record: Mapping[str, Any], key: str, threshold: int) -> str:
-    """A count cell of a JSON record: ``None`` is "<threshold" only where the record says it
-    was suppressed; otherwise the count does not apply (e.g. "excluded" on a summary row)."""
-    value = record.get(key)
-    if (value is None or pd.isna(value)) and SUPPRESSED_KEY not in record:
-        return "—"
-    return _count(value, threshold)
-
-
 def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
     """Methods items generated from the config (thresholds with units), then software."""
-    s = config.study
-    sample_size = config.report.trajectory_sample_size
-    sample_seed = config.report.trajectory_sample_seed
-    return [
-        ("Hypomagnesaemia", f"serum Mg < {s.mg_low_mmol_l:.2f} mmol/L"),
-        (
-            "Hypocalcaemia",
-            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L where an ionized Ca was drawn "
-            f"in the {s.ionized_window_hours} h up to the calcium draw, else albumin-corrected "
-            f"Ca < {s.ca_corrected_low_mmol_l:.2f} mmol/L, with corrected Ca = total Ca + "
-            f"{s.albumin_correction_slope:g} × ({s.albumin_reference_g_l:g} − albumin g/L) "
-            f"mmol/L, using the latest albumin drawn at or before the calcium and at most "
-            f"{s.albumin_lookback_hours} h earlier (same-day: at most "
-            f"{s.albumin_same_day_hours} h); a total Ca without such an albumin is never "
-            "classified (uncorrected total Ca under-estimates calcium when albumin is low)",
-        ),
-        (
-            "Index (time zero)",
-            f"first time per hospital stay with both qualifying draws at most "
-            f"{s.concurrent_window_hours} h apart; the later draw (no test drawn after it "
-            f"decides eligibility); adults ≥ {s.min_age_years:g} years",
-        ),
-        (
-            "Exposure",
-            f"first given (not only ordered) IV or oral magnesium in (index, index + "
-            f"{s.grace_hours} h]; unexposed: none in that window (usual care afterwards)",
-        ),
-        (
-            "Outcome",
-            f"albumin-corrected Ca nearest to index + {s.horizon_hours} h, within ± "
-            f"{s.outcome_tolerance_hours} h",
-        ),
-        (
-            "Baseline covariates",
-            f"labs: last value in [index − {s.baseline_lookback_hours} h, index]; drugs (PPI, "
-            f"loop diuretic): any given in [index − {s.drug_lookback_hours} h, index)",
-        ),
-        (
-            "Calcium measures",
-            f"ionized Ca < {s.ca_ionized_low_mmol_l:.2f} mmol/L is low and preferred when drawn "
-            f"within {s.ionized_window_hours} h of a total Ca; PTH above "
-            f"{s.pth_upper_ng_l:g} ng/L is appropriately raised, looked for within "
-            f"{s.pth_window_hours} h of a hypocalcaemia episode",
-        ),
-        (
-            "Units",
-            "every accepted unit is converted to SI (Mg, Ca mmol/L; albumin g/L; creatinine "
-            "µmol/L; PTH pmol/L) with the factors in sql/reference/unit_conversions.csv and "
-            "rounded to laboratory reporting precision before any threshold; results with an "
-            "unknown unit or outside plausibility bounds are quarantined and counted"
-            + (
-                "; a missing unit is inferred when the value is plausible in exactly one unit"
-                if s.infer_missing_units
-                else "; a missing unit is never guessed"
-            ),
-        ),
-        ("Primary model", model_rule_words(config.estimation)),
-        ("Answer and diagnostics gate", gate_rule_words(config.gate)),
-        ("Adjustment set", ", ".join(ADJUSTMENT_SET)),
-        (
-            "Estimators",
-            "; ".join(f"{label}" for label in ESTIMATE_LABELS.values())
-            + " (each listed with its estimand and method under Estimates)",
-        ),
-        (
-            "Secondary outcome horizons",
-            ", ".join(f"{h} h" for h in s.outcome_horizons_hours)
-            + f" after index, each ± {s.outcome_tolerance_hours} h",
-        ),
-        (
-            "Trajectory figures",
-            f"{s.trajectory_bin_hours} h bins from {s.trajectory_before_hours} h before to "
-            f"{s.trajectory_after_hours} h after index; the individual sample draws "
-            f"{sample_size} episodes per group (seed {sample_seed})",
-        ),
-        (
-            "Trajectory mixed model",
-            "secondary linear mixed model of every corrected Ca after the grace period "
-            "(random intercept per patient); "
-            + (
-                "fitted on every patient"
-                if s.trajectory_model_max_patients == 0
-                else f"when more than {s.trajectory_model_max_patients:,} patients have such "
-                f"a result, fitted on a random sample of {s.trajectory_model_max_patients:,} "
-                f"patients (seed {s.trajectory_model_seed}) with every result of each "
-                "sampled patient kept; the secondary analyses' notes say which applied"
-            ),
-        ),
-        (
-            "Disclosure control",
-            f"counts from 1 to {threshold - 1} are shown as <{threshold}; zero is shown as 0; "
-            f"estimates are withheld when an exposure group has fewer than {threshold} episodes",
-        ),
-        ("Software", software_versions()),
-        (
-            "Reproduce",
-            "install the mgca version and Git commit under Provenance, save this run's "
-            "config.yaml and run: mgca run --config config.yaml --source <source> --path "
-            "<data>; the input fingerprint checks the data are the same",
-        ),
-    ]
+    return methods_items(
+        config,
+        threshold,
+        model_rule=model_rule_words(config.estimation, MODEL_SPEC_WORDS),
+        gate_rule=gate_rule_words(config.gate),
+        adjustment_set=ADJUSTMENT_SET,
+        estimator_labels=ESTIMATE_LABELS.values(),
+        software=software_versions(),
+    )
 
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "statsmodels", "scipy", "matplotlib", "prefect", "jinja2")
@@ -494,15 +370,8 @@ def _provenance(results: Mapping[str, Any], config: MgcaConfig) -> list[tuple[st
         value = prov.get(key)
         if key == "duration_s" and value is not None:
             value = f"{float(value):.1f} s"
-        items.append((label, _scrub(value) if value is not None else "not recorded"))
+        items.append((label, scrub_dates(value) if value is not None else "not recorded"))
     return items
-
-
-def _inline_svg(svg: str | None) -> Markup | None:
-    """Our own matplotlib SVG, trusted, inlined without namespace URLs (HTML needs none)."""
-    if not svg:
-        return None
-    return Markup(_XMLNS.sub("", svg[svg.index("<svg") :]))
 
 
 def _primary_note(results: Mapping[str, Any]) -> str | None:
@@ -515,7 +384,7 @@ def _primary_note(results: Mapping[str, Any]) -> str | None:
 
 
 def _scrubbed(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: _scrub(v) for k, v in row.items()} for row in rows]
+    return [{k: scrub_dates(v) for k, v in row.items()} for row in rows]
 
 
 def render_report(context: ReportContext) -> str:
@@ -563,11 +432,11 @@ def render_report(context: ReportContext) -> str:
         table_one=None if t1 is None or t1.empty else t1.to_dict("records"),
         exposed_label=group_label(True, study),
         unexposed_label=group_label(False, study),
-        trajectory_svg=_inline_svg(context.trajectory_svg),
+        trajectory_svg=inline_svg(context.trajectory_svg),
         trajectory_caption=trajectory_caption(threshold, study),
-        analyte_trajectory_svg=_inline_svg(context.analyte_trajectory_svg),
+        analyte_trajectory_svg=inline_svg(context.analyte_trajectory_svg),
         analyte_trajectory_caption=analyte_trajectory_caption(threshold, study),
-        trajectory_sample_svg=_inline_svg(context.trajectory_sample_svg),
+        trajectory_sample_svg=inline_svg(context.trajectory_sample_svg),
         trajectory_sample_caption=trajectory_sample_caption(
             threshold, study, context.config.report.trajectory_sample_size
         ),
@@ -585,7 +454,7 @@ def render_report(context: ReportContext) -> str:
 
 def _scrubbed_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Records with free-text values date-scrubbed (counts untouched)."""
-    return [{k: _scrub(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
+    return [{k: scrub_dates(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
 
 
 def _synthetic_truth(
@@ -600,7 +469,8 @@ def _synthetic_truth(
     sentence = (
         f"These are synthetic data, so the true effect is known: replaying every stay of this "
         f"very cohort with and without Mg repletion (same random draws) gives "
-        f"{_signed(value)} mmol/L" + (", weighted like the overlap population." if overlap else ".")
+        f"{format_number(value, signed=True)} mmol/L"
+        + (", weighted like the overlap population." if overlap else ".")
     )
     if primary and primary.get("ci_low") is not None and primary.get("ci_high") is not None:
         covered = float(primary["ci_low"]) <= value <= float(primary["ci_high"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mgca import __version__
+from mgca.analysis.finite import finite_or_none
 
 PRIVATE_DB = "private/mgca.duckdb"
 """The run's DuckDB file, inside the run folder's private/ (ids and lab rows: never shared)."""
@@ -129,20 +129,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
-def _finite(value: Any) -> Any:
-    """Replace NaN/inf by None recursively: results.json must be strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def to_json(payload: dict[str, Any]) -> str:
     """Strict, stable JSON (sorted nothing, NaN → null) for results.json."""
-    return json.dumps(_finite(payload), indent=2, default=_json_default, allow_nan=False) + "\n"
+    clean = finite_or_none(payload)
+    return json.dumps(clean, indent=2, default=_json_default, allow_nan=False) + "\n"
 
 
 def fingerprint_files(paths: Iterable[Path]) -> str:

@@ -9,15 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mgca.analysis.finite import finite_or_none
 from mgca.analysis.privacy import (
     display_count,
     display_counts,
     display_frame,
+    display_record_count,
+    scrub_dates,
     suppress_count,
     suppress_estimate,
     suppress_frame,
     suppress_record,
 )
+from mgca.analysis.report.format import format_ci, format_number, format_p_value
 
 
 @pytest.mark.parametrize("n", range(1, 11))
@@ -108,3 +112,44 @@ def test_withheld_estimate_hides_its_delta_method_interval_too() -> None:
     # an entry that could not be made is not "withheld": it says its own reason
     reason = dict.fromkeys(keys) | {"n": None, "n_exposed": None, "n_unexposed": None}
     assert "withheld" not in suppress_estimate(reason | {"reason": "no arm"}, count_keys, arms, 11)
+
+
+def test_an_unknown_count_is_never_printed_as_a_number() -> None:
+    # NaN (a missing pandas value) reads like a hidden count, in a record too, and never crashes.
+    assert display_count(float("nan"), 11) == "<11"
+    assert display_count(pd.NA, 11) == "<11"
+    assert display_record_count({"n": float("nan"), "suppressed": "<11"}, "n", 11) == "<11"
+    # Without a suppression marker a missing count does not apply to the row.
+    assert display_record_count({"n": float("nan")}, "n", 11) == "—"
+    assert display_record_count({"n": None}, "n", 11) == "—"
+    assert display_record_count({"n": 5}, "n", 11) == "<11"
+    assert display_record_count({"n": 1234}, "n", 11) == "1,234"
+
+
+def test_dates_and_times_are_scrubbed_from_free_text() -> None:
+    text = "drawn 2150-03-02 08:00:00 and 2150-03-03T09:15, then 2150-03-04"
+    assert scrub_dates(text) == "drawn [date] and [date], then [date]"
+    assert scrub_dates(None) == ""
+    assert scrub_dates("48 h ± 12 h") == "48 h ± 12 h"
+
+
+def test_numbers_read_the_same_wherever_the_report_shows_them() -> None:
+    assert format_number(-0.001, signed=True) == "0.00"
+    assert format_number(-0.001) == "0.00"
+    assert format_number(0.25, signed=True) == "+0.25"
+    assert format_number(None) == "—"
+    assert format_p_value(0.0004) == "<0.001" and format_p_value(0.04) == "0.040"
+    assert format_ci({"ci_low": -0.1, "ci_high": 0.2}) == "-0.10 to +0.20"
+    assert format_ci({"ci_low": -0.1, "ci_high": 0.2}, signed=False) == "-0.10 to 0.20"
+    assert format_ci({"ci_low": None, "ci_high": 0.2}) == "—"
+
+
+def test_non_finite_numbers_become_null() -> None:
+    import numpy as np
+
+    cleaned = finite_or_none(
+        {"se": float("nan"), "ci": (1.5, float("inf")), "n": np.int64(3), "p": np.array(0.5)}
+    )
+    assert cleaned == {"se": None, "ci": [1.5, None], "n": 3, "p": 0.5}
+    assert type(cleaned["n"]) is int and type(cleaned["p"]) is float
+    assert json.dumps(cleaned, allow_nan=False)
