@@ -478,7 +478,7 @@ def episodes_agree(mgca_cohort: pd.DataFrame, pandas_cohort: pd.DataFrame) -> bo
 # targets and cost growth
 
 TARGETS: dict[int, tuple[float, float]] = {10_000_000: (60.0, 4096.0)}
-"""Issue 7's targets by --rows: whole pipeline seconds and peak MB (1e8: see README)."""
+"""The speed targets by --rows: whole pipeline seconds and peak MB (1e8: see README)."""
 TARGET_1E8_S = 15 * 60.0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mgca.analysis.estimation.diagnostics import (
@@ -32,21 +31,10 @@ from mgca.analysis.estimation.secondary import (
     run_secondary,
 )
 from mgca.analysis.estimation.sensitivity import CohortFor, run_sensitivity
+from mgca.analysis.finite import finite_or_none
 from mgca.analysis.privacy import suppress_estimate, suppress_record
 from mgca.analysis.report.diagnostic_figures import love_plot, overlap_histogram
 from mgca.config import MgcaConfig
-
-
-def _floats(record: dict[str, Any]) -> dict[str, Any]:
-    """NaN → None and numpy scalars → plain Python, for JSON."""
-    out = {}
-    for key, value in record.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not np.isfinite(value):
-            value = None
-        out[key] = value
-    return out
 
 
 def diagnostics_block(
@@ -71,21 +59,21 @@ def diagnostics_block(
     )
     ess_records = []
     for row in ess.to_dict("records"):
-        shown = suppress_record(_floats(row), ["n"], threshold)
+        shown = suppress_record(finite_or_none(row), ["n"], threshold)
         if shown["n"] is None:
             shown["ess"] = shown["ess_share"] = None
         ess_records.append(shown)
     block = {
-        "balance": [_floats(r) for r in balance.to_dict("records")],
+        "balance": [finite_or_none(r) for r in balance.to_dict("records")],
         "overlap": {
             "bounds": overlap["bounds"],
             "quantiles": [
-                suppress_record(_floats(r), ["n"], threshold)
+                suppress_record(finite_or_none(r), ["n"], threshold)
                 for r in overlap["quantiles"].to_dict("records")
             ],
-            "share_outside": _floats({"v": overlap["share_outside"]})["v"],
-            "share_outside_exposed": _floats({"v": overlap["share_outside_exposed"]})["v"],
-            "share_outside_unexposed": _floats({"v": overlap["share_outside_unexposed"]})["v"],
+            "share_outside": finite_or_none(overlap["share_outside"]),
+            "share_outside_exposed": finite_or_none(overlap["share_outside_exposed"]),
+            "share_outside_unexposed": finite_or_none(overlap["share_outside_unexposed"]),
         },
         "ess": ess_records,
         "warnings": warnings,
@@ -120,7 +108,7 @@ def secondary_block(
         threshold=threshold,
     )
     return [
-        suppress_estimate(_floats(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
+        suppress_estimate(finite_or_none(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
         for e in entries
     ]
 
@@ -144,8 +132,10 @@ def sensitivity_block(
         cohort_for=cohort_for,
     )
     result["analyses"] = [
-        suppress_estimate(_floats(e), COUNT_KEYS, ("n", "n_exposed", "n_unexposed"), threshold)
+        suppress_estimate(
+            finite_or_none(e), COUNT_KEYS, ("n", "n_exposed", "n_unexposed"), threshold
+        )
         for e in result["analyses"]
     ]
-    result["evalue"] = _floats(result["evalue"])
+    result["evalue"] = finite_or_none(result["evalue"])
     return result

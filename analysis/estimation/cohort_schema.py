@@ -27,7 +27,7 @@ OUTCOME_CALCIUM_MEASURES = ["corrected_same_day_albumin", "corrected_lookback_al
 
 def _indexed_on_ionized(df: pd.DataFrame) -> pd.Series:
     """True for episodes whose index was defined on ionized Ca; a table without the column
-    (written before the calcium hierarchy) was indexed on corrected Ca only."""
+    (a hand-made cohort, e.g. a simulated one) counts as indexed on corrected Ca."""
     if "index_calcium_measure" not in df.columns:
         return pd.Series(False, index=df.index)
     return df["index_calcium_measure"] == "ionized"

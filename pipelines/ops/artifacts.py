@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mgca.analysis.privacy import suppressed_text
+from mgca.analysis.privacy import display_record_count, suppressed_text
+from mgca.analysis.report.format import format_number
 
 SUMMARY_KEY = "mgca-summary"
 ESTIMATES_KEY = "mgca-estimates"
@@ -24,14 +25,11 @@ QUESTION = "Does calcium correct once magnesium is repleted?"
 
 
 def _count(record: dict[str, Any], key: str, threshold: int) -> str:
-    value = record.get(key)
-    if value is None:
-        return suppressed_text(threshold) if "suppressed" in record else "–"
-    return f"{int(value):,}"
+    return display_record_count(record, key, threshold)
 
 
 def _num(value: Any) -> str:
-    return "–" if value is None else f"{float(value):+.3f}"
+    return format_number(value, 3, signed=True)
 
 
 def estimates_table(results: dict[str, Any], threshold: int) -> list[dict[str, str]]:

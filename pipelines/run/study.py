@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mgca.analysis.estimation.sensitivity import CohortFor
+from mgca.analysis.text import ESTIMAND_WORDS
 from mgca.config import MgcaConfig
 from mgca.engine import base, registry
 from mgca.engine.base import SourceTables, engine_for
@@ -238,15 +239,6 @@ def fit_all(
     }
 
 
-ESTIMAND_WORDS: dict[str, str] = {
-    "primary": "average treatment effect in the analysed cohort (g-computation)",
-    "overlap": "average treatment effect in the overlap population (overlap weights)",
-    "unadjusted_difference": "crude difference in mean outcome, not adjusted",
-    "naive_before_after": "mean change from baseline among exposed episodes (not causal)",
-    "ipw": "average treatment effect by inverse-probability weighting",
-    "doubly_robust": "average treatment effect by augmented IPW (doubly robust)",
-}
-"""Short estimand words for an entry whose estimate could not be made."""
 
 
 def evaluate_gate(
