@@ -52,6 +52,10 @@ class Engine(Protocol):
     """What a run needs from an engine (see the module docstring)."""
 
     name: str
+    reads_in_place: bool
+    """True when the engine reads the canonical tables where they are (a folder or URL its
+    workers reach, stored as ``engine.spark_format``) instead of copying them into the run's
+    DuckDB file from a local folder of Parquet files."""
 
     def default_format(self, config: MgcaConfig) -> str:
         """How this engine expects the canonical tables stored when the run does not say

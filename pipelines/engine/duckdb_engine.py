@@ -25,6 +25,7 @@ class DuckDBEngine:
     """Runs the SQL in the run's own DuckDB file (see :class:`mgca.engine.base.Engine`)."""
 
     name = "duckdb"
+    reads_in_place = False
 
     def default_format(self, config: MgcaConfig) -> str:
         return "parquet"

@@ -617,6 +617,7 @@ class SparkEngine:
     """
 
     name = "spark"
+    reads_in_place = True
 
     def default_format(self, config: MgcaConfig) -> str:
         return config.engine.spark_format

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mgca.config import MgcaConfig
+from mgca.engine.base import engine_for
 from mgca.engine.database import CANONICAL_TABLES
 
 #: The canonical tables by name, in the order of the schema (engine.database.CANONICAL_TABLES);
@@ -83,12 +84,13 @@ class ResolvedSource:
 
 
 def _spark_format(kind: str, config: MgcaConfig | None) -> str | None:
-    """"parquet" or "delta" when Spark reads ``--path`` itself, None for the DuckDB engine.
+    """"parquet" or "delta" when the engine reads ``--path`` itself (Spark), None when it
+    copies local Parquet files into DuckDB (:attr:`mgca.engine.base.Engine.reads_in_place`).
 
     ``engine.spark_format`` describes a folder you prepared (``--source canonical``);
     generated synthetic data and adapter output are always Parquet.
     """
-    if config is None or config.engine.name != "spark":
+    if config is None or not engine_for(config.engine.name).reads_in_place:
         return None
     return config.engine.spark_format if kind == "canonical" else "parquet"
 
