@@ -32,8 +32,11 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
+from mgca.analysis.estimation.models import ADJUSTMENT_SET, fit_primary
+from mgca.analysis.report.figures import calcium_trajectory_plot
 from mgca.config import MgcaConfig, load_config
 from mgca.engine import registry
+from mgca.ops.history import list_runs
 from mgca.run.outputs import PRIVATE_DB
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -111,8 +114,6 @@ class Run:
     @property
     def adjustment_set(self) -> list[str]:
         """The primary model's adjustment set (cohort column names)."""
-        from mgca.analysis.estimation.models import ADJUSTMENT_SET
-
         return list(ADJUSTMENT_SET)
 
     def refit(self, covariates: Sequence[str] | None = None) -> dict[str, Any]:
@@ -125,15 +126,11 @@ class Run:
         Returns the estimate entry (estimand, estimate, CI, n, adjustment set, notes); counts
         are not suppressed here (private).
         """
-        from mgca.analysis.estimation.models import fit_primary
-
         return fit_primary(self.cohort(), self.config.study, adjustment_set=covariates)
 
     def figure_trajectory(self) -> Any:
         """The report's calcium trajectory figure as a matplotlib ``Figure`` (aggregates from
         ``calcium_trajectory_summary``; bins below the small-cell threshold not drawn)."""
-        from mgca.analysis.report.figures import calcium_trajectory_plot
-
         summary = self.sql(registry.table("calcium_trajectory_summary").select())
         return calcium_trajectory_plot(
             summary, self.config.privacy.small_cell_threshold, self.config.study
@@ -152,8 +149,6 @@ def open_run(folder: str | Path) -> Run:
 
 def latest_run(reports_root: str | Path = "reports") -> Run:
     """Open the most recent run folder under ``reports_root`` (by run start time)."""
-    from mgca.ops.history import list_runs
-
     runs = list_runs(Path(reports_root))
     if not runs:
         raise RunFolderError(f"no run folders under {reports_root}; run `mgca run` first")

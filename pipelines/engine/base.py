@@ -27,6 +27,8 @@ from mgca.config import MgcaConfig
 from mgca.engine.registry import Table
 
 Progress = Callable[[str], None]
+"""Called with one line of progress, e.g. before each SQL step ``"derive 4/22:
+low_value_episodes.sql"``; lines carry aggregates only."""
 
 
 @dataclass(frozen=True)

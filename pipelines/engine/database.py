@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from mgca.config import MgcaConfig, StudyConfig
+from mgca.sources.csv_reader import csv_reader_sql
 
 
 class CanonicalSchemaError(ValueError):
@@ -445,8 +446,6 @@ def _load_reference_csv(con: duckdb.DuckDBPyConnection, stem: str, path: Path) -
     """Load ``reference/<stem>.csv`` as table ``stem``: read as text by the one CSV reader
     (:func:`mgca.sources.csv_reader.csv_reader_sql`), header checked against
     :data:`REFERENCE_SCHEMAS`, cast, key checked for repeats."""
-    from mgca.sources.csv_reader import csv_reader_sql
-
     schema = REFERENCE_SCHEMAS.get(stem)
     if schema is None:
         raise ReferenceDataError(

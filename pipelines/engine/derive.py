@@ -10,18 +10,16 @@ running :func:`derive` again on the same database gives the same tables.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import duckdb
 
 from mgca.config import MgcaConfig
 from mgca.engine import registry
+from mgca.engine.base import Progress
 from mgca.engine.database import study_config_values, study_outcome_horizons
 from mgca.engine.registry import SQL_STEPS, read_sql
-
-Progress = Callable[[str], None]
-"""Called before each step with a line such as ``"derive 4/15: low_value_episodes.sql"``."""
 
 
 class DerivationError(RuntimeError):

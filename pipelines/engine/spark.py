@@ -42,7 +42,7 @@ overflow, division by zero or NaN ordering.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,13 +52,14 @@ import pandas as pd
 
 from mgca.config import MgcaConfig
 from mgca.engine import registry
-from mgca.engine.base import CohortUnavailable, SourceTables
+from mgca.engine.base import CohortUnavailable, Progress, SourceTables
 from mgca.engine.database import (
     CANONICAL_TABLES,
     UNIQUE_KEYS,
     CanonicalSchemaError,
     _schema_problems,
     load_reference_tables,
+    load_source_rows,
     open_database,
     write_study_config,
 )
@@ -70,12 +71,15 @@ from mgca.engine.derive import (
     steps_to_rerun,
 )
 from mgca.engine.registry import SQL_STEPS
-from mgca.sources.delta_snapshot import DeltaInputError, DeltaSnapshot, read_snapshot
+from mgca.sources.delta_snapshot import (
+    DeltaInputError,
+    DeltaSnapshot,
+    read_snapshot,
+    snapshot_versions,
+)
 
 if TYPE_CHECKING:  # pyspark is an optional dependency (extra "spark")
     from pyspark.sql import DataFrame, SparkSession
-
-Progress = Callable[[str], None]
 
 # Canonical (DuckDB) type -> Spark SQL type for the explicit casts.
 _SPARK_TYPES = {
@@ -625,11 +629,8 @@ class SparkEngine:
     def pin(self, source: SourceTables) -> SourceTables:
         if source.data_format != "delta" or source.delta_versions:
             return source
-        from mgca.sources.delta_snapshot import snapshot_versions
-        from mgca.sources.resolve import CANONICAL_TABLE_NAMES
-
         base = source.location.rstrip("/")
-        found = snapshot_versions({t: f"{base}/{t}" for t in CANONICAL_TABLE_NAMES})
+        found = snapshot_versions({t: f"{base}/{t}" for t in registry.canonical_inputs()})
         versions = {table: version for table, (_, version) in found.items()}
         return SourceTables(source.location, source.data_format, versions)
 
@@ -645,7 +646,6 @@ class SparkEngine:
         config: MgcaConfig,
         progress: Progress | None = None,
     ) -> dict[str, int]:
-        from mgca.engine.database import load_source_rows
 
         self._require_location(source)
         spark = spark_session(config.engine.spark_master)

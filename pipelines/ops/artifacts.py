@@ -17,6 +17,7 @@ from typing import Any
 
 from mgca.analysis.privacy import display_record_count, suppressed_text
 from mgca.analysis.report.format import format_number
+from mgca.ops.history import n_analysed
 
 SUMMARY_KEY = "mgca-summary"
 ESTIMATES_KEY = "mgca-estimates"
@@ -67,7 +68,6 @@ def attrition_table(results: dict[str, Any], threshold: int) -> list[dict[str, s
 def summary_markdown(results: dict[str, Any], run_id: str, threshold: int) -> str:
     """The markdown summary artifact."""
     primary = next((e for e in results.get("estimates", []) if e.get("name") == "primary"), None)
-    from mgca.ops.history import n_analysed
 
     n, hidden = n_analysed(results)
     analysed = suppressed_text(threshold) if hidden else ("–" if n is None else f"{n:,}")

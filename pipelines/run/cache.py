@@ -45,6 +45,7 @@ from typing import Any
 
 from mgca import __version__
 from mgca.config import MgcaConfig
+from mgca.run.outputs import to_json, write_text_atomic
 
 CACHE_DIRNAME = ".cache"
 #: Entries kept per reports root; older ones (by last use) are removed after each run.
@@ -219,7 +220,6 @@ def prune(reports_root: Path, keep: int = DEFAULT_KEEP) -> list[str]:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    from mgca.run.outputs import to_json, write_text_atomic
 
     write_text_atomic(path, to_json(payload))
 

@@ -19,6 +19,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from mgca.config import MgcaConfig, load_config
+from mgca.ops.artifacts import create_run_artifacts
 from mgca.run import stages
 from mgca.run.runner import RunResult, Stages, run_study
 
@@ -81,8 +82,6 @@ update_run_history = task(
 def record_artifacts(results: dict[str, Any], run_id: str, threshold: int) -> list[str]:
     """Prefect artifacts of this run: a markdown summary and the estimates and attrition
     tables (aggregates only, small counts suppressed). Returns the artifact keys."""
-    from mgca.ops.artifacts import create_run_artifacts
-
     return create_run_artifacts(results, run_id, threshold)
 
 

@@ -5,9 +5,9 @@ Lines carry aggregates only (counts, timings, suppressed estimates), never ids o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from mgca.engine.base import Progress
 
-Progress = Callable[[str], None]
+__all__ = ["Progress", "log"]
 
 
 def log(message: str) -> None:

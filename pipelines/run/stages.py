@@ -23,11 +23,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mgca.analysis.estimation.analyses import sensitivity_block
 from mgca.analysis.estimation.cohort_schema import validate_cohort
+from mgca.analysis.report.figures import (
+    analyte_trajectory_figure,
+    calcium_trajectory_figure,
+    trajectory_sample_figure,
+)
+from mgca.analysis.report.quality_section import episode_missingness
+from mgca.analysis.report.render import ReportContext, render_report
+from mgca.analysis.report.table_one import table_one
 from mgca.config import MgcaConfig
 from mgca.engine import registry
+from mgca.ops.history import update_index
 from mgca.run import cache, outputs, study
 from mgca.run.progress import log
+from mgca.run.results import records
 from mgca.sources.resolve import resolve_source
 
 #: The engine that derived a cache entry's database is recorded in ``derived.json``: the
@@ -197,8 +208,6 @@ def sensitivity_stage(
 
     Stores ``sensitivity.json`` in the cache entry ``key``; returns the entry folder.
     """
-    from mgca.analysis.estimation.analyses import sensitivity_block
-
     entry_dir = Path(entry)
     if cache.is_complete(entry_dir, "sensitivity"):
         log("sensitivity analyses skipped: reusing the cached results")
@@ -251,16 +260,6 @@ def render_stage(
     ``trajectory_sample`` is the de-identified ``trajectory_sample`` table (hours from index,
     pseudonymous sample numbers); no id or date reaches the report.
     """
-    from mgca.analysis.report.figures import (
-        analyte_trajectory_figure,
-        calcium_trajectory_figure,
-        trajectory_sample_figure,
-    )
-    from mgca.analysis.report.quality_section import episode_missingness
-    from mgca.analysis.report.render import ReportContext, render_report
-    from mgca.analysis.report.table_one import table_one
-    from mgca.run.results import records
-
     threshold = config.privacy.small_cell_threshold
     cohort = pd.read_parquet(cohort_path)
     table = table_one(cohort, threshold)
@@ -288,6 +287,4 @@ def render_stage(
 
 def update_history(reports_root: str) -> str:
     """Rewrite ``history.json`` and ``index.html`` of the reports root (atomic, locked)."""
-    from mgca.ops.history import update_index
-
     return str(update_index(Path(reports_root)))

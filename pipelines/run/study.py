@@ -12,20 +12,32 @@ Every cohort rule runs in SQL (sql/); these functions only move data and call th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block
+from mgca.analysis.estimation.estimators import aipw_ate, ipw_ate, overlap_ate, overlap_weights
+from mgca.analysis.estimation.gate import evaluate_gate as gate_checks
+from mgca.analysis.estimation.models import (
+    COUNT_KEYS,
+    InsufficientDataError,
+    fit_primary,
+    naive_before_after,
+    no_estimate_entry,
+    prepare_adjusted,
+    unadjusted_difference,
+)
+from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.sensitivity import CohortFor
+from mgca.analysis.privacy import suppress_estimate
 from mgca.analysis.text import ESTIMAND_WORDS
 from mgca.config import MgcaConfig
 from mgca.engine import base, registry
-from mgca.engine.base import SourceTables, engine_for
-
-Progress = Callable[[str], None]
+from mgca.engine.base import Progress, SourceTables, engine_for
+from mgca.synthetic import true_effect
 
 
 def source_tables(
@@ -141,15 +153,6 @@ def fit_estimates(
     estimate that cannot be made is an entry with ``estimate: None`` and a ``reason``. The
     notes repeat those reasons as ``"<name>: <reason>"``.
     """
-    from mgca.analysis.estimation.estimators import aipw_ate, ipw_ate, overlap_ate
-    from mgca.analysis.estimation.models import (
-        InsufficientDataError,
-        fit_primary,
-        naive_before_after,
-        no_estimate_entry,
-        unadjusted_difference,
-    )
-
     threshold = config.privacy.small_cell_threshold
     estimation = config.estimation
     fits = {
@@ -200,10 +203,6 @@ def fit_all(
     ``progress`` gets the diagnostics warnings, the answering estimate (suppressed as in
     results.json: no statistic over a small arm) and the gate's verdict.
     """
-    from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block
-    from mgca.analysis.estimation.models import COUNT_KEYS
-    from mgca.analysis.privacy import suppress_estimate
-
     say = progress or (lambda _line: None)
     estimates, notes = fit_estimates(cohort, config)
     gate = evaluate_gate(cohort, estimates, config)
@@ -246,9 +245,7 @@ def evaluate_gate(
 ) -> dict[str, Any]:
     """results.json ``gate``: which estimate answers, each diagnostic check, the verdict
     (:func:`mgca.analysis.estimation.gate.evaluate_gate`)."""
-    from mgca.analysis.estimation.gate import evaluate_gate as gate
-
-    return gate(cohort, estimates, config.gate, config.privacy.small_cell_threshold)
+    return gate_checks(cohort, estimates, config.gate, config.privacy.small_cell_threshold)
 
 
 def synthetic_truths(
@@ -264,11 +261,6 @@ def synthetic_truths(
     estimate uses (None when it cannot be fitted), "n", "description"}``, mmol/L; ``None``
     for an empty cohort.
     """
-    from mgca.analysis.estimation.estimators import overlap_weights
-    from mgca.analysis.estimation.models import InsufficientDataError, prepare_adjusted
-    from mgca.analysis.estimation.propensity import fit_propensity
-    from mgca.synthetic import true_effect
-
     if cohort.empty:
         return None
     rows, weights = cohort, None
