@@ -42,7 +42,7 @@ def config_inputs(sql_file: str, sql: str | None = None) -> frozenset[str]:
 
     Every step reads ``study_config`` under the alias ``cfg`` (``... JOIN study_config AS
     cfg`` and ``cfg.<column>``); a step that reads it any other way raises ValueError, so a
-    new file cannot slip past this analysis (tests/test_derive_dependencies.py runs it on
+    new file cannot slip past this analysis (tests/engine/test_derive_dependencies.py runs it on
     every file).
     """
     # comments and text literals name settings they do not read (a '--' inside a literal

@@ -29,7 +29,7 @@ analytic table, one row per episode, and the aggregate tables the report reads) 
 into the run's DuckDB file, with the column names and types the DuckDB engine gives them, so
 models and report run unchanged. Lab rows never leave Spark.
 
-Portability rules for SQL in ``sql/`` (checked by tests/test_spark_engine.py):
+Portability rules for SQL in ``sql/`` (checked by tests/engine/test_spark_engine.py):
 every statement is ``CREATE OR REPLACE TABLE name AS SELECT ...``; no DuckDB-only syntax or
 functions (QUALIFY, ASOF JOIN, ``range``/``generate_series`` table functions, ``arg_min``,
 ``list``/struct functions, ``GROUP BY ALL``, ``EXCLUDE``, ``::`` casts are fine, interval

@@ -34,7 +34,7 @@ PRIVATE_OUTPUTS_NOTE = (
     "(the DuckDB database) stay in this run folder and are never to be shared; report.html, "
     "results.json and config.yaml hold aggregates only, counts below the threshold suppressed"
 )
-#: What makes a rerun byte-identical (tests/test_reproducibility.py checks it).
+#: What makes a rerun byte-identical (tests/ops/test_reproducibility.py checks it).
 RERUN_NOTE = (
     "the same input fingerprint, config SHA-256, git commit and package versions give a "
     "byte-identical cohort.parquet (cohort_sha256) and identical estimates, whatever the "

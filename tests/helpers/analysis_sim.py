@@ -1,6 +1,6 @@
 """Seeded simulated analytic cohorts with a known true effect, for the analysis tests.
 
-Not a test module (no ``test_`` prefix): ``tests/test_analysis_*.py`` import it. The world:
+Not a test module (no ``test_`` prefix): ``tests/analysis/test_analysis_*.py`` import it. The world:
 
 - Each patient has 1-3 episodes and a patient-level random shift in outcome calcium, so
   episodes of one patient are correlated (clustering matters).

@@ -1,6 +1,6 @@
 """Scan a run's shareable outputs for what must never leave the private folder.
 
-Used by ``tests/test_privacy_guard.py`` on identifiable-looking fixture data, and usable on any
+Used by ``tests/ops/test_privacy_guard.py`` on identifiable-looking fixture data, and usable on any
 run folder before sharing it: every finding names the file and what was found (an id, an
 absolute date, or a count from 1 to threshold − 1 shown as a number).
 """
