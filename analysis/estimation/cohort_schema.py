@@ -43,8 +43,8 @@ def cohort_schema(study: StudyConfig) -> pa.DataFrameSchema:
 
     return pa.DataFrameSchema(
         {
-            "subject_id": pa.Column(str, nullable=False),
-            "encounter_id": pa.Column(str, nullable=False, unique=True),
+            "subject_id": pa.Column(str, nullable=False, coerce=True),
+            "encounter_id": pa.Column(str, nullable=False, unique=True, coerce=True),
             "index_time": pa.Column("datetime64[us]", nullable=False, coerce=True),
             "exposed": pa.Column(bool, nullable=False),
             "hours_to_first_mg": pa.Column(
@@ -54,7 +54,7 @@ def cohort_schema(study: StudyConfig) -> pa.DataFrameSchema:
             "age_years": pa.Column(
                 float, pa.Check.in_range(study.min_age_years, 130), nullable=False, coerce=True
             ),
-            "sex": pa.Column(str, pa.Check.isin(["F", "M", "U"]), nullable=False),
+            "sex": pa.Column(str, pa.Check.isin(["F", "M", "U"]), nullable=False, coerce=True),
             # Qualifying values are below the study thresholds by definition (the calcium
             # one by the measure that qualified: table checks below).
             "baseline_mg_mmol_l": pa.Column(
@@ -70,10 +70,18 @@ def cohort_schema(study: StudyConfig) -> pa.DataFrameSchema:
                 float, pa.Check.in_range(0.1, 3.0), nullable=True, coerce=True, required=False
             ),
             "index_calcium_measure": pa.Column(
-                str, pa.Check.isin(INDEX_CALCIUM_MEASURES), nullable=False, required=False
+                str,
+                pa.Check.isin(INDEX_CALCIUM_MEASURES),
+                nullable=False,
+                required=False,
+                coerce=True,
             ),
             "outcome_calcium_measure": pa.Column(
-                str, pa.Check.isin(OUTCOME_CALCIUM_MEASURES), nullable=False, required=False
+                str,
+                pa.Check.isin(OUTCOME_CALCIUM_MEASURES),
+                nullable=False,
+                required=False,
+                coerce=True,
             ),
             "baseline_creatinine_umol_l": mmol(5.0, 3500.0, nullable=True),
             "outcome_ca_corrected_mmol_l": mmol(0.5, 6.0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mgca.run.flow import _calcium_measure_records
+from mgca.run.results import calcium_measure_records as _calcium_measure_records
 
 MEASURES = ["ionized", "corrected_same_day_albumin", "corrected_lookback_albumin"]
 
