@@ -122,13 +122,8 @@ def run_study(
         entry = fresh or shared_entry
         hit = {stage: cache.is_complete(entry, stage) for stage in CACHED_STAGES}
         db_path = staging / outputs.PRIVATE_DB
-        source_format = (prepared.data_format, prepared.delta_versions)
-        s.cached(s.load, hit["derive"])(
-            prepared.data_dir, str(db_path), str(entry), key, config, *source_format
-        )
-        s.cached(s.derive, hit["derive"])(
-            str(db_path), str(entry), key, config, prepared.data_dir, *source_format
-        )
+        s.cached(s.load, hit["derive"])(prepared.tables, str(db_path), str(entry), key, config)
+        s.cached(s.derive, hit["derive"])(prepared.tables, str(db_path), str(entry), key, config)
         stages.use_cached(entry, staging, db_path)
         derived = stages.read_derived(entry)
         cohort_path = str(staging / "cohort.parquet")
@@ -167,8 +162,8 @@ def run_study(
                 **({"synthetic_manifest": prepared.manifest} if prepared.manifest else {}),
                 # the Delta table versions read (the run pins them at its start)
                 **(
-                    {"delta_versions": dict(sorted(prepared.delta_versions.items()))}
-                    if prepared.delta_versions
+                    {"delta_versions": dict(sorted(prepared.tables.delta_versions.items()))}
+                    if prepared.tables.delta_versions
                     else {}
                 ),
             },

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from mgca.analysis.report.render import ReportContext, render_report
 from mgca.analysis.report.table_one import table_one
 from mgca.config import MgcaConfig
 from mgca.engine import registry
+from mgca.engine.base import SourceTables
 from mgca.ops.history import update_index
 from mgca.run import cache, outputs, study
 from mgca.run.progress import log
@@ -51,12 +52,15 @@ DERIVED_JSON = "derived.json"
 class PreparedSource:
     """The canonical tables of a run, located (or generated) by :func:`prepare_source`."""
 
-    data_dir: str
-    data_format: str
-    delta_versions: dict[str, int] = field(default_factory=dict)
-    fingerprint: str = ""
-    kind: str = ""
+    tables: SourceTables
+    fingerprint: str
+    kind: str
     manifest: dict[str, Any] | None = None
+
+    @property
+    def data_dir(self) -> str:
+        """The folder (or URL) of the canonical tables."""
+        return self.tables.location
 
 
 def prepare_source(
@@ -68,9 +72,11 @@ def prepare_source(
     """
     resolved = resolve_source(source, path, Path(staging), config, log)
     return PreparedSource(
-        data_dir=str(resolved.data_dir),
-        data_format=resolved.data_format,
-        delta_versions=dict(resolved.delta_versions),
+        tables=SourceTables(
+            location=str(resolved.data_dir),
+            data_format=resolved.data_format,
+            delta_versions=dict(resolved.delta_versions) or None,
+        ),
         fingerprint=resolved.fingerprint or outputs.fingerprint_files(resolved.files),
         kind=resolved.kind,
         manifest=resolved.manifest,
@@ -78,13 +84,7 @@ def prepare_source(
 
 
 def load_stage(
-    data_dir: str,
-    db_path: str,
-    entry: str,
-    key: str,
-    config: MgcaConfig,
-    data_format: str = "parquet",
-    delta_versions: dict[str, int] | None = None,
+    source: SourceTables, db_path: str, entry: str, key: str, config: MgcaConfig
 ) -> str:
     """Load the canonical tables, reference tables and study config into the run's DuckDB
     (:func:`mgca.run.study.load_database`). Skipped when the cache entry ``key`` already
@@ -93,19 +93,13 @@ def load_stage(
         log("load skipped: derived tables for this input and config are in the cache")
         return entry
     started = time.perf_counter()
-    study.load_database(data_dir, Path(db_path), config, log, data_format, delta_versions)
+    study.load_tables(source, Path(db_path), config, log)
     log(f"load took {time.perf_counter() - started:.1f} s")
     return entry
 
 
 def derive_stage(
-    db_path: str,
-    entry: str,
-    key: str,
-    config: MgcaConfig,
-    data_dir: str | None = None,
-    data_format: str = "parquet",
-    delta_versions: dict[str, int] | None = None,
+    source: SourceTables, db_path: str, entry: str, key: str, config: MgcaConfig
 ) -> str:
     """Run every SQL step by the configured engine, check the analytic table against its
     contract (:func:`mgca.analysis.estimation.cohort_schema.validate_cohort`: a violation is
@@ -118,7 +112,7 @@ def derive_stage(
         return entry
     started = time.perf_counter()
     db = Path(db_path)
-    n_analysed = study.derive_tables(db, config, log, data_dir, data_format, delta_versions)
+    n_analysed = study.derive_from(source, db, config, log)
     cohort = study.read_cohort(db)
     # the contract between the SQL and the models, checked before any model is fitted; the
     # table is stored as derived (the check's type coercion is not written back)

@@ -56,6 +56,28 @@ def source_tables(
     )
 
 
+def load_tables(
+    source: SourceTables, db_path: Path, config: MgcaConfig, progress: Progress | None = None
+) -> dict[str, int]:
+    """Create ``db_path`` with the canonical tables (or, on Spark, their checks), reference
+    tables and study config, by the configured engine (:meth:`mgca.engine.base.Engine.load`).
+    Returns the row count of each canonical table."""
+    counts = engine_for(config.engine.name).load(source, db_path, config, progress)
+    if progress:
+        progress("loaded " + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items()))
+    return counts
+
+
+def derive_from(
+    source: SourceTables, db_path: Path, config: MgcaConfig, progress: Progress | None = None
+) -> int:
+    """Run every SQL step by the configured engine (:meth:`mgca.engine.base.Engine.derive`)
+    and leave every registry output table in ``db_path``; return the number of analysed
+    episodes. ``source`` is where an engine that reads the canonical tables itself (Spark)
+    finds them."""
+    return engine_for(config.engine.name).derive(source, db_path, config, progress)
+
+
 def load_database(
     data_dir: Path | str,
     db_path: Path,
@@ -64,18 +86,11 @@ def load_database(
     data_format: str | None = None,
     delta_versions: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    """Create ``db_path`` with the canonical tables (or, on Spark, their checks), reference
-    tables and study config, by the configured engine (:meth:`mgca.engine.base.Engine.load`;
-    with the Spark engine ``data_dir`` may be a URL the cluster reads, ``data_format``
-    "parquet" or "delta" and ``delta_versions`` the Delta versions to read).
-
-    Returns the row count of each canonical table.
-    """
+    """:func:`load_tables` for the canonical tables in ``data_dir`` (with the Spark engine a
+    URL the cluster reads, ``data_format`` "parquet" or "delta", ``delta_versions`` the Delta
+    versions to read)."""
     source = source_tables(data_dir, config, data_format, delta_versions)
-    counts = engine_for(config.engine.name).load(source, db_path, config, progress)
-    if progress:
-        progress("loaded " + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items()))
-    return counts
+    return load_tables(source, db_path, config, progress)
 
 
 def derive_tables(
@@ -86,13 +101,12 @@ def derive_tables(
     data_format: str | None = None,
     delta_versions: dict[str, int] | None = None,
 ) -> int:
-    """Run every SQL step by the configured engine (:meth:`mgca.engine.base.Engine.derive`)
-    and leave every registry output table in ``db_path``; return the number of analysed
-    episodes. ``data_dir`` (and its format and Delta versions, as for :func:`load_database`)
-    is where an engine that reads the canonical tables itself (Spark) finds them."""
+    """:func:`derive_from` with the canonical tables' location given as for
+    :func:`load_database` (needed only by an engine that reads them itself)."""
     location = "" if data_dir is None else data_dir
-    source = source_tables(location, config, data_format, delta_versions)
-    return engine_for(config.engine.name).derive(source, db_path, config, progress)
+    return derive_from(
+        source_tables(location, config, data_format, delta_versions), db_path, config, progress
+    )
 
 
 def build_database(
