@@ -157,15 +157,16 @@ ESTIMATE_NAMES: tuple[str, ...] = (
 
 
 def fit_estimates(
-    cohort: pd.DataFrame, config: MgcaConfig
+    cohort: pd.DataFrame, config: MgcaConfig, names: tuple[str, ...] = ESTIMATE_NAMES
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Primary estimate, the overlap-population estimate, the crude difference, the naive
     before/after contrast, and the primary contrast by inverse-probability weighting and by
     augmented IPW (doubly robust).
 
-    Returns one results.json entry per name of :data:`ESTIMATE_NAMES`, in that order: an
-    estimate that cannot be made is an entry with ``estimate: None`` and a ``reason``. The
-    notes repeat those reasons as ``"<name>: <reason>"``.
+    Returns one results.json entry per name of ``names`` (default :data:`ESTIMATE_NAMES`:
+    a run fits them all; a simulation study may ask for the ones it scores), in that order:
+    an estimate that cannot be made is an entry with ``estimate: None`` and a ``reason``.
+    The notes repeat those reasons as ``"<name>: <reason>"``.
     """
     threshold = config.privacy.small_cell_threshold
     estimation = config.estimation
@@ -183,7 +184,7 @@ def fit_estimates(
     }
     estimates: list[dict[str, Any]] = []
     notes: list[str] = []
-    for name in ESTIMATE_NAMES:
+    for name in names:
         try:
             entry = fits[name]()
             if entry["estimate"] is None or entry["se"] is None:

@@ -57,7 +57,7 @@ def _replicate(world: str, seed: int, root: Path) -> Replicate:
     db = root / f"{world}-{seed}.duckdb"
     study.build_database(data, db, config)
     cohort = study.read_cohort(db)
-    estimates, _ = study.fit_estimates(cohort, config)
+    estimates, _ = study.fit_estimates(cohort, config, names=("primary", "naive_before_after"))
     primary = next(e for e in estimates if e["name"] == "primary")
     naive = next(e for e in estimates if e["name"] == "naive_before_after")
     # the truth for the episodes the estimate used (complete cases of the adjustment set)
