@@ -30,8 +30,8 @@ from mgca.analysis.estimation.models import (
 )
 from mgca.analysis.privacy import (
     SUPPRESSED_KEY,
-    display_count,
     display_record_count,
+    rule_words,
     scrub_dates,
     suppress_estimate,
 )
@@ -188,10 +188,10 @@ def _estimate_view(
         "estimate": format_number(entry.get("estimate"), signed=True),
         "ci": ci,
         "p": format_p_value(entry.get("p_value")),
-        "n": display_count(entry.get("n"), threshold),
-        "n_exposed": display_count(entry.get("n_exposed"), threshold),
-        "n_unexposed": display_count(entry.get("n_unexposed"), threshold),
-        "n_clusters": display_count(entry.get("n_clusters"), threshold),
+        "n": display_record_count(entry, "n", threshold),
+        "n_exposed": display_record_count(entry, "n_exposed", threshold),
+        "n_unexposed": display_record_count(entry, "n_unexposed", threshold),
+        "n_clusters": display_record_count(entry, "n_clusters", threshold),
         "withheld": withheld,
         "estimand": scrub_dates(entry.get("estimand")),
         "method": scrub_dates(entry.get("method")),
@@ -444,6 +444,7 @@ def render_report(context: ReportContext) -> str:
         provenance=_provenance(results, context.config),
         study=study,
         threshold=threshold,
+        count_rule=rule_words(threshold, context.config.privacy.rounding),
         adjustment_set=list(ADJUSTMENT_SET),
         words=estimand_words(study),
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mgca.analysis.privacy import display_count, scrub_dates
+from mgca.analysis.privacy import display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
 from mgca.analysis.report.format import (
     MISSING,
@@ -53,7 +53,7 @@ def _secondary_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
         "estimate": format_number(e.get("estimate"), digits, signed=not ratio),
         "ci": format_ci(e, digits, signed=not ratio),
         "p": format_p_value(e.get("p_value")),
-        "n": display_count(e.get("n"), threshold) if e.get("estimate") is not None else MISSING,
+        "n": display_record_count(e, "n", threshold) if e.get("estimate") is not None else MISSING,
         "reason": scrub_dates(e.get("reason") or e.get("withheld") or ""),
         "notes": [scrub_dates(n) for n in e.get("notes") or []],
     }
@@ -66,11 +66,11 @@ def _sensitivity_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
         "estimate": format_number(e.get("estimate"), signed=True),
         "ci": format_ci(e),
         "p": format_p_value(e.get("p_value")),
-        "n": display_count(e.get("n"), threshold) if e.get("estimate") is not None else MISSING,
-        "n_exposed": display_count(e.get("n_exposed"), threshold)
+        "n": display_record_count(e, "n", threshold) if e.get("estimate") is not None else MISSING,
+        "n_exposed": display_record_count(e, "n_exposed", threshold)
         if e.get("estimate") is not None
         else MISSING,
-        "n_unexposed": display_count(e.get("n_unexposed"), threshold)
+        "n_unexposed": display_record_count(e, "n_unexposed", threshold)
         if e.get("estimate") is not None
         else MISSING,
         "reason": scrub_dates(e.get("reason") or e.get("withheld") or ""),
@@ -105,7 +105,7 @@ def _diagnostics_view(diag: Mapping[str, Any] | None, threshold: int) -> dict[st
     ess = [
         {
             "arm": r["arm"],
-            "n": display_count(r.get("n"), threshold),
+            "n": display_record_count(r, "n", threshold),
             "ess": MISSING if r.get("ess") is None else f"{r['ess']:.0f}",
             "share": MISSING if r.get("ess_share") is None else f"{100 * r['ess_share']:.0f} %",
         }
@@ -115,7 +115,7 @@ def _diagnostics_view(diag: Mapping[str, Any] | None, threshold: int) -> dict[st
     quantiles = [
         {
             "arm": q["arm"],
-            "n": display_count(q.get("n"), threshold),
+            "n": display_record_count(q, "n", threshold),
             "values": [format_number(q.get(k)) for k in ("q05", "q25", "q50", "q75", "q95")],
         }
         for q in overlap.get("quantiles") or []
@@ -143,7 +143,7 @@ def stats_sections(
             "estimate": format_number(estimates[name].get("estimate"), signed=True),
             "ci": format_ci(estimates[name]),
             "p": format_p_value(estimates[name].get("p_value")),
-            "n": display_count(estimates[name].get("n"), threshold),
+            "n": display_record_count(estimates[name], "n", threshold),
             "estimand": scrub_dates(estimates[name].get("estimand")),
             "method": scrub_dates(estimates[name].get("method")),
         }

@@ -40,7 +40,7 @@ def test_zero_and_threshold_are_shown() -> None:
 
 def test_none_means_already_hidden_and_negative_is_an_error() -> None:
     assert suppress_count(None, 11) is None
-    assert display_count(None, 11) == "<11"
+    assert display_count(None, 11) == "suppressed"
     with pytest.raises(ValueError, match="negative"):
         suppress_count(-1, 11)
 
@@ -65,6 +65,7 @@ def test_record_gets_null_and_suppressed_marker() -> None:
         "n_excluded": None,
         "exclusion_reason": "age < 18",
         "suppressed": "<11",
+        "suppressed_why": {"n_excluded": "small"},
     }
     assert record["n_excluded"] == 5  # input untouched
     assert "suppressed" not in suppress_record({"n": 0}, ["n"], 11)
@@ -115,10 +116,13 @@ def test_withheld_estimate_hides_its_delta_method_interval_too() -> None:
 
 
 def test_an_unknown_count_is_never_printed_as_a_number() -> None:
-    # NaN (a missing pandas value) reads like a hidden count, in a record too, and never crashes.
-    assert display_count(float("nan"), 11) == "<11"
-    assert display_count(pd.NA, 11) == "<11"
-    assert display_record_count({"n": float("nan"), "suppressed": "<11"}, "n", 11) == "<11"
+    # NaN (a missing pandas value) reads like a hidden count of unknown size, in a record too,
+    # and never crashes; "<11" only where the record says the count was small.
+    assert display_count(float("nan"), 11) == "suppressed"
+    assert display_count(pd.NA, 11) == "suppressed"
+    assert display_record_count({"n": float("nan"), "suppressed": "<11"}, "n", 11) == "suppressed"
+    small = {"n": float("nan"), "suppressed": "<11", "suppressed_why": {"n": "small"}}
+    assert display_record_count(small, "n", 11) == "<11"
     # Without a suppression marker a missing count does not apply to the row.
     assert display_record_count({"n": float("nan")}, "n", 11) == "—"
     assert display_record_count({"n": None}, "n", 11) == "—"
@@ -153,3 +157,122 @@ def test_non_finite_numbers_become_null() -> None:
     assert cleaned == {"se": None, "ci": [1.5, None], "n": 3, "p": 0.5}
     assert type(cleaned["n"]) is int and type(cleaned["p"]) is float
     assert json.dumps(cleaned, allow_nan=False)
+
+
+# --- complementary suppression: what a hidden cell says, and what subtraction recovers ----------
+
+from mgca.analysis.privacy import (  # noqa: E402
+    attrition_identities,
+    recoverable_cells,
+    round_count,
+    rule_words,
+    suppress_attrition,
+)
+
+
+def _attrition(first: int, excluded: list[int], split: int | None) -> list[dict]:
+    rows = [{"step": "stays in source", "n": first, "n_excluded": None}]
+    n = first
+    for k, e in enumerate(excluded):
+        n -= e
+        rows.append({"step": f"step {k}", "n": n, "n_excluded": e, "exclusion_reason": "r"})
+    rows[-1]["step"] = "analysed episodes"
+    if split is not None:
+        rows.append({"step": "analysed episodes: exposed", "n": split, "n_excluded": None})
+        rows.append({"step": "analysed episodes: unexposed", "n": n - split, "n_excluded": None})
+    return rows
+
+
+@st.composite
+def attrition_tables(draw: st.DrawFn) -> list[dict]:
+    excluded = draw(
+        st.lists(
+            st.one_of(st.integers(0, 12), st.integers(0, 600)), min_size=1, max_size=7
+        )
+    )
+    first = sum(excluded) + draw(st.one_of(st.integers(0, 12), st.integers(0, 800)))
+    last = first - sum(excluded)
+    split = draw(st.one_of(st.none(), st.integers(0, last)))
+    return _attrition(first, excluded, split)
+
+
+@given(table=attrition_tables(), threshold=st.sampled_from([5, 11]))
+def test_attrition_hides_nothing_recoverable_and_never_labels_a_large_count_small(
+    table: list[dict], threshold: int
+) -> None:
+    out = suppress_attrition(table, threshold)
+    _, _, equations = attrition_identities(table)
+    hidden = {
+        (i, key) for i, r in enumerate(out) for key in ("n", "n_excluded") if
+        table[i].get(key) is not None and r[key] is None
+    }
+    # every small count is hidden, and no hidden cell can be worked out by subtraction
+    for i, row in enumerate(table):
+        for key in ("n", "n_excluded"):
+            value = row.get(key)
+            if value is not None and 1 <= value < threshold:
+                assert (i, key) in hidden
+    assert recoverable_cells(equations, hidden) == set()
+    # the display text: "<N" only for a count really below N, a number only when shown exactly
+    for i, (raw, shown) in enumerate(zip(table, out, strict=True)):
+        for key in ("n", "n_excluded"):
+            if raw.get(key) is None:
+                continue
+            text = display_record_count(shown, key, threshold)
+            if text == f"<{threshold}":
+                assert 1 <= raw[key] < threshold
+            elif (i, key) in hidden:
+                assert text == "suppressed"
+            else:
+                assert text == f"{raw[key]:,}"
+
+
+def test_the_issue_example_reads_suppressed_not_small() -> None:
+    """Adults ~575 remain but the exclusion was small: the remaining count was hidden only to
+    protect it, so it must not read "<11"."""
+    table = [
+        {"step": "stays", "n": 580, "n_excluded": None},
+        {"step": "adults", "n": 575, "n_excluded": 5, "exclusion_reason": "age < 18"},
+        {"step": "baseline creatinine available", "n": 499, "n_excluded": 76,
+         "exclusion_reason": "no creatinine"},
+        {"step": "analysed episodes", "n": 300, "n_excluded": 199, "exclusion_reason": "x"},
+    ]
+    out = suppress_attrition(table, 11)
+    texts = [display_record_count(r, "n", 11) for r in out]
+    excluded = [display_record_count(r, "n_excluded", 11) for r in out]
+    assert excluded[1] == "<11"
+    assert "<11" not in texts
+    assert out[1]["suppressed_why"]["n_excluded"] == "small"
+    assert all(t in ("suppressed",) or t.replace(",", "").isdigit() for t in texts)
+
+
+@given(table=attrition_tables())
+def test_rounding_nearest_5_rounds_every_shown_count(table: list[dict]) -> None:
+    out = suppress_attrition(table, 11, "nearest_5")
+    for raw, shown in zip(table, out, strict=True):
+        for key in ("n", "n_excluded"):
+            if raw.get(key) is not None and shown[key] is not None:
+                assert shown[key] % 5 == 0
+                assert abs(shown[key] - raw[key]) <= 2
+                assert shown[key] == round_count(raw[key], "nearest_5")
+
+
+def test_rounding_and_the_rule_in_words() -> None:
+    assert [round_count(n, "nearest_5") for n in (11, 12, 13, 575, 577, 578)] == [
+        10, 10, 15, 575, 575, 580
+    ]
+    assert suppress_count(13, 11, "nearest_5") == 15
+    assert suppress_count(7, 11, "nearest_5") is None
+    assert display_count(1234, 11, "nearest_5") == "1,235"
+    assert "nearest 5" in rule_words(11, "nearest_5")
+    assert "nearest" not in rule_words(11, "none") and "<11" in rule_words(11)
+    with pytest.raises(ValueError, match=r"privacy\.rounding"):
+        round_count(3, "nearest_7")
+
+
+def test_record_says_why_each_count_was_hidden() -> None:
+    out = suppress_record({"n": 3, "n_exposed": 40}, ["n", "n_exposed"], 11)
+    assert out["suppressed_why"] == {"n": "small"}
+    assert display_record_count(out, "n", 11) == "<11"
+    legacy = {"n": None, "suppressed": "<11"}  # a results.json from before the reasons
+    assert display_record_count(legacy, "n", 11) == "suppressed"

@@ -29,6 +29,7 @@ ATTRITION = [
         "n_excluded": None,
         "exclusion_reason": "age below 18",
         "suppressed": "<11",
+        "suppressed_why": {"n_excluded": "small"},
     },
     {
         "step": "baseline creatinine available",
@@ -54,12 +55,34 @@ ATTRITION = [
         "n_excluded": None,
         "exclusion_reason": None,
         "suppressed": "<11",
+        "suppressed_why": {"n": "small"},
     },
 ]
 
 
 def _texts(diagram) -> list[str]:
     return [" ".join(b.lines) for b in diagram.boxes]
+
+
+def test_consort_says_suppressed_for_a_large_count_hidden_to_protect_a_small_one() -> None:
+    """The issue's example: about 575 adults remain after a small exclusion; complementary
+    suppression hides the 575 and the box must not read "<11"."""
+    from mgca.run.results import attrition_records
+
+    raw = pd.DataFrame(
+        {
+            "step_order": [1, 2, 3, 4],
+            "step": ["encounters in source", "adults", "baseline creatinine available",
+                     "analysed episodes (outcome measured)"],
+            "n_remaining": [580, 575, 499, 300],
+            "n_excluded": [0, 5, 76, 199],
+            "exclusion_reason": [None, "age below 18", "no creatinine", "no outcome"],
+        }
+    )
+    texts = _texts(consort_diagram(attrition_records(raw, THRESHOLD), THRESHOLD))
+    assert "Adults n = suppressed" in texts
+    assert "Excluded (n = <11): age below 18" in texts
+    assert not any(t.endswith("n = <11") and not t.startswith("Excluded") for t in texts)
 
 
 def test_consort_has_a_box_per_step_and_one_per_exclusion() -> None:
@@ -179,6 +202,7 @@ DATA_QUALITY = [
         "n_flagged": None,
         "detail": "quarantined: unit missing",
         "suppressed": "<11",
+        "suppressed_why": {"n_flagged": "small"},
     },
     {
         "table_name": "lab_results",
@@ -230,6 +254,7 @@ SOURCE_ROWS = [
         "reason": "itemid not in code list",
         "n_rows": None,
         "suppressed": "<11",
+        "suppressed_why": {"n_rows": "small"},
     },
 ]
 
