@@ -45,6 +45,7 @@ def _secondary_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
     digits = 2 if ratio or e.get("unit") == "mmol/L" else 3
     return {
         "name": scrub_dates(e.get("name", "")).replace("_", " "),
+        "anchor": f"secondary-{e.get('name', '')}",
         "estimand": scrub_dates(e.get("estimand")),
         "outcome": scrub_dates(e.get("outcome")),
         "scale": scrub_dates(e.get("scale")),

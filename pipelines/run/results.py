@@ -51,7 +51,10 @@ CALCIUM_MEASURE_COUNTS = ("n_eligible_index_events", "n_analysed")
 
 
 def calcium_measure_records(
-    measures: pd.DataFrame, threshold: int, rounding: str = "none"
+    measures: pd.DataFrame,
+    threshold: int,
+    rounding: str = "none",
+    hidden_totals: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """results.json ``calcium_measures``: which calcium measure defined the index and the
     outcome (table episode_calcium_measures), small counts hidden as in the attrition.
@@ -61,6 +64,10 @@ def calcium_measure_records(
     recovered by subtraction: while a role's column has exactly one hidden cell, its smallest
     other nonzero cell is hidden too (complementary suppression). ``suppressed_why`` says which
     cells were small and which complementary (shown as "suppressed", not "<threshold").
+
+    ``hidden_totals`` names the count columns whose total is hidden in the attrition table
+    (:func:`attrition_totals_hidden`): the column would publish it as its sum, so all of its
+    cells are hidden (complementary).
     """
     records = [
         {k: (None if pd.isna(v) else v) for k, v in row.items()}
@@ -72,7 +79,9 @@ def calcium_measure_records(
         for key in CALCIUM_MEASURE_COUNTS
         if r.get(key) is not None and is_small(int(r[key]), threshold)
     }
-    hidden = set(small)
+    hidden = set(small) | {
+        (i, key) for i in range(len(records)) for key in hidden_totals
+    }
     identities = [
         [(i, key) for i, r in enumerate(records) if r["role"] == role]
         for role in dict.fromkeys(r["role"] for r in records)
@@ -127,6 +136,23 @@ def rounded_counts(block: Any, rounding: str) -> Any:
     return block
 
 
+def attrition_totals_hidden(attrition: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Which calcium-measure count columns add up to an attrition count that suppression hid:
+    ``n_eligible_index_events`` sums to the ``n`` of the step before the outcome step, and
+    ``n_analysed`` to the analysed episodes (the last eligibility step)."""
+    chain = [
+        r
+        for i, r in enumerate(attrition)
+        if i == 0 or r.get("n_excluded") is not None or r.get("exclusion_reason")
+    ]
+    hidden = []
+    if len(chain) >= 2 and chain[-2].get("n") is None:
+        hidden.append("n_eligible_index_events")
+    if chain and chain[-1].get("n") is None:
+        hidden.append("n_analysed")
+    return tuple(hidden)
+
+
 def assemble_results(
     *,
     fitted: dict[str, Any],
@@ -147,6 +173,7 @@ def assemble_results(
     """
     threshold = config.privacy.small_cell_threshold
     rounding = config.privacy.rounding
+    attrition = attrition_records(tables["attrition"], threshold, rounding)
     results: dict[str, Any] = {
         "estimates": [
             suppress_estimate(e, COUNT_KEYS, ("n_exposed", "n_unexposed"), threshold, rounding)
@@ -158,9 +185,9 @@ def assemble_results(
         "secondary": rounded_counts(fitted["secondary"], rounding),
         "diagnostics": rounded_counts(fitted["diagnostics"], rounding),
         "sensitivity": rounded_counts(sensitivity, rounding),
-        "attrition": attrition_records(tables["attrition"], threshold, rounding),
+        "attrition": attrition,
         "calcium_measures": calcium_measure_records(
-            tables["calcium_measures"], threshold, rounding
+            tables["calcium_measures"], threshold, rounding, attrition_totals_hidden(attrition)
         ),
         "data_quality": records(
             tables["data_quality"], ["n_rows", "n_flagged"], threshold, rounding

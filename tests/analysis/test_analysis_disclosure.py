@@ -276,3 +276,42 @@ def test_record_says_why_each_count_was_hidden() -> None:
     assert display_record_count(out, "n", 11) == "<11"
     legacy = {"n": None, "suppressed": "<11"}  # a results.json from before the reasons
     assert display_record_count(legacy, "n", 11) == "suppressed"
+
+
+def test_calcium_measures_do_not_publish_a_total_the_attrition_hid() -> None:
+    """The default run's case: the eligible count before the outcome step was hidden in the
+    attrition (to protect a small exclusion), but the calcium-measure counts of eligible index
+    events add up to it; their column must be hidden too, as complementary, not "<11"."""
+    from mgca.run.results import attrition_records, attrition_totals_hidden, calcium_measure_records
+
+    attrition = attrition_records(
+        pd.DataFrame(
+            {
+                "step": ["stays", "no Mg before index", "baseline creatinine available",
+                         "analysed episodes (outcome measured)", "analysed episodes: exposed",
+                         "analysed episodes: unexposed"],
+                "n_remaining": [4000, 532, 531, 452, 260, 192],
+                "n_excluded": [0, 30, 1, 79, None, None],
+                "exclusion_reason": [None, "Mg before", "no creatinine", "no outcome", None, None],
+            }
+        ),
+        11,
+    )
+    assert attrition[2]["n"] is None  # eligible hidden to protect the exclusion of 1
+    hidden = attrition_totals_hidden(attrition)
+    assert hidden == ("n_eligible_index_events",)
+    measures = pd.DataFrame(
+        {
+            "role": ["outcome"] * 3,
+            "calcium_measure": ["corrected_same_day_albumin", "corrected_lookback_albumin",
+                                "not_measured"],
+            "n_eligible_index_events": [341, 111, 79],
+            "n_analysed": [341, 111, 0],
+        }
+    )
+    out = calcium_measure_records(measures, 11, "none", hidden)
+    assert all(r["n_eligible_index_events"] is None for r in out)
+    assert [display_record_count(r, "n_eligible_index_events", 11) for r in out] == [
+        "suppressed"
+    ] * 3
+    assert [r["n_analysed"] for r in out] == [341, 111, 0]

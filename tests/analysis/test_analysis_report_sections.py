@@ -408,3 +408,42 @@ def test_methods_name_every_setting_and_software(full_html) -> None:
     assert re.search(r"duckdb \d+\.\d+", methods) and "statsmodels" in methods
     assert "24 h, 48 h, 72 h after index" in methods
     assert "mgca run --config config.yaml" in methods
+
+
+def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
+    from mgca.analysis.report.first_screen import cohort_flow, gate_list, run_caveats
+
+    quiet = {"estimates": [{"name": "primary", "estimate": 0.1, "n_exposed": 200,
+                            "n_unexposed": 180}]}
+    titles = [c.title for c in run_caveats(quiet, STUDY, THRESHOLD, "+0.29")]
+    assert titles == ["Confounding by indication", "Regression to the mean", "Corrected calcium"]
+    assert "+0.29" in run_caveats(quiet, STUDY, THRESHOLD, "+0.29")[1].text
+    troubled = {
+        "estimates": [{"name": "primary", "estimate": 0.1, "n_exposed": 40, "n_unexposed": 300}],
+        "gate": {"answer": "primary", "checks": [
+            {"label": "equipoise", "passed": False, "words": "8 % in equipoise (20 % needed)"},
+            {"label": "arm", "passed": True, "words": "fine"},
+        ]},
+        "diagnostics": {"warnings": ["poor overlap: 9 % of scores outside [0.05, 0.95]"]},
+        "sensitivity": {"analyses": [{"name": "grace_3h", "unit": "mmol/L", "estimate": 0.3,
+                                      "ci_low": 0.2, "ci_high": 0.4}]},
+        "calcium_measures": [
+            {"role": "outcome", "calcium_measure": "corrected_same_day_albumin",
+             "n_eligible_index_events": 300},
+            {"role": "outcome", "calcium_measure": "not_measured", "n_eligible_index_events": 100},
+        ],
+    }
+    caveats = run_caveats(troubled, STUDY, THRESHOLD)
+    assert [c.title for c in caveats] == [
+        "Gate check failed", "Balance / overlap", "Sensitivity analyses disagree"
+    ]
+    assert "grace 3h" in caveats[2].text
+    more = run_caveats(troubled, STUDY, THRESHOLD, limit=6)
+    assert "25 % of eligible episodes" in more[3].text and more[4].title == "Small arm"
+    assert gate_list(troubled["gate"]) == [
+        {"passed": False, "words": "8 % in equipoise (20 % needed)"},
+        {"passed": True, "words": "fine"},
+    ]
+    flow = cohort_flow(ATTRITION, THRESHOLD)
+    assert [f["n"] for f in flow[:3]] == ["2,500", "2,451", "300"]
+    assert [p["n"] for p in flow[3]["parts"]] == ["290", "<11"]
