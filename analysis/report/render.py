@@ -30,6 +30,7 @@ from mgca.analysis.estimation.models import (
 )
 from mgca.analysis.privacy import (
     SUPPRESSED_KEY,
+    SUPPRESSED_WHY_KEY,
     display_record_count,
     rule_words,
     scrub_dates,
@@ -298,7 +299,9 @@ def _rows(
     """Header and display rows of a list of dicts; ``n``/``n_*`` columns are counts."""
     columns: list[str] = []
     for record in records:
-        columns += [k for k in record if k not in columns and k != SUPPRESSED_KEY]
+        columns += [
+            k for k in record if k not in columns and k not in (SUPPRESSED_KEY, SUPPRESSED_WHY_KEY)
+        ]
     rows = [
         [
             display_record_count(r, c, threshold)
