@@ -132,7 +132,8 @@ def run_caveats(
     """The ``limit`` caveats that matter most for this run, from its own diagnostics.
 
     Candidates, by weight: each failed gate check; balance or overlap warnings of the
-    weighting diagnostics; a sensitivity analysis whose 95 % CI excludes the primary estimate;
+    weighting diagnostics; a sensitivity analysis of the same outcome and horizon whose 95 % CI
+    excludes the answering estimate;
     a large share of eligible episodes without an outcome calcium; a small arm; then the
     standing caveats of the design (regression to the mean, quoting this run's naive change;
     confounding by indication; corrected vs ionized calcium) fill what is left.
@@ -156,6 +157,10 @@ def run_caveats(
             s
             for s in (results.get("sensitivity") or {}).get("analyses") or []
             if s.get("unit") == "mmol/L"
+            # the same outcome at the same horizon: another horizon or calcium measure is
+            # another question, and a different answer there is no warning about this one
+            and s.get("outcome") == answer.get("outcome")
+            and s.get("horizon_hours") == answer.get("horizon_hours")
             and s.get("ci_low") is not None
             and s.get("ci_high") is not None
             and not s["ci_low"] <= point <= s["ci_high"]

@@ -425,8 +425,12 @@ def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
             {"label": "arm", "passed": True, "words": "fine"},
         ]},
         "diagnostics": {"warnings": ["poor overlap: 9 % of scores outside [0.05, 0.95]"]},
-        "sensitivity": {"analyses": [{"name": "grace_3h", "unit": "mmol/L", "estimate": 0.3,
-                                      "ci_low": 0.2, "ci_high": 0.4}]},
+        "sensitivity": {"analyses": [
+            {"name": "grace_3h", "unit": "mmol/L", "estimate": 0.3, "ci_low": 0.2,
+             "ci_high": 0.4},
+            {"name": "horizon_72h", "unit": "mmol/L", "estimate": 0.3, "ci_low": 0.2,
+             "ci_high": 0.4, "horizon_hours": 72},  # another question: no caveat
+        ]},
         "calcium_measures": [
             {"role": "outcome", "calcium_measure": "corrected_same_day_albumin",
              "n_eligible_index_events": 300},
@@ -437,7 +441,7 @@ def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
     assert [c.title for c in caveats] == [
         "Gate check failed", "Balance / overlap", "Sensitivity analyses disagree"
     ]
-    assert "grace 3h" in caveats[2].text
+    assert "grace 3h" in caveats[2].text and "horizon" not in caveats[2].text
     more = run_caveats(troubled, STUDY, THRESHOLD, limit=6)
     assert "25 % of eligible episodes" in more[3].text and more[4].title == "Small arm"
     assert gate_list(troubled["gate"]) == [
