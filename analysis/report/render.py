@@ -37,6 +37,7 @@ from mgca.analysis.privacy import (
     suppress_estimate,
 )
 from mgca.analysis.report.consort import consort_diagram
+from mgca.analysis.report.correction_curves import FIGURE_KEY as CORRECTION_FIGURE
 from mgca.analysis.report.figures import (
     analyte_trajectory_caption,
     group_label,
@@ -476,6 +477,7 @@ def render_report(context: ReportContext) -> str:
         ),
         first_gate=gate_list(gate),
         first_caveats=run_caveats(results, study, threshold, naive_text),
+        correction_svg=inline_svg(context.figures.get(CORRECTION_FIGURE)),
         method_paragraphs=method_paragraphs(
             [_find(estimates, n) or {} for n in order], results.get("secondary") or []
         ),

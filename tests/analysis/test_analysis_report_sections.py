@@ -451,3 +451,60 @@ def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
     flow = cohort_flow(ATTRITION, THRESHOLD)
     assert [f["n"] for f in flow[:3]] == ["2,500", "2,451", "300"]
     assert [p["n"] for p in flow[3]["parts"]] == ["290", "<11"]
+
+
+def test_time_to_correction_curves_weighted_cut_at_small_risk_sets_and_suppressed() -> None:
+    import numpy as np
+
+    from mgca.analysis.report.correction_curves import (
+        correction_curves,
+        correction_figure,
+        weighted_cumulative_incidence,
+    )
+
+    # worked by hand: weights 1, 3 on the first two events change the first step
+    t, f, n = weighted_cumulative_incidence(
+        np.array([1.0, 2.0, 5.0, 5.0]), np.array([1, 1, 0, 1]), np.array([1.0, 3.0, 1.0, 1.0])
+    )
+    assert t.tolist() == [1.0, 2.0, 5.0] and n.tolist() == [4, 3, 2]
+    assert np.allclose(f, [1 / 6, 1 - (5 / 6) * (2 / 5), 1 - (5 / 6) * (2 / 5) * 0.5])
+    # 30 exposed episodes corrected at 1..30 h, 30 unexposed censored at 40 h
+    cohort = pd.DataFrame(
+        {"encounter_id": [f"e{i}" for i in range(60)], "exposed": [True] * 30 + [False] * 30}
+    )
+    correction = pd.DataFrame(
+        {
+            "encounter_id": [f"e{i}" for i in range(60)],
+            "hours_to_event": [float(i + 1) for i in range(30)] + [40.0] * 30,
+            "corrected": [True] * 30 + [False] * 30,
+        }
+    )
+    given, not_given = correction_curves(cohort, correction, 11, 48)
+    # the exposed curve stops once fewer than 11 remain at risk (at 20 h: 11 left)
+    assert given.times.max() == 20.0
+    assert given.at_risk == [30, 19, 7, 0, 0]  # at 0, 12, 24, 36, 48 h
+    assert not_given.incidence.max() == 0.0
+    svg = correction_figure([given, not_given], 11, 48)
+    assert svg is not None and "&lt;11" in svg and ">7<" not in svg
+    assert ">19<" in svg  # a count at or above the threshold is printed
+
+
+def test_report_shows_the_correction_figure_when_the_model_task_drew_it() -> None:
+    from mgca.analysis.report.correction_curves import FIGURE_KEY
+
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>'
+    context = ReportContext(
+        title="t", results={"attrition": ATTRITION}, table_one=None, trajectory_svg=None,
+        config=CONFIG, threshold=THRESHOLD, figures={FIGURE_KEY: svg},
+    )
+    html = render_report(context)
+    section = html[html.index('id="time-to-correction"') :]
+    assert "Numbers at risk are unweighted" in section
+    empty = render_report(replace_figures(context))
+    assert "Not drawn in this run" in empty
+
+
+def replace_figures(context: ReportContext) -> ReportContext:
+    import dataclasses
+
+    return dataclasses.replace(context, figures={})
