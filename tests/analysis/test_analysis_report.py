@@ -31,6 +31,7 @@ SECTIONS = [
     "diagnostics",
     "sensitivity",
     "secondary",
+    "time-to-correction",
     "forest",
     "trajectory",
     "target-trial",
