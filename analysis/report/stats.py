@@ -1,9 +1,9 @@
-"""Display text for the report's statistics sections: target trial, the three primary
-estimators side by side, secondary analyses, weighting diagnostics, sensitivity analyses and
-the forest plot. :func:`stats_sections` returns the template variables of the partials
-``_target_trial``, ``_primary_estimators``, ``_secondary``, ``_diagnostics``,
-``_sensitivity`` and ``_forest`` (``reports/templates/``). Counts below the threshold show as
-``<threshold``; free text has absolute dates removed.
+"""Display text for the report's statistics sections: target trial, secondary analyses,
+weighting diagnostics, sensitivity analyses and the forest plot. :func:`stats_sections`
+returns the template variables of the partials ``_target_trial``, ``_secondary``,
+``_diagnostics``, ``_sensitivity`` and ``_forest`` (``reports/templates/``). Hidden counts
+read as :func:`mgca.analysis.privacy.display_record_count` says; free text has absolute dates
+removed.
 """
 
 from __future__ import annotations
@@ -21,11 +21,6 @@ from mgca.analysis.report.format import (
     inline_svg,
 )
 
-PRIMARY_ESTIMATORS = {
-    "primary": "Outcome regression (ANCOVA, g-computation)",
-    "ipw": "Inverse-probability weighting",
-    "doubly_robust": "Doubly robust (augmented IPW)",
-}
 FOREST_LABELS = {
     "primary": "Outcome regression",
     "ipw": "IPW",
@@ -137,20 +132,6 @@ def stats_sections(
     results: Mapping[str, Any], figures: Mapping[str, str], threshold: int
 ) -> dict[str, Any]:
     """Template variables of the statistics partials (see the module docstring)."""
-    estimates = {e.get("name"): e for e in results.get("estimates") or []}
-    primary_estimators = [
-        {
-            "label": label,
-            "estimate": format_number(estimates[name].get("estimate"), signed=True),
-            "ci": format_ci(estimates[name]),
-            "p": format_p_value(estimates[name].get("p_value")),
-            "n": display_record_count(estimates[name], "n", threshold),
-            "estimand": scrub_dates(estimates[name].get("estimand")),
-            "method": scrub_dates(estimates[name].get("method")),
-        }
-        for name, label in PRIMARY_ESTIMATORS.items()
-        if name in estimates
-    ]
     sensitivity = results.get("sensitivity") or {}
     rows = forest_rows(results, FOREST_LABELS)
     return {
@@ -158,7 +139,6 @@ def stats_sections(
             (key.replace("_", " ").capitalize(), scrub_dates(text))
             for key, text in (results.get("target_trial") or {}).items()
         ],
-        "primary_estimators": primary_estimators,
         "secondary": [_secondary_view(e, threshold) for e in results.get("secondary") or []],
         "diagnostics": _diagnostics_view(results.get("diagnostics"), threshold),
         "love_plot_svg": inline_svg(figures.get("love_plot")),
