@@ -315,3 +315,28 @@ def test_calcium_measures_do_not_publish_a_total_the_attrition_hid() -> None:
         "suppressed"
     ] * 3
     assert [r["n_analysed"] for r in out] == [341, 111, 0]
+
+
+def test_rounding_reaches_every_count_block_and_the_run_index() -> None:
+    from mgca.ops.history import n_analysed_text, run_summary
+    from mgca.run.results import rounded_counts
+
+    block = {"analyses": [{"name": "x", "n": 123, "n_exposed": 61, "estimate": 0.123,
+                           "n_unexposed": None, "horizon_hours": 48}]}
+    out = rounded_counts(block, "nearest_5")["analyses"][0]
+    assert (out["n"], out["n_exposed"], out["n_unexposed"]) == (125, 60, None)
+    assert out["estimate"] == 0.123 and out["horizon_hours"] == 48  # not counts
+    assert rounded_counts(block, "none") is block
+    results = {
+        "attrition": [
+            {"step": "analysed episodes (outcome measured)", "n": None, "n_excluded": 3,
+             "suppressed": "suppressed", "suppressed_why": {"n": "complementary"}},
+        ],
+        "config": {"privacy": {"small_cell_threshold": 11, "rounding": "nearest_5"}},
+        "provenance": {},
+    }
+    assert n_analysed_text(results) == "suppressed"
+    from pathlib import Path
+
+    entry = run_summary(Path("run-1"), results)
+    assert entry["n_analysed_text"] == "suppressed" and "nearest 5" in entry["count_rule"]
