@@ -4,6 +4,13 @@ The rule (ARCHITECTURE.md): a count from 1 to ``threshold - 1`` is never written
 outside ``private/`` and ``cohort.parquet``. JSON carries ``null`` with ``"suppressed": "<11"``
 beside it, HTML and figures show ``<11``. Zero is not disclosive and is shown as 0.
 
+A cell hidden for another reason (complementary suppression: a large count hidden so that a
+small one cannot be recovered by subtraction) reads ``"suppressed"``, never ``"<11"``: the
+``"suppressed_why"`` map of a record names each hidden key's reason (``"small"`` or
+``"complementary"``), and a hidden count whose reason is not recorded reads ``"suppressed"``
+too. With ``privacy.rounding: nearest_5`` (OpenSAFELY-style) every shown count is also rounded
+to the nearest 5.
+
 Every function here is pure and tiny, in the spirit of OpenSAFELY ehrQL's
 ``measures/disclosure_control.py``; the tables, figures and report call them rather than
 re-implementing the rule. Counts are numbers of rows (episodes, patients, lab results).
@@ -19,6 +26,14 @@ from typing import Any
 import pandas as pd
 
 SUPPRESSED_KEY = "suppressed"
+SUPPRESSED_WHY_KEY = "suppressed_why"
+"""Record key: ``{count key: "small" | "complementary"}`` for each hidden count of the record."""
+SMALL = "small"
+COMPLEMENTARY = "complementary"
+HIDDEN_TEXT = "suppressed"
+"""Shown for a hidden count that is not known to be small (e.g. complementary suppression)."""
+ROUNDING_BASES = {"none": 1, "nearest_5": 5}
+"""``privacy.rounding`` values → the base shown counts are rounded to."""
 NOT_APPLICABLE = "—"
 """Shown for a count that does not apply (e.g. "excluded" on a summary row)."""
 
@@ -45,12 +60,44 @@ def is_small(n: int | None, threshold: int) -> bool:
 
 
 def suppressed_text(threshold: int) -> str:
-    """The text shown in place of a hidden count, e.g. ``"<11"``."""
+    """The text shown in place of a count hidden because it is small, e.g. ``"<11"``."""
     return f"<{threshold}"
 
 
-def suppress_count(n: int | None, threshold: int) -> int | None:
-    """Return ``n`` unchanged, or ``None`` when 1 <= n < threshold. 0 stays 0.
+def check_rounding(rounding: str) -> int:
+    """The base of a ``privacy.rounding`` value (1: none); ``ValueError`` for an unknown one."""
+    try:
+        return ROUNDING_BASES[rounding]
+    except KeyError:
+        raise ValueError(
+            f"privacy.rounding must be one of {', '.join(ROUNDING_BASES)}, got {rounding!r}"
+        ) from None
+
+
+def round_count(n: int, rounding: str = "none") -> int:
+    """``n`` rounded to the rule's base, halves up (``nearest_5``: 572 → 570, 573 → 575).
+
+    >>> round_count(572, "nearest_5"), round_count(573, "nearest_5"), round_count(7, "none")
+    (570, 575, 7)
+    """
+    base = check_rounding(rounding)
+    return int(n) if base == 1 else base * ((2 * int(n) + base) // (2 * base))
+
+
+def rule_words(threshold: int, rounding: str = "none") -> str:
+    """One sentence stating the disclosure rule in force (shown in the report and artifacts)."""
+    words = (
+        f"Counts from 1 to {threshold - 1} are shown as {suppressed_text(threshold)}; a count "
+        f"hidden only so that a small one cannot be worked out by subtraction reads "
+        f"\u201c{HIDDEN_TEXT}\u201d (it may be of any size)"
+    )
+    if check_rounding(rounding) > 1:
+        words += f"; every other count is rounded to the nearest {ROUNDING_BASES[rounding]}"
+    return words + "."
+
+
+def suppress_count(n: int | None, threshold: int, rounding: str = "none") -> int | None:
+    """Return ``n`` (rounded by ``rounding``), or ``None`` when 1 <= n < threshold. 0 stays 0.
 
     >>> suppress_count(5, 11), suppress_count(0, 11), suppress_count(11, 11)
     (None, 0, 11)
@@ -60,67 +107,106 @@ def suppress_count(n: int | None, threshold: int) -> int | None:
     n = int(n)
     if n < 0:
         raise ValueError(f"a count cannot be negative, got {n}")
-    return None if is_small(n, threshold) else n
+    return None if is_small(n, threshold) else round_count(n, rounding)
 
 
-def display_count(n: float | None, threshold: int) -> str:
-    """Count as text for tables and figures: ``"<11"`` when hidden, else the integer.
+def display_count(n: float | None, threshold: int, rounding: str = "none") -> str:
+    """Count as text for tables and figures: ``"<11"`` when small, else the integer.
 
-    ``None`` (a count already suppressed upstream) and NaN (a count that is unknown, e.g. a
-    missing value in a pandas column) also show as ``"<11"``: a count that cannot be checked
-    against the threshold is never printed as a number.
+    ``None`` (a count already hidden upstream, for a reason this function cannot see) and NaN
+    (a count that is unknown) read ``"suppressed"``: never a number, and never ``"<11"``,
+    which would claim the count is small. Use :func:`display_record_count` where the record
+    says why a count was hidden.
 
     >>> display_count(3, 11), display_count(0, 11), display_count(1234, 11)
     ('<11', '0', '1,234')
     >>> display_count(None, 11), display_count(float("nan"), 11)
-    ('<11', '<11')
+    ('suppressed', 'suppressed')
     """
-    shown = suppress_count(n, threshold)
+    if n is None or pd.isna(n):
+        return HIDDEN_TEXT
+    shown = suppress_count(n, threshold, rounding)
     return suppressed_text(threshold) if shown is None else f"{shown:,}"
 
 
-def display_record_count(record: Mapping[str, Any], key: str, threshold: int) -> str:
+def hidden_reason(record: Mapping[str, Any], key: str) -> str | None:
+    """Why ``record[key]`` was hidden (``"small"``, ``"complementary"``), ``None`` if unknown."""
+    why = record.get(SUPPRESSED_WHY_KEY)
+    return why.get(key) if isinstance(why, Mapping) else None
+
+
+def display_record_count(
+    record: Mapping[str, Any], key: str, threshold: int, rounding: str = "none"
+) -> str:
     """The count ``record[key]`` of a results.json record as table text.
 
-    A missing value (``None`` or NaN) reads ``"<11"`` only where the record says something
-    was suppressed (``"suppressed"`` key); otherwise the count does not apply to that row and
-    reads ``"—"``. A present count goes through :func:`display_count`.
+    A missing value (``None`` or NaN) where the record says something was suppressed
+    (``"suppressed"`` key) reads ``"<11"`` only when the record's ``"suppressed_why"`` says
+    that count was small, else ``"suppressed"``; without the ``"suppressed"`` key the count
+    does not apply to that row and reads ``"—"``. A present count goes through
+    :func:`display_count`.
 
-    >>> display_record_count({"n": None, "suppressed": "<11"}, "n", 11)
+    >>> display_record_count({"n": None, "suppressed": "<11",
+    ...                       "suppressed_why": {"n": "small"}}, "n", 11)
     '<11'
+    >>> display_record_count({"n": None, "suppressed": "suppressed",
+    ...                       "suppressed_why": {"n": "complementary"}}, "n", 11)
+    'suppressed'
     >>> display_record_count({"n": 40, "n_excluded": None}, "n_excluded", 11)
     '—'
     """
     value = record.get(key)
-    if (value is None or pd.isna(value)) and SUPPRESSED_KEY not in record:
-        return NOT_APPLICABLE
-    return display_count(value, threshold)
+    if value is None or pd.isna(value):
+        if SUPPRESSED_KEY not in record:
+            return NOT_APPLICABLE
+        return suppressed_text(threshold) if hidden_reason(record, key) == SMALL else HIDDEN_TEXT
+    return display_count(value, threshold, rounding)
 
 
-def display_counts(counts: Iterable[int | None], threshold: int) -> list[str]:
+def display_counts(
+    counts: Iterable[int | None], threshold: int, rounding: str = "none"
+) -> list[str]:
     """``display_count`` over a sequence, e.g. for matplotlib tick or annotation labels."""
-    return [display_count(n, threshold) for n in counts]
+    return [display_count(n, threshold, rounding) for n in counts]
+
+
+def mark_hidden(row: dict[str, Any], why: Mapping[str, str], threshold: int) -> dict[str, Any]:
+    """Set ``row``'s hidden counts (keys of ``why``) to ``None`` and add the markers: the
+    ``"suppressed"`` value is ``"<threshold>"`` when a small count is among them, else
+    ``"suppressed"``; ``"suppressed_why"`` maps each hidden key to its reason."""
+    if not why:
+        return row
+    for key in why:
+        row[key] = None
+    small = any(reason == SMALL for reason in why.values())
+    row[SUPPRESSED_KEY] = suppressed_text(threshold) if small else HIDDEN_TEXT
+    row[SUPPRESSED_WHY_KEY] = dict(why)
+    return row
 
 
 def suppress_record(
-    record: Mapping[str, Any], count_keys: Sequence[str], threshold: int
+    record: Mapping[str, Any],
+    count_keys: Sequence[str],
+    threshold: int,
+    rounding: str = "none",
 ) -> dict[str, Any]:
-    """Copy of a JSON-bound record with small counts set to ``None``.
+    """Copy of a JSON-bound record with small counts set to ``None`` (others rounded by
+    ``rounding``).
 
-    When any of ``count_keys`` is hidden, ``"suppressed": "<threshold>"`` is added beside
-    them; the ``None`` values name which counts were hidden (counts are otherwise never null).
+    When any of ``count_keys`` is hidden, ``"suppressed": "<threshold>"`` and
+    ``"suppressed_why": {key: "small"}`` are added beside them; the ``None`` values name which
+    counts were hidden (counts are otherwise never null).
     """
     out = dict(record)
-    hidden = False
+    why: dict[str, str] = {}
     for key in count_keys:
         if key in out:
             value = out[key]
-            shown = suppress_count(value, threshold)
-            hidden = hidden or (value is not None and shown is None)
+            shown = suppress_count(value, threshold, rounding)
+            if value is not None and not pd.isna(value) and shown is None:
+                why[key] = SMALL
             out[key] = shown
-    if hidden:
-        out[SUPPRESSED_KEY] = suppressed_text(threshold)
-    return out
+    return mark_hidden(out, why, threshold)
 
 
 ESTIMATE_VALUE_KEYS = ("estimate", "se", "ci_low", "ci_high", "p_value")
@@ -132,13 +218,14 @@ def suppress_estimate(
     count_keys: Sequence[str],
     group_keys: Sequence[str],
     threshold: int,
+    rounding: str = "none",
 ) -> dict[str, Any]:
     """Copy of an estimate entry with small counts hidden (as ``suppress_record``) and, when any
     group size in ``group_keys`` is hidden, its statistics set to ``None`` too: a mean over
     fewer than ``threshold`` episodes is itself disclosive. Adds a ``withheld`` reason then.
     An entry with a ``reason`` (no estimate could be made) has no statistics to withhold.
     """
-    out = suppress_record(entry, count_keys, threshold)
+    out = suppress_record(entry, count_keys, threshold, rounding)
     if not entry.get("reason") and any(k in out and out[k] is None for k in group_keys):
         for key in ESTIMATE_VALUE_KEYS:
             if key in out:
@@ -179,8 +266,55 @@ def display_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: int
     return out
 
 
+def recoverable_cells(
+    equations: Sequence[Mapping[tuple[int, str], float]], hidden: Iterable[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """The hidden cells a reader can work out exactly from linear identities of the table.
+
+    Each equation maps cells to coefficients (sum of coefficient × cell = 0); shown cells are
+    known. A hidden cell is recoverable when its unit vector lies in the row space of the
+    equations restricted to the hidden cells (some combination of identities leaves it alone).
+    """
+    import numpy as np
+
+    hidden = sorted(set(hidden))
+    if not hidden or not equations:
+        return set()
+    column = {cell: j for j, cell in enumerate(hidden)}
+    a = np.zeros((len(equations), len(hidden)))
+    for r, eq in enumerate(equations):
+        for cell, coef in eq.items():
+            if cell in column:
+                a[r, column[cell]] = coef
+    rank = np.linalg.matrix_rank(a)
+    out = set()
+    for cell, j in column.items():
+        unit = np.zeros((1, len(hidden)))
+        unit[0, j] = 1.0
+        if np.linalg.matrix_rank(np.vstack([a, unit])) == rank:
+            out.add(cell)
+    return out
+
+
+def attrition_identities(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[list[int], list[int], list[dict[tuple[int, str], float]]]:
+    """The eligibility chain's row indices, the breakdown rows after it, and the table's
+    linear identities (cell → coefficient, summing to 0): ``n[prev] − n[cur] − n_excluded[cur]``
+    for each chain step, and ``Σ parts − n[last chain step]`` for the breakdown."""
+    chain = [i for i, r in enumerate(rows) if i == 0 or r.get("n_excluded") is not None]
+    parts = [i for i in range(len(rows)) if i not in chain and rows[i].get("n") is not None]
+    equations: list[dict[tuple[int, str], float]] = [
+        {(prev, "n"): 1.0, (cur, "n"): -1.0, (cur, "n_excluded"): -1.0}
+        for prev, cur in itertools.pairwise(chain)
+    ]
+    if parts and chain:
+        equations.append({**{(i, "n"): 1.0 for i in parts}, (chain[-1], "n"): -1.0})
+    return chain, parts, equations
+
+
 def suppress_attrition(
-    records: Sequence[Mapping[str, Any]], threshold: int
+    records: Sequence[Mapping[str, Any]], threshold: int, rounding: str = "none"
 ) -> list[dict[str, Any]]:
     """Attrition records (``step``, ``n``, ``n_excluded``, …, in step order) with small counts
     hidden AND the complementary cells that would let a reader recover them by subtraction.
@@ -192,18 +326,22 @@ def suppress_attrition(
     Primary suppression hides 1 <= count < threshold; then, while any identity has exactly one
     hidden cell, a second cell of it is hidden too (secondary suppression): an exclusion count
     before a remaining count, never the final analysed ``n`` (it is published with the
-    estimates), and the smallest breakdown part. A reader then learns only sums of hidden
-    cells, never one of them. Hidden cells are ``None`` with ``"suppressed": "<threshold>"``.
+    estimates), and the smallest breakdown part. Last, while any hidden cell can still be
+    worked out from a combination of identities (:func:`recoverable_cells`), another cell of
+    an identity holding it is hidden. A reader then learns only sums of hidden cells, never
+    one of them. Hidden cells are ``None``; ``"suppressed_why"`` says ``"small"`` (shown as
+    ``<threshold``) or ``"complementary"`` (shown as ``suppressed``: it may be large). Shown
+    counts are rounded by ``rounding``.
     """
     rows = [dict(r) for r in records]
-    chain = [i for i, r in enumerate(rows) if i == 0 or r.get("n_excluded") is not None]
-    parts = [i for i in range(len(rows)) if i not in chain and rows[i].get("n") is not None]
-    hidden: set[tuple[int, str]] = {
+    chain, parts, equations = attrition_identities(rows)
+    small: set[tuple[int, str]] = {
         (i, key)
         for i, r in enumerate(rows)
         for key in ("n", "n_excluded")
         if r.get(key) is not None and is_small(r[key], threshold)
     }
+    hidden = set(small)
     last_n = (chain[-1], "n") if chain else None
     # Each identity: its cells in order of preference for secondary suppression.
     identities: list[list[tuple[int, str]]] = []
@@ -214,28 +352,36 @@ def suppress_attrition(
     if parts and last_n is not None:
         by_size = sorted(parts, key=lambda i: (rows[i]["n"], i))
         identities.append([(i, "n") for i in by_size] + [last_n])
+
+    def hide_another(cells: Sequence[tuple[int, str]]) -> bool:
+        candidates = [c for c in cells if c not in hidden and c != last_n] or [
+            c for c in cells if c not in hidden
+        ]
+        if candidates:
+            hidden.add(candidates[0])
+        return bool(candidates)
+
     changed = True
     while changed:
         changed = False
         for cells in identities:
-            if sum(cell in hidden for cell in cells) != 1:
-                continue
-            candidates = [c for c in cells if c not in hidden and c != last_n] or [
-                c for c in cells if c not in hidden
-            ]
-            if candidates:
-                hidden.add(candidates[0])
-                changed = True
+            if sum(cell in hidden for cell in cells) == 1:
+                changed = hide_another(cells) or changed
+        if not changed:
+            for cell in sorted(recoverable_cells(equations, hidden)):
+                holding = [c for c in identities if cell in c and any(x not in hidden for x in c)]
+                if holding and hide_another(holding[0]):
+                    changed = True
+                    break
     out = []
     for i, row in enumerate(rows):
-        row_hidden = False
+        why = {
+            key: SMALL if (i, key) in small else COMPLEMENTARY
+            for key in ("n", "n_excluded")
+            if (i, key) in hidden
+        }
         for key in ("n", "n_excluded"):
-            if (i, key) in hidden:
-                row[key] = None
-                row_hidden = True
-            elif key in row and row[key] is not None:
-                row[key] = int(row[key])
-        if row_hidden:
-            row[SUPPRESSED_KEY] = suppressed_text(threshold)
-        out.append(row)
+            if key not in why and row.get(key) is not None:
+                row[key] = round_count(int(row[key]), rounding)
+        out.append(mark_hidden(row, why, threshold))
     return out

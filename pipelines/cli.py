@@ -13,9 +13,12 @@ traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +32,53 @@ if TYPE_CHECKING:
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, PermissionError)
+
+
+RUN_LOG = "mgca-run.log"
+"""Prefect's full log of the latest `mgca run` (tracebacks included), beside the run folder."""
+
+
+class _NoErrorsOnConsole(logging.Filter):
+    """Keeps Prefect's ERROR records (a failed task or flow, with its traceback) off the
+    console: the run's one-line error message says what went wrong; the log file has the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR and "in state Failed(" not in record.getMessage()
+
+
+def _console_handlers() -> list[logging.Handler]:
+    names = ["", *(n for n in logging.Logger.manager.loggerDict if n.startswith("prefect"))]
+    found: list[logging.Handler] = []
+    for name in names:
+        for handler in getattr(logging.getLogger(name), "handlers", []):
+            is_console = isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            )
+            if is_console and handler not in found:
+                found.append(handler)
+    return found
+
+
+@contextmanager
+def prefect_log_file(path: Path, quiet_errors: bool = True) -> Iterator[Path]:
+    """Write Prefect's log (every level, tracebacks included) to ``path`` and, with
+    ``quiet_errors``, keep its ERROR records off the console while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    prefect_logger = logging.getLogger("prefect")
+    prefect_logger.addHandler(handler)
+    muted = _console_handlers() if quiet_errors else []
+    quiet = _NoErrorsOnConsole()
+    for console in muted:
+        console.addFilter(quiet)
+    try:
+        yield path
+    finally:
+        for console in muted:
+            console.removeFilter(quiet)
+        prefect_logger.removeHandler(handler)
+        handler.close()
 
 
 def _fail(exc: BaseException, debug: bool) -> None:
@@ -162,7 +212,8 @@ def synth(world: str, regime: str, seed: int, stays: int, out: Path, debug: bool
 @click.option(
     "--screenshot",
     is_flag=True,
-    help="Also open report.html in headless Chromium and save what it shows as report.png.",
+    help="Also open report.html in headless Chromium and save the whole page, 1280 px wide, "
+    "as report.png.",
 )
 @click.option(
     "--no-cache",
@@ -204,6 +255,9 @@ def run(
     server configured, Prefect starts a temporary local one on 127.0.0.1 for the run; set
     PREFECT_API_URL to report to your own server instead.
 
+    A failure on bad input prints mgca's one-line message; Prefect's log of the run, with
+    any traceback, is in mgca-run.log beside the run folder (--debug: on the console too).
+
     Outputs: report.html and results.json (aggregates only, small counts suppressed),
     cohort.parquet (the analytic table WITH ids: keep it private), config.yaml, and
     private/mgca.duckdb; with --screenshot also report.png (needs Chromium). The folder
@@ -223,14 +277,16 @@ def run(
         from mgca.run.flow import study_flow
         from mgca.sources.credentials import move_url_password_to_env
 
-        summary = study_flow(
-            source=source,
-            # a URL password goes to PGPASSWORD, never into Prefect's stored flow parameters
-            path=move_url_password_to_env(path) if path else None,
-            out=str(out) if out else None,
-            config=config,
-            use_cache=not no_cache,
-        )
+        log_dir = out.parent if out else Path("reports")
+        with prefect_log_file(log_dir / RUN_LOG, quiet_errors=not debug):
+            summary = study_flow(
+                source=source,
+                # a URL password goes to PGPASSWORD, never into Prefect's stored flow parameters
+                path=move_url_password_to_env(path) if path else None,
+                out=str(out) if out else None,
+                config=config,
+                use_cache=not no_cache,
+            )
     except USER_ERRORS as exc:
         _fail(exc, debug)
         return
@@ -274,11 +330,12 @@ def run(
             )
     click.echo(f"took:       {summary.duration_s:.1f} s")
     if screenshot:
-        from mgca.analysis.report.browser import BrowserError
-        from mgca.analysis.report.browser import screenshot as take_screenshot
+        from mgca.analysis.report.browser import BrowserError, full_page_screenshot
 
-        try:
-            png = take_screenshot(summary.out_dir / "report.html", summary.out_dir / "report.png")
+        try:  # the whole page, however tall
+            png = full_page_screenshot(
+                summary.out_dir / "report.html", summary.out_dir / "report.png"
+            )
         except BrowserError as exc:
             _fail(exc, debug)
             return

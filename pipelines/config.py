@@ -266,6 +266,9 @@ class PrivacyConfig(_Strict):
     # Smallest count (people or episodes) shown as it is; 1 to threshold - 1 are shown as
     # "<threshold", so that no small group can be singled out.
     small_cell_threshold: int = Field(11, ge=1, le=1000)
+    # none: counts at or above the threshold are shown exactly. nearest_5 (OpenSAFELY-style):
+    # every shown count is also rounded to the nearest 5; small counts stay hidden.
+    rounding: Literal["none", "nearest_5"] = "none"
 
 
 class EngineConfig(_Strict):

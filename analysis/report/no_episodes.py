@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mgca.analysis.privacy import display_record_count
+
 Record = Mapping[str, Any]
 
 # Canonical analytes the eligibility step reads: serum Mg, and ionized Ca or total Ca corrected
@@ -19,13 +21,13 @@ ELIGIBILITY_ANALYTES = ("magnesium", "calcium_ionized", "calcium_total", "albumi
 
 
 def _n(record: Record | None, key: str, threshold: int) -> str:
-    """A count as shown in the report: suppressed counts as '<threshold', missing as 0."""
+    """A count as shown in the report (a small one as '<threshold', one hidden for another
+    reason as 'suppressed'; :func:`mgca.analysis.privacy.display_record_count`), missing as 0."""
     if record is None:
         return "0"
-    value = record.get(key)
-    if value is None:
-        return f"<{threshold}" if record.get("suppressed") else "0"
-    return f"{int(value):,}"
+    if record.get(key) is None and not record.get("suppressed"):
+        return "0"
+    return display_record_count(record, key, threshold)
 
 
 def _sum(records: Sequence[Record], key: str) -> int | None:

@@ -13,7 +13,12 @@ from typing import Any
 
 import pandas as pd
 
-from mgca.analysis.privacy import SUPPRESSED_KEY, display_record_count
+from mgca.analysis.privacy import (
+    SUPPRESSED_KEY,
+    SUPPRESSED_WHY_KEY,
+    display_record_count,
+    hidden_reason,
+)
 from mgca.analysis.report.table_one import count_cell
 
 EPISODE_MEASURES: dict[str, str] = {
@@ -102,12 +107,17 @@ def data_quality_view(
     per_analyte: dict[str, dict[str, Any]] = {}
     for r in _lab_rows(dq, "status:"):
         entry = per_analyte.setdefault(str(r.get("analyte")), {"n_rows": r.get("n_rows")})
+        why = entry.setdefault(SUPPRESSED_WHY_KEY, {})
         if SUPPRESSED_KEY in r and r.get("n_rows") is None:
             entry[SUPPRESSED_KEY] = r[SUPPRESSED_KEY]
+            if hidden_reason(r, "n_rows"):
+                why["n_rows"] = hidden_reason(r, "n_rows")
         if r.get("check_name") == "status:missing_value":
             entry["n_missing"] = r.get("n_flagged")
             if r.get("n_flagged") is None:
                 entry[SUPPRESSED_KEY] = r.get(SUPPRESSED_KEY)
+                if hidden_reason(r, "n_flagged"):
+                    why["n_missing"] = hidden_reason(r, "n_flagged")
     missing_values = [
         {
             "analyte": analyte,

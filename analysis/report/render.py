@@ -30,17 +30,25 @@ from mgca.analysis.estimation.models import (
 )
 from mgca.analysis.privacy import (
     SUPPRESSED_KEY,
-    display_count,
+    SUPPRESSED_WHY_KEY,
     display_record_count,
+    rule_words,
     scrub_dates,
     suppress_estimate,
 )
 from mgca.analysis.report.consort import consort_diagram
+from mgca.analysis.report.correction_curves import FIGURE_KEY as CORRECTION_FIGURE
 from mgca.analysis.report.figures import (
     analyte_trajectory_caption,
     group_label,
     trajectory_caption,
     trajectory_sample_caption,
+)
+from mgca.analysis.report.first_screen import (
+    cohort_flow,
+    first_screen_forest,
+    gate_list,
+    run_caveats,
 )
 from mgca.analysis.report.format import (
     MISSING,
@@ -51,7 +59,7 @@ from mgca.analysis.report.format import (
 )
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
 from mgca.analysis.report.quality_section import data_quality_view
-from mgca.analysis.report.stats import stats_sections
+from mgca.analysis.report.stats import FOREST_LABELS, stats_sections
 from mgca.analysis.text import estimand_words, methods_items, model_rule_words, question_words
 from mgca.config import MgcaConfig, StudyConfig
 
@@ -64,6 +72,15 @@ ESTIMATE_LABELS = {
     "unadjusted_difference": "Unadjusted difference (exposed − unexposed)",
     "naive_before_after": "Naive before/after change, exposed only (not causal)",
 }
+METHOD_SHORT = {
+    "primary": "outcome regression, g-computation",
+    "overlap": "overlap weights",
+    "ipw": "propensity weighting",
+    "doubly_robust": "augmented IPW",
+    "unadjusted_difference": "difference in means",
+    "naive_before_after": "before/after, given Mg only",
+}
+"""The method of each estimate in a few words (its paragraph is in the Methods appendix)."""
 ARM_KEYS = ("n", "n_exposed", "n_unexposed")
 """Group sizes of an estimate: when one is hidden, the estimate is withheld."""
 
@@ -185,13 +202,14 @@ def _estimate_view(
     return {
         "name": entry.get("name", ""),
         "label": ESTIMATE_LABELS.get(entry.get("name", ""), scrub_dates(entry.get("name", ""))),
+        "method_short": METHOD_SHORT.get(entry.get("name", ""), "see Methods"),
         "estimate": format_number(entry.get("estimate"), signed=True),
         "ci": ci,
         "p": format_p_value(entry.get("p_value")),
-        "n": display_count(entry.get("n"), threshold),
-        "n_exposed": display_count(entry.get("n_exposed"), threshold),
-        "n_unexposed": display_count(entry.get("n_unexposed"), threshold),
-        "n_clusters": display_count(entry.get("n_clusters"), threshold),
+        "n": display_record_count(entry, "n", threshold),
+        "n_exposed": display_record_count(entry, "n_exposed", threshold),
+        "n_unexposed": display_record_count(entry, "n_unexposed", threshold),
+        "n_clusters": display_record_count(entry, "n_clusters", threshold),
         "withheld": withheld,
         "estimand": scrub_dates(entry.get("estimand")),
         "method": scrub_dates(entry.get("method")),
@@ -216,39 +234,17 @@ def _summary(
     reason: str | None,
     study: StudyConfig,
     threshold: int,
-    naive: Mapping[str, Any] | None = None,
     gate: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The question, the one-sentence answer (or why there is none) and the caveats.
+    """The question and the one-sentence answer (or why there is none); the caveats are
+    chosen per run by :func:`mgca.analysis.report.first_screen.run_caveats`.
 
     ``primary`` is the results entry that answers (``gate["answer"]``: the primary or the
     overlap-population estimate) and ``view`` its display text (both ``None`` when there is
-    no such estimate); ``naive`` the display text of the naive before/after estimate, quoted
-    in the caveats; ``gate`` results.json's diagnostics gate: when it failed, the answer says
+    no such estimate); ``gate`` results.json's diagnostics gate: when it failed, the answer says
     this data cannot answer, and why.
     """
     question = question_words(study)
-    caveats = [
-        "Observational data: the estimate is causal only if the adjustment set captures why "
-        "some patients were given magnesium (severity of illness, vitamin D and PTH status are "
-        "not in it), so residual confounding by indication may remain.",
-        f"Only episodes with a calcium measured {study.horizon_hours} ± "
-        f"{study.outcome_tolerance_hours} h after index are analysed; patients who died, went "
-        "home or were not re-tested are missing, and testing is more frequent when calcium is "
-        "low.",
-        "Albumin-corrected calcium agrees poorly with ionized calcium in critical illness and "
-        "advanced kidney disease.",
-    ]
-    rtm = (
-        "The before/after change in treated patients is not an effect: calcium selected for "
-        "being low rises on re-test anyway (regression to the mean)."
-    )
-    if naive is not None and naive.get("estimate") not in (None, MISSING):
-        rtm += (
-            f" Here that naive change was {naive['estimate']} mmol/L (95 % CI {naive['ci']}), "
-            "which a before/after study would have reported as the effect."
-        )
-    caveats.append(rtm)
     if primary is None or view is None or view["estimate"] == MISSING:
         if view is not None and view["withheld"]:
             why = f"an exposure group has fewer than {threshold} analysed episodes"
@@ -264,7 +260,6 @@ def _summary(
             "question": question,
             "answer": answer[0].upper() + answer[1:] + ".",
             "has_estimate": False,
-            "caveats": caveats,
         }
     if gate is not None and not gate.get("passed", True):
         failed = "; ".join(scrub_dates(w) for w in gate.get("failed") or [])
@@ -276,7 +271,6 @@ def _summary(
                 "must not be read as the finding."
             ),
             "has_estimate": False,
-            "caveats": caveats,
         }
     low, high = primary["ci_low"], primary["ci_high"]
     if low is not None and low > 0:
@@ -297,7 +291,7 @@ def _summary(
         f"{direction}) compared with not giving it{population}, in {view['n']} analysed "
         f"episodes ({view['n_exposed']} given magnesium, {view['n_unexposed']} not)."
     )
-    return {"question": question, "answer": answer, "has_estimate": True, "caveats": caveats}
+    return {"question": question, "answer": answer, "has_estimate": True}
 
 
 def _rows(
@@ -306,7 +300,9 @@ def _rows(
     """Header and display rows of a list of dicts; ``n``/``n_*`` columns are counts."""
     columns: list[str] = []
     for record in records:
-        columns += [k for k in record if k not in columns and k != SUPPRESSED_KEY]
+        columns += [
+            k for k in record if k not in columns and k not in (SUPPRESSED_KEY, SUPPRESSED_WHY_KEY)
+        ]
     rows = [
         [
             display_record_count(r, c, threshold)
@@ -320,8 +316,16 @@ def _rows(
 
 
 def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
-    """Methods items generated from the config (thresholds with units), then software."""
-    return methods_items(
+    """Methods items generated from the config (thresholds with units), then software; the
+    disclosure-control item states the rule in force (``privacy.rounding`` included)."""
+    rule = rule_words(threshold, config.privacy.rounding).rstrip(".")
+    replaced = {
+        "Disclosure control": f"{rule}; zero is shown as 0; estimates are withheld when an "
+        f"exposure group has fewer than {threshold} episodes",
+        "Estimators": "; ".join(ESTIMATE_LABELS.values())
+        + " (each one's estimand and method in its paragraph below)",
+    }
+    items = methods_items(
         config,
         threshold,
         model_rule=model_rule_words(config.estimation, MODEL_SPEC_WORDS),
@@ -330,6 +334,48 @@ def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
         estimator_labels=ESTIMATE_LABELS.values(),
         software=software_versions(),
     )
+    return [(label, replaced.get(label, text)) for label, text in items]
+
+
+def _sentence_end(text: str) -> str:
+    text = text.strip()
+    return text if not text or text.endswith((".", "?", "!")) else text + "."
+
+
+def method_paragraphs(
+    estimates: Sequence[Mapping[str, Any]], secondary: Sequence[Mapping[str, Any]]
+) -> list[dict[str, str]]:
+    """The Methods appendix's paragraph of each estimator and each secondary analysis, once
+    each (its estimand, outcome and method, as the estimation code wrote them from
+    ``mgca.analysis.text``); ``anchor`` is what the tables link to (``#method-<anchor>``)."""
+    out: list[dict[str, str]] = []
+    for e in estimates:
+        name = e.get("name", "")
+        words = [_sentence_end(scrub_dates(e.get(k) or "")) for k in ("estimand", "method")]
+        out.append(
+            {
+                "anchor": name,
+                "label": ESTIMATE_LABELS.get(name, scrub_dates(name)),
+                "text": " ".join(w[:1].upper() + w[1:] for w in words if w),
+            }
+        )
+    for e in secondary:
+        if e.get("reason") or not e.get("method"):
+            continue
+        parts = [
+            _sentence_end(scrub_dates(e.get("estimand") or "")),
+            _sentence_end("Outcome: " + scrub_dates(e["outcome"])) if e.get("outcome") else "",
+            _sentence_end(scrub_dates(e.get("method") or "")),
+            *(_sentence_end(scrub_dates(n)) for n in e.get("notes") or []),
+        ]
+        out.append(
+            {
+                "anchor": f"secondary-{e.get('name', '')}",
+                "label": scrub_dates(e.get("name", "")).replace("_", " "),
+                "text": " ".join(w[:1].upper() + w[1:] for w in parts if w),
+            }
+        )
+    return out
 
 
 SOFTWARE = ("duckdb", "pandas", "numpy", "statsmodels", "scipy", "matplotlib", "prefect", "jinja2")
@@ -416,10 +462,25 @@ def render_report(context: ReportContext) -> str:
     naive_view = _estimate_view(naive, threshold) if naive is not None else None
     quality = data_quality_view(results, context.episode_missingness, threshold)
     t1 = context.table_one
+    summary = _summary(primary, primary_view, reason, study, threshold, gate)
+    naive_text = naive_view["estimate"] if naive_view else None
     template = _environment().get_template(TEMPLATE)
     return template.render(
         title=context.title,
-        summary=_summary(primary, primary_view, reason, study, threshold, naive_view, gate),
+        summary=summary,
+        first_forest_svg=inline_svg(first_screen_forest(results, FOREST_LABELS)),
+        first_flow=cohort_flow(
+            _scrubbed_records(attrition),
+            threshold,
+            suppress_estimate(primary, COUNT_KEYS, ARM_KEYS, threshold) if primary else None,
+            "the primary model" if answer_name == "primary" else "the answering model",
+        ),
+        first_gate=gate_list(gate),
+        first_caveats=run_caveats(results, study, threshold, naive_text),
+        correction_svg=inline_svg(context.figures.get(CORRECTION_FIGURE)),
+        method_paragraphs=method_paragraphs(
+            [_find(estimates, n) or {} for n in order], results.get("secondary") or []
+        ),
         primary=primary_view,
         gate=_gate_view(gate, threshold),
         estimates=[_estimate_view(_find(estimates, n) or {}, threshold, gate) for n in order],
@@ -444,6 +505,7 @@ def render_report(context: ReportContext) -> str:
         provenance=_provenance(results, context.config),
         study=study,
         threshold=threshold,
+        count_rule=rule_words(threshold, context.config.privacy.rounding),
         adjustment_set=list(ADJUSTMENT_SET),
         words=estimand_words(study),
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),

@@ -1,9 +1,9 @@
-"""Display text for the report's statistics sections: target trial, the three primary
-estimators side by side, secondary analyses, weighting diagnostics, sensitivity analyses and
-the forest plot. :func:`stats_sections` returns the template variables of the partials
-``_target_trial``, ``_primary_estimators``, ``_secondary``, ``_diagnostics``,
-``_sensitivity`` and ``_forest`` (``reports/templates/``). Counts below the threshold show as
-``<threshold``; free text has absolute dates removed.
+"""Display text for the report's statistics sections: target trial, secondary analyses,
+weighting diagnostics, sensitivity analyses and the forest plot. :func:`stats_sections`
+returns the template variables of the partials ``_target_trial``, ``_secondary``,
+``_diagnostics``, ``_sensitivity`` and ``_forest`` (``reports/templates/``). Hidden counts
+read as :func:`mgca.analysis.privacy.display_record_count` says; free text has absolute dates
+removed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mgca.analysis.privacy import display_count, scrub_dates
+from mgca.analysis.privacy import display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
 from mgca.analysis.report.format import (
     MISSING,
@@ -21,11 +21,6 @@ from mgca.analysis.report.format import (
     inline_svg,
 )
 
-PRIMARY_ESTIMATORS = {
-    "primary": "Outcome regression (ANCOVA, g-computation)",
-    "ipw": "Inverse-probability weighting",
-    "doubly_robust": "Doubly robust (augmented IPW)",
-}
 FOREST_LABELS = {
     "primary": "Outcome regression",
     "ipw": "IPW",
@@ -45,6 +40,7 @@ def _secondary_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
     digits = 2 if ratio or e.get("unit") == "mmol/L" else 3
     return {
         "name": scrub_dates(e.get("name", "")).replace("_", " "),
+        "anchor": f"secondary-{e.get('name', '')}",
         "estimand": scrub_dates(e.get("estimand")),
         "outcome": scrub_dates(e.get("outcome")),
         "scale": scrub_dates(e.get("scale")),
@@ -53,7 +49,7 @@ def _secondary_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
         "estimate": format_number(e.get("estimate"), digits, signed=not ratio),
         "ci": format_ci(e, digits, signed=not ratio),
         "p": format_p_value(e.get("p_value")),
-        "n": display_count(e.get("n"), threshold) if e.get("estimate") is not None else MISSING,
+        "n": display_record_count(e, "n", threshold) if e.get("estimate") is not None else MISSING,
         "reason": scrub_dates(e.get("reason") or e.get("withheld") or ""),
         "notes": [scrub_dates(n) for n in e.get("notes") or []],
     }
@@ -66,11 +62,11 @@ def _sensitivity_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
         "estimate": format_number(e.get("estimate"), signed=True),
         "ci": format_ci(e),
         "p": format_p_value(e.get("p_value")),
-        "n": display_count(e.get("n"), threshold) if e.get("estimate") is not None else MISSING,
-        "n_exposed": display_count(e.get("n_exposed"), threshold)
+        "n": display_record_count(e, "n", threshold) if e.get("estimate") is not None else MISSING,
+        "n_exposed": display_record_count(e, "n_exposed", threshold)
         if e.get("estimate") is not None
         else MISSING,
-        "n_unexposed": display_count(e.get("n_unexposed"), threshold)
+        "n_unexposed": display_record_count(e, "n_unexposed", threshold)
         if e.get("estimate") is not None
         else MISSING,
         "reason": scrub_dates(e.get("reason") or e.get("withheld") or ""),
@@ -105,7 +101,7 @@ def _diagnostics_view(diag: Mapping[str, Any] | None, threshold: int) -> dict[st
     ess = [
         {
             "arm": r["arm"],
-            "n": display_count(r.get("n"), threshold),
+            "n": display_record_count(r, "n", threshold),
             "ess": MISSING if r.get("ess") is None else f"{r['ess']:.0f}",
             "share": MISSING if r.get("ess_share") is None else f"{100 * r['ess_share']:.0f} %",
         }
@@ -115,7 +111,7 @@ def _diagnostics_view(diag: Mapping[str, Any] | None, threshold: int) -> dict[st
     quantiles = [
         {
             "arm": q["arm"],
-            "n": display_count(q.get("n"), threshold),
+            "n": display_record_count(q, "n", threshold),
             "values": [format_number(q.get(k)) for k in ("q05", "q25", "q50", "q75", "q95")],
         }
         for q in overlap.get("quantiles") or []
@@ -136,20 +132,6 @@ def stats_sections(
     results: Mapping[str, Any], figures: Mapping[str, str], threshold: int
 ) -> dict[str, Any]:
     """Template variables of the statistics partials (see the module docstring)."""
-    estimates = {e.get("name"): e for e in results.get("estimates") or []}
-    primary_estimators = [
-        {
-            "label": label,
-            "estimate": format_number(estimates[name].get("estimate"), signed=True),
-            "ci": format_ci(estimates[name]),
-            "p": format_p_value(estimates[name].get("p_value")),
-            "n": display_count(estimates[name].get("n"), threshold),
-            "estimand": scrub_dates(estimates[name].get("estimand")),
-            "method": scrub_dates(estimates[name].get("method")),
-        }
-        for name, label in PRIMARY_ESTIMATORS.items()
-        if name in estimates
-    ]
     sensitivity = results.get("sensitivity") or {}
     rows = forest_rows(results, FOREST_LABELS)
     return {
@@ -157,7 +139,6 @@ def stats_sections(
             (key.replace("_", " ").capitalize(), scrub_dates(text))
             for key, text in (results.get("target_trial") or {}).items()
         ],
-        "primary_estimators": primary_estimators,
         "secondary": [_secondary_view(e, threshold) for e in results.get("secondary") or []],
         "diagnostics": _diagnostics_view(results.get("diagnostics"), threshold),
         "love_plot_svg": inline_svg(figures.get("love_plot")),

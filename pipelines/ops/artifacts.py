@@ -1,7 +1,8 @@
 """Prefect artifacts for each run: what a reader of the Prefect UI sees without opening files.
 
 Three artifacts per flow run, built from the run's results dict (aggregates only, small counts
-already suppressed by ``mgca.analysis.privacy``; hidden counts shown as ``<threshold``):
+already suppressed by ``mgca.analysis.privacy``; a small count shown as ``<threshold``, a
+count hidden to protect a small one as ``suppressed``, the rule in force stated):
 
 - ``mgca-summary`` (markdown): the question, the primary estimate with its 95% CI, the
   number of episodes analysed, and how the run compares with the previous one;
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mgca.analysis.privacy import display_record_count, suppressed_text
+from mgca.analysis.privacy import display_record_count, rule_words
 from mgca.analysis.report.format import format_number
-from mgca.ops.history import n_analysed
+from mgca.ops.history import n_analysed_text
 
 SUMMARY_KEY = "mgca-summary"
 ESTIMATES_KEY = "mgca-estimates"
@@ -69,8 +70,7 @@ def summary_markdown(results: dict[str, Any], run_id: str, threshold: int) -> st
     """The markdown summary artifact."""
     primary = next((e for e in results.get("estimates", []) if e.get("name") == "primary"), None)
 
-    n, hidden = n_analysed(results)
-    analysed = suppressed_text(threshold) if hidden else ("–" if n is None else f"{n:,}")
+    analysed = n_analysed_text(results)
     lines = [f"# {QUESTION}", "", f"Run `{run_id}` (source: {results['provenance']['source']})."]
     lines.append("")
     if primary and primary.get("estimate") is not None:
@@ -109,7 +109,8 @@ def summary_markdown(results: dict[str, Any], run_id: str, threshold: int) -> st
             + "; model fits "
             + ("reused from the cache." if cache.get("fit_reused") else "computed."),
         ]
-    lines += ["", f"Counts from 1 to {threshold - 1} are shown as {suppressed_text(threshold)}."]
+    rounding = (results.get("config") or {}).get("privacy", {}).get("rounding", "none")
+    lines += ["", rule_words(threshold, rounding)]
     return "\n".join(lines) + "\n"
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import jinja2
 
-from mgca.analysis.privacy import SUPPRESSED_KEY
+from mgca.analysis.privacy import SUPPRESSED_KEY, display_record_count, rule_words
 from mgca.run.outputs import to_json, write_text_atomic
 
 HISTORY_JSON = "history.json"
@@ -61,18 +61,43 @@ def _primary(results: dict[str, Any]) -> dict[str, Any] | None:
     return next((e for e in results.get("estimates", []) if e.get("name") == "primary"), None)
 
 
+def _analysed_row(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The attrition record "analysed episodes …" (not its exposed/unexposed split)."""
+    return next(
+        (
+            a
+            for a in results.get("attrition") or []
+            if str(a.get("step", "")).startswith("analysed episodes") and ":" not in a["step"]
+        ),
+        None,
+    )
+
+
 def n_analysed(results: dict[str, Any]) -> tuple[int | None, bool]:
     """Analysed episodes (the attrition step "analysed episodes …", not its exposed/unexposed
     split) and whether that count was suppressed."""
-    rows = [
-        a
-        for a in results.get("attrition") or []
-        if str(a.get("step", "")).startswith("analysed episodes") and ":" not in a["step"]
-    ]
-    if not rows:
+    row = _analysed_row(results)
+    if row is None:
         return None, False
-    row = rows[0]
     return row.get("n"), row.get("n") is None and SUPPRESSED_KEY in row
+
+
+def _privacy(results: dict[str, Any]) -> tuple[int, str]:
+    """The run's small-cell threshold and rounding rule, from its results.json config."""
+    privacy = (results.get("config") or {}).get("privacy", {})
+    return privacy.get("small_cell_threshold", DEFAULT_THRESHOLD), privacy.get("rounding", "none")
+
+
+def n_analysed_text(results: dict[str, Any]) -> str:
+    """Analysed episodes as display text under the run's own disclosure rule: the number,
+    ``<threshold`` when it is small, ``suppressed`` when hidden for another reason, ``–``
+    when the run recorded no such step."""
+    row = _analysed_row(results)
+    if row is None:
+        return "–"
+    threshold, rounding = _privacy(results)
+    text = display_record_count(row, "n", threshold, rounding)
+    return "–" if text == "—" else text
 
 
 def run_summary(folder: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +112,8 @@ def run_summary(folder: Path, results: dict[str, Any]) -> dict[str, Any]:
         "source": provenance.get("source"),
         "n_analysed": n,
         "n_analysed_suppressed": n_suppressed,
+        "n_analysed_text": n_analysed_text(results),
+        "count_rule": rule_words(*_privacy(results)),
         "primary": None
         if primary is None
         else {k: primary.get(k) for k in ("estimate", "ci_low", "ci_high", "n", "horizon_hours")},

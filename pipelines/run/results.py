@@ -15,53 +15,72 @@ import pandas as pd
 from mgca.analysis.estimation.models import COUNT_KEYS
 from mgca.analysis.estimation.target_trial import target_trial_spec
 from mgca.analysis.privacy import (
-    SUPPRESSED_KEY,
+    COMPLEMENTARY,
+    SMALL,
     is_small,
+    mark_hidden,
+    round_count,
     suppress_attrition,
     suppress_estimate,
     suppress_record,
-    suppressed_text,
 )
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
 from mgca.config import MgcaConfig
 
 
-def records(frame: pd.DataFrame, count_columns: list[str], threshold: int) -> list[dict[str, Any]]:
+def records(
+    frame: pd.DataFrame, count_columns: list[str], threshold: int, rounding: str = "none"
+) -> list[dict[str, Any]]:
     """DataFrame → JSON records with small counts suppressed (see ARCHITECTURE.md)."""
     records = []
     for row in frame.astype(object).where(frame.notna(), None).to_dict(orient="records"):
-        records.append(suppress_record(row, count_columns, threshold))
+        records.append(suppress_record(row, count_columns, threshold, rounding))
     return records
 
 
-def attrition_records(attrition: pd.DataFrame, threshold: int) -> list[dict[str, Any]]:
+def attrition_records(
+    attrition: pd.DataFrame, threshold: int, rounding: str = "none"
+) -> list[dict[str, Any]]:
     frame = attrition.rename(columns={"n_remaining": "n"})
     keep = [c for c in ("step", "n", "n_excluded", "exclusion_reason") if c in frame.columns]
     raw = records(frame[keep], [], threshold)
-    return suppress_attrition(raw, threshold)  # primary + complementary suppression
+    return suppress_attrition(raw, threshold, rounding)  # primary + complementary suppression
 
 
 CALCIUM_MEASURE_COUNTS = ("n_eligible_index_events", "n_analysed")
 
 
-def calcium_measure_records(measures: pd.DataFrame, threshold: int) -> list[dict[str, Any]]:
+def calcium_measure_records(
+    measures: pd.DataFrame,
+    threshold: int,
+    rounding: str = "none",
+    hidden_totals: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
     """results.json ``calcium_measures``: which calcium measure defined the index and the
     outcome (table episode_calcium_measures), small counts hidden as in the attrition.
 
     Within one role each count column adds up to a total published elsewhere (eligible index
     events and analysed episodes are attrition counts), so a single hidden cell could be
     recovered by subtraction: while a role's column has exactly one hidden cell, its smallest
-    other nonzero cell is hidden too (complementary suppression).
+    other nonzero cell is hidden too (complementary suppression). ``suppressed_why`` says which
+    cells were small and which complementary (shown as "suppressed", not "<threshold").
+
+    ``hidden_totals`` names the count columns whose total is hidden in the attrition table
+    (:func:`attrition_totals_hidden`): the column would publish it as its sum, so all of its
+    cells are hidden (complementary).
     """
     records = [
         {k: (None if pd.isna(v) else v) for k, v in row.items()}
         for row in measures.to_dict(orient="records")
     ]
-    hidden = {
+    small = {
         (i, key)
         for i, r in enumerate(records)
         for key in CALCIUM_MEASURE_COUNTS
         if r.get(key) is not None and is_small(int(r[key]), threshold)
+    }
+    hidden = set(small) | {
+        (i, key) for i in range(len(records)) for key in hidden_totals
     }
     identities = [
         [(i, key) for i, r in enumerate(records) if r["role"] == role]
@@ -84,12 +103,54 @@ def calcium_measure_records(measures: pd.DataFrame, threshold: int) -> list[dict
     out = []
     for i, record in enumerate(records):
         row = dict(record)
+        why = {
+            key: SMALL if (i, key) in small else COMPLEMENTARY
+            for key in CALCIUM_MEASURE_COUNTS
+            if (i, key) in hidden
+        }
         for key in CALCIUM_MEASURE_COUNTS:
-            row[key] = None if (i, key) in hidden else int(row[key])
-        if any((i, key) in hidden for key in CALCIUM_MEASURE_COUNTS):
-            row[SUPPRESSED_KEY] = suppressed_text(threshold)
-        out.append(row)
+            if key not in why:
+                row[key] = round_count(int(row[key]), rounding)
+        out.append(mark_hidden(row, why, threshold))
     return out
+
+
+ROUNDED_KEYS = ("n", "n_exposed", "n_unexposed", "n_clusters", "n_dropped")
+"""Count keys rounded inside the secondary, sensitivity and diagnostics blocks."""
+
+
+def rounded_counts(block: Any, rounding: str) -> Any:
+    """``block`` (nested dicts and lists) with every integer under a count key of
+    :data:`ROUNDED_KEYS` rounded by ``rounding`` (hidden counts are already ``None``)."""
+    if rounding == "none":
+        return block
+    if isinstance(block, dict):
+        return {
+            k: round_count(v, rounding)
+            if k in ROUNDED_KEYS and isinstance(v, int) and not isinstance(v, bool)
+            else rounded_counts(v, rounding)
+            for k, v in block.items()
+        }
+    if isinstance(block, list):
+        return [rounded_counts(v, rounding) for v in block]
+    return block
+
+
+def attrition_totals_hidden(attrition: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Which calcium-measure count columns add up to an attrition count that suppression hid:
+    ``n_eligible_index_events`` sums to the ``n`` of the step before the outcome step, and
+    ``n_analysed`` to the analysed episodes (the last eligibility step)."""
+    chain = [
+        r
+        for i, r in enumerate(attrition)
+        if i == 0 or r.get("n_excluded") is not None or r.get("exclusion_reason")
+    ]
+    hidden = []
+    if len(chain) >= 2 and chain[-2].get("n") is None:
+        hidden.append("n_eligible_index_events")
+    if chain and chain[-1].get("n") is None:
+        hidden.append("n_analysed")
+    return tuple(hidden)
 
 
 def assemble_results(
@@ -103,28 +164,35 @@ def assemble_results(
     """results.json before provenance, the comparison with the previous run and Table 1:
     every estimate suppressed over small arms, the attrition and calcium-measure counts with
     complementary suppression, data quality and source rows, the synthetic truth, the
-    config, and ``no_estimate_reason`` when no episode was eligible.
+    config, and ``no_estimate_reason`` when no episode was eligible. With
+    ``privacy.rounding`` other than ``none`` every shown count is rounded too.
 
     ``fitted`` is :func:`mgca.run.study.fit_all`'s result, ``sensitivity`` the sensitivity
     block, ``tables`` the report's tables by ``report_name``
     (:func:`mgca.engine.registry.report_tables`).
     """
     threshold = config.privacy.small_cell_threshold
+    rounding = config.privacy.rounding
+    attrition = attrition_records(tables["attrition"], threshold, rounding)
     results: dict[str, Any] = {
         "estimates": [
-            suppress_estimate(e, COUNT_KEYS, ("n_exposed", "n_unexposed"), threshold)
+            suppress_estimate(e, COUNT_KEYS, ("n_exposed", "n_unexposed"), threshold, rounding)
             for e in fitted["estimates"]
         ],
         "estimate_notes": fitted["notes"],
         "gate": fitted["gate"],
         "target_trial": target_trial_spec(config),
-        "secondary": fitted["secondary"],
-        "diagnostics": fitted["diagnostics"],
-        "sensitivity": sensitivity,
-        "attrition": attrition_records(tables["attrition"], threshold),
-        "calcium_measures": calcium_measure_records(tables["calcium_measures"], threshold),
-        "data_quality": records(tables["data_quality"], ["n_rows", "n_flagged"], threshold),
-        "source_rows": records(tables["source_rows"], ["n_rows"], threshold),
+        "secondary": rounded_counts(fitted["secondary"], rounding),
+        "diagnostics": rounded_counts(fitted["diagnostics"], rounding),
+        "sensitivity": rounded_counts(sensitivity, rounding),
+        "attrition": attrition,
+        "calcium_measures": calcium_measure_records(
+            tables["calcium_measures"], threshold, rounding, attrition_totals_hidden(attrition)
+        ),
+        "data_quality": records(
+            tables["data_quality"], ["n_rows", "n_flagged"], threshold, rounding
+        ),
+        "source_rows": records(tables["source_rows"], ["n_rows"], threshold, rounding),
         "synthetic_truth": truth,
         "config": config.model_dump(mode="json"),
         "provenance": {},

@@ -40,7 +40,7 @@ def test_zero_and_threshold_are_shown() -> None:
 
 def test_none_means_already_hidden_and_negative_is_an_error() -> None:
     assert suppress_count(None, 11) is None
-    assert display_count(None, 11) == "<11"
+    assert display_count(None, 11) == "suppressed"
     with pytest.raises(ValueError, match="negative"):
         suppress_count(-1, 11)
 
@@ -65,6 +65,7 @@ def test_record_gets_null_and_suppressed_marker() -> None:
         "n_excluded": None,
         "exclusion_reason": "age < 18",
         "suppressed": "<11",
+        "suppressed_why": {"n_excluded": "small"},
     }
     assert record["n_excluded"] == 5  # input untouched
     assert "suppressed" not in suppress_record({"n": 0}, ["n"], 11)
@@ -115,10 +116,13 @@ def test_withheld_estimate_hides_its_delta_method_interval_too() -> None:
 
 
 def test_an_unknown_count_is_never_printed_as_a_number() -> None:
-    # NaN (a missing pandas value) reads like a hidden count, in a record too, and never crashes.
-    assert display_count(float("nan"), 11) == "<11"
-    assert display_count(pd.NA, 11) == "<11"
-    assert display_record_count({"n": float("nan"), "suppressed": "<11"}, "n", 11) == "<11"
+    # NaN (a missing pandas value) reads like a hidden count of unknown size, in a record too,
+    # and never crashes; "<11" only where the record says the count was small.
+    assert display_count(float("nan"), 11) == "suppressed"
+    assert display_count(pd.NA, 11) == "suppressed"
+    assert display_record_count({"n": float("nan"), "suppressed": "<11"}, "n", 11) == "suppressed"
+    small = {"n": float("nan"), "suppressed": "<11", "suppressed_why": {"n": "small"}}
+    assert display_record_count(small, "n", 11) == "<11"
     # Without a suppression marker a missing count does not apply to the row.
     assert display_record_count({"n": float("nan")}, "n", 11) == "—"
     assert display_record_count({"n": None}, "n", 11) == "—"
@@ -153,3 +157,186 @@ def test_non_finite_numbers_become_null() -> None:
     assert cleaned == {"se": None, "ci": [1.5, None], "n": 3, "p": 0.5}
     assert type(cleaned["n"]) is int and type(cleaned["p"]) is float
     assert json.dumps(cleaned, allow_nan=False)
+
+
+# --- complementary suppression: what a hidden cell says, and what subtraction recovers ----------
+
+from mgca.analysis.privacy import (  # noqa: E402
+    attrition_identities,
+    recoverable_cells,
+    round_count,
+    rule_words,
+    suppress_attrition,
+)
+
+
+def _attrition(first: int, excluded: list[int], split: int | None) -> list[dict]:
+    rows = [{"step": "stays in source", "n": first, "n_excluded": None}]
+    n = first
+    for k, e in enumerate(excluded):
+        n -= e
+        rows.append({"step": f"step {k}", "n": n, "n_excluded": e, "exclusion_reason": "r"})
+    rows[-1]["step"] = "analysed episodes"
+    if split is not None:
+        rows.append({"step": "analysed episodes: exposed", "n": split, "n_excluded": None})
+        rows.append({"step": "analysed episodes: unexposed", "n": n - split, "n_excluded": None})
+    return rows
+
+
+@st.composite
+def attrition_tables(draw: st.DrawFn) -> list[dict]:
+    excluded = draw(
+        st.lists(
+            st.one_of(st.integers(0, 12), st.integers(0, 600)), min_size=1, max_size=7
+        )
+    )
+    first = sum(excluded) + draw(st.one_of(st.integers(0, 12), st.integers(0, 800)))
+    last = first - sum(excluded)
+    split = draw(st.one_of(st.none(), st.integers(0, last)))
+    return _attrition(first, excluded, split)
+
+
+@given(table=attrition_tables(), threshold=st.sampled_from([5, 11]))
+def test_attrition_hides_nothing_recoverable_and_never_labels_a_large_count_small(
+    table: list[dict], threshold: int
+) -> None:
+    out = suppress_attrition(table, threshold)
+    _, _, equations = attrition_identities(table)
+    hidden = {
+        (i, key) for i, r in enumerate(out) for key in ("n", "n_excluded") if
+        table[i].get(key) is not None and r[key] is None
+    }
+    # every small count is hidden, and no hidden cell can be worked out by subtraction
+    for i, row in enumerate(table):
+        for key in ("n", "n_excluded"):
+            value = row.get(key)
+            if value is not None and 1 <= value < threshold:
+                assert (i, key) in hidden
+    assert recoverable_cells(equations, hidden) == set()
+    # the display text: "<N" only for a count really below N, a number only when shown exactly
+    for i, (raw, shown) in enumerate(zip(table, out, strict=True)):
+        for key in ("n", "n_excluded"):
+            if raw.get(key) is None:
+                continue
+            text = display_record_count(shown, key, threshold)
+            if text == f"<{threshold}":
+                assert 1 <= raw[key] < threshold
+            elif (i, key) in hidden:
+                assert text == "suppressed"
+            else:
+                assert text == f"{raw[key]:,}"
+
+
+def test_the_issue_example_reads_suppressed_not_small() -> None:
+    """Adults ~575 remain but the exclusion was small: the remaining count was hidden only to
+    protect it, so it must not read "<11"."""
+    table = [
+        {"step": "stays", "n": 580, "n_excluded": None},
+        {"step": "adults", "n": 575, "n_excluded": 5, "exclusion_reason": "age < 18"},
+        {"step": "baseline creatinine available", "n": 499, "n_excluded": 76,
+         "exclusion_reason": "no creatinine"},
+        {"step": "analysed episodes", "n": 300, "n_excluded": 199, "exclusion_reason": "x"},
+    ]
+    out = suppress_attrition(table, 11)
+    texts = [display_record_count(r, "n", 11) for r in out]
+    excluded = [display_record_count(r, "n_excluded", 11) for r in out]
+    assert excluded[1] == "<11"
+    assert "<11" not in texts
+    assert out[1]["suppressed_why"]["n_excluded"] == "small"
+    assert all(t in ("suppressed",) or t.replace(",", "").isdigit() for t in texts)
+
+
+@given(table=attrition_tables())
+def test_rounding_nearest_5_rounds_every_shown_count(table: list[dict]) -> None:
+    out = suppress_attrition(table, 11, "nearest_5")
+    for raw, shown in zip(table, out, strict=True):
+        for key in ("n", "n_excluded"):
+            if raw.get(key) is not None and shown[key] is not None:
+                assert shown[key] % 5 == 0
+                assert abs(shown[key] - raw[key]) <= 2
+                assert shown[key] == round_count(raw[key], "nearest_5")
+
+
+def test_rounding_and_the_rule_in_words() -> None:
+    assert [round_count(n, "nearest_5") for n in (11, 12, 13, 575, 577, 578)] == [
+        10, 10, 15, 575, 575, 580
+    ]
+    assert suppress_count(13, 11, "nearest_5") == 15
+    assert suppress_count(7, 11, "nearest_5") is None
+    assert display_count(1234, 11, "nearest_5") == "1,235"
+    assert "nearest 5" in rule_words(11, "nearest_5")
+    assert "nearest" not in rule_words(11, "none") and "<11" in rule_words(11)
+    with pytest.raises(ValueError, match=r"privacy\.rounding"):
+        round_count(3, "nearest_7")
+
+
+def test_record_says_why_each_count_was_hidden() -> None:
+    out = suppress_record({"n": 3, "n_exposed": 40}, ["n", "n_exposed"], 11)
+    assert out["suppressed_why"] == {"n": "small"}
+    assert display_record_count(out, "n", 11) == "<11"
+    legacy = {"n": None, "suppressed": "<11"}  # a results.json from before the reasons
+    assert display_record_count(legacy, "n", 11) == "suppressed"
+
+
+def test_calcium_measures_do_not_publish_a_total_the_attrition_hid() -> None:
+    """The default run's case: the eligible count before the outcome step was hidden in the
+    attrition (to protect a small exclusion), but the calcium-measure counts of eligible index
+    events add up to it; their column must be hidden too, as complementary, not "<11"."""
+    from mgca.run.results import attrition_records, attrition_totals_hidden, calcium_measure_records
+
+    attrition = attrition_records(
+        pd.DataFrame(
+            {
+                "step": ["stays", "no Mg before index", "baseline creatinine available",
+                         "analysed episodes (outcome measured)", "analysed episodes: exposed",
+                         "analysed episodes: unexposed"],
+                "n_remaining": [4000, 532, 531, 452, 260, 192],
+                "n_excluded": [0, 30, 1, 79, None, None],
+                "exclusion_reason": [None, "Mg before", "no creatinine", "no outcome", None, None],
+            }
+        ),
+        11,
+    )
+    assert attrition[2]["n"] is None  # eligible hidden to protect the exclusion of 1
+    hidden = attrition_totals_hidden(attrition)
+    assert hidden == ("n_eligible_index_events",)
+    measures = pd.DataFrame(
+        {
+            "role": ["outcome"] * 3,
+            "calcium_measure": ["corrected_same_day_albumin", "corrected_lookback_albumin",
+                                "not_measured"],
+            "n_eligible_index_events": [341, 111, 79],
+            "n_analysed": [341, 111, 0],
+        }
+    )
+    out = calcium_measure_records(measures, 11, "none", hidden)
+    assert all(r["n_eligible_index_events"] is None for r in out)
+    assert [display_record_count(r, "n_eligible_index_events", 11) for r in out] == [
+        "suppressed"
+    ] * 3
+    assert [r["n_analysed"] for r in out] == [341, 111, 0]
+
+
+def test_rounding_reaches_every_count_block_and_the_run_index() -> None:
+    from mgca.ops.history import n_analysed_text, run_summary
+    from mgca.run.results import rounded_counts
+
+    block = {"analyses": [{"name": "x", "n": 123, "n_exposed": 61, "estimate": 0.123,
+                           "n_unexposed": None, "horizon_hours": 48}]}
+    out = rounded_counts(block, "nearest_5")["analyses"][0]
+    assert (out["n"], out["n_exposed"], out["n_unexposed"]) == (125, 60, None)
+    assert out["estimate"] == 0.123 and out["horizon_hours"] == 48  # not counts
+    assert rounded_counts(block, "none") is block
+    results = {
+        "attrition": [
+            {"step": "analysed episodes (outcome measured)", "n": None, "n_excluded": 3,
+             "suppressed": "suppressed", "suppressed_why": {"n": "complementary"}},
+        ],
+        "config": {"privacy": {"small_cell_threshold": 11, "rounding": "nearest_5"}},
+        "provenance": {},
+    }
+    assert n_analysed_text(results) == "suppressed"
+    from pathlib import Path
+
+    entry = run_summary(Path("run-1"), results)
+    assert entry["n_analysed_text"] == "suppressed" and "nearest 5" in entry["count_rule"]

@@ -24,18 +24,18 @@ CONFIG = MgcaConfig()
 STUDY = CONFIG.study
 THRESHOLD = CONFIG.privacy.small_cell_threshold
 SECTIONS = [
-    "summary",
-    "target-trial",
-    "estimand",
+    "summary",  # the first screen: question, answer, forest, flow, gate list, caveats
     "estimates",
-    "primary-estimators",
-    "diagnostics",
-    "secondary",
-    "sensitivity",
-    "forest",
     "attrition",
     "table-one",
+    "diagnostics",
+    "sensitivity",
+    "secondary",
+    "time-to-correction",
+    "forest",
     "trajectory",
+    "target-trial",
+    "estimand",
     "data-quality",
     "methods",
     "provenance",
@@ -160,8 +160,21 @@ def test_summary_states_the_estimate_and_interval(html, results) -> None:
     summary = _parse(html).text["summary"]
     assert f"{primary['estimate']:+.2f} mmol/L" in summary
     assert f"95 % CI {primary['ci_low']:.2f} to {primary['ci_high']:.2f} mmol/L" in summary
-    assert "regression to the mean" in summary  # caveats are in the summary
+    assert "What matters most in this run" in summary  # the run's three caveats
+    assert html.count('<ol class="fs-caveats">') == 1
+    first = html[: html.index('<section id="estimates"')]
+    assert first.count("<li><strong>") == 3
+    assert 'id="first-forest"' in first and "<svg" in first  # the forest plot
     assert "Regression to the mean" not in _parse(html).text["estimand"]
+
+
+def test_each_method_paragraph_appears_once_in_the_methods_appendix(html, results) -> None:
+    for e in results["estimates"]:
+        method = e.get("method")
+        if method:
+            assert html.count(method.split(".")[0]) == 1, e["name"]
+            assert f'id="method-{e["name"]}"' in html
+            assert f'href="#method-{e["name"]}"' in html
 
 
 def test_report_is_self_contained(html) -> None:

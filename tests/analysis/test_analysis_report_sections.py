@@ -29,6 +29,7 @@ ATTRITION = [
         "n_excluded": None,
         "exclusion_reason": "age below 18",
         "suppressed": "<11",
+        "suppressed_why": {"n_excluded": "small"},
     },
     {
         "step": "baseline creatinine available",
@@ -54,12 +55,34 @@ ATTRITION = [
         "n_excluded": None,
         "exclusion_reason": None,
         "suppressed": "<11",
+        "suppressed_why": {"n": "small"},
     },
 ]
 
 
 def _texts(diagram) -> list[str]:
     return [" ".join(b.lines) for b in diagram.boxes]
+
+
+def test_consort_says_suppressed_for_a_large_count_hidden_to_protect_a_small_one() -> None:
+    """The issue's example: about 575 adults remain after a small exclusion; complementary
+    suppression hides the 575 and the box must not read "<11"."""
+    from mgca.run.results import attrition_records
+
+    raw = pd.DataFrame(
+        {
+            "step_order": [1, 2, 3, 4],
+            "step": ["encounters in source", "adults", "baseline creatinine available",
+                     "analysed episodes (outcome measured)"],
+            "n_remaining": [580, 575, 499, 300],
+            "n_excluded": [0, 5, 76, 199],
+            "exclusion_reason": [None, "age below 18", "no creatinine", "no outcome"],
+        }
+    )
+    texts = _texts(consort_diagram(attrition_records(raw, THRESHOLD), THRESHOLD))
+    assert "Adults n = suppressed" in texts
+    assert "Excluded (n = <11): age below 18" in texts
+    assert not any(t.endswith("n = <11") and not t.startswith("Excluded") for t in texts)
 
 
 def test_consort_has_a_box_per_step_and_one_per_exclusion() -> None:
@@ -179,6 +202,7 @@ DATA_QUALITY = [
         "n_flagged": None,
         "detail": "quarantined: unit missing",
         "suppressed": "<11",
+        "suppressed_why": {"n_flagged": "small"},
     },
     {
         "table_name": "lab_results",
@@ -230,6 +254,7 @@ SOURCE_ROWS = [
         "reason": "itemid not in code list",
         "n_rows": None,
         "suppressed": "<11",
+        "suppressed_why": {"n_rows": "small"},
     },
 ]
 
@@ -383,3 +408,103 @@ def test_methods_name_every_setting_and_software(full_html) -> None:
     assert re.search(r"duckdb \d+\.\d+", methods) and "statsmodels" in methods
     assert "24 h, 48 h, 72 h after index" in methods
     assert "mgca run --config config.yaml" in methods
+
+
+def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
+    from mgca.analysis.report.first_screen import cohort_flow, gate_list, run_caveats
+
+    quiet = {"estimates": [{"name": "primary", "estimate": 0.1, "n_exposed": 200,
+                            "n_unexposed": 180}]}
+    titles = [c.title for c in run_caveats(quiet, STUDY, THRESHOLD, "+0.29")]
+    assert titles == ["Confounding by indication", "Regression to the mean", "Corrected calcium"]
+    assert "+0.29" in run_caveats(quiet, STUDY, THRESHOLD, "+0.29")[1].text
+    troubled = {
+        "estimates": [{"name": "primary", "estimate": 0.1, "n_exposed": 40, "n_unexposed": 300}],
+        "gate": {"answer": "primary", "checks": [
+            {"label": "equipoise", "passed": False, "words": "8 % in equipoise (20 % needed)"},
+            {"label": "arm", "passed": True, "words": "fine"},
+        ]},
+        "diagnostics": {"warnings": ["poor overlap: 9 % of scores outside [0.05, 0.95]"]},
+        "sensitivity": {"analyses": [
+            {"name": "grace_3h", "unit": "mmol/L", "estimate": 0.3, "ci_low": 0.2,
+             "ci_high": 0.4},
+            {"name": "horizon_72h", "unit": "mmol/L", "estimate": 0.3, "ci_low": 0.2,
+             "ci_high": 0.4, "horizon_hours": 72},  # another question: no caveat
+        ]},
+        "calcium_measures": [
+            {"role": "outcome", "calcium_measure": "corrected_same_day_albumin",
+             "n_eligible_index_events": 300},
+            {"role": "outcome", "calcium_measure": "not_measured", "n_eligible_index_events": 100},
+        ],
+    }
+    caveats = run_caveats(troubled, STUDY, THRESHOLD)
+    assert [c.title for c in caveats] == [
+        "Gate check failed", "Balance / overlap", "Sensitivity analyses disagree"
+    ]
+    assert "grace 3h" in caveats[2].text and "horizon" not in caveats[2].text
+    more = run_caveats(troubled, STUDY, THRESHOLD, limit=6)
+    assert "25 % of eligible episodes" in more[3].text and more[4].title == "Small arm"
+    assert gate_list(troubled["gate"]) == [
+        {"passed": False, "words": "8 % in equipoise (20 % needed)"},
+        {"passed": True, "words": "fine"},
+    ]
+    flow = cohort_flow(ATTRITION, THRESHOLD)
+    assert [f["n"] for f in flow[:3]] == ["2,500", "2,451", "300"]
+    assert [p["n"] for p in flow[3]["parts"]] == ["290", "<11"]
+
+
+def test_time_to_correction_curves_weighted_cut_at_small_risk_sets_and_suppressed() -> None:
+    import numpy as np
+
+    from mgca.analysis.report.correction_curves import (
+        correction_curves,
+        correction_figure,
+        weighted_cumulative_incidence,
+    )
+
+    # worked by hand: weights 1, 3 on the first two events change the first step
+    t, f, n = weighted_cumulative_incidence(
+        np.array([1.0, 2.0, 5.0, 5.0]), np.array([1, 1, 0, 1]), np.array([1.0, 3.0, 1.0, 1.0])
+    )
+    assert t.tolist() == [1.0, 2.0, 5.0] and n.tolist() == [4, 3, 2]
+    assert np.allclose(f, [1 / 6, 1 - (5 / 6) * (2 / 5), 1 - (5 / 6) * (2 / 5) * 0.5])
+    # 30 exposed episodes corrected at 1..30 h, 30 unexposed censored at 40 h
+    cohort = pd.DataFrame(
+        {"encounter_id": [f"e{i}" for i in range(60)], "exposed": [True] * 30 + [False] * 30}
+    )
+    correction = pd.DataFrame(
+        {
+            "encounter_id": [f"e{i}" for i in range(60)],
+            "hours_to_event": [float(i + 1) for i in range(30)] + [40.0] * 30,
+            "corrected": [True] * 30 + [False] * 30,
+        }
+    )
+    given, not_given = correction_curves(cohort, correction, 11, 48)
+    # the exposed curve stops once fewer than 11 remain at risk (at 20 h: 11 left)
+    assert given.times.max() == 20.0
+    assert given.at_risk == [30, 19, 7, 0, 0]  # at 0, 12, 24, 36, 48 h
+    assert not_given.incidence.max() == 0.0
+    svg = correction_figure([given, not_given], 11, 48)
+    assert svg is not None and "&lt;11" in svg and ">7<" not in svg
+    assert ">19<" in svg  # a count at or above the threshold is printed
+
+
+def test_report_shows_the_correction_figure_when_the_model_task_drew_it() -> None:
+    from mgca.analysis.report.correction_curves import FIGURE_KEY
+
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>'
+    context = ReportContext(
+        title="t", results={"attrition": ATTRITION}, table_one=None, trajectory_svg=None,
+        config=CONFIG, threshold=THRESHOLD, figures={FIGURE_KEY: svg},
+    )
+    html = render_report(context)
+    section = html[html.index('id="time-to-correction"') :]
+    assert "Numbers at risk are unweighted" in section
+    empty = render_report(replace_figures(context))
+    assert "Not drawn in this run" in empty
+
+
+def replace_figures(context: ReportContext) -> ReportContext:
+    import dataclasses
+
+    return dataclasses.replace(context, figures={})

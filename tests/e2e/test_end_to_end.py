@@ -287,7 +287,7 @@ def test_report_as_chromium_draws_it(run_dir: Path) -> None:
     resolve) and check what it drew; `mgca run --screenshot` left report.png in the run."""
     from PIL import Image
 
-    from mgca.analysis.report.browser import rendered_dom
+    from mgca.analysis.report.browser import element_boxes, rendered_dom
 
     results = json.loads((run_dir / "results.json").read_text())
     gate = results["gate"]
@@ -305,8 +305,25 @@ def test_report_as_chromium_draws_it(run_dir: Path) -> None:
     else:  # the small test hospital may not carry an answer: then the report says so
         assert "This data cannot answer the question" in text and stated not in text
     assert "Diagnostics gate" in text
+    # The first screen (section #summary): the answer sentence, one forest plot and the gate's
+    # checks as a pass/fail list, all within one A4 page (~1,300 px) at 1,280 px wide.
+    dom = rendered_dom(run_dir / "report.html")
+    first = dom[dom.index('<section id="summary"') : dom.index('<section id="estimates"')]
+    first_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", first))
+    if gate["passed"]:
+        assert stated in first_text
+    else:
+        assert "This data cannot answer the question" in first_text
+    assert 'id="first-forest"' in first and first.count("<svg") == 1
+    assert first.count('class="pass"') + first.count('class="fail"') == len(gate["checks"])
+    assert first.count('class="fail"') == sum(not c["passed"] for c in gate["checks"])
+    assert "What matters most in this run" in first_text
+    boxes = element_boxes(
+        run_dir / "report.html", ["#summary", "#answer", "#first-forest", ".fs-checks"]
+    )
+    assert all(boxes.values()), boxes
+    assert boxes["#summary"]["bottom"] <= 1300, boxes  # one screen, one A4 page
     for heading in (
-        "Summary",
         "Cohort flow",
         "Table 1.",
         "Trajectories around index",
@@ -331,6 +348,11 @@ def test_report_as_chromium_draws_it(run_dir: Path) -> None:
     top = image.crop((0, 0, 1280, 600))
     assert np.asarray(top).min() < 60  # the title and summary are drawn in dark ink
     assert len(np.unique(np.asarray(image.crop((0, 2000, 1280, 6000))))) > 20  # not blank
+    # the whole page, not cut at a window height: as tall as the page, ink down to its end
+    page = element_boxes(run_dir / "report.html", ["body", "#provenance"])
+    assert abs(image.size[1] - page["body"]["bottom"]) < 80, (image.size, page)
+    assert page["#provenance"]["bottom"] <= image.size[1]
+    assert np.asarray(image.crop((0, image.size[1] - 400, 1280, image.size[1]))).min() < 60
 
 
 def test_synth_then_run_on_that_folder(tmp_path: Path) -> None:

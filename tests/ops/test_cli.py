@@ -97,3 +97,34 @@ def test_run_generates_the_configured_regime(tmp_path: Path) -> None:
     resolved = resolve_source("synthetic", None, tmp_path, config, messages.append)
     assert resolved.manifest["regime"] == "ward"
     assert any("regime=ward" in m for m in messages)
+
+
+def test_prefect_failures_go_to_the_log_file_not_the_console(tmp_path: Path) -> None:
+    """A task failing on bad input: Prefect logs it at ERROR with the traceback; under
+    `mgca run` that goes to mgca-run.log, and the console keeps only mgca's one-line error."""
+    import io
+    import logging
+
+    from mgca.cli import prefect_log_file
+
+    console = io.StringIO()
+    screen = logging.StreamHandler(console)
+    prefect_logger = logging.getLogger("prefect")
+    prefect_logger.addHandler(screen)
+    flow_logger = logging.getLogger("prefect.flow_runs")
+    try:
+        with prefect_log_file(tmp_path / "mgca-run.log") as log:
+            flow_logger.warning("Beginning flow run")
+            try:
+                raise ValueError("column 'unit' is missing")
+            except ValueError:
+                flow_logger.error("Encountered exception during execution", exc_info=True)
+            flow_logger.warning("Finished in state Failed('ValueError: column')")
+        flow_logger.error("after the run: shown again")
+    finally:
+        prefect_logger.removeHandler(screen)
+    shown, written = console.getvalue(), log.read_text()
+    assert "Beginning flow run" in shown and "after the run: shown again" in shown
+    assert "Traceback" not in shown and "Encountered exception" not in shown
+    assert "in state Failed" not in shown
+    assert "Traceback" in written and "column 'unit' is missing" in written

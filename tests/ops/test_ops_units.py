@@ -110,6 +110,8 @@ def _results(n: int | None, estimate: float | None, config_sha: str = "c1") -> d
     analysed = {"step": "analysed episodes (outcome measured)", "n": n, "n_excluded": 3}
     if n is None:
         primary["suppressed"] = analysed["suppressed"] = "<11"
+        primary["suppressed_why"] = {"n": "small", "n_exposed": "small"}
+        analysed["suppressed_why"] = {"n": "small"}
     return {
         "estimates": [primary],
         "attrition": [{"step": "encounters in source", "n": 500, "n_excluded": 0}, analysed],

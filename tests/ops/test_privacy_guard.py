@@ -86,6 +86,8 @@ def test_shared_outputs_and_prefect_records_carry_no_ids_dates_or_small_counts(
     assert any(p.suffix == ".db" for p in prefect_files), prefect_files
     shared = [out / "report.html", out / "results.json", out / "config.yaml", log]
     shared += [p for p in (tmp_path / "index.html", tmp_path / "history.json") if p.exists()]
+    shared.append(tmp_path / "mgca-run.log")  # Prefect's log of the run (mgca.cli.RUN_LOG)
+    assert shared[-1].is_file()
     findings = scan_files(shared + prefect_files, IDS, patient_dates)
 
     results = load_results(out / "results.json")

@@ -1,0 +1,237 @@
+"""The report's first screen: what a clinician reads in one minute.
+
+One A4 page (about 1,300 px at 1,280 px wide): the question, the answer in one sentence (or the
+gate's plain "this data cannot answer, because …"), one forest plot of the primary estimate,
+the other estimators and the key sensitivity analyses, a small cohort flow (source → eligible
+→ analysed, given Mg / not), the gate's checks as a pass/fail list, and the three caveats
+that matter most for THIS run, chosen from its own diagnostics (:func:`run_caveats`), not a
+fixed list. Everything here reads results.json (aggregates, counts already suppressed) and
+shows counts through :func:`mgca.analysis.privacy.display_record_count`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mgca.analysis.privacy import NOT_APPLICABLE, display_record_count, scrub_dates
+from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
+from mgca.config import StudyConfig
+
+FIRST_SCREEN_FOREST_GROUPS = ("primary estimators", "unadjusted contrast", "sensitivity")
+"""Forest rows on the first screen: the estimators of the primary contrast and the
+sensitivity analyses (the secondary analyses are further down)."""
+
+SMALL_ARM = 100
+"""An arm with fewer analysed episodes than this gets a caveat (wide intervals, few events)."""
+MISSING_OUTCOME_SHARE = 0.10
+"""A share of eligible episodes without an outcome calcium above this gets a caveat."""
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """One caveat: its weight (higher first), a short title and the sentence."""
+
+    weight: int
+    title: str
+    text: str
+
+
+def first_screen_forest(results: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
+    """SVG forest plot of the first screen (``None`` when there is no estimate to plot)."""
+    rows = [r for r in forest_rows(results, labels) if r["group"] in FIRST_SCREEN_FOREST_GROUPS]
+    return forest_plot(rows)
+
+
+def _split_rows(attrition: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [
+        r
+        for i, r in enumerate(attrition)
+        if i > 0 and r.get("n_excluded") is None and not r.get("exclusion_reason")
+    ]
+
+
+def cohort_flow(
+    attrition: Sequence[Mapping[str, Any]],
+    threshold: int,
+    answer: Mapping[str, Any] | None = None,
+    answer_label: str = "the answering model",
+) -> list[dict[str, Any]] | None:
+    """The small cohort flow: stays in the source, episodes eligible before the outcome step,
+    analysed episodes, the exposure split, and the episodes of ``answer`` (the answering
+    estimate's entry: complete baseline data) with its split (each ``{"label", "n"}``, a
+    split ``{"parts": [...]}``; hidden counts read ``<threshold`` or ``suppressed``)."""
+    if not attrition:
+        return None
+    splits = _split_rows(attrition)
+    chain = [r for r in attrition if r not in splits]
+    first, last = chain[0], chain[-1]
+
+    def item(label: str, record: Mapping[str, Any]) -> dict[str, str]:
+        return {"label": label, "n": display_record_count(record, "n", threshold)}
+
+    flow = [item("Stays in the source", first)]
+    if len(chain) > 2:
+        flow.append(item("Eligible episodes (before the outcome window)", chain[-2]))
+    if len(chain) > 1:
+        flow.append(item("Analysed (calcium measured at the horizon)", last))
+    labels = ("Given Mg", "Not given Mg")
+    flow_split = [item(labels[k], r) for k, r in enumerate(splits[:2])]
+    if flow_split:
+        flow.append({"label": "split", "n": "", "parts": flow_split})
+    if answer and answer.get("n") is not None:
+        flow.append(item(f"In {answer_label} (complete baseline data)", answer))
+        flow.append(
+            {
+                "label": "split",
+                "n": "",
+                "parts": [
+                    {"label": label, "n": display_record_count(answer, key, threshold)}
+                    for key, label in (("n_exposed", labels[0]), ("n_unexposed", labels[1]))
+                ],
+            }
+        )
+    return flow
+
+
+def gate_list(gate: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The gate's checks as a pass/fail list: ``{"passed", "words"}`` in the gate's order."""
+    return [
+        {"passed": bool(c.get("passed")), "words": scrub_dates(c.get("words") or c.get("label"))}
+        for c in (gate or {}).get("checks") or []
+    ]
+
+
+def _count(record: Mapping[str, Any] | None, key: str) -> int | None:
+    value = (record or {}).get(key)
+    return None if value is None else int(value)
+
+
+def _missing_outcome_share(results: Mapping[str, Any]) -> tuple[float, int] | None:
+    """Share of eligible index events without an outcome calcium (and the eligible count),
+    from the calcium-measure counts (role ``outcome``) when none of them is hidden."""
+    rows = [r for r in results.get("calcium_measures") or [] if r.get("role") == "outcome"]
+    counts = [_count(r, "n_eligible_index_events") for r in rows]
+    if not rows or any(c is None for c in counts):
+        return None
+    eligible = sum(counts)
+    missing = sum(
+        c for r, c in zip(rows, counts, strict=True) if r.get("calcium_measure") == "not_measured"
+    )
+    return (missing / eligible, eligible) if eligible else None
+
+
+def run_caveats(
+    results: Mapping[str, Any],
+    study: StudyConfig,
+    threshold: int,
+    naive_text: str | None = None,
+    limit: int = 3,
+) -> list[Caveat]:
+    """The ``limit`` caveats that matter most for this run, from its own diagnostics.
+
+    Candidates, by weight: each failed gate check; balance or overlap warnings of the
+    weighting diagnostics; a sensitivity analysis of the same outcome and horizon whose 95 % CI
+    excludes the answering estimate;
+    a large share of eligible episodes without an outcome calcium; a small arm; then the
+    standing caveats of the design (regression to the mean, quoting this run's naive change;
+    confounding by indication; corrected vs ionized calcium) fill what is left.
+    """
+    found: list[Caveat] = []
+    gate = results.get("gate") or {}
+    for check in gate.get("checks") or []:
+        if not check.get("passed"):
+            found.append(
+                Caveat(100, "Gate check failed", scrub_dates(check.get("words") or check["label"]))
+            )
+    diagnostics = results.get("diagnostics") or {}
+    for warning in diagnostics.get("warnings") or []:
+        text = scrub_dates(warning).rstrip(".") + "."
+        found.append(Caveat(80, "Balance / overlap", text[:1].upper() + text[1:]))
+    estimates = {e.get("name"): e for e in results.get("estimates") or []}
+    answer = estimates.get(gate.get("answer") or "primary") or {}
+    point = answer.get("estimate")
+    if point is not None:
+        off = [
+            s
+            for s in (results.get("sensitivity") or {}).get("analyses") or []
+            if s.get("unit") == "mmol/L"
+            # the same outcome at the same horizon: another horizon or calcium measure is
+            # another question, and a different answer there is no warning about this one
+            and s.get("outcome") == answer.get("outcome")
+            and s.get("horizon_hours") == answer.get("horizon_hours")
+            and s.get("ci_low") is not None
+            and s.get("ci_high") is not None
+            and not s["ci_low"] <= point <= s["ci_high"]
+        ]
+        if off:
+            names = ", ".join(str(s.get("name", "")).replace("_", " ") for s in off)
+            found.append(
+                Caveat(
+                    70,
+                    "Sensitivity analyses disagree",
+                    f"The 95 % CI of {len(off)} sensitivity analys"
+                    f"{'is' if len(off) == 1 else 'es'} ({names}) excludes the answering "
+                    f"estimate ({point:+.2f} mmol/L): the answer depends on those choices.",
+                )
+            )
+    share = _missing_outcome_share(results)
+    if share is not None and share[0] > MISSING_OUTCOME_SHARE:
+        found.append(
+            Caveat(
+                60,
+                "Missing outcomes",
+                f"{100 * share[0]:.0f} % of eligible episodes had no albumin-corrected calcium "
+                f"at {study.horizon_hours} ± {study.outcome_tolerance_hours} h and are not "
+                "analysed (discharged, died or not re-tested); if re-testing depends on how "
+                "calcium responds, the estimate is biased.",
+            )
+        )
+    arms = [
+        (_count(answer, "n_exposed"), "given Mg"),
+        (_count(answer, "n_unexposed"), "not given Mg"),
+    ]
+    small = [(n, who) for n, who in arms if n is not None and n < SMALL_ARM]
+    hidden_arm = any(answer.get(k) is None for k in ("n_exposed", "n_unexposed")) and bool(answer)
+    if small or hidden_arm:
+        what = (
+            f"an exposure group has fewer than {threshold} episodes"
+            if hidden_arm
+            else "; ".join(f"{n:,} episodes {who}" for n, who in small)
+        )
+        found.append(
+            Caveat(
+                50,
+                "Small arm",
+                f"Few analysed episodes ({what}): intervals are wide and a few atypical stays "
+                "can move the estimate.",
+            )
+        )
+    rtm = (
+        "Calcium selected for being low rises on re-test anyway; the before/after change in "
+        "treated patients is not an effect"
+    )
+    rtm += (
+        f" (here {naive_text} mmol/L, which a before/after study would have reported)."
+        if naive_text and naive_text != NOT_APPLICABLE
+        else "."
+    )
+    found += [
+        Caveat(
+            30,
+            "Confounding by indication",
+            "Observational data: the estimate is causal only if the adjustment set captures why "
+            "some patients were given magnesium (severity of illness, vitamin D and PTH status "
+            "are not in it).",
+        ),
+        Caveat(20, "Regression to the mean", rtm),
+        Caveat(
+            10,
+            "Corrected calcium",
+            "Albumin-corrected calcium agrees poorly with ionized calcium in critical illness "
+            "and advanced kidney disease.",
+        ),
+    ]
+    found.sort(key=lambda c: -c.weight)
+    return found[:limit]
