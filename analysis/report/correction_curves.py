@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mgca.analysis.estimation.models import EXPOSURE
+from mgca.analysis.estimation.models import EXPOSURE, InsufficientDataError
+from mgca.analysis.estimation.propensity import ate_weights, fit_propensity
 from mgca.analysis.privacy import display_count
 from mgca.analysis.report.figures import EXPOSED_COLOUR, UNEXPOSED_COLOUR, figure_to_svg
 
@@ -144,9 +145,6 @@ def correction_curve_svg(
     curves weighted by the primary propensity model's stabilised IPW (complete cases, as the
     weighted estimates), unweighted when no propensity model can be fitted; ``None`` when
     there is nothing to draw."""
-    from mgca.analysis.estimation.models import InsufficientDataError
-    from mgca.analysis.estimation.propensity import ate_weights, fit_propensity
-
     if cohort.empty or correction.empty:
         return None
     try:

@@ -33,6 +33,8 @@ from mgca.analysis.estimation.models import (
 from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.sensitivity import CohortFor
 from mgca.analysis.privacy import suppress_estimate
+from mgca.analysis.report.correction_curves import FIGURE_KEY as CORRECTION_FIGURE
+from mgca.analysis.report.correction_curves import correction_curve_svg
 from mgca.analysis.text import ESTIMAND_WORDS
 from mgca.config import MgcaConfig
 from mgca.engine import base, registry
@@ -212,7 +214,8 @@ def fit_all(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Every estimate (:func:`fit_estimates`), the diagnostics gate (:func:`evaluate_gate`),
-    the weighting diagnostics with their figures and the secondary analyses: ``{"estimates",
+    the weighting diagnostics with their figures (and the time-to-correction curves) and the
+    secondary analyses: ``{"estimates",
     "notes", "gate", "diagnostics", "figures", "secondary"}``, JSON-ready.
 
     ``progress`` gets the diagnostics warnings, the answering estimate (suppressed as in
@@ -225,6 +228,14 @@ def fit_all(
     for warning in diagnostics["warnings"]:
         say(f"diagnostics warning: {warning}")
     secondary = secondary_block(cohort, secondary_tables, config)
+    curves = correction_curve_svg(
+        cohort,
+        secondary_tables["index_calcium_correction"],
+        config.privacy.small_cell_threshold,
+        config.study.correction_window_hours,
+    )
+    if curves is not None:
+        figures[CORRECTION_FIGURE] = curves
     answer = suppress_estimate(
         next(e for e in estimates if e["name"] == gate["answer"]),
         COUNT_KEYS,
