@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from mgca.analysis.privacy import SUPPRESSED_KEY, display_record_count
+from mgca.analysis.privacy import SUPPRESSED_KEY, display_record_count, suppress_record
 from mgca.analysis.report.table_one import count_cell
 
 EPISODE_MEASURES: dict[str, str] = {
@@ -29,6 +29,27 @@ EPISODE_MEASURES: dict[str, str] = {
     "outcome_ca_ionized_mmol_l": "Outcome ionized Ca (secondary)",
 }
 """Columns of the analytic table whose missingness the report shows, with their labels."""
+
+
+ORPHAN_COUNT_KEYS = ("n_rows", "n_stays", "n_stays_added")
+ORPHAN_VALUE_KEYS = ("value_p05", "value_p50", "value_p95")
+
+
+def orphan_code_records(
+    rows: Sequence[Mapping[str, Any]] | None, threshold: int
+) -> list[dict[str, Any]]:
+    """Orphan-code aggregates (``mgca.sources.codes``) as results.json records: small counts
+    suppressed; a row whose row count is hidden also hides its value percentiles (they would
+    describe fewer than ``threshold`` results)."""
+    out = []
+    for row in rows or []:
+        clean = {k: (None if v is None or (isinstance(v, float) and v != v) else v)
+                 for k, v in dict(row).items()}
+        record = suppress_record(clean, ORPHAN_COUNT_KEYS, threshold)
+        if record.get("n_rows") is None:
+            record.update(dict.fromkeys(ORPHAN_VALUE_KEYS))
+        out.append(record)
+    return out
 
 
 def episode_missingness(cohort: pd.DataFrame) -> list[dict[str, Any]]:
