@@ -23,6 +23,7 @@ from mgca.analysis.privacy import (
     suppressed_text,
 )
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
+from mgca.analysis.report.quality_section import orphan_code_records
 from mgca.config import MgcaConfig
 
 
@@ -125,6 +126,7 @@ def assemble_results(
         "calcium_measures": calcium_measure_records(tables["calcium_measures"], threshold),
         "data_quality": records(tables["data_quality"], ["n_rows", "n_flagged"], threshold),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold),
+        "orphan_codes": orphan_code_records(tables.get("orphan_codes"), threshold),
         "synthetic_truth": truth,
         "config": config.model_dump(mode="json"),
         "provenance": {},

@@ -19,16 +19,10 @@ from typing import Any
 import duckdb
 
 from mgca.config import MgcaConfig
-from mgca.sources.adapters import ORPHAN_CODES_FILE
+from mgca.sources.adapters import ORPHAN_CODES_COLUMNS, ORPHAN_CODES_FILE
 from mgca.sources.resolve import check_source, resolve_source
 
-ORPHAN_COUNT_KEYS = ("n_rows", "n_stays", "n_stays_added")
-ORPHAN_VALUE_KEYS = ("value_p05", "value_p50", "value_p95")
-# Orphan-code columns in their stable order (as results.json lists them).
-ORPHAN_COLUMNS = (
-    "source_kind", "source_table", "domain", "looks_like", "code", "display", "unit",
-    *ORPHAN_COUNT_KEYS, *ORPHAN_VALUE_KEYS,
-)  # fmt: skip
+ORPHAN_COLUMNS = tuple(ORPHAN_CODES_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,21 @@ SOURCE_ROWS_FILE = "source_rows.parquet"
 # Orphan-code diagnostics beside source_rows (sql/sources/common/orphan_codes.sql): one row per
 # unlisted source code that looks like a study analyte or drug, aggregates only.
 ORPHAN_CODES_FILE = "orphan_codes.parquet"
+ORPHAN_CODES_COLUMNS: dict[str, str] = {
+    "source_kind": "VARCHAR",
+    "source_table": "VARCHAR",  # e.g. 'measurement', 'Observation'
+    "domain": "VARCHAR",  # 'lab' | 'drug'
+    "looks_like": "VARCHAR",  # orphan_patterns.csv: magnesium, calcium, albumin, pth, …
+    "code": "VARCHAR",  # e.g. 'LOINC:2862-1 (OMOP 3016723)', 'source:ALB EP', 'text:…'
+    "display": "VARCHAR",  # the vocabulary's name, or the site's text
+    "unit": "VARCHAR",  # the most frequent unit
+    "n_rows": "BIGINT",
+    "n_stays": "BIGINT",
+    "n_stays_added": "BIGINT",  # stays with no mapped row of the look-alike's analytes
+    "value_p05": "DOUBLE",
+    "value_p50": "DOUBLE",
+    "value_p95": "DOUBLE",
+}
 
 # Columns of source_rows.parquet, in order (one row per source table × target × status × reason).
 SOURCE_ROWS_COLUMNS: dict[str, str] = {
