@@ -118,3 +118,37 @@ def test_fhir_orphan_adds_a_stay_that_has_no_listed_albumin(tmp_path: Path) -> N
 def test_meds_loinc_codes_of_every_albumin_method_are_mapped(tmp_path: Path) -> None:
     target = _run(meds, write_meds(tmp_path / "meds", MEDS_SHAPES_ROWS), tmp_path)
     assert _labs(target) == {"magnesium": 1, "calcium_total": 1, "albumin": 3}
+
+
+def test_csv_unrecognised_look_alike_analyte_and_drug_are_orphans(tmp_path: Path) -> None:
+    from helpers.source_fixtures import long_format_config, write_extract
+
+    from mgca.sources.adapters import long_format
+
+    root = write_extract(tmp_path / "extract")
+    with open(root / "labs.csv", "a", encoding="utf-8") as fh:
+        fh.write("1,e1,2024-03-03 08:00:00,Albumin BCG,3.1,g/dL\n")
+    with open(root / "meds.csv", "a", encoding="utf-8") as fh:
+        fh.write("1,e1,2024-03-02 12:00:00,calcium acetate,667,mg,PO,true\n")
+    target = tmp_path / "canonical"
+    target.mkdir()
+    long_format.to_canonical(root, target, long_format_config(), lambda _m: None)
+    orphans = _orphans(target)
+    # e1 has a mapped albumin (the LOINC-less 'albumin' row has no stay: counted under its
+    # subject), so the BCG text row adds no stay; no calcium salt was mapped in e1
+    assert orphans == {
+        ("lab", "extract:albumin bcg"): ("albumin", 1, 1, 1, "g/dL"),
+        ("drug", "extract:calcium_acetate"): ("calcium", 1, 1, 1, "mg"),
+    }
+
+
+def test_meds_unlisted_medication_that_looks_like_calcium_is_an_orphan(tmp_path: Path) -> None:
+    rows = [
+        *MEDS_SHAPES_ROWS,
+        (1, "2150-03-02 10:00:00", "MEDICATION//Calcium Acetate//Administered", 667.0, 20001),
+        (1, "2150-03-02 11:00:00", "MEDICATION//Paracetamol//Administered", 1.0, 20001),
+    ]
+    target = _run(meds, write_meds(tmp_path / "meds", rows), tmp_path)
+    assert _orphans(target) == {
+        ("drug", "MEDICATION//Calcium Acetate"): ("calcium", 1, 1, 1, None),
+    }

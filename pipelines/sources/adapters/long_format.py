@@ -37,7 +37,7 @@ ROLES = ("labs", "medications", "persons", "encounters")
 # analyte_bounds.csv, ingredient names those of ingredients.csv.
 REFERENCE_STEMS = ("lab_codes", "analyte_bounds", "ingredients")
 # sql/sources/csv/<name>.sql in run order (common.run_sql_files: what each name does).
-SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows")
+SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows", "orphan_codes")
 # canonical field names of each role's view, in order ("file" is not a column)
 FIELDS: dict[str, tuple[str, ...]] = {
     "labs": ("subject_id", "encounter_id", "time", "analyte", "value", "unit"),

@@ -34,7 +34,7 @@ REQUIRED = ("subject_id", "time", "code", "numeric_value")
 REFERENCE_STEMS = ("meds_codes", "mimic_lab_items", "lab_codes", "mimic_medications",
                    "mimic_emar_events", "ingredients")
 # sql/sources/meds/<name>.sql in run order (common.run_sql_files: what each name does).
-SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows")
+SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows", "orphan_codes")
 
 
 def _shards(root: Path) -> list[Path]:

@@ -18,7 +18,7 @@ WITH unlisted AS (
     WHERE NOT c.listed
 ),
 covered AS (
-    SELECT DISTINCT c.encounter_id, p.looks_like
+    SELECT DISTINCT c.encounter_id, c.domain, p.looks_like
     FROM orphan_candidates AS c
     JOIN ref_orphan_patterns AS p
         ON p.domain = c.domain AND list_contains(string_split(p.targets, ';'), c.canonical)
@@ -39,6 +39,7 @@ SELECT
     quantile_cont(u.value, 0.50) AS value_p50,
     quantile_cont(u.value, 0.95) AS value_p95
 FROM unlisted AS u
-LEFT JOIN covered AS cv ON cv.encounter_id = u.encounter_id AND cv.looks_like = u.looks_like
+LEFT JOIN covered AS cv
+    ON cv.encounter_id = u.encounter_id AND cv.domain = u.domain AND cv.looks_like = u.looks_like
 GROUP BY u.source_kind, u.source_table, u.domain, u.looks_like, u.code
 ORDER BY u.domain, u.looks_like, n_rows DESC, u.code
