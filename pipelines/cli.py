@@ -409,11 +409,11 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
     \b
     MAPPED: per analyte (magnesium, calcium_total, albumin, ...) and drug ingredient, each
       source code that fed it, with rows and hospital stays.
-    ORPHAN CODES (OMOP and FHIR): codes in no code list whose name looks like a study analyte
-      or drug (magnesium, calcium, albumin, parathyroid hormone, potassium, phosphate; Mg or Ca
-      salts; rules in sql/reference/sources/orphan_patterns.csv), with rows, stays, the stays
-      that have no mapped result of that analyte (what listing the code would add), the most
-      frequent unit and the 5th/50th/95th value percentiles. A code to keep goes into
+    ORPHAN CODES (omop, fhir, meds, csv): codes in no code list whose name looks like a study
+      analyte or drug (magnesium, calcium, albumin, parathyroid hormone, potassium, phosphate;
+      Mg or Ca salts; rules in sql/reference/sources/orphan_patterns.csv), with rows, stays,
+      the stays that have no mapped result of that analyte (what listing the code would add),
+      the most frequent unit and the 5th/50th/95th value percentiles. A code to keep goes into
       sql/reference/sources/lab_codes.csv (LOINC) or sql/reference/ingredients.csv (RxNorm).
 
     Counts below the config's privacy.small_cell_threshold print as <N, and their
@@ -447,7 +447,7 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
         click.echo("  (nothing was mapped)")
     click.echo("")
     if report.orphans is None:
-        click.echo(f"Orphan codes: not computed for --source {source} (OMOP and FHIR only).")
+        click.echo(f"Orphan codes: not computed for --source {source} yet.")
         return
     click.echo("Orphan codes: look like a study analyte or drug, but are in no code list")
     orphans = orphan_code_records(report.orphans, threshold)
