@@ -152,3 +152,36 @@ def test_meds_unlisted_medication_that_looks_like_calcium_is_an_orphan(tmp_path:
     assert _orphans(target) == {
         ("drug", "MEDICATION//Calcium Acetate"): ("calcium", 1, 1, 1, None),
     }
+
+
+def test_omop_on_postgresql_streams_what_the_mapping_and_orphans_need(tmp_path: Path) -> None:
+    # the server-side cut of concept, concept_ancestor and concept_relationship must keep the
+    # method-coded albumin, the relationship hops to calcium gluconate and the orphans' names
+    import psycopg
+    from helpers.postgres_server import postgres_server
+    from helpers.source_fixtures import SHAPES_DDL, SHAPES_ROWS
+
+    with postgres_server() as url:
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("CREATE SCHEMA shapes")
+            for table, ddl in SHAPES_DDL.items():
+                pg.execute(f"CREATE TABLE shapes.{table} ({ddl})")
+                rows = SHAPES_ROWS[table]
+                with pg.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO shapes.{table} VALUES "
+                        f"({', '.join(['%s'] * len(rows[0]))})",
+                        rows,
+                    )
+        target = _run(omop, Path(url + "?options=-csearch_path%3Dshapes"), tmp_path)
+    listed_albumin = [m for m in SHAPES_MEASUREMENT if m[2] in (3024561, 40763912)]
+    assert _labs(target)["albumin"] == len(listed_albumin)
+    drugs = duckdb.sql(
+        f"SELECT ingredient, count(*) FROM '{target}/medication_administrations.parquet' "
+        "GROUP BY 1"
+    ).fetchall()
+    assert dict(drugs) == {"magnesium_sulfate": 1, "calcium_gluconate": 2}
+    assert set(_orphans(target)) == {
+        ("lab", "LOINC:2862-1 (OMOP 990001)"),
+        ("drug", "RxNorm:990030 (OMOP 990030)"),
+    }

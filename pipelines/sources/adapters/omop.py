@@ -271,11 +271,10 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
     """COPY each OMOP table's needed columns to ``folder/<table>.csv`` (streamed in chunks).
 
     ``concept`` is cut down on the server to the rows the mapping and the orphan-code
-    diagnostics can use (LOINC codes of the lab list, measurement concepts whose name looks like
-    a study analyte, all UCUM units, route codes, every RxNorm/RxNorm Extension drug concept,
-    whose names the ingredient fallback reads); ``concept_ancestor`` to descendants of listed
-    ingredients (found by code or name); ``concept_relationship`` to the drug-to-ingredient
-    relationships.
+    diagnostics can use (LOINC codes of the lab list, every concept measured or given, all UCUM
+    units, route codes, the ingredient concepts found by RxNorm code or name);
+    ``concept_ancestor`` to descendants of those ingredients; ``concept_relationship`` to the
+    hops into them and the hops between drugs out of a drug given.
     """
     import psycopg
     from psycopg import sql
@@ -295,10 +294,6 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
         for r in reference_rows("omop_drug_relationships")
         if r["hop"] == "between_drugs"
     ]
-    # PostgreSQL writes a word boundary \y where DuckDB (RE2) writes \b
-    lookalike = "|".join(r["pattern"] for r in reference_rows("orphan_patterns")).replace(
-        "\\b", "\\y"
-    )
     folder.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(url, connect_timeout=10) as pg:
         for table, (schema, name, present) in tables.items():
@@ -311,26 +306,44 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
                 tbl=sql.Identifier(schema, name),
             )
             params: list = []
+            mschema, mname, _ = tables["measurement"]
+            dschema, dname, dcols = tables["drug_exposure"]
+            cschema, cname, _ = tables["concept"]
+            used_drugs = sql.SQL("SELECT DISTINCT {col} FROM {t}").format(
+                col=sql.Identifier(dcols["drug_concept_id"]), t=sql.Identifier(dschema, dname)
+            )
+            ingredient_ids = sql.SQL(
+                "SELECT concept_id FROM {c} WHERE vocabulary_id IN ('RxNorm', 'RxNorm Extension') "
+                "AND (concept_code = ANY(%s) OR lower(concept_name) = ANY(%s))"
+            ).format(c=sql.Identifier(cschema, cname))
             if table == "concept":
+                # the listed LOINC codes, every concept measured or given (their names feed the
+                # ingredient name fallback and the orphan-code diagnostics), units, routes and
+                # the ingredient concepts
                 select += sql.SQL(
                     " WHERE (vocabulary_id = 'LOINC' AND concept_code = ANY(%s))"
-                    " OR (domain_id = 'Measurement' AND lower(concept_name) ~ %s)"
                     " OR vocabulary_id = 'UCUM' OR concept_code = ANY(%s)"
-                    " OR vocabulary_id IN ('RxNorm', 'RxNorm Extension')"
+                    " OR concept_id IN (SELECT DISTINCT {mcol} FROM {m})"
+                    " OR concept_id IN ({used_drugs}) OR concept_id IN ({ingredients})"
+                ).format(
+                    mcol=sql.Identifier(tables["measurement"][2]["measurement_concept_id"]),
+                    m=sql.Identifier(mschema, mname),
+                    used_drugs=used_drugs,
+                    ingredients=ingredient_ids,
                 )
-                params = [labs, lookalike, routes]
-            elif table in ("concept_ancestor", "concept_relationship"):
-                cschema, cname, _ = tables["concept"]
-                column = "ancestor_concept_id" if table == "concept_ancestor" else "concept_id_2"
-                select += sql.SQL(
-                    " WHERE {col} IN (SELECT concept_id FROM {c} "
-                    "WHERE vocabulary_id IN ('RxNorm', 'RxNorm Extension') "
-                    "AND (concept_code = ANY(%s) OR lower(concept_name) = ANY(%s)))"
-                ).format(col=sql.Identifier(column), c=sql.Identifier(cschema, cname))
+                params = [labs, routes, rx, names]
+            elif table == "concept_ancestor":
+                select += sql.SQL(" WHERE ancestor_concept_id IN ({ingredients})").format(
+                    ingredients=ingredient_ids
+                )
                 params = [rx, names]
-                if table == "concept_relationship":
-                    select += sql.SQL(" OR relationship_id = ANY(%s)")
-                    params.append(between)
+            elif table == "concept_relationship":
+                # the hop into an ingredient, and the hop between drugs out of a drug given
+                select += sql.SQL(
+                    " WHERE concept_id_2 IN ({ingredients})"
+                    " OR (relationship_id = ANY(%s) AND concept_id_1 IN ({used_drugs}))"
+                ).format(ingredients=ingredient_ids, used_drugs=used_drugs)
+                params = [rx, names, between]
             copy = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(select)
             out = folder / f"{table}.csv"
             with (
