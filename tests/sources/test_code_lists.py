@@ -63,3 +63,21 @@ def _rows_bounds() -> list[dict[str, str]]:
 def test_the_list_holds_the_codes_in_common_use(analyte: str, codes: set[str]) -> None:
     listed = {r["code"] for r in _rows("lab_codes.csv") if r["analyte"] == analyte}
     assert codes <= listed
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "target"),
+    [
+        ("mimic_lab_items.csv", "itemid", "analyte"),
+        ("mimic_input_items.csv", "itemid", "ingredient"),
+    ],
+)
+def test_mimic_itemids_are_kept_in_the_same_data_style(name: str, key: str, target: str) -> None:
+    rows = _rows(name)
+    assert len({r[key] for r in rows}) == len(rows)
+    for row in rows:
+        assert row["status"] in {"checked", "unverified"}, row
+        assert row["verification_source"], row
+        assert row[target] or row["exclude_reason"], row  # mapped, or excluded with a reason
+    if name == "mimic_lab_items.csv":
+        assert all(r["unit"] for r in rows)
