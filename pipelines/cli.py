@@ -409,8 +409,8 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
     \b
     MAPPED: per analyte (magnesium, calcium_total, albumin, ...) and drug ingredient, each
       source code that fed it, with rows and hospital stays.
-    ORPHAN CODES (omop, fhir, meds, csv): codes in no code list whose name looks like a study
-      analyte or drug (magnesium, calcium, albumin, parathyroid hormone, potassium, phosphate;
+    ORPHAN CODES: codes in no code list whose name looks like a study analyte
+      or drug (magnesium, calcium, albumin, parathyroid hormone, potassium, phosphate;
       Mg or Ca salts; rules in sql/reference/sources/orphan_patterns.csv), with rows, stays,
       the stays that have no mapped result of that analyte (what listing the code would add),
       the most frequent unit and the 5th/50th/95th value percentiles. A code to keep goes into

@@ -185,3 +185,53 @@ def test_omop_on_postgresql_streams_what_the_mapping_and_orphans_need(tmp_path: 
         ("lab", "LOINC:2862-1 (OMOP 990001)"),
         ("drug", "RxNorm:990030 (OMOP 990030)"),
     }
+
+
+def test_mimic_unlisted_itemid_labelled_like_an_analyte_and_eMAR_drug_are_orphans(
+    tmp_path: Path,
+) -> None:
+    # itemid 99001 is made up here: an unlisted albumin of another fluid, named by d_labitems
+    from helpers.mimic_fixture import write_mimic
+
+    from mgca.sources.adapters import mimic
+
+    root = write_mimic(tmp_path / "mimic", gz=False)
+    with open(root / "hosp" / "d_labitems.csv", "a", encoding="utf-8") as fh:
+        fh.write("99001,Albumin,Pleural,Chemistry\n51221,Hematocrit,Blood,Hematology\n")
+    with open(root / "hosp" / "labevents.csv", "a", encoding="utf-8") as fh:
+        fh.write(
+            ",".join(
+                "" if v is None else str(v)
+                for v in _mimic_lab_row(
+                    ["10002", "20002", "99001", "2160-05-02 08:00:00", "2.1", "2.1", "g/dL"]
+                )
+            )
+            + "\n"
+        )
+    with open(root / "hosp" / "emar.csv", "a", encoding="utf-8") as fh:
+        fh.write(_mimic_emar_row("10001", "20001", "10001-9", "2150-03-02 12:00:00",
+                                 "Calcium Acetate", "Administered"))
+    target = _run(mimic, root, tmp_path)
+    assert _orphans(target) == {
+        # stay 20002 has a listed albumin (50862): listing 99001 adds no stay
+        ("lab", "MIMIC-IV:99001"): ("albumin", 1, 1, 0, "g/dL"),
+        ("drug", "MIMIC-IV:emar:calcium acetate"): ("calcium", 1, 1, 1, None),
+    }
+
+
+def _mimic_lab_row(values: list[str]) -> list[str]:
+    from helpers.mimic_fixture import HEADERS
+
+    header = HEADERS["hosp/labevents"].split(",")
+    named = dict(zip(["subject_id", "hadm_id", "itemid", "charttime", "value", "valuenum",
+                      "valueuom"], values, strict=True))
+    return [named.get(c, "") for c in header]
+
+
+def _mimic_emar_row(subject, hadm, emar_id, time, medication, event) -> str:
+    from helpers.mimic_fixture import HEADERS
+
+    header = HEADERS["hosp/emar"].split(",")
+    named = {"subject_id": subject, "hadm_id": hadm, "emar_id": emar_id, "emar_seq": "9",
+             "charttime": time, "medication": medication, "event_txt": event}
+    return ",".join(named.get(c, "") for c in header) + "\n"
