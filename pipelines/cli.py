@@ -4,6 +4,8 @@
     mgca run                         the whole study on fresh synthetic data → reports/run-…/
     mgca run --source canonical --path DIR --out OUT
     mgca config                      print the default configuration (YAML, units in key names)
+    mgca codes --source omop --path cdm.duckdb
+                                     which codes map to what, and look-alike codes no list maps
     mgca serve [--config FILE]       run the study on the config's cron schedule (Prefect)
 
 Errors the user can fix (bad config, missing files, malformed input) print one message that
@@ -419,6 +421,112 @@ def _with_engine(config: MgcaConfig, engine: str | None, spark_master: str | Non
     if spark_master is not None:
         raw["engine"]["spark_master"] = spark_master
     return type(config).model_validate(raw)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    """Plain left-aligned columns (numbers right-aligned) for terminal output."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    numeric = [all(r[i][:1].isdigit() or r[i][:1] in "<—-" for r in rows) for i in
+               range(len(header))] if rows else [False] * len(header)
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            str(c).rjust(w) if numeric[i] and row is not header else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+@main.command(name="codes")
+@click.option(
+    "--source",
+    type=click.Choice(["omop", "fhir", "mimic", "meds", "csv"]),
+    required=True,
+    help="Kind of input, as for `mgca run --source` (omop: CDM .duckdb file, folder of "
+    "CSV/Parquet tables or postgresql:// URL; fhir: bulk-export folder; mimic, meds, csv).",
+)
+@click.option("--path", required=True, metavar="PATH|URL", help="Input location.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Study config YAML (its privacy.small_cell_threshold and long_format section) "
+    "[default: the shipped one].",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def codes_command(source: str, path: str, config_path: Path | None, debug: bool) -> None:
+    """Show which source codes map to which analyte or drug, and which do not, before any
+    analysis.
+
+    Maps the input with the same adapter and code lists as `mgca run` (into a temporary folder
+    that is deleted afterwards; nothing is derived or fitted) and prints two aggregate tables:
+
+    \b
+    MAPPED: per analyte (magnesium, calcium_total, albumin, ...) and drug ingredient, each
+      source code that fed it, with rows and hospital stays.
+    ORPHAN CODES: codes in no code list whose name looks like a study analyte
+      or drug (magnesium, calcium, albumin, parathyroid hormone, potassium, phosphate;
+      Mg or Ca salts; rules in sql/reference/sources/orphan_patterns.csv), with rows, stays,
+      the stays that have no mapped result of that analyte (what listing the code would add),
+      the most frequent unit and the 5th/50th/95th value percentiles. A code to keep goes into
+      sql/reference/sources/lab_codes.csv (LOINC) or sql/reference/ingredients.csv (RxNorm).
+
+    Counts below the config's privacy.small_cell_threshold print as <N, and their
+    percentiles are hidden. Exit status 2 on an unusable input, as for `mgca run`.
+    """
+    try:
+        from mgca.analysis.privacy import display_record_count, suppress_record
+        from mgca.analysis.report.quality_section import orphan_code_records
+        from mgca.config import load_config
+        from mgca.sources.codes import code_report
+
+        config = load_config(config_path)
+        report = code_report(source, path, config, log=lambda m: click.echo(m, err=True))
+    except USER_ERRORS as exc:
+        _fail(exc, debug)
+        return
+    threshold = config.privacy.small_cell_threshold
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    click.echo(f"Mapped codes (counts below {threshold} shown as <{threshold})")
+    mapped = [suppress_record(r, ["n_rows", "n_stays"], threshold) for r in report.mapped]
+    rows = [
+        [r["canonical_table"], r["canonical"] or "", r["source_code"] or "",
+         display_record_count(r, "n_rows", threshold),
+         display_record_count(r, "n_stays", threshold)]
+        for r in mapped
+    ]
+    for line in _table(rows, ["table", "analyte/ingredient", "source code", "rows", "stays"]):
+        click.echo("  " + line)
+    if not rows:
+        click.echo("  (nothing was mapped)")
+    click.echo("")
+    if report.orphans is None:
+        click.echo(f"Orphan codes: not computed for --source {source} yet.")
+        return
+    click.echo("Orphan codes: look like a study analyte or drug, but are in no code list")
+    orphans = orphan_code_records(report.orphans, threshold)
+
+    def value(r: dict, key: str) -> str:
+        v = r.get(key)
+        return "—" if v is None else f"{v:.4g}"
+
+    rows = [
+        [r["domain"], r["looks_like"], r["code"], (r["display"] or "")[:60], r["unit"] or "",
+         display_record_count(r, "n_rows", threshold),
+         display_record_count(r, "n_stays", threshold),
+         display_record_count(r, "n_stays_added", threshold),
+         " / ".join(value(r, k) for k in ("value_p05", "value_p50", "value_p95"))]
+        for r in orphans
+    ]
+    header = ["domain", "looks like", "code", "name", "unit", "rows", "stays",
+              "stays added", "value p5 / p50 / p95"]
+    for line in _table(rows, header):
+        click.echo("  " + line)
+    if not rows:
+        click.echo("  (none: every look-alike code is in a code list)")
 
 
 @main.command(name="config")

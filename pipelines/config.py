@@ -330,7 +330,7 @@ class _LongFormatTable(_Strict):
 class LongFormatLabs(_LongFormatTable):
     """Lab results, one row per result. ``analyte`` values may be canonical analyte names
     (``magnesium``, ``calcium_total`` …) or LOINC codes listed in
-    ``sql/reference/sources/loinc_analytes.csv``; ``unit`` is the unit as reported."""
+    ``sql/reference/sources/lab_codes.csv``; ``unit`` is the unit as reported."""
 
     file: str = Field("lab_results.csv", pattern=_FILE)
     subject_id: str = Field("subject_id", pattern=_COLUMN)

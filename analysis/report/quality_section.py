@@ -13,11 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from mgca.analysis.finite import finite_or_none
 from mgca.analysis.privacy import (
     SUPPRESSED_KEY,
     SUPPRESSED_WHY_KEY,
     display_record_count,
     hidden_reason,
+    suppress_record,
 )
 from mgca.analysis.report.table_one import count_cell
 
@@ -34,6 +36,27 @@ EPISODE_MEASURES: dict[str, str] = {
     "outcome_ca_ionized_mmol_l": "Outcome ionized Ca (secondary)",
 }
 """Columns of the analytic table whose missingness the report shows, with their labels."""
+
+
+ORPHAN_COUNT_KEYS = ("n_rows", "n_stays", "n_stays_added")
+ORPHAN_VALUE_KEYS = ("value_p05", "value_p50", "value_p95")
+
+
+def orphan_code_records(
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]] | None, threshold: int
+) -> list[dict[str, Any]]:
+    """Orphan-code aggregates (table ``source_orphan_codes``, ``mgca.sources.codes``) as
+    results.json records: small counts suppressed; a row whose row count is hidden also hides
+    its value percentiles (they would describe fewer than ``threshold`` results)."""
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    out = []
+    for row in rows or []:
+        record = suppress_record(finite_or_none(dict(row)), ORPHAN_COUNT_KEYS, threshold)
+        if record.get("n_rows") is None:
+            record.update(dict.fromkeys(ORPHAN_VALUE_KEYS))
+        out.append(record)
+    return out
 
 
 def episode_missingness(cohort: pd.DataFrame) -> list[dict[str, Any]]:
@@ -71,7 +94,8 @@ def data_quality_view(
     missing: Sequence[Mapping[str, Any]] | None,
     threshold: int,
 ) -> dict[str, list[dict[str, str]]]:
-    """Display rows of the data-quality subsections: ``rows_read``, ``quarantined``,
+    """Display rows of the data-quality subsections: ``rows_read``, ``orphan_codes``,
+    ``quarantined``,
     ``conversions``, ``missing_values``, ``episode_missing`` and ``other_checks``."""
     dq = list(results.get("data_quality") or [])
     rows_read = [
@@ -147,8 +171,25 @@ def data_quality_view(
         for r in dq
         if not str(r.get("check_name", "")).startswith(shown_prefixes) and r.get("n_flagged") != 0
     ]
+    orphan_codes = [
+        {
+            "source": f"{r.get('source_kind', '')}: {r.get('source_table', '')}",
+            "looks_like": r.get("looks_like") or "",
+            "code": r.get("code") or "",
+            "name": r.get("display") or "",
+            "unit": r.get("unit") or "",
+            "n": display_record_count(r, "n_rows", threshold),
+            "stays": display_record_count(r, "n_stays", threshold),
+            "stays_added": display_record_count(r, "n_stays_added", threshold),
+            "values": " / ".join(
+                "—" if r.get(k) is None else f"{r[k]:.4g}" for k in ORPHAN_VALUE_KEYS
+            ),
+        }
+        for r in results.get("orphan_codes") or []
+    ]
     return {
         "rows_read": rows_read,
+        "orphan_codes": orphan_codes,
         "quarantined": quarantined,
         "conversions": conversions,
         "missing_values": missing_values,

@@ -293,6 +293,7 @@ def load_source_rows(
     """
     from mgca.sources.adapters import SOURCE_ROWS_COLUMNS, SOURCE_ROWS_FILE, source_rows_select_list
 
+    load_orphan_codes(con, data_dir)
     file = Path(data_dir) / SOURCE_ROWS_FILE
     if file.is_file():
         con.execute(
@@ -311,6 +312,29 @@ def load_source_rows(
         + ")"
     )
     con.executemany("INSERT INTO source_row_counts VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+
+def load_orphan_codes(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Create ``source_orphan_codes`` from the adapter's ``orphan_codes.parquet`` (codes that
+    look like a study analyte or drug but are in no code list; aggregates only), empty when the
+    source wrote none (synthetic, canonical, or an adapter without orphan diagnostics)."""
+    from mgca.sources.adapters import ORPHAN_CODES_COLUMNS, ORPHAN_CODES_FILE
+
+    file = Path(data_dir) / ORPHAN_CODES_FILE
+    if file.is_file():
+        columns = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in ORPHAN_CODES_COLUMNS.items())
+        con.execute(
+            f"CREATE OR REPLACE TABLE source_orphan_codes AS SELECT {columns} "
+            "FROM read_parquet(?)",
+            [str(file)],
+        )
+        return
+    con.execute(
+        "CREATE OR REPLACE TABLE source_orphan_codes ("
+        + ", ".join(f"{c} {t}" for c, t in ORPHAN_CODES_COLUMNS.items())
+        + ")"
+    )
 
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")

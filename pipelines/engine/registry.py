@@ -163,6 +163,13 @@ TABLES: tuple[Table, ...] = (
         report_name="source_rows",
         written_by="load",
     ),
+    Table(
+        "source_orphan_codes",
+        "aggregate",
+        "domain, looks_like, n_rows DESC, code",
+        report_name="orphan_codes",
+        written_by="load",
+    ),
     Table("index_calcium_correction", "episode", "ALL", secondary=True),
     Table("index_pth_response", "episode", "ALL", secondary=True),
     Table("calcium_trajectory_points", "private", "ALL", secondary=True),

@@ -443,8 +443,9 @@ def register_small_inputs(spark: SparkSession, con: duckdb.DuckDBPyConnection) -
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()
     }
+    loaded = {t.name for t in registry.TABLES if t.written_by == "load"}  # not SQL inputs
     shipped = sorted(
-        name for name in present if name not in CANONICAL_TABLES and name != "source_row_counts"
+        name for name in present if name not in CANONICAL_TABLES and name not in loaded
     )
     missing = [name for name in registry.small_inputs() if name not in present]
     if missing:

@@ -25,6 +25,7 @@ from mgca.analysis.privacy import (
     suppress_record,
 )
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
+from mgca.analysis.report.quality_section import orphan_code_records
 from mgca.config import MgcaConfig
 
 
@@ -193,6 +194,7 @@ def assemble_results(
             tables["data_quality"], ["n_rows", "n_flagged"], threshold, rounding
         ),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold, rounding),
+        "orphan_codes": orphan_code_records(tables.get("orphan_codes"), threshold),
         "synthetic_truth": truth,
         "config": config.model_dump(mode="json"),
         "provenance": {},

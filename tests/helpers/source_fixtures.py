@@ -297,3 +297,156 @@ def write_meds(root: Path, rows: list[tuple] = MEDS_ROWS, hadm: bool = True) -> 
     cols = "subject_id, time, code, numeric_value" + (", hadm_id" if hadm else "")
     con.execute(f"COPY (SELECT {cols} FROM m) TO '{shard}' (FORMAT parquet)")
     return root
+
+
+# --- real vocabulary shapes (issue 16) --------------------------------------------------------
+# Two stays of one hospital as its OMOP CDM, FHIR export and MEDS dataset code them: standard
+# LOINC concepts with a third of the albumin rows coded by method (BCG 61151-7), SI LOINC codes
+# in FHIR, 'LOINC/' codes in MEDS, calcium gluconate whose ingredient has no RxNorm code in
+# ingredients.csv and is reached only through concept_relationship, and look-alikes in no code
+# list (albumin by electrophoresis 2862-1, magnesium citrate) that must show up as orphans.
+# Stay 10 has a listed albumin as well; stay 11 has only the electrophoresis albumin, so
+# listing 2862-1 would add that one stay. Concept ids of Athena where clinical.md gives them
+# (3001420, 3006906, 3024561, 40763912, 19093848, 19037038); ids from 990000 are made up here.
+
+SHAPES_CONCEPT = [
+    # concept_id, concept_name, domain_id, vocabulary_id, concept_class_id, standard, code
+    (3001420, "Magnesium [Mass/volume] in Serum or Plasma", "Measurement", "LOINC", "Lab Test",
+     "S", "19123-9"),
+    (3006906, "Calcium [Mass/volume] in Serum or Plasma", "Measurement", "LOINC", "Lab Test",
+     "S", "17861-6"),
+    (3024561, "Albumin [Mass/volume] in Serum or Plasma", "Measurement", "LOINC", "Lab Test",
+     "S", "1751-7"),
+    (40763912, "Albumin [Mass/volume] in Serum or Plasma by Bromocresol green (BCG) dye "
+     "binding method", "Measurement", "LOINC", "Lab Test", "S", "61151-7"),
+    (990001, "Albumin [Mass/volume] in Serum or Plasma by Electrophoresis", "Measurement",
+     "LOINC", "Lab Test", "S", "2862-1"),
+    (8840, "milligram per deciliter", "Unit", "UCUM", "Unit", "S", "mg/dL"),
+    (8713, "gram per deciliter", "Unit", "UCUM", "Unit", "S", "g/dL"),
+    (8576, "milligram", "Unit", "UCUM", "Unit", "S", "mg"),
+    (4171047, "Intravenous", "Route", "SNOMED", "Qualifier Value", "S", "47625008"),
+    (19093848, "magnesium sulfate", "Drug", "RxNorm", "Ingredient", "S", "6585"),
+    (990010, "Magnesium Sulfate 500 MG/ML Injectable Solution", "Drug", "RxNorm",
+     "Clinical Drug", "S", "990010"),
+    (19037038, "calcium gluconate", "Drug", "RxNorm", "Ingredient", "S", "990020"),
+    (990021, "calcium gluconate 100 MG/ML", "Drug", "RxNorm", "Clinical Drug Comp", "S",
+     "990021"),
+    (990022, "Ca Gluconate 10 % Injectable Solution", "Drug", "RxNorm", "Clinical Drug", "S",
+     "990022"),
+    (990030, "Magnesium Citrate 0.058 MG/MG Oral Solution", "Drug", "RxNorm", "Clinical Drug",
+     "S", "990030"),
+]
+# concept_ancestor knows magnesium sulfate only (a trimmed or stale vocabulary)
+SHAPES_CONCEPT_ANCESTOR = [(19093848, 19093848), (19093848, 990010)]
+SHAPES_CONCEPT_RELATIONSHIP = [
+    # concept_id_1, concept_id_2, relationship_id: drug → component → ingredient
+    (990022, 990021, "Consists of"),
+    (990021, 19037038, "RxNorm has ing"),
+    (990021, 990022, "Constitutes"),
+]
+SHAPES_PERSON = [(1, 8532, 1950, 3, 2), (2, 8507, 1961, 6, 1)]
+SHAPES_VISIT = [
+    (10, 1, 9201, "2020-01-01", "2020-01-01 08:00:00", "2020-01-06", "2020-01-06 10:00:00"),
+    (11, 2, 9201, "2020-02-01", "2020-02-01 08:00:00", "2020-02-04", "2020-02-04 10:00:00"),
+]
+# id, person, concept, date, datetime, value, unit_concept_id, unit_source_value, visit,
+# measurement_source_value
+SHAPES_MEASUREMENT = [
+    (100, 1, 3001420, "2020-01-02", "2020-01-02 09:00:00", 1.3, 8840, "mg/dL", 10, "MG"),
+    (101, 1, 3006906, "2020-01-02", "2020-01-02 09:05:00", 7.6, 8840, "mg/dL", 10, "CA"),
+    (102, 1, 3024561, "2020-01-02", "2020-01-02 09:05:00", 3.9, 8713, "g/dL", 10, "ALB"),
+    (103, 1, 3024561, "2020-01-03", "2020-01-03 09:05:00", 3.8, 8713, "g/dL", 10, "ALB"),
+    (104, 1, 40763912, "2020-01-04", "2020-01-04 09:00:00", 3.7, 8713, "g/dL", 10, "ALB BCG"),
+    (105, 2, 3024561, "2020-02-02", "2020-02-02 09:05:00", 3.1, 8713, "g/dL", 11, "ALB"),
+    (106, 2, 40763912, "2020-02-02", "2020-02-02 12:00:00", 3.0, 8713, "g/dL", 11, "ALB BCG"),
+    (107, 2, 3024561, "2020-02-03", "2020-02-03 09:05:00", 3.2, 8713, "g/dL", 11, "ALB"),
+    (108, 1, 990001, "2020-01-02", "2020-01-02 09:05:00", 3.6, 8713, "g/dL", 10, "ALB EP"),
+    (109, 2, 990001, "2020-02-02", "2020-02-02 09:05:00", 2.9, 8713, "g/dL", 11, "ALB EP"),
+]
+# id, person, drug_concept_id, start date, start datetime, type, quantity, unit, route, visit,
+# drug_source_value
+SHAPES_DRUG = [
+    (200, 1, 990010, "2020-01-02", "2020-01-02 11:00:00", 32818, 2.0, "g", 4171047, 10, "MGSO4"),
+    (201, 1, 990022, "2020-01-02", "2020-01-02 12:00:00", 32818, 1.0, "g", 4171047, 10,
+     "CAGLUC"),
+    (202, 2, 990022, "2020-02-02", "2020-02-02 12:00:00", 32818, 2.0, "g", 4171047, 11,
+     "CAGLUC"),
+    (203, 2, 990030, "2020-02-03", "2020-02-03 08:00:00", 32818, 300.0, "mL", 0, 11, "MGCIT"),
+]
+SHAPES_DDL = {
+    **{t: OMOP_DDL[t] for t in ("concept", "concept_ancestor", "person", "visit_occurrence")},
+    "concept_relationship": "concept_id_1 BIGINT, concept_id_2 BIGINT, "
+    "relationship_id VARCHAR(20)",
+    "measurement": OMOP_DDL["measurement"] + ", measurement_source_value VARCHAR(50)",
+    "drug_exposure": OMOP_DDL["drug_exposure"] + ", drug_source_value VARCHAR(50)",
+}
+SHAPES_ROWS = {
+    "concept": SHAPES_CONCEPT,
+    "concept_ancestor": SHAPES_CONCEPT_ANCESTOR,
+    "concept_relationship": SHAPES_CONCEPT_RELATIONSHIP,
+    "person": SHAPES_PERSON,
+    "visit_occurrence": SHAPES_VISIT,
+    "measurement": SHAPES_MEASUREMENT,
+    "drug_exposure": SHAPES_DRUG,
+}
+
+
+def write_omop_shapes(file: Path) -> Path:
+    """The real-shapes CDM as a typed DuckDB file (as OHDSI's DuckDB CDMs are)."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(file))
+    for table, ddl in SHAPES_DDL.items():
+        con.execute(f"CREATE TABLE {table} ({ddl})")
+        rows = SHAPES_ROWS[table]
+        con.executemany(
+            f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows
+        )
+    con.close()
+    return file
+
+
+def fhir_shapes() -> dict[str, list[dict]]:
+    """The same two stays as a FHIR export with SI LOINC codes (mmol/L, g/L) and displays."""
+    base = fhir_resources()
+
+    def obs(oid, pid, eid, code, display, value, unit, when):
+        o = _obs(oid, code, value, unit, when)
+        o["code"]["coding"][0]["display"] = display
+        o["subject"]["reference"] = f"Patient/{pid}"
+        o["encounter"]["reference"] = f"Encounter/{eid}"
+        return o
+
+    enc2 = dict(base["Encounter"][0], id="e3", subject={"reference": "Patient/p2"},
+                period={"start": "2020-02-01T08:00:00Z", "end": "2020-02-04T10:00:00Z"})
+    observations = [
+        obs("s1", "p1", "e1", "2601-3", "Magnesium [Moles/volume] in Serum or Plasma", 0.53,
+            "mmol/L", "2020-01-02T09:00:00Z"),
+        obs("s2", "p1", "e1", "2000-8", "Calcium [Moles/volume] in Serum or Plasma", 1.9,
+            "mmol/L", "2020-01-02T09:05:00Z"),
+        obs("s3", "p1", "e1", "1751-7", "Albumin [Mass/volume] in Serum or Plasma", 39.0, "g/L",
+            "2020-01-02T09:05:00Z"),
+        obs("s4", "p1", "e1", "61151-7", "Albumin BCG", 37.0, "g/L", "2020-01-04T09:00:00Z"),
+        obs("s5", "p2", "e3", "61151-7", "Albumin BCG", 30.0, "g/L", "2020-02-02T12:00:00Z"),
+        obs("s6", "p2", "e3", "2862-1", "Albumin [Mass/volume] in Serum or Plasma by "
+            "Electrophoresis", 29.0, "g/L", "2020-02-02T09:05:00Z"),
+        obs("s7", "p1", "e1", "2862-1", "Albumin [Mass/volume] in Serum or Plasma by "
+            "Electrophoresis", 36.0, "g/L", "2020-01-02T09:05:00Z"),
+    ]
+    return {
+        "Patient": base["Patient"],
+        "Encounter": [base["Encounter"][0], enc2],
+        "Observation": observations,
+        "MedicationAdministration": base["MedicationAdministration"][:1],
+    }
+
+
+MEDS_SHAPES_ROWS = [
+    (1, "2090-01-01 00:00:00", "MEDS_BIRTH", None, None),
+    (1, "2150-03-01 08:00:00", "HOSPITAL_ADMISSION//EW EMER.//EMERGENCY ROOM", None, 20001),
+    (1, "2150-03-02 08:00:00", "LOINC/2601-3", 0.53, 20001),
+    (1, "2150-03-02 08:00:00", "LOINC/2000-8", 1.9, 20001),
+    (1, "2150-03-02 08:00:00", "LOINC/1751-7", 3.9, 20001),
+    (1, "2150-03-03 08:00:00", "LOINC/61151-7", 3.7, 20001),
+    (1, "2150-03-04 08:00:00", "LOINC/61152-5", 3.5, 20001),
+    (1, "2150-03-08 12:00:00", "HOSPITAL_DISCHARGE//HOME", None, 20001),
+]

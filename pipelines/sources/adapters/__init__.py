@@ -3,7 +3,9 @@
 Every adapter ends in the same place, a folder of the four canonical Parquet tables
 (``persons``, ``encounters``, ``lab_results``, ``medication_administrations``; ARCHITECTURE.md,
 "Canonical schema") plus ``source_rows.parquet``, the count of every source row read, by the
-canonical table it fed and whether it was mapped or skipped (and why). The flow then loads that
+canonical table it fed and whether it was mapped or skipped (and why), and, for adapters with
+an ``orphan_codes`` SQL file, ``orphan_codes.parquet`` (codes that look like a study analyte or
+drug but are in no code list, with their row and stay counts). The flow then loads that
 folder exactly as it loads synthetic data, so every source runs the same SQL and models.
 
 An adapter is a module under ``mgca.sources.adapters`` named in :data:`ADAPTERS` that defines
@@ -44,6 +46,24 @@ ADAPTERS: dict[str, str] = {
 }
 
 SOURCE_ROWS_FILE = "source_rows.parquet"
+# Orphan-code diagnostics beside source_rows (sql/sources/common/orphan_codes.sql): one row per
+# unlisted source code that looks like a study analyte or drug, aggregates only.
+ORPHAN_CODES_FILE = "orphan_codes.parquet"
+ORPHAN_CODES_COLUMNS: dict[str, str] = {
+    "source_kind": "VARCHAR",
+    "source_table": "VARCHAR",  # e.g. 'measurement', 'Observation'
+    "domain": "VARCHAR",  # 'lab' | 'drug'
+    "looks_like": "VARCHAR",  # orphan_patterns.csv: magnesium, calcium, albumin, pth, …
+    "code": "VARCHAR",  # e.g. 'LOINC:2862-1 (OMOP 3016723)', 'source:ALB EP', 'text:…'
+    "display": "VARCHAR",  # the vocabulary's name, or the site's text
+    "unit": "VARCHAR",  # the most frequent unit
+    "n_rows": "BIGINT",
+    "n_stays": "BIGINT",
+    "n_stays_added": "BIGINT",  # stays with no mapped row of the look-alike's analytes
+    "value_p05": "DOUBLE",
+    "value_p50": "DOUBLE",
+    "value_p95": "DOUBLE",
+}
 
 # Columns of source_rows.parquet, in order (one row per source table × target × status × reason).
 SOURCE_ROWS_COLUMNS: dict[str, str] = {

@@ -17,6 +17,9 @@ Naming rules, one for each kind of thing:
     written to ``<table>.parquet``;
   - ``source_rows.sql``: one SELECT of the source row counts, written to
     ``source_rows.parquet``;
+  - ``orphan_codes.sql``: statements defining the view ``orphan_candidates``, which
+    ``sql/sources/common/orphan_codes.sql`` then aggregates into ``orphan_codes.parquet`` (the
+    codes that look like a study analyte or drug but are in no code list);
   - ``stage_<name>.sql``: one SELECT written once to a private Parquet file and read back as
     view ``stage_<name>``, so a big input table is scanned once;
   - any other name: statements (views, macros, tables) that later files read.
@@ -38,7 +41,7 @@ import duckdb
 
 from mgca.config import MgcaConfig
 from mgca.engine.database import CANONICAL_TABLES
-from mgca.sources.adapters import Log, write_source_rows
+from mgca.sources.adapters import ORPHAN_CODES_FILE, Log, write_source_rows
 from mgca.sources.csv_reader import (
     compression_hint,
     csv_reader_sql,
@@ -208,6 +211,9 @@ def run_sql_files(
                 copy_to_parquet(con, text, target / f"{name}.parquet")
             elif name == "source_rows":
                 write_source_rows(con, text, target)
+            elif name == "orphan_codes":
+                con.execute(text)
+                write_orphan_codes(con, target)
             elif name.startswith("stage_"):
                 log(f"{kind}: staging {name.removeprefix('stage_')}")
                 stage.mkdir(parents=True, exist_ok=True)
@@ -221,6 +227,13 @@ def run_sql_files(
                 con.execute(text)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_orphan_codes(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+    """Aggregate the view ``orphan_candidates`` into ``orphan_codes.parquet`` in ``target``
+    (``sql/sources/common/orphan_codes.sql``; needs table ``ref_orphan_patterns``)."""
+    load_reference(con, ("orphan_patterns",))
+    copy_to_parquet(con, source_sql("common", "orphan_codes"), target / ORPHAN_CODES_FILE)
 
 
 def export_canonical(

@@ -45,6 +45,7 @@ SQL_FILES = (
     "observation_rows",
     "medication_rows",
     "source_rows",
+    "orphan_codes",
 )
 # Code lists the mapping joins (tables ref_<stem>).
 REFERENCE_STEMS = (

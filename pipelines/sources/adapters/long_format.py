@@ -5,7 +5,7 @@
 The config's ``long_format`` section names the files (relative to ``--path``) and which column
 of each holds which canonical field (README, "Sources"). Labs are required; medications,
 persons and encounters are optional (a warning each when absent). Analyte values are canonical
-analyte names or LOINC codes (``sql/reference/sources/loinc_analytes.csv``); ingredient values
+analyte names or LOINC codes (``sql/reference/sources/lab_codes.csv``); ingredient values
 are names of ``sql/reference/ingredients.csv``. The mapping rules are SQL in
 ``sql/sources/csv/``, run in the order of :data:`SQL_FILES`.
 """
@@ -35,9 +35,9 @@ KIND = "csv"
 ROLES = ("labs", "medications", "persons", "encounters")
 # Reference files the mapping joins (tables ref_<stem>): analyte names are those of
 # analyte_bounds.csv, ingredient names those of ingredients.csv.
-REFERENCE_STEMS = ("loinc_analytes", "analyte_bounds", "ingredients")
+REFERENCE_STEMS = ("lab_codes", "analyte_bounds", "ingredients")
 # sql/sources/csv/<name>.sql in run order (common.run_sql_files: what each name does).
-SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows")
+SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows", "orphan_codes")
 # canonical field names of each role's view, in order ("file" is not a column)
 FIELDS: dict[str, tuple[str, ...]] = {
     "labs": ("subject_id", "encounter_id", "time", "analyte", "value", "unit"),

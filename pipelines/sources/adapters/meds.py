@@ -31,10 +31,10 @@ from mgca.sources.resolve import CANONICAL_TABLE_NAMES, SourceError
 KIND = "meds"
 REQUIRED = ("subject_id", "time", "code", "numeric_value")
 # Code lists the mapping joins (tables ref_<stem>).
-REFERENCE_STEMS = ("meds_codes", "mimic_lab_items", "loinc_analytes", "mimic_medications",
+REFERENCE_STEMS = ("meds_codes", "mimic_lab_items", "lab_codes", "mimic_medications",
                    "mimic_emar_events", "ingredients")
 # sql/sources/meds/<name>.sql in run order (common.run_sql_files: what each name does).
-SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows")
+SQL_FILES = ("classify", *CANONICAL_TABLE_NAMES, "source_rows", "orphan_codes")
 
 
 def _shards(root: Path) -> list[Path]:

@@ -76,6 +76,7 @@ REFERENCE_STEMS = (
     "mimic_emar_events",
     "mimic_routes",
     "mimic_input_items",
+    "orphan_patterns",
 )
 # sql/sources/mimic/<name>.sql in run order (common.run_sql_files: what each name does).
 SQL_FILES = (
@@ -85,6 +86,7 @@ SQL_FILES = (
     "classify",
     *CANONICAL_TABLE_NAMES,
     "source_rows",
+    "orphan_codes",
 )
 
 
@@ -130,11 +132,13 @@ def check(path: Path) -> None:
 def _label_warnings(con, root: Path) -> list[str]:
     """Warn when d_labitems labels a code-list itemid differently from the code list."""
     file = find_table(root, "hosp/d_labitems")
+    columns = ("itemid", "label", "fluid")  # labels also name orphan itemids (orphan_codes.sql)
     if file is None:
+        create_view(con, "src_d_labitems", None, columns)
         return []
     table = InputTable("hosp/d_labitems", file)
     require_columns(table, ("itemid", "label"), KIND)
-    create_view(con, "src_d_labitems", table, ("itemid", "label"))
+    create_view(con, "src_d_labitems", table, columns)
     rows = con.execute(
         "SELECT k.itemid, k.label, d.label FROM ref_mimic_lab_items AS k "
         "JOIN src_d_labitems AS d ON trim(CAST(d.itemid AS VARCHAR)) = k.itemid "

@@ -14,7 +14,8 @@ LOCATION is one of
   a folder.
 
 Tables read: ``person``, ``visit_occurrence``, ``measurement``, ``drug_exposure``, ``concept``
-(required); ``concept_ancestor`` and ``death`` (optional: a warning when missing). Expected
+(required); ``concept_ancestor``, ``concept_relationship`` and ``death`` (optional: a warning
+when missing). Expected
 columns are listed in ``sql/reference/sources/omop_columns.csv``; the mapping is
 ``sql/sources/omop/``, run in the order of :data:`SQL_FILES`.
 """
@@ -42,10 +43,12 @@ from mgca.sources.resolve import SourceError
 KIND = "omop"
 
 REQUIRED_TABLES = ("person", "visit_occurrence", "measurement", "drug_exposure", "concept")
-OPTIONAL_TABLES = ("concept_ancestor", "death")
+OPTIONAL_TABLES = ("concept_ancestor", "concept_relationship", "death")
 OPTIONAL_TABLE_WHY = {
-    "concept_ancestor": "drugs are matched to ingredients by RxNorm code and concept name only "
-    "(clinical drugs and brands below an ingredient may be missed)",
+    "concept_ancestor": "drugs are matched to ingredients through concept_relationship and "
+    "concept names only (clinical drugs and brands below an ingredient may be missed)",
+    "concept_relationship": "drugs missing from concept_ancestor are matched to ingredients "
+    "by concept name only",
     "death": "died_in_hospital is left unknown",
 }
 # sql/sources/omop/<name>.sql in run order; they define the views of VIEWS.
@@ -56,11 +59,14 @@ SQL_FILES = (
     "measurement_rows",
     "drug_exposure_rows",
     "source_rows",
+    "orphan_codes",
 )
 # Code lists the mapping joins (tables ref_<stem>).
 REFERENCE_STEMS = (
     "lab_codes",
     "ingredients",
+    "omop_drug_relationships",
+    "orphan_patterns",
     "drug_route_codes",
     "omop_drug_types",
     "omop_visit_types",
@@ -264,10 +270,11 @@ def check(path: Path) -> None:
 def extract_postgres(url: str, folder: Path, log: Log) -> None:
     """COPY each OMOP table's needed columns to ``folder/<table>.csv`` (streamed in chunks).
 
-    ``concept`` is cut down on the server to the rows the mapping can use (LOINC codes of the
-    lab list, all UCUM units, route codes, RxNorm ingredient codes; all RxNorm drugs only when
-    ``concept_ancestor`` is missing and names are needed); ``concept_ancestor`` to descendants of
-    listed ingredients.
+    ``concept`` is cut down on the server to the rows the mapping and the orphan-code
+    diagnostics can use (LOINC codes of the lab list, every concept measured or given, all UCUM
+    units, route codes, the ingredient concepts found by RxNorm code or name);
+    ``concept_ancestor`` to descendants of those ingredients; ``concept_relationship`` to the
+    hops into them and the hops between drugs out of a drug given.
     """
     import psycopg
     from psycopg import sql
@@ -279,7 +286,14 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
     spec = _columns_spec()
     labs = [r["code"] for r in reference_rows("lab_codes") if r["vocabulary"] == "LOINC"]
     routes = [r["code"] for r in reference_rows("drug_route_codes")]
-    rx = [r["rxnorm"] for r in reference_rows("ingredients") if r["rxnorm"]]
+    ingredients = reference_rows("ingredients")
+    rx = [r["rxnorm"] for r in ingredients if r["rxnorm"]]
+    names = [r["ingredient"].replace("_", " ") for r in ingredients]
+    between = [
+        r["relationship_id"]
+        for r in reference_rows("omop_drug_relationships")
+        if r["hop"] == "between_drugs"
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(url, connect_timeout=10) as pg:
         for table, (schema, name, present) in tables.items():
@@ -292,20 +306,44 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
                 tbl=sql.Identifier(schema, name),
             )
             params: list = []
+            mschema, mname, _ = tables["measurement"]
+            dschema, dname, dcols = tables["drug_exposure"]
+            cschema, cname, _ = tables["concept"]
+            used_drugs = sql.SQL("SELECT DISTINCT {col} FROM {t}").format(
+                col=sql.Identifier(dcols["drug_concept_id"]), t=sql.Identifier(dschema, dname)
+            )
+            ingredient_ids = sql.SQL(
+                "SELECT concept_id FROM {c} WHERE vocabulary_id IN ('RxNorm', 'RxNorm Extension') "
+                "AND (concept_code = ANY(%s) OR lower(concept_name) = ANY(%s))"
+            ).format(c=sql.Identifier(cschema, cname))
             if table == "concept":
+                # the listed LOINC codes, every concept measured or given (their names feed the
+                # ingredient name fallback and the orphan-code diagnostics), units, routes and
+                # the ingredient concepts
                 select += sql.SQL(
                     " WHERE (vocabulary_id = 'LOINC' AND concept_code = ANY(%s))"
                     " OR vocabulary_id = 'UCUM' OR concept_code = ANY(%s)"
-                    " OR (vocabulary_id = 'RxNorm' AND (concept_code = ANY(%s) OR %s))"
+                    " OR concept_id IN (SELECT DISTINCT {mcol} FROM {m})"
+                    " OR concept_id IN ({used_drugs}) OR concept_id IN ({ingredients})"
+                ).format(
+                    mcol=sql.Identifier(tables["measurement"][2]["measurement_concept_id"]),
+                    m=sql.Identifier(mschema, mname),
+                    used_drugs=used_drugs,
+                    ingredients=ingredient_ids,
                 )
-                params = [labs, routes, rx, "concept_ancestor" not in tables]
+                params = [labs, routes, rx, names]
             elif table == "concept_ancestor":
-                cschema, cname, _ = tables["concept"]
+                select += sql.SQL(" WHERE ancestor_concept_id IN ({ingredients})").format(
+                    ingredients=ingredient_ids
+                )
+                params = [rx, names]
+            elif table == "concept_relationship":
+                # the hop into an ingredient, and the hop between drugs out of a drug given
                 select += sql.SQL(
-                    " WHERE ancestor_concept_id IN (SELECT concept_id FROM {c} "
-                    "WHERE vocabulary_id = 'RxNorm' AND concept_code = ANY(%s))"
-                ).format(c=sql.Identifier(cschema, cname))
-                params = [rx]
+                    " WHERE concept_id_2 IN ({ingredients})"
+                    " OR (relationship_id = ANY(%s) AND concept_id_1 IN ({used_drugs}))"
+                ).format(ingredients=ingredient_ids, used_drugs=used_drugs)
+                params = [rx, names, between]
             copy = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(select)
             out = folder / f"{table}.csv"
             with (
@@ -336,8 +374,8 @@ def _bind(con: duckdb.DuckDBPyConnection, refs: dict[str, TableRef]) -> None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW src_{table} AS SELECT {cols} FROM {ref.relation}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE omop_options AS SELECT ? AS has_concept_ancestor, "
-        "? AS has_death",
-        ["concept_ancestor" in refs, "death" in refs],
+        "? AS has_concept_relationship, ? AS has_death",
+        ["concept_ancestor" in refs, "concept_relationship" in refs, "death" in refs],
     )
 
 

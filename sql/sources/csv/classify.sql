@@ -5,8 +5,8 @@
 -- (NULL where the extract has no such column).
 --
 -- Reads: src_labs, src_medications, src_persons, src_encounters; ref_analyte_bounds (the
---        analytes of sql/reference/analyte_bounds.csv), ref_loinc_analytes
---        (sql/reference/sources/loinc_analytes.csv), ref_ingredients
+--        analytes of sql/reference/analyte_bounds.csv), ref_lab_codes
+--        (sql/reference/sources/lab_codes.csv, the one LOINC list), ref_ingredients
 --        (sql/reference/ingredients.csv).
 
 -- A time written with a UTC offset or Z ("2024-03-02T08:00:00+01:00", "…Z") is skipped, never
@@ -32,8 +32,8 @@ SELECT
     TRY_CAST(l.time AS TIMESTAMP) AS time,
     coalesce(a.analyte, lc.analyte) AS analyte,
     TRY_CAST(l.value AS DOUBLE) AS value,
-    coalesce(nullif(trim(CAST(l.unit AS VARCHAR)), ''), lc.default_unit) AS unit,
-    CASE WHEN lc.loinc IS NOT NULL THEN 'LOINC:' || lc.loinc ELSE 'extract:' || l.analyte_text END
+    coalesce(nullif(trim(CAST(l.unit AS VARCHAR)), ''), lc.unit) AS unit,
+    CASE WHEN lc.code IS NOT NULL THEN 'LOINC:' || lc.code ELSE 'extract:' || l.analyte_text END
         AS source_code,
     CASE
         WHEN coalesce(a.analyte, lc.analyte) IS NULL THEN 'analyte not recognised'
@@ -44,7 +44,7 @@ SELECT
     CASE WHEN TRY_CAST(l.value AS DOUBLE) IS NULL THEN 'no numeric value' END AS note
 FROM labs AS l
 LEFT JOIN ref_analyte_bounds AS a ON a.analyte = l.analyte_text
-LEFT JOIN ref_loinc_analytes AS lc ON lc.loinc = l.loinc_code;
+LEFT JOIN ref_lab_codes AS lc ON lc.vocabulary = 'LOINC' AND lc.code = l.loinc_code;
 
 -- medications: ingredient must be listed in ingredients.csv (any case, spaces -> '_');
 -- given: true/false, 1/0, yes/no, given/not given, administered/not administered; a row

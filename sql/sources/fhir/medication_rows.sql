@@ -62,7 +62,10 @@ SELECT
             THEN fhir_status_skip('MedicationAdministration', status)
         WHEN subject_id IS NULL THEN 'MedicationAdministration.subject not a Patient reference'
         WHEN "time" IS NULL THEN 'MedicationAdministration.effective[x] missing or partial'
-    END AS skip_reason
+    END AS skip_reason,
+    -- for the orphan-code diagnostics (orphan_codes.sql)
+    coalesce(med_text, list_filter(list_transform(codings, lambda x: x.display),
+                                   lambda d: d IS NOT NULL)[1]) AS display
 FROM matched;
 
 CREATE OR REPLACE TEMP VIEW fhir_medication_rows AS

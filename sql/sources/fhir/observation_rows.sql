@@ -11,6 +11,8 @@ SELECT
     list_transform(
         list_filter(fhir_codings(json -> '$.code.coding'), lambda x: x.system = 'http://loinc.org'),
         lambda x: x.code) AS loinc_codes,
+    fhir_codings(json -> '$.code.coding') AS codings,
+    json ->> '$.code.text' AS code_text,
     fhir_ref(json ->> '$.subject.reference', 'Patient') AS subject_id,
     fhir_ref(json ->> '$.encounter.reference', 'Encounter') AS encounter_id,
     coalesce(fhir_time(json ->> '$.effectiveDateTime'),
@@ -39,5 +41,10 @@ SELECT
             THEN fhir_status_skip('Observation', status)
         WHEN subject_id IS NULL THEN 'Observation.subject not a Patient reference'
         WHEN "time" IS NULL THEN 'Observation.effective[x] missing or partial'
-    END AS skip_reason
+    END AS skip_reason,
+    -- for the orphan-code diagnostics (orphan_codes.sql)
+    coalesce('LOINC:' || loinc_codes[1],
+             codings[1].system || '|' || codings[1].code) AS first_code,
+    coalesce(code_text, list_filter(list_transform(codings, lambda x: x.display),
+                                    lambda d: d IS NOT NULL)[1]) AS display
 FROM coded;

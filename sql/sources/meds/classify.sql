@@ -4,7 +4,8 @@
 -- lookup column (MIMIC-IV itemids, LOINC, MIMIC-IV eMAR names and events, RxNorm).
 --
 -- Reads: src_meds (every data/ shard; hadm_id NULL when the shards have no such column),
---        ref_meds_codes, ref_mimic_lab_items, ref_loinc_analytes, ref_mimic_medications,
+--        ref_meds_codes, ref_mimic_lab_items, ref_lab_codes (the one LOINC list),
+--        ref_mimic_medications,
 --        ref_mimic_emar_events,
 --        ref_ingredients (sql/reference/ingredients.csv, with rxnorm).
 -- numeric_value is float32 in MEDS: it is read through its shortest text form so 1.2f stays
@@ -31,7 +32,7 @@ SELECT
     coalesce(li.analyte, lo.analyte) AS analyte,
     CASE
         WHEN m.role = 'lab' AND li.itemid IS NOT NULL THEN nullif(m.part3, '')
-        WHEN m.role = 'lab' THEN lo.default_unit
+        WHEN m.role = 'lab' THEN lo.unit
     END AS unit,
     coalesce(mm.ingredient, rx.ingredient) AS ingredient,
     CASE
@@ -67,8 +68,9 @@ SELECT
 FROM meds_rows AS m
 LEFT JOIN ref_mimic_lab_items AS li
     ON m.role = 'lab' AND starts_with(m.code, 'LAB//') AND li.itemid = m.part2
-LEFT JOIN ref_loinc_analytes AS lo
-    ON m.role = 'lab' AND starts_with(m.code, 'LOINC/') AND lo.loinc = substr(m.code, 7)
+LEFT JOIN ref_lab_codes AS lo
+    ON m.role = 'lab' AND starts_with(m.code, 'LOINC/') AND lo.vocabulary = 'LOINC'
+    AND lo.code = substr(m.code, 7)
 LEFT JOIN ref_mimic_medications AS mm
     ON m.role = 'medication' AND starts_with(m.code, 'MEDICATION//')
     AND mm.medication = lower(trim(m.part2))

@@ -28,23 +28,33 @@ FROM src_concept AS c
 JOIN ref_drug_route_codes AS r ON r.vocabulary = c.vocabulary_id AND r.code = c.concept_code
 GROUP BY 1;
 
--- Ingredient concepts: RxNorm concepts whose code is an ingredient's RxNorm code in
--- ingredients.csv (several canonical names may share a code, e.g. cyclosporine/ciclosporin:
--- the first name in alphabetical order is used).
+-- Ingredient concepts: RxNorm (or RxNorm Extension) concepts whose code is an ingredient's
+-- RxNorm code in ingredients.csv, or, for an ingredient without a code there (e.g. calcium
+-- gluconate), the Ingredient-class concept of the same name ('Calcium Gluconate'). Several
+-- canonical names may share a code (cyclosporine/ciclosporin): the first in alphabetical
+-- order is used.
 CREATE OR REPLACE TEMP VIEW omop_ingredient_concepts AS
 SELECT TRY_CAST(c.concept_id AS BIGINT) AS concept_id, min(i.ingredient) AS ingredient
 FROM src_concept AS c
-JOIN ref_ingredients AS i ON c.vocabulary_id = 'RxNorm' AND c.concept_code = i.rxnorm
-WHERE i.rxnorm IS NOT NULL
+JOIN ref_ingredients AS i
+    ON c.vocabulary_id IN ('RxNorm', 'RxNorm Extension')
+    AND ((coalesce(i.rxnorm, '') <> '' AND c.vocabulary_id = 'RxNorm'
+          AND c.concept_code = i.rxnorm)
+      OR (coalesce(c.concept_class_id, 'Ingredient') = 'Ingredient'
+          AND lower(trim(c.concept_name)) = replace(i.ingredient, '_', ' ')))
 GROUP BY 1;
 
--- Drug concept → ingredients. With concept_ancestor (the normal CDM): every descendant drug
--- (clinical drug, branded drug, pack…) of an ingredient concept. The ingredient concept itself
--- always matches. Without concept_ancestor (a trimmed extract): fall back to the drug concept's
--- name containing the ingredient's name ('Magnesium Sulfate 500 MG/ML Injectable Solution'),
--- documented in README; drug_strength is never needed because doses keep their recorded unit.
-CREATE OR REPLACE TEMP VIEW omop_drug_ingredients AS
-WITH matches AS (
+-- Drug concept → ingredients, by the first route that finds any:
+--   1. the ingredient concept itself, and every descendant drug (clinical drug, branded drug,
+--      pack…) of it in concept_ancestor (the normal CDM);
+--   2. for a drug concept not found so, concept_relationship: a relationship of
+--      omop_drug_relationships.csv to the ingredient ('RxNorm has ing'), directly or after one
+--      hop between drugs ('Consists of', 'Maps to', …);
+--   3. for a drug concept still not found, its name containing the ingredient's name
+--      ('Calcium Gluconate 100 MG/ML Injectable Solution'); RxNorm vocabularies only.
+-- drug_strength is never needed because doses keep their recorded unit.
+CREATE OR REPLACE TEMP VIEW omop_drug_ingredient_routes AS
+WITH by_ancestor AS (
     SELECT ic.concept_id AS drug_concept_id, ic.ingredient
     FROM omop_ingredient_concepts AS ic
     UNION
@@ -52,14 +62,45 @@ WITH matches AS (
     FROM src_concept_ancestor AS ca
     JOIN omop_ingredient_concepts AS ic
         ON ic.concept_id = TRY_CAST(ca.ancestor_concept_id AS BIGINT)
+),
+relationships AS (
+    SELECT TRY_CAST(cr.concept_id_1 AS BIGINT) AS concept_id_1,
+           TRY_CAST(cr.concept_id_2 AS BIGINT) AS concept_id_2, r.hop
+    FROM src_concept_relationship AS cr
+    JOIN ref_omop_drug_relationships AS r ON r.relationship_id = cr.relationship_id
+),
+by_relationship AS (
+    SELECT r.concept_id_1 AS drug_concept_id, ic.ingredient
+    FROM relationships AS r
+    JOIN omop_ingredient_concepts AS ic ON ic.concept_id = r.concept_id_2
+    WHERE r.hop = 'to_ingredient'
     UNION
-    SELECT TRY_CAST(c.concept_id AS BIGINT), i.ingredient
+    SELECT r1.concept_id_1, ic.ingredient
+    FROM relationships AS r1
+    JOIN relationships AS r2 ON r2.concept_id_1 = r1.concept_id_2 AND r2.hop = 'to_ingredient'
+    JOIN omop_ingredient_concepts AS ic ON ic.concept_id = r2.concept_id_2
+    WHERE r1.hop = 'between_drugs'
+),
+by_name AS (
+    SELECT TRY_CAST(c.concept_id AS BIGINT) AS drug_concept_id, i.ingredient
     FROM src_concept AS c
     JOIN ref_ingredients AS i
-        ON lower(c.concept_name) LIKE '%' || replace(i.ingredient, '_', ' ') || '%'
-    CROSS JOIN omop_options AS o
-    WHERE NOT o.has_concept_ancestor AND c.vocabulary_id = 'RxNorm'
+        ON contains(lower(c.concept_name), replace(i.ingredient, '_', ' '))
+    WHERE c.vocabulary_id IN ('RxNorm', 'RxNorm Extension')
 )
-SELECT drug_concept_id, list(DISTINCT ingredient ORDER BY ingredient) AS ingredients
-FROM matches
+SELECT drug_concept_id, ingredient, 'concept_ancestor' AS route FROM by_ancestor
+UNION ALL
+SELECT drug_concept_id, ingredient, 'concept_relationship' FROM by_relationship AS r
+WHERE NOT EXISTS (SELECT 1 FROM by_ancestor AS a WHERE a.drug_concept_id = r.drug_concept_id)
+UNION ALL
+SELECT drug_concept_id, ingredient, 'concept_name' FROM by_name AS n
+WHERE NOT EXISTS (SELECT 1 FROM by_ancestor AS a WHERE a.drug_concept_id = n.drug_concept_id)
+  AND NOT EXISTS (SELECT 1 FROM by_relationship AS r
+                  WHERE r.drug_concept_id = n.drug_concept_id);
+
+CREATE OR REPLACE TEMP VIEW omop_drug_ingredients AS
+SELECT drug_concept_id, list(DISTINCT ingredient ORDER BY ingredient) AS ingredients,
+       min(route) AS route
+FROM omop_drug_ingredient_routes
+WHERE drug_concept_id IS NOT NULL
 GROUP BY drug_concept_id;

@@ -24,7 +24,10 @@ SELECT
         WHEN coalesce(TRY_CAST(d.drug_exposure_start_datetime AS TIMESTAMP),
                       CAST(TRY_CAST(d.drug_exposure_start_date AS DATE) AS TIMESTAMP)) IS NULL
             THEN 'drug_exposure start missing or unparseable'
-    END AS skip_reason
+    END AS skip_reason,
+    di.route AS ingredient_route,
+    TRY_CAST(d.drug_concept_id AS BIGINT) AS concept_id,
+    nullif(trim(CAST(d.drug_source_value AS VARCHAR)), '') AS source_value
 FROM src_drug_exposure AS d
 LEFT JOIN omop_drug_ingredients AS di ON di.drug_concept_id = TRY_CAST(d.drug_concept_id AS BIGINT)
 LEFT JOIN ref_omop_drug_types AS dt

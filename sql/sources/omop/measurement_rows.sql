@@ -19,7 +19,9 @@ SELECT
         WHEN coalesce(TRY_CAST(m.measurement_datetime AS TIMESTAMP),
                       CAST(TRY_CAST(m.measurement_date AS DATE) AS TIMESTAMP)) IS NULL
             THEN 'measurement date missing or unparseable'
-    END AS skip_reason
+    END AS skip_reason,
+    TRY_CAST(m.measurement_concept_id AS BIGINT) AS concept_id,
+    nullif(trim(CAST(m.measurement_source_value AS VARCHAR)), '') AS source_value
 FROM src_measurement AS m
 LEFT JOIN omop_lab_concepts AS lc ON lc.concept_id = TRY_CAST(m.measurement_concept_id AS BIGINT)
 LEFT JOIN omop_unit_concepts AS u ON u.concept_id = TRY_CAST(m.unit_concept_id AS BIGINT);
