@@ -92,6 +92,37 @@ def calcium_measure_records(measures: pd.DataFrame, threshold: int) -> list[dict
     return out
 
 
+DEVIATION_COUNTS = ("n_mg_after_grace", "n_no_mg_after_grace")
+
+
+def deviation_records(
+    deviations: pd.DataFrame, attrition: list[dict[str, Any]], threshold: int
+) -> list[dict[str, Any]]:
+    """results.json ``post_grace_deviations``: per arm, analysed episodes given Mg after the
+    grace period and before the outcome draw, and those not (sql/post_grace_deviations.sql).
+
+    The two counts of an arm add up to the arm's attrition count, so both are hidden when
+    either is small or when the attrition hides the arm (``attrition``: the suppressed
+    attrition records); the arm total itself is not repeated here.
+    """
+    hidden_arms = {
+        step.startswith("analysed episodes: exposed")
+        for row in attrition
+        if (step := str(row.get("step", ""))).startswith("analysed episodes:")
+        and row.get("n") is None
+    }
+    out = []
+    for row in deviations.to_dict(orient="records"):
+        exposed = bool(row["exposed"])
+        counts = {key: int(row[key]) for key in DEVIATION_COUNTS}
+        record: dict[str, Any] = {"exposed": exposed, **counts}
+        if exposed in hidden_arms or any(is_small(v, threshold) for v in counts.values()):
+            record.update(dict.fromkeys(DEVIATION_COUNTS))
+            record[SUPPRESSED_KEY] = suppressed_text(threshold)
+        out.append(record)
+    return out
+
+
 def assemble_results(
     *,
     fitted: dict[str, Any],
@@ -110,6 +141,7 @@ def assemble_results(
     (:func:`mgca.engine.registry.report_tables`).
     """
     threshold = config.privacy.small_cell_threshold
+    attrition = attrition_records(tables["attrition"], threshold)
     results: dict[str, Any] = {
         "estimates": [
             suppress_estimate(e, COUNT_KEYS, ("n_exposed", "n_unexposed"), threshold)
@@ -121,8 +153,11 @@ def assemble_results(
         "secondary": fitted["secondary"],
         "diagnostics": fitted["diagnostics"],
         "sensitivity": sensitivity,
-        "attrition": attrition_records(tables["attrition"], threshold),
+        "attrition": attrition,
         "calcium_measures": calcium_measure_records(tables["calcium_measures"], threshold),
+        "post_grace_deviations": deviation_records(
+            tables["post_grace_deviations"], attrition, threshold
+        ),
         "data_quality": records(tables["data_quality"], ["n_rows", "n_flagged"], threshold),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold),
         "synthetic_truth": truth,
