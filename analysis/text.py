@@ -83,11 +83,27 @@ def outcome_words(study: StudyConfig | None) -> str:
 
 
 def _contrast_words(study: StudyConfig | None) -> str:
-    """The contrast every adjusted estimand compares, strategy against strategy."""
+    """The contrast every adjusted estimand compares, strategy against strategy: an
+    initiation (intention-to-treat-like) contrast, not a per-protocol one."""
     grace = grace_words(study)
     return (
-        f"IV/oral Mg repletion within {grace} after index vs no Mg repletion within {grace} "
-        f"(usual care afterwards), on albumin-corrected Ca at {horizon_words(study)}"
+        f"starting IV/oral Mg repletion within {grace} after index vs not starting it within "
+        f"{grace} (an initiation contrast: usual care afterwards in both arms, so Mg given "
+        f"later stays in the second arm), on albumin-corrected Ca at {horizon_words(study)}"
+    )
+
+
+def deviation_words(study: StudyConfig | None) -> str:
+    """What the post-grace Mg counts (results.json ``post_grace_deviations``) mean."""
+    grace = grace_words(study)
+    return (
+        f"Episodes given Mg after the grace period ({grace}) and before their outcome draw. "
+        "The contrast is an initiation one (Mg started within the grace period vs not started "
+        "within it), so later Mg in the unexposed arm is usual care, not a deviation that is "
+        "censored: the more of it, the more the estimate compares Mg now with Mg later "
+        "rather than Mg with no Mg. In the exposed arm the count is Mg continued or repeated; "
+        "stopping after the first dose is within that strategy. A per-protocol contrast "
+        "(clone, censor at deviation, weight) is not estimated."
     )
 
 
@@ -155,6 +171,7 @@ def estimand_words(study: StudyConfig) -> dict[str, str]:
         "cohort": cohort_words(study),
         "exposure": exposure_words(study),
         "outcome": outcome_words(study),
+        "deviations": deviation_words(study),
     }
 
 
@@ -253,12 +270,14 @@ def target_trial_words(config: MgcaConfig, adjustment_set: Sequence[str]) -> dic
             f"{s.ca_corrected_low_mmol_l:.2f} mmol/L with the latest albumin drawn at or before "
             f"it, at most {s.albumin_lookback_hours} h earlier) drawn at most "
             f"{s.concurrent_window_hours} h apart (first such episode per stay; no test drawn "
-            "after time zero decides eligibility), not already given Mg at or before it; "
+            "after time zero decides eligibility), not already given Mg at or before it, and "
+            f"not given obstetric MgSO4 or citrate-CRRT calcium by {s.grace_hours} h after it; "
             "emulated in sql/index_events.sql and sql/cohort_eligibility.sql"
         ),
         "treatment_strategies": (
-            f"(1) start IV or oral Mg repletion within {s.grace_hours} h of time zero; (2) no "
-            f"Mg within {s.grace_hours} h; usual care (including calcium) otherwise in both"
+            f"(1) start IV or oral Mg repletion within {s.grace_hours} h of time zero; (2) do "
+            f"not start Mg within {s.grace_hours} h; usual care (including calcium, and Mg "
+            "after the grace period) otherwise in both"
         ),
         "assignment": (
             "Not randomised: the strategy is the one the data show within the grace period "
@@ -278,9 +297,12 @@ def target_trial_words(config: MgcaConfig, adjustment_set: Sequence[str]) -> dic
             "outcome are not analysed and are counted in the attrition table)"
         ),
         "causal_contrast": (
-            "Observational analogue of the per-protocol effect at assignment: average "
-            "treatment effect (difference in mean outcome, strategy 1 − strategy 2, mmol/L) in "
-            "the analysed cohort"
+            "Observational analogue of an initiation (intention-to-treat-like) effect: Mg "
+            f"started within {s.grace_hours} h vs not started within {s.grace_hours} h, "
+            "whatever happens afterwards (Mg given later in strategy 2 is not censored; "
+            "results.json post_grace_deviations counts it per arm); not a per-protocol effect. "
+            "Average treatment effect (difference in mean outcome, strategy 1 − strategy 2, "
+            "mmol/L) in the analysed cohort"
         ),
         "analysis_plan": (
             "Outcome regression (ANCOVA on baseline, fully interacted, g-computation), "

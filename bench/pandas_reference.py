@@ -295,16 +295,21 @@ def index_events(used: pd.DataFrame, corrected: pd.DataFrame, study: StudyConfig
 def exposure(
     events: pd.DataFrame, meds: pd.DataFrame, encounters: pd.DataFrame, study: StudyConfig
 ) -> pd.DataFrame:
-    """Prior Mg (at or before index) and Mg in (index, index + grace] (index_exposure.sql).
+    """Prior Mg (at or before index), Mg in (index, index + grace], and obstetric MgSO4 or
+    citrate-CRRT calcium at or before index + grace (index_exposure.sql).
 
-    A stay's Mg doses are given administrations of an ``mg_repletion`` ingredient linked to
-    the stay, or unlinked and given between its admit and discharge times.
+    A stay's doses are given administrations of an ``mg_repletion`` (or
+    ``obstetric_magnesium``, ``crrt_citrate``) ingredient linked to the stay, or unlinked and
+    given between its admit and discharge times.
     """
     ingredients = _reference_csv("ingredients")[["ingredient", "role"]]
     meds = meds[meds["given"]].copy()
     meds["ingredient"] = meds["ingredient"].str.strip().str.lower()
     doses = meds.merge(ingredients, on="ingredient", how="inner")
-    doses = doses.loc[doses["role"] == "mg_repletion", [*_ID_KEYS, "time"]]
+    doses = doses.loc[
+        doses["role"].isin(["mg_repletion", "obstetric_magnesium", "crrt_citrate"]),
+        [*_ID_KEYS, "time", "role"],
+    ]
 
     keys = events[[*_ID_KEYS, "index_time"]]
     linked = keys.merge(doses[doses["encounter_id"].notna()], on=_ID_KEYS, how="inner")
@@ -318,21 +323,26 @@ def exposure(
         ]
         linked = pd.concat([linked, unlinked[linked.columns]], ignore_index=True)
     hours = (linked["time"] - linked["index_time"]).dt.total_seconds() / 3600
+    mg = linked["role"] == "mg_repletion"
     linked = linked.assign(
-        prior=linked["time"] <= linked["index_time"],
-        in_grace=(hours > 0) & (hours <= study.grace_hours),
+        prior=mg & (linked["time"] <= linked["index_time"]),
+        in_grace=mg & (hours > 0) & (hours <= study.grace_hours),
+        excluding_drug=~mg & (hours <= study.grace_hours),
         hours_from_index=hours,
     )
     per_stay = linked.groupby("encounter_id").agg(
         prior_mg_repletion=("prior", "any"),
         exposed=("in_grace", "any"),
+        excluding_drug=("excluding_drug", "any"),
     )
     first = linked[linked["in_grace"]].groupby("encounter_id")["hours_from_index"].min()
     out = keys.merge(per_stay, on="encounter_id", how="left")
-    out["prior_mg_repletion"] = out["prior_mg_repletion"].fillna(False).astype(bool)
-    out["exposed"] = out["exposed"].fillna(False).astype(bool)
+    for column in ("prior_mg_repletion", "exposed", "excluding_drug"):
+        out[column] = out[column].fillna(False).astype(bool)
     out["hours_to_first_mg"] = out["encounter_id"].map(first)
-    return out[["encounter_id", "prior_mg_repletion", "exposed", "hours_to_first_mg"]]
+    return out[
+        ["encounter_id", "prior_mg_repletion", "exposed", "hours_to_first_mg", "excluding_drug"]
+    ]
 
 
 def baseline_creatinine(
@@ -403,7 +413,8 @@ def analytic_episodes(
     study: StudyConfig,
 ) -> pd.DataFrame:
     """Index events that pass every eligibility step of cohort_eligibility.sql: adult (known
-    age ≥ ``min_age_years``), no Mg at or before index, baseline creatinine, outcome measured."""
+    age ≥ ``min_age_years``), no obstetric MgSO4 or citrate-CRRT calcium by the end of the grace
+    period, no Mg at or before index, baseline creatinine, outcome measured."""
     cohort = (
         events.merge(encounters[["encounter_id", "age_years"]], on="encounter_id", how="left")
         .merge(exposed, on="encounter_id", how="left")
@@ -412,6 +423,7 @@ def analytic_episodes(
     )
     keep = (
         (cohort["age_years"] >= study.min_age_years)
+        & ~cohort["excluding_drug"]
         & ~cohort["prior_mg_repletion"]
         & cohort["baseline_creatinine_umol_l"].notna()
         & cohort["outcome_ca_corrected_mmol_l"].notna()

@@ -4,10 +4,10 @@
 -- Writes: attrition (step_order INTEGER, step VARCHAR, n_remaining BIGINT, n_excluded BIGINT,
 --         exclusion_reason VARCHAR).
 --
--- Steps 1-7 come from eligibility_steps (criteria and thresholds: cohort_eligibility.sql).
+-- Steps 1-9 come from eligibility_steps (criteria and thresholds: cohort_eligibility.sql).
 -- Each excluded stay is counted once, under the first step it fails, so
--- n_remaining(k) = n_remaining(k - 1) - n_excluded(k), and step 7 is the analysed episodes.
--- Steps 8 and 9 split the analysed episodes into exposed and unexposed (n_remaining only;
+-- n_remaining(k) = n_remaining(k - 1) - n_excluded(k), and step 9 is the analysed episodes.
+-- Steps 10 and 11 split the analysed episodes into exposed and unexposed (n_remaining only;
 -- n_excluded and exclusion_reason null).
 
 CREATE OR REPLACE TABLE attrition AS
@@ -38,8 +38,8 @@ exposure_split AS (
         CAST(NULL AS VARCHAR) AS exclusion_reason
     FROM (
         VALUES
-            (8, 'analysed episodes: exposed (Mg given within grace_hours of index)', TRUE),
-            (9, 'analysed episodes: unexposed', FALSE)
+            (10, 'analysed episodes: exposed (Mg given within grace_hours of index)', TRUE),
+            (11, 'analysed episodes: unexposed', FALSE)
     ) AS s (step_order, step, exposed)
     LEFT JOIN analytic_cohort AS c
         ON 1 = 1

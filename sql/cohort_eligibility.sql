@@ -12,9 +12,15 @@
 --     a total Ca corrected with an albumin of the look-back (index_events.sql hierarchy)
 --   3 an index event (index_events: concurrent hypoMg + hypoCa)
 --   4 adult: encounters.age_years >= cfg.min_age_years (years, default 18); unknown age fails
---   5 no Mg repletion at or before index in the stay (index_exposure.prior_mg_repletion)
---   6 baseline creatinine in [index - cfg.baseline_lookback_hours, index]
---   7 outcome corrected Ca within cfg.horizon_hours +/- cfg.outcome_tolerance_hours
+--   5 no obstetric MgSO4 in the stay up to index + cfg.grace_hours (hours, default 6)
+--     (index_exposure.obstetric_mg_by_grace; MgSO4 given for another indication)
+--   6 no citrate-CRRT calcium in the stay up to index + cfg.grace_hours
+--     (index_exposure.crrt_citrate_by_grace; a patient on CRRT). Dialysis itself is not in
+--     the canonical schema (no procedures table): only CRRT charted as its calcium
+--     replacement is seen.
+--   7 no Mg repletion at or before index in the stay (index_exposure.prior_mg_repletion)
+--   8 baseline creatinine in [index - cfg.baseline_lookback_hours, index]
+--   9 outcome corrected Ca within cfg.horizon_hours +/- cfg.outcome_tolerance_hours
 --     = analysed episodes
 
 CREATE OR REPLACE TABLE eligibility_steps AS
@@ -31,11 +37,17 @@ FROM (
         (3, 'with concurrent hypoMg and hypoCa (index event)',
             'no low Mg and low ionized or corrected Ca drawn within concurrent_window_hours'),
         (4, 'adults', 'age below min_age_years or unknown'),
-        (5, 'no Mg repletion at or before index',
+        (5, 'no obstetric MgSO4 by the end of the grace period',
+            'obstetric MgSO4 (seizure prophylaxis) given in the stay at or before index + '
+            || 'grace_hours'),
+        (6, 'no citrate-CRRT calcium by the end of the grace period',
+            'calcium replacement of citrate CRRT given in the stay at or before index + '
+            || 'grace_hours (on CRRT)'),
+        (7, 'no Mg repletion at or before index',
             'Mg given at or before index in the stay (prevalent user)'),
-        (6, 'baseline creatinine available',
+        (8, 'baseline creatinine available',
             'no creatinine within baseline_lookback_hours before index'),
-        (7, 'analysed episodes (outcome measured)',
+        (9, 'analysed episodes (outcome measured)',
             'no corrected Ca within horizon_hours +/- outcome_tolerance_hours '
             || '(discharged, died or not re-tested)')
 ) AS steps (step_order, step, exclusion_reason);
@@ -68,9 +80,11 @@ first_failure AS (
             WHEN mg.encounter_id IS NULL OR ca.encounter_id IS NULL THEN 2
             WHEN i.encounter_id IS NULL THEN 3
             WHEN e.age_years IS NULL OR e.age_years < cfg.min_age_years THEN 4
-            WHEN x.prior_mg_repletion THEN 5
-            WHEN cov.baseline_creatinine_umol_l IS NULL THEN 6
-            WHEN o.outcome_ca_corrected_mmol_l IS NULL THEN 7
+            WHEN x.obstetric_mg_by_grace THEN 5
+            WHEN x.crrt_citrate_by_grace THEN 6
+            WHEN x.prior_mg_repletion THEN 7
+            WHEN cov.baseline_creatinine_umol_l IS NULL THEN 8
+            WHEN o.outcome_ca_corrected_mmol_l IS NULL THEN 9
         END AS first_failed_step
     FROM encounters AS e
     CROSS JOIN study_config AS cfg

@@ -27,7 +27,8 @@
 --                                    not used unless an ionized Ca stands for it)
 --   calcium_measure:<measure>        calcium_status rows by the measure used ('ionized',
 --                                    'corrected', 'total_uncorrected': a flagged fallback)
---   pth_status:<status>              hypocalcaemia episodes by PTH status ('not_measured')
+--   pth_status:<status>              hypocalcaemia episodes by PTH status ('not_measured',
+--                                    'measured_only_after_mg': no PTH before the first Mg)
 --   discharge_before_admit           encounters whose discharge_time < admit_time
 --   not_given                        administrations recorded as ordered but not given
 --   unknown_ingredient               ingredient not in sql/reference/ingredients.csv
@@ -177,6 +178,9 @@ checks AS (
         COUNT(*),
         MAX(CASE p.pth_status
             WHEN 'not_measured' THEN 'hypocalcaemia episodes without a PTH in the window'
+            WHEN 'measured_only_after_mg'
+                THEN 'hypocalcaemia episodes whose PTHs in the window were all drawn after '
+                || 'the first Mg dose (not used)'
             ELSE 'hypocalcaemia episodes with a PTH: ' || p.pth_status
         END)
     FROM hypocalcaemia_pth_status AS p

@@ -1,5 +1,6 @@
 -- index_exposure: what was given around time zero: prior magnesium (prevalent use, which
--- excludes), magnesium in the grace period (the exposure) and calcium in the grace period.
+-- excludes), obstetric MgSO4 and citrate-CRRT calcium (which exclude), magnesium in the grace
+-- period (the exposure) and calcium in the grace period.
 --
 -- Reads:  index_events, encounters, mg_repletion, medication_harmonised,
 --         calcium_supplementation, study_config.
@@ -24,6 +25,20 @@
 --                        9.99 mmol/g, or mmol / mEq as recorded); 0 when none; null when
 --                        one of them has no known elemental amount. Descriptive only, like
 --                        calcium_in_grace.
+--   obstetric_mg_by_grace  a given administration of role 'obstetric_magnesium'
+--                        (ingredients.csv: MgSO4 for obstetric seizure prophylaxis, MIMIC-IV
+--                        inputevents 227524 and eMAR 'Magnesium Sulfate (OB)'/'(L&D)') of the
+--                        stay at or before index_time + cfg.grace_hours (hours, default 6):
+--                        an obstetric patient whose Mg is given for another indication and
+--                        would otherwise look unexposed; excluded (cohort_eligibility.sql).
+--   crrt_citrate_by_grace  the same for role 'crrt_citrate' (calcium replacement of
+--                        citrate-anticoagulated CRRT, MIMIC-IV inputevents 227525): a patient
+--                        on CRRT, whose calcium is set by the citrate protocol, not by Mg;
+--                        excluded. Both are judged up to the end of the grace period, when
+--                        the strategy is assigned (a stay that starts either later stays in:
+--                        it is usual care after assignment, as for any later Mg).
+--   Stays are matched like Mg doses: linked to the stay, or unlinked and given between its
+--   admit and discharge times.
 
 CREATE OR REPLACE TABLE index_exposure AS
 WITH
@@ -66,6 +81,27 @@ mg_by_index AS (
     GROUP BY encounter_id
 ),
 
+stay_exclusion_drugs AS (
+    SELECT
+        i.encounter_id,
+        MAX(CASE WHEN h.role = 'obstetric_magnesium' THEN 1 ELSE 0 END) = 1 AS obstetric_mg,
+        MAX(CASE WHEN h.role = 'crrt_citrate' THEN 1 ELSE 0 END) = 1 AS crrt_citrate
+    FROM index_events AS i
+    INNER JOIN encounters AS e
+        ON e.encounter_id = i.encounter_id
+    INNER JOIN medication_harmonised AS h
+        ON h.subject_id = i.subject_id
+        AND (
+            h.encounter_id = i.encounter_id
+            OR (h.encounter_id IS NULL AND h.time >= e.admit_time AND h.time <= e.discharge_time)
+        )
+    CROSS JOIN study_config AS cfg
+    WHERE h.given
+        AND h.role IN ('obstetric_magnesium', 'crrt_citrate')
+        AND date_diff('second', i.index_time, h.time) / 3600.0 <= cfg.grace_hours
+    GROUP BY i.encounter_id
+),
+
 calcium_in_grace AS (
     SELECT
         i.encounter_id,
@@ -105,9 +141,13 @@ SELECT
         WHEN cg.encounter_id IS NULL THEN CAST(0 AS DOUBLE)
         WHEN cg.n_calcium_doses_grace_unknown_amount > 0 THEN NULL
         ELSE round(cg.calcium_dose_grace_known_mmol, 6)
-    END AS calcium_dose_grace_mmol
+    END AS calcium_dose_grace_mmol,
+    COALESCE(xd.obstetric_mg, FALSE) AS obstetric_mg_by_grace,
+    COALESCE(xd.crrt_citrate, FALSE) AS crrt_citrate_by_grace
 FROM index_events AS i
 LEFT JOIN mg_by_index AS mg
     ON mg.encounter_id = i.encounter_id
 LEFT JOIN calcium_in_grace AS cg
-    ON cg.encounter_id = i.encounter_id;
+    ON cg.encounter_id = i.encounter_id
+LEFT JOIN stay_exclusion_drugs AS xd
+    ON xd.encounter_id = i.encounter_id;

@@ -7,7 +7,10 @@
 --         followup_pth_hours_from_index DOUBLE); PTH in pmol/L (lab_harmonised SI).
 --
 -- baseline_pth_pmol_l: the last used PTH of the stay in [index - cfg.pth_window_hours, index]
---   (hours, default 24; the window hypocalcaemia_pth_status uses).
+--   (hours, default 24; the window hypocalcaemia_pth_status uses). It is always drawn
+--   before any Mg: an analysed episode had no Mg at or before index (cohort_eligibility.sql
+--   step 7), so the PTH status before treatment comes from this value, never from a PTH
+--   drawn later in the episode.
 -- followup_pth_pmol_l: the first used PTH of the stay in
 --   (index + cfg.grace_hours, index + cfg.pth_response_hours] (hours, defaults 6 and 72):
 --   after exposure is decided (clinical.md: PTH rises within minutes of IV Mg in

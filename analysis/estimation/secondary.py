@@ -238,7 +238,7 @@ def correction_within_window(
     rd, rd_se = float(p1.mean() - p0.mean()), float(math.sqrt(grad @ cov @ grad))
     outcome = (
         f"albumin-corrected Ca ≥ {study.ca_corrected_low_mmol_l:.2f} mmol/L at any draw in "
-        f"(index, index + {study.correction_window_hours} h]"
+        f"(index + {study.grace_hours} h, index + {study.correction_window_hours} h]"
     )
     common = {
         "outcome": outcome,
@@ -247,7 +247,8 @@ def correction_within_window(
         "adjustment_set": covariates,
         "notes": [
             "episodes without a corrected Ca drawn in the window are left out (n_dropped)",
-            "a correction during the grace period counts (follow-up starts at time zero)",
+            f"follow-up starts when the {study.grace_hours} h grace period ends (pre-specified): "
+            "draws inside it, where the treated get extra post-dose re-checks, never count",
         ],
     }
     method = (
@@ -321,8 +322,9 @@ def time_to_correction(
             f"{study.ca_corrected_low_mmol_l:.2f} mmol/L), Mg repletion within "
             f"{study.grace_hours} h vs not"
         ),
-        outcome="hours from index to the first corrected Ca at or above the threshold, "
-        "censored at the last corrected Ca draw before discharge",
+        outcome="hours from index to the first corrected Ca at or above the threshold drawn "
+        f"after the {study.grace_hours} h grace period, censored at the last corrected Ca "
+        "draw before discharge",
         unit="ratio",
         scale="hazard ratio",
         method=f"Cox proportional hazards (statsmodels PHReg, Efron ties) on exposure, "
@@ -334,6 +336,8 @@ def time_to_correction(
         notes=[
             "proportional hazards assumed; correction is only seen when calcium is drawn "
             "(interval-censored in truth), so the hazard ratio also reflects testing frequency",
+            f"follow-up starts when the {study.grace_hours} h grace period ends (pre-specified): "
+            "draws inside it, where the treated get extra post-dose re-checks, never count",
         ],
     )
 

@@ -5,7 +5,10 @@ Components follow Hernán & Robins (Am J Epidemiol 2016;183:758): eligibility, t
 strategies, assignment, time zero, outcome, follow-up, causal contrast and analysis plan.
 Each value says what the trial would do and how the data emulate it; every number comes
 from the run's config (units in the text). The wording lives in ``mgca.analysis.text`` with
-the estimands it must agree with.
+the estimands it must agree with. The causal contrast is an initiation (intention-to-treat-
+like) one: Mg started within the grace period vs not started within it, with usual care,
+later Mg included, afterwards; not a per-protocol contrast (no censoring at deviation). The
+post-grace Mg it leaves in both arms is counted per arm (sql/post_grace_deviations.sql).
 """
 
 from __future__ import annotations

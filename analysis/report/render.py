@@ -457,6 +457,9 @@ def render_report(context: ReportContext) -> str:
     order += [e.get("name", "") for e in estimates if e.get("name") not in ESTIMATE_LABELS]
     attrition_cols, attrition_rows = _rows(attrition, threshold)
     measure_cols, measure_rows = _rows(list(results.get("calcium_measures") or []), threshold)
+    deviation_cols, deviation_rows = _rows(
+        list(results.get("post_grace_deviations") or []), threshold
+    )
     primary_view = _estimate_view(primary, threshold) if primary is not None else None
     naive = _find(estimates, "naive_before_after")
     naive_view = _estimate_view(naive, threshold) if naive is not None else None
@@ -489,6 +492,8 @@ def render_report(context: ReportContext) -> str:
         consort=consort_diagram(_scrubbed_records(attrition), threshold),
         calcium_measure_columns=measure_cols,
         calcium_measure_rows=measure_rows,
+        deviation_columns=deviation_cols,
+        deviation_rows=deviation_rows,
         quality={k: _scrubbed(v) for k, v in quality.items()},
         table_one=None if t1 is None or t1.empty else t1.to_dict("records"),
         exposed_label=group_label(True, study),

@@ -33,8 +33,8 @@ SQL_STEPS: tuple[str, ...] = (
     "calcium_corrected.sql",
     "calcium_status.sql",
     "low_value_episodes.sql",
-    "hypocalcaemia_pth_status.sql",
     "medication_harmonised.sql",
+    "hypocalcaemia_pth_status.sql",
     "index_events.sql",
     "index_exposure.sql",
     "index_covariates.sql",
@@ -47,6 +47,7 @@ SQL_STEPS: tuple[str, ...] = (
     "analyte_trajectory_summary.sql",
     "trajectory_sample.sql",
     "data_quality.sql",
+    "post_grace_deviations.sql",
     # per-episode tables of the secondary and sensitivity analyses
     "calcium_correction_time.sql",
     "pth_response.sql",
@@ -155,6 +156,12 @@ TABLES: tuple[Table, ...] = (
         "aggregate",
         "exposed, sample_number, measure, hours_from_index, value",
         report_name="trajectory_sample",
+    ),
+    Table(
+        "post_grace_deviations",
+        "aggregate",
+        "exposed DESC",
+        report_name="post_grace_deviations",
     ),
     Table(
         "source_row_counts",

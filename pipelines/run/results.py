@@ -154,6 +154,38 @@ def attrition_totals_hidden(attrition: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(hidden)
 
 
+DEVIATION_COUNTS = ("n_mg_after_grace", "n_no_mg_after_grace")
+
+
+def deviation_records(
+    deviations: pd.DataFrame, attrition: list[dict[str, Any]], threshold: int
+) -> list[dict[str, Any]]:
+    """results.json ``post_grace_deviations``: per arm, analysed episodes given Mg after the
+    grace period and before the outcome draw, and those not (sql/post_grace_deviations.sql).
+
+    The two counts of an arm add up to the arm's attrition count, so both are hidden when
+    either is small or when the attrition hides the arm (``attrition``: the suppressed
+    attrition records); the arm total itself is not repeated here.
+    """
+    hidden_arms = {
+        step.startswith("analysed episodes: exposed")
+        for row in attrition
+        if (step := str(row.get("step", ""))).startswith("analysed episodes:")
+        and row.get("n") is None
+    }
+    out = []
+    for row in deviations.to_dict(orient="records"):
+        exposed = bool(row["exposed"])
+        counts = {key: int(row[key]) for key in DEVIATION_COUNTS}
+        record: dict[str, Any] = {"exposed": exposed, **counts}
+        small = {key for key, value in counts.items() if is_small(value, threshold)}
+        if exposed in hidden_arms or small:
+            why = {key: SMALL if key in small else COMPLEMENTARY for key in DEVIATION_COUNTS}
+            mark_hidden(record, why, threshold)
+        out.append(record)
+    return out
+
+
 def assemble_results(
     *,
     fitted: dict[str, Any],
@@ -192,6 +224,9 @@ def assemble_results(
         ),
         "data_quality": records(
             tables["data_quality"], ["n_rows", "n_flagged"], threshold, rounding
+        ),
+        "post_grace_deviations": deviation_records(
+            tables["post_grace_deviations"], attrition, threshold
         ),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold, rounding),
         "orphan_codes": orphan_code_records(tables.get("orphan_codes"), threshold),

@@ -11,7 +11,11 @@ import pytest
 from test_analysis_report import _parse
 
 from mgca.analysis.report.consort import consort_diagram
-from mgca.analysis.report.figures import analyte_trajectory_figure, trajectory_sample_figure
+from mgca.analysis.report.figures import (
+    analyte_trajectory_figure,
+    group_label,
+    trajectory_sample_figure,
+)
 from mgca.analysis.report.quality_section import data_quality_view, episode_missingness
 from mgca.analysis.report.render import ReportContext, render_report
 from mgca.config import MgcaConfig, ReportConfig, StudyConfig
@@ -508,3 +512,39 @@ def replace_figures(context: ReportContext) -> ReportContext:
     import dataclasses
 
     return dataclasses.replace(context, figures={})
+
+
+def test_cohort_flow_shows_mg_after_the_grace_period_per_arm_with_its_labels() -> None:
+    deviations = [
+        {"exposed": True, "n_mg_after_grace": 100, "n_no_mg_after_grace": 160},
+        {
+            "exposed": False,
+            "n_mg_after_grace": None,
+            "n_no_mg_after_grace": None,
+            "suppressed": "<11",
+        },
+    ]
+    html = render_report(
+        ReportContext(
+            title="t",
+            results={
+                "estimates": [],
+                "attrition": ATTRITION,
+                "data_quality": DATA_QUALITY,
+                "source_rows": SOURCE_ROWS,
+                "post_grace_deviations": deviations,
+            },
+            table_one=None,
+            trajectory_svg=None,
+            config=MgcaConfig(study=StudyConfig()),
+            threshold=THRESHOLD,
+        )
+    )
+    (table,) = re.findall(r'<table class="deviations">.*?<tbody>(.*?)</tbody>', html, re.S)
+    rows = [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td.*?</td>", tr, re.S)]
+        for tr in re.findall(r"<tr>.*?</tr>", table, re.S)
+    ]
+    exposed, unexposed = group_label(True, STUDY), group_label(False, STUDY)
+    assert rows == [[exposed, "100", "160"], [unexposed, "&lt;11", "&lt;11"]]
+    assert "initiation" in _parse(html).text["attrition"]

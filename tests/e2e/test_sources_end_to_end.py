@@ -51,10 +51,13 @@ def test_mimic_end_to_end(tmp_path: Path) -> None:
     assert rows.groupby("source_table")["n_rows"].sum()["hosp/labevents"] == 29
     cohort = pd.read_parquet(tmp_path / "run" / "cohort.parquet")
     exposed = dict(zip(cohort["encounter_id"], cohort["exposed"], strict=True))
-    # eMAR Administered -> exposed; Not Given / Held / obstetric -> unexposed; ICU MgSO4 -> exposed
-    assert exposed == {"20001": True, "20002": False, "20003": True}
+    # eMAR Administered -> exposed; ICU MgSO4 -> exposed; 20002 (MgSO4 Not Given / Held, then
+    # obstetric MgSO4 4 h after index) is excluded at the obstetric step, never unexposed
+    assert exposed == {"20001": True, "20003": True}
     steps = {a["step"]: a["n"] for a in results["attrition"]}
     assert steps["encounters in source"] == 3
+    excluded = {a["step"]: a["n_excluded"] for a in results["attrition"]}
+    assert excluded["no obstetric MgSO4 by the end of the grace period"] == 1
 
 
 def test_meds_end_to_end(tmp_path: Path) -> None:

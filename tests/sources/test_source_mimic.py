@@ -78,8 +78,14 @@ def test_emar_given_only_when_administered(tmp_path: Path) -> None:
             "WHERE source_table IN ('hosp/emar', 'icu/inputevents')"
         ).fetchall()
     )
-    assert reasons["medication excluded: obstetric magnesium (seizure prophylaxis)"] == 1
-    assert reasons["itemid excluded: obstetric magnesium (seizure prophylaxis)"] == 1
+    assert not any("obstetric" in (reason or "") for reason in reasons)
+    # obstetric MgSO4 (eMAR 'Magnesium Sulfate (OB)', ICU itemid 227524) keeps its own
+    # ingredient, never magnesium_sulfate: the core SQL excludes the stay instead
+    obstetric = _rows(target, "medication_administrations", "ingredient LIKE '%obstetric%'")
+    assert sorted((r[0], r[3], r[7], r[8]) for r in obstetric) == [
+        ("10002", "magnesium_sulfate_obstetric", True, "MIMIC-IV:emar:magnesium sulfate (ob)"),
+        ("10002", "magnesium_sulfate_obstetric", True, "MIMIC-IV:inputevents:227524"),
+    ]
     assert reasons["not given: Not Given"] == 1 and reasons["not given: Held"] == 1
     assert reasons["not a dose event: Stopped"] == 1
     assert reasons["rewritten (charting correction)"] == 1

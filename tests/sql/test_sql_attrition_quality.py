@@ -6,18 +6,26 @@ from helpers.stories import assert_rows, build, expect
 
 from mgca.engine.derive import derive
 
-# Nine stays, each written to fail exactly one step (or none). Qualifying labs: Mg 0.55 at
-# d1 08:00, total Ca 1.90 + albumin 30 at d1 10:00 (corrected 2.10), creatinine at 06:00,
-# outcome Ca at d3 10:00 (48 h).
+# Twelve stays, each written to fail exactly one step (or none). Qualifying labs: Mg 0.55 at
+# d1 08:00, total Ca 1.90 + albumin 30 at d1 10:00 (corrected 2.10; index 10:00), creatinine
+# at 06:00, outcome Ca at d3 10:00 (48 h).
 #   e1  no labs at all                                  -> step 2
 #   e2  Mg and corrected Ca both normal                 -> step 3
 #   e3  16 years old                                    -> step 4
 #   e4  age unknown                                     -> step 4
-#   e5  MgSO4 given at 09:00, before index              -> step 5
-#   e6  no creatinine                                   -> step 6
-#   e7  discharged on day 2, no outcome                 -> step 7
+#   e10 obstetric MgSO4 at 09:00, before index          -> step 5
+#   e11 citrate-CRRT calcium at 14:00 (index + 4 h)     -> step 6
+#   e5  MgSO4 given at 09:00, before index              -> step 7
+#   e6  no creatinine                                   -> step 8
+#   e7  discharged on day 2, no outcome                 -> step 9
 #   e8  analysed, MgSO4 at 12:00                        -> exposed
 #   e9  analysed, no Mg                                 -> unexposed
+#   e12 analysed, citrate-CRRT calcium at 17:00 (index + 7 h, after the grace period)
+#                                                       -> unexposed
+QUALIFYING_STAYS = [
+    ("p3", "e3"), ("p4", "e4"), ("p5", "e5"), ("p8", "e8"), ("p9", "e9"),
+    ("p10", "e10"), ("p11", "e11"), ("p12", "e12"),
+]  # fmt: skip
 POPULATION = {
     "encounters": """
         encounter_id | subject_id | admit_time | discharge_time | age_years
@@ -30,6 +38,9 @@ POPULATION = {
         e7           | p7         | d1 00:00   | d2 12:00       | 70
         e8           | p8         | d1 00:00   | d9 00:00       | 70
         e9           | p9         | d1 00:00   | d9 00:00       | 70
+        e10          | p10        | d1 00:00   | d9 00:00       | 70
+        e11          | p11        | d1 00:00   | d9 00:00       | 70
+        e12          | p12        | d1 00:00   | d9 00:00       | 70
     """,
     "labs": """
         subject_id | encounter_id | time     | analyte       | value | unit
@@ -46,7 +57,7 @@ POPULATION = {
         {p}         | {e}           | d3 10:00 | calcium_total | 2.20  | mmol/L
         {p}         | {e}           | d3 10:00 | albumin       | 30    | g/L
         """
-        for p, e in [("p3", "e3"), ("p4", "e4"), ("p5", "e5"), ("p8", "e8"), ("p9", "e9")]
+        for p, e in QUALIFYING_STAYS
     )
     + """
         p6         | e6           | d1 08:00 | magnesium     | 0.55  | mmol/L
@@ -63,6 +74,9 @@ POPULATION = {
         subject_id | encounter_id | time     | ingredient        | dose | dose_unit
         p5         | e5           | d1 09:00 | magnesium_sulfate | 2    | g
         p8         | e8           | d1 12:00 | magnesium_sulfate | 2    | g
+        p10        | e10          | d1 09:00 | magnesium_sulfate_obstetric | 4 | g
+        p11        | e11          | d1 14:00 | citrate_crrt      | 1    | g
+        p12        | e12          | d1 17:00 | citrate_crrt      | 1    | g
     """,
 }
 
@@ -73,36 +87,44 @@ def test_attrition_counts_every_excluded_stay_once_at_its_first_failed_step() ->
         story.rows("attrition", ["step_order", "n_remaining", "n_excluded"]),
         expect("""
         step_order | n_remaining | n_excluded
-        1          | 9           | 0
-        2          | 8           | 1
-        3          | 7           | 1
-        4          | 5           | 2
-        5          | 4           | 1
-        6          | 3           | 1
-        7          | 2           | 1
-        8          | 1           | -
-        9          | 1           | -
+        1          | 12          | 0
+        2          | 11          | 1
+        3          | 10          | 1
+        4          | 8           | 2
+        5          | 7           | 1
+        6          | 6           | 1
+        7          | 5           | 1
+        8          | 4           | 1
+        9          | 3           | 1
+        10         | 1           | -
+        11         | 2           | -
         """),
     )
     first_failed = {
         r["encounter_id"]: r["first_failed_step"] for r in story.rows("cohort_eligibility")
     }
     assert first_failed == {
-        "e1": 2, "e2": 3, "e3": 4, "e4": 4, "e5": 5, "e6": 6, "e7": 7, "e8": None, "e9": None,
+        "e1": 2, "e2": 3, "e3": 4, "e4": 4, "e10": 5, "e11": 6, "e5": 7, "e6": 8, "e7": 9,
+        "e8": None, "e9": None, "e12": None,
     }  # fmt: skip
     assert [r["encounter_id"] for r in story.rows("analytic_cohort", ["encounter_id"])] == [
+        "e12",
         "e8",
         "e9",
     ]
     steps = story.rows("attrition")
-    assert all(r["exclusion_reason"] for r in steps if r["step_order"] in range(2, 8))
-    assert story.value("SELECT step FROM attrition WHERE step_order = 7").startswith("analysed")
+    assert all(r["exclusion_reason"] for r in steps if r["step_order"] in range(2, 10))
+    assert story.value("SELECT step FROM attrition WHERE step_order = 9").startswith("analysed")
+    # neither drug is Mg or Ca repletion: CRRT calcium after the grace period is not exposure
+    assert story.value("SELECT count(*) FROM mg_repletion WHERE encounter_id = 'e10'") == 0
+    assert story.value("SELECT count(*) FROM calcium_supplementation") == 0
 
 
 def test_attrition_of_an_empty_source_is_all_zeros() -> None:
     story = build(encounters=None)
     assert [(r["n_remaining"], r["n_excluded"]) for r in story.rows("attrition")] == [
-        (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, None), (0, None),
+        (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0),
+        (0, None), (0, None),
     ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from importlib import resources
 
+import pytest
 from helpers.stories import assert_rows, at, build, expect
 
 STAY = """
@@ -268,3 +269,44 @@ def test_pth_drawn_during_the_episode_beats_one_nearer_outside_it() -> None:
         pth_window_hours=0,
     )
     assert [r["pth_status"] for r in story.rows("hypocalcaemia_pth_status")] == ["not_measured"]
+
+
+@pytest.mark.parametrize(
+    ("mg_at", "mg_encounter", "expected"),
+    [
+        # Episode d2 08:00 - d3 08:00. PTH 30 pg/mL (normal) at d2 10:00, 120 pg/mL (raised)
+        # at d2 20:00. No Mg: the one nearest the nadir decides (inappropriately normal).
+        (None, None, "inappropriately_normal_or_low | d2 10:00"),
+        # Mg at d2 09:00, before both PTHs: neither is used; they exist, so not 'not_measured'
+        ("d2 09:00", "e1", "measured_only_after_mg | -"),
+        # Mg at d2 15:00: the PTH before it decides even though it is the only one left
+        ("d2 15:00", "e1", "inappropriately_normal_or_low | d2 10:00"),
+        # Mg at the PTH's own minute counts as before it (as a dose at index makes a
+        # prevalent user); an unlinked dose inside the stay is the stay's dose
+        ("d2 10:00", "e1", "measured_only_after_mg | -"),
+        ("d2 09:00", "-", "measured_only_after_mg | -"),
+    ],
+)
+def test_pth_status_uses_only_a_pth_drawn_before_any_mg(
+    mg_at: str | None, mg_encounter: str | None, expected: str
+) -> None:
+    labs = """
+    subject_id | encounter_id | time     | analyte       | value | unit
+    p1         | e1           | d2 08:00 | calcium_total | 1.90  | mmol/L
+    p1         | e1           | d2 08:00 | albumin       | 40    | g/L
+    p1         | e1           | d2 10:00 | pth           | 30    | pg/mL
+    p1         | e1           | d2 20:00 | pth           | 120   | pg/mL
+    p1         | e1           | d3 08:00 | calcium_total | 2.20  | mmol/L
+    p1         | e1           | d3 08:00 | albumin       | 40    | g/L
+    """
+    meds = None
+    if mg_at is not None:
+        meds = f"""
+        subject_id | encounter_id   | time    | ingredient        | dose | dose_unit
+        p1         | {mg_encounter} | {mg_at} | magnesium_sulfate | 2    | g
+        """
+    story = build(encounters=STAY, labs=labs, meds=meds)
+    assert_rows(
+        story.rows("hypocalcaemia_pth_status", ["pth_status", "pth_time"]),
+        expect("pth_status | pth_time\n" + expected),
+    )

@@ -112,7 +112,7 @@ def test_mg_ordered_but_not_given_is_not_exposure() -> None:
 @pytest.mark.parametrize("given_at", ["d1 09:00", "d1 10:00"])
 def test_mg_given_before_or_exactly_at_index_excludes_the_stay(given_at: str) -> None:
     # Mg already running when the calcium comes back low (or hung at the very minute of the
-    # qualifying draw) makes this a prevalent user: excluded at step 5, and that dose is
+    # qualifying draw) makes this a prevalent user: excluded at step 7, and that dose is
     # never counted as exposure.
     story = build(
         encounters=STAY,
@@ -129,16 +129,16 @@ def test_mg_given_before_or_exactly_at_index_excludes_the_stay(given_at: str) ->
         d1 10:00   | true               | false
         """),
     )
-    assert story.excluded_at("e1") == 5
+    assert story.excluded_at("e1") == 7
     assert story.rows("analytic_cohort") == []
 
 
-@pytest.mark.parametrize(("given_at", "excluded_at"), [("d1 09:00", 5), ("d16 09:00", None)])
+@pytest.mark.parametrize(("given_at", "excluded_at"), [("d1 09:00", 7), ("d16 09:00", None)])
 def test_mg_dose_without_encounter_id_belongs_to_the_stay_it_was_given_in(
     given_at: str, excluded_at: int | None
 ) -> None:
     # The eMAR row of a MgSO4 dose lost its stay link. Given at 09:00 during the stay, an hour
-    # before index, it still makes a prevalent user (step 5); given a week after discharge it
+    # before index, it still makes a prevalent user (step 7); given a week after discharge it
     # belongs to no stay and the episode is analysed as usual.
     story = build(
         encounters=STAY,
@@ -479,3 +479,38 @@ def test_calcium_of_unknown_amount_in_grace_gives_an_unknown_dose() -> None:
         {"table_name": "calcium_supplementation", "analyte": "calcium_gluconate",
          "n_rows": 1, "n_flagged": 1},
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ingredient", "time", "given", "encounter", "failed_step"),
+    [
+        # obstetric MgSO4 the day before, at the last minute of the grace period, unlinked
+        # but inside the stay: excluded at step 5; one minute after the grace period, or
+        # charted but not given: the stay stays in (unexposed: it is not Mg repletion)
+        ("magnesium_sulfate_obstetric", "d1 01:00", "true", "e1", 5),
+        ("magnesium_sulfate_obstetric", "d1 16:00", "true", "e1", 5),
+        ("magnesium_sulfate_obstetric", "d1 12:00", "true", "-", 5),
+        ("magnesium_sulfate_obstetric", "d1 16:01", "true", "e1", None),
+        ("magnesium_sulfate_obstetric", "d1 12:00", "false", "e1", None),
+        # citrate-CRRT calcium: the same window, step 6
+        ("citrate_crrt", "d1 09:00", "true", "e1", 6),
+        ("citrate_crrt", "d1 16:00", "true", "e1", 6),
+        ("citrate_crrt", "d1 16:01", "true", "e1", None),
+    ],
+)
+def test_obstetric_mg_and_crrt_citrate_by_the_end_of_grace_exclude_the_stay(
+    ingredient: str, time: str, given: str, encounter: str, failed_step: int | None
+) -> None:
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS,
+        meds=MEDS_HEADER
+        + f"""
+        p1 | {encounter} | {time} | {ingredient} | 4 | g | iv | {given}
+        """,
+    )
+    assert story.excluded_at("e1") == failed_step
+    if failed_step is None:
+        assert story.rows("analytic_cohort", ["exposed", "calcium_in_grace"]) == [
+            {"exposed": False, "calcium_in_grace": False}
+        ]

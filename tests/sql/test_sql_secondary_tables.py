@@ -63,6 +63,35 @@ def test_never_corrected_is_censored_at_the_last_calcium_not_at_discharge() -> N
     assert story.value("SELECT n_calcium_after_index FROM index_calcium_correction") == 3
 
 
+@pytest.mark.parametrize(
+    ("recheck_at", "expected"),
+    [
+        # a normal post-dose re-check at 3 h, or at exactly 6 h, is inside the grace period:
+        # follow-up starts after it, so the event is the normal draw at 48 h
+        ("d1 13:00", "true | 48.0 | corrected | true | 3"),
+        ("d1 16:00", "true | 48.0 | corrected | true | 3"),
+        # one minute after the grace period it is follow-up: corrected at 6 h 1 min
+        ("d1 16:01", "true | 6.016666666666667 | corrected | true | 3"),
+    ],
+)
+def test_follow_up_for_correction_starts_when_the_grace_period_ends(
+    recheck_at: str, expected: str
+) -> None:
+    # normal re-check, then low at 24 h, normal at 48 h
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS
+        + calcium_at((recheck_at, 2.20), ("d2 10:00", 2.05), ("d3 10:00", 2.20)),
+    )
+    assert_rows(
+        story.rows("index_calcium_correction", CORRECTION),
+        expect(
+            "corrected | hours_to_event | end_reason | corrected_within_window "
+            "| n_calcium_after_index\n" + expected
+        ),
+    )
+
+
 def test_correction_after_the_window_is_not_within_it() -> None:
     # low at 48 h, normal at 80 h: corrected (event at 80 h) but not within 72 h
     story = build(
