@@ -522,6 +522,7 @@ def test_cohort_flow_shows_mg_after_the_grace_period_per_arm_with_its_labels() -
             "n_mg_after_grace": None,
             "n_no_mg_after_grace": None,
             "suppressed": "<11",
+            "suppressed_why": {"n_mg_after_grace": "small", "n_no_mg_after_grace": "small"},
         },
     ]
     html = render_report(
