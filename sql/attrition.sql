@@ -7,8 +7,9 @@
 -- Steps 1-9 come from eligibility_steps (criteria and thresholds: cohort_eligibility.sql).
 -- Each excluded stay is counted once, under the first step it fails, so
 -- n_remaining(k) = n_remaining(k - 1) - n_excluded(k), and step 9 is the analysed episodes.
--- Steps 10 and 11 split the analysed episodes into exposed and unexposed (n_remaining only;
--- n_excluded and exclusion_reason null).
+-- The two steps after the last one (10 and 11) split the analysed episodes into exposed and
+-- unexposed (n_remaining only; n_excluded and exclusion_reason null); their numbers follow
+-- the last eligibility step, so adding a step never makes two steps share a number.
 
 CREATE OR REPLACE TABLE attrition AS
 WITH
@@ -29,21 +30,26 @@ eligibility_counts AS (
     GROUP BY s.step_order, s.step, s.exclusion_reason
 ),
 
+last_step AS (
+    SELECT MAX(step_order) AS step_order FROM eligibility_steps
+),
+
 exposure_split AS (
     SELECT
-        s.step_order,
+        l.step_order + s.step_offset AS step_order,
         s.step,
         SUM(CASE WHEN c.exposed = s.exposed THEN 1 ELSE 0 END) AS n_remaining,
         CAST(NULL AS BIGINT) AS n_excluded,
         CAST(NULL AS VARCHAR) AS exclusion_reason
     FROM (
         VALUES
-            (10, 'analysed episodes: exposed (Mg given within grace_hours of index)', TRUE),
-            (11, 'analysed episodes: unexposed', FALSE)
-    ) AS s (step_order, step, exposed)
+            (1, 'analysed episodes: exposed (Mg given within grace_hours of index)', TRUE),
+            (2, 'analysed episodes: unexposed', FALSE)
+    ) AS s (step_offset, step, exposed)
+    CROSS JOIN last_step AS l
     LEFT JOIN analytic_cohort AS c
         ON 1 = 1
-    GROUP BY s.step_order, s.step
+    GROUP BY l.step_order + s.step_offset, s.step
 )
 
 SELECT

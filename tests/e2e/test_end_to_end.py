@@ -200,13 +200,15 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
     html = (run_dir / "report.html").read_text()
     for section in (
         "target-trial",
-        "primary-estimators",
+        "estimates",
         "diagnostics",
         "secondary",
         "sensitivity",
         "forest",
+        "time-to-correction",
     ):
         assert f'id="{section}"' in html
+    assert "<svg" in html.split('id="time-to-correction"')[1].split("</section>")[0]
 
 
 def test_cohort_parquet_is_one_row_per_episode(run_dir: Path) -> None:

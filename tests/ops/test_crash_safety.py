@@ -53,7 +53,7 @@ def test_sigkill_at_each_stage_leaves_previous_run_intact(tmp_path: Path) -> Non
         assert tree_digest(out) == baseline, f"previous run changed by a kill during {stage}"
         # Only hidden names beside the run folder: staging folders and the lock file.
         # (index.html and history.json, the run history, are rewritten only after a publish)
-        assert all(n.startswith(".") or n in ("index.html", "history.json")
+        assert all(n.startswith(".") or n in ("index.html", "history.json", "mgca-run.log")
                    for n in _siblings(out)), (stage, _siblings(out))
         for db in out.parent.glob(".staging-*/private/mgca.duckdb"):
             with duckdb.connect(str(db)) as con:  # replays or discards the WAL; must open
