@@ -545,3 +545,13 @@ def load_reference_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     if missing:
         raise ReferenceDataError(f"reference CSVs missing from mgca.sql/reference: {missing}")
     return loaded
+
+
+def write_run_inputs(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, counts: dict[str, int], config: MgcaConfig
+) -> None:
+    """What every engine writes into the run's DuckDB besides the canonical tables: the source
+    row counts, the reference tables and the study config."""
+    load_source_rows(con, data_dir, counts)
+    load_reference_tables(con)
+    write_study_config(con, config)

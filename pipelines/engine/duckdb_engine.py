@@ -13,9 +13,8 @@ from mgca.engine import registry
 from mgca.engine.base import CohortUnavailable, Progress, SourceTables
 from mgca.engine.database import (
     load_canonical,
-    load_reference_tables,
-    load_source_rows,
     open_database,
+    write_run_inputs,
     write_study_config,
 )
 from mgca.engine.derive import derive, read_sql, settings_changed_from_run, steps_to_rerun
@@ -44,9 +43,7 @@ class DuckDBEngine:
         con = open_database(db_path, config)
         try:
             counts = load_canonical(con, data_dir)
-            load_source_rows(con, data_dir, counts)
-            load_reference_tables(con)
-            write_study_config(con, config)
+            write_run_inputs(con, data_dir, counts, config)
         finally:
             con.close()
         return counts

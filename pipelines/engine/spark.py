@@ -59,8 +59,8 @@ from mgca.engine.database import (
     CanonicalSchemaError,
     _schema_problems,
     load_reference_tables,
-    load_source_rows,
     open_database,
+    write_run_inputs,
     write_study_config,
 )
 from mgca.engine.derive import (
@@ -660,9 +660,7 @@ class SparkEngine:
         )
         con = open_database(db_path, config)
         try:
-            load_source_rows(con, Path(source.location), counts)
-            load_reference_tables(con)
-            write_study_config(con, config)
+            write_run_inputs(con, Path(source.location), counts, config)
         finally:
             con.close()
         return counts
