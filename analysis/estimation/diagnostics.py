@@ -68,8 +68,9 @@ EXTRA_COVARIATES: tuple[str, ...] = (
     "vitamin_d_analogue_before_index",
     "calcium_before_index",
 )
-"""Pre-index covariates outside the adjustment set whose balance is shown (not adjusted);
-columns absent from the cohort are skipped."""
+"""Pre-index covariates whose balance is shown; those in the adjustment set are shown with
+it (``in_model``), the rest (e.g. nephrotoxic drugs) as not adjusted; columns absent from
+the cohort are skipped."""
 
 EVALUE_RR_PER_SMD = 0.91
 """log RR ≈ 0.91 · d for a standardised mean difference d (VanderWeele & Ding 2017)."""

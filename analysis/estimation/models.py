@@ -65,8 +65,21 @@ ADJUSTMENT_SET: tuple[str, ...] = (
     "baseline_creatinine_umol_l",
     "age_years",
     "sex",
+    "baseline_potassium_mmol_l",
+    "baseline_phosphate_mmol_l",
+    "loop_diuretic_before_index",
+    "thiazide_before_index",
+    "ppi_before_index",
+    "calcium_before_index",
+    "vitamin_d_analogue_before_index",
 )
-"""Pre-index confounders of the primary model, in formula order (cohort.parquet names)."""
+"""Pre-index confounders of the primary model, in formula order (cohort.parquet names): the
+recorded values clinicians act on, then the rest of the protocol's set (clinical.md,
+"Confounding by indication"): K, phosphate, loop and thiazide diuretics, PPIs, calcium
+supplements and active vitamin D before index (the drug flags as 0/1, each in its look-back).
+A covariate with one value in the analysed episodes is dropped with a note; the model rule
+(:func:`choose_model_spec`) counts every parameter, so more covariates mean a simpler model
+sooner, never an unstable one."""
 
 SPLINE_DF = 3
 SPLINE_COVARIATES = frozenset({"baseline_mg_mmol_l", "baseline_ca_corrected_mmol_l"})
@@ -645,7 +658,8 @@ def fit_primary(
     Model: chosen by :func:`choose_model_spec` from exposure, covariates and
     ``estimation.min_episodes_per_parameter`` (never the outcome): OLS of the outcome on
     exposure × (spline(baseline Mg) + spline(baseline corrected Ca) + baseline total Ca +
-    baseline albumin + log baseline creatinine + age + sex) when the smaller arm supports one
+    baseline albumin + log baseline creatinine + age + sex + the rest of
+    :data:`ADJUSTMENT_SET`, linear) when the smaller arm supports one
     regression of its own, else the additive model with those splines, else additive and
     linear. Counterfactual design matrices (everyone exposed / everyone unexposed) are built
     from the fitted ``design_info``, so spline knots and centring stay the training ones. The

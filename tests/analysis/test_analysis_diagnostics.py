@@ -109,7 +109,7 @@ def test_weighting_balances_the_confounders(confounded) -> None:
         assert abs(by.loc[col, "smd_before"]) > 0.5  # confounding by indication
         assert abs(by.loc[col, "smd_after"]) < 0.1
     assert "log baseline_creatinine_umol_l" in by.index and "sex = F" in by.index
-    assert not by.loc["ppi_before_index", "in_model"]
+    assert by.loc["ppi_before_index", "in_model"]  # in the adjustment set
     # the frame agrees with smd() on the raw column
     w = ate_weights(ps.treat, ps.score)
     mg = ps.adjusted.data["baseline_mg_mmol_l"].to_numpy()

@@ -33,9 +33,9 @@ def test_poor_balance_is_warned_about() -> None:
     # a strong pre-index covariate outside the adjustment set, given mostly to the exposed
     rng = np.random.default_rng(0)
     p = np.where(cohort["exposed"].astype(bool), 0.8, 0.2)
-    skewed = cohort.assign(ppi_before_index=rng.uniform(size=len(cohort)) < p)
+    skewed = cohort.assign(nephrotoxic_drug_before_index=rng.uniform(size=len(cohort)) < p)
     block, _ = diagnostics_block(skewed, threshold=11)
-    assert any("ppi_before_index" in w for w in block["warnings"])
+    assert any("nephrotoxic_drug_before_index" in w for w in block["warnings"])
     sections = stats_sections({"diagnostics": block}, {}, 11)
     assert sections["diagnostics"]["warnings"]
 

@@ -99,6 +99,10 @@ def simulate_cohort(
             "ppi_before_index": rng.uniform(size=n) < 0.3,
             "loop_diuretic_before_index": rng.uniform(size=n) < 0.25,
             "calcium_before_index": rng.uniform(size=n) < 0.1,
+            # every 20th / 25th episode, without drawing from rng (the other columns keep
+            # their values for a seed)
+            "thiazide_before_index": np.arange(n) % 20 == 3,
+            "vitamin_d_analogue_before_index": np.arange(n) % 25 == 7,
             "calcium_in_grace": rng.uniform(size=n) < 0.15,
             "outcome_ca_corrected_mmol_l": outcome,
             "outcome_hours_from_index": rng.uniform(36, 60, n),
