@@ -1,0 +1,74 @@
+"""Design threats the simulator can switch on, one entry each, with the analysis that defends.
+
+A :class:`Threat` turns one bias that real extracts have (and the default world does not) on
+in a :class:`~mgca.synthetic.world.World`: ``threat.switch_on(world)`` returns a copy with only
+that threat's parameters changed, for either world kind, so the null world stays null and the
+truth is still replayed from the manifest. ``bench/threats.py`` runs every threat on and off
+through the whole pipeline and reports bias, coverage and false-positive rate for the primary
+estimate and every secondary one; the README's threat table is its output.
+
+Add a threat here, nowhere else: its name is the key the bench, the tests and the README read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from mgca.synthetic.world import World, WorldKind, default_world
+
+
+@dataclass(frozen=True)
+class Threat:
+    """One design threat as a simulator switch.
+
+    ``problem``: what goes wrong on real data, in a clinician's words; ``defence``: the
+    analysis of mgca that answers it (its results.json name), or what the report says where
+    the design cannot defend; ``switch_on``: the world with this threat on (pure function).
+    """
+
+    name: str
+    problem: str
+    defence: str
+    switch_on: Callable[[World], World]
+
+
+def _informative_end_of_stay(world: World) -> World:
+    return replace(world, discharge_planning_hours=36, discharge_planning_skip_probability=0.6)
+
+
+def _icu_retests(world: World) -> World:
+    return replace(world, icu_fraction=0.3)
+
+
+THREATS: dict[str, Threat] = {
+    threat.name: threat
+    for threat in (
+        Threat(
+            name="informative_end_of_stay",
+            problem=(
+                "Routine bloods are often dropped once discharge is planned, so patients about "
+                "to go home miss their 48-h calcium more often."
+            ),
+            defence="primary (complete cases; the missing outcomes are counted in the attrition)",
+            switch_on=_informative_end_of_stay,
+        ),
+        Threat(
+            name="icu_retests",
+            problem=(
+                "ICU-like stays have full panels every 4-6 h and mostly ionized calcium, so "
+                "re-checks inside the grace period are frequent."
+            ),
+            defence="primary (exposure fixed at the end of the grace period)",
+            switch_on=_icu_retests,
+        ),
+    )
+}
+"""Every threat the simulator can switch on, by name."""
+
+
+def threat_world(name: str, kind: WorldKind = "effect", base: World | None = None) -> World:
+    """``base`` (default: the default world of ``kind``) with threat ``name`` switched on."""
+    if name not in THREATS:
+        raise ValueError(f"unknown threat {name!r}; choose one of {', '.join(THREATS)}")
+    return THREATS[name].switch_on(base if base is not None else default_world(kind))
