@@ -340,13 +340,58 @@ def prepare_adjusted(
             "episodes missing the outcome, the exposure or an adjustment covariate (or with "
             "creatinine ≤ 0) were left out (complete-case analysis; count in n_dropped)"
         )
-    covariates = [c for c in adjustment if data[c].nunique() > 1]
-    for col in adjustment:
-        if col not in covariates:
-            notes.append(f"{col} dropped from the model: one value in all analysed episodes")
+    covariates, covariate_notes = usable_covariates(data, adjustment, treat)
+    notes.extend(covariate_notes)
     return AdjustedData(
         data=data, treat=treat, n_dropped=n_dropped, covariates=covariates, notes=notes
     )
+
+
+MIN_INDICATOR_PER_ARM = 5
+"""A 0/1 covariate (a drug flag) is adjusted for only when each arm has at least this many
+episodes with the flag and this many without it. Rarer than that, its coefficient rests on a
+handful of episodes: one flagged episode in one arm separates the propensity model (the
+weights and every bootstrap refit then fail, so a hospital that could be answered is not),
+and leaving the flag out moves an estimate by at most its carriers' share times their
+difference. Pre-specified, like the model rule; the dropped flags are named in the notes."""
+
+
+def usable_covariates(
+    data: pd.DataFrame, adjustment: Sequence[str], treat: np.ndarray | None = None
+) -> tuple[list[str], list[str]]:
+    """The ``adjustment`` columns an adjusted model can estimate on ``data``'s rows, and notes.
+
+    Dropped (each with a note): a column with one value in every row; a 0/1 indicator with
+    fewer than :data:`MIN_INDICATOR_PER_ARM` flagged or unflagged episodes in an arm
+    (``treat``: 0/1 exposure of the rows; without it the rule applies to all rows at once).
+    """
+    covariates: list[str] = []
+    notes: list[str] = []
+    arms = [np.ones(len(data), dtype=bool)] if treat is None else [treat == 1, treat == 0]
+    for col in adjustment:
+        values = data[col]
+        if values.nunique() <= 1:
+            notes.append(f"{col} dropped from the model: one value in all analysed episodes")
+            continue
+        if col not in CATEGORICAL_COVARIATES and _is_indicator(values):
+            flag = pd.to_numeric(values, errors="coerce").astype(float).to_numpy() == 1
+            fewest = min(min(int(flag[a].sum()), int((~flag[a]).sum())) for a in arms)
+            if fewest < MIN_INDICATOR_PER_ARM:
+                notes.append(
+                    f"{col} dropped from the model: fewer than {MIN_INDICATOR_PER_ARM} episodes "
+                    "with (or without) it in an arm, too few to estimate its coefficient"
+                )
+                continue
+        covariates.append(col)
+    return covariates, notes
+
+
+def _is_indicator(values: pd.Series) -> bool:
+    """True for a 0/1 (or boolean) column."""
+    if values.dtype == bool or str(values.dtype) == "boolean":
+        return True
+    numeric = pd.to_numeric(values, errors="coerce")
+    return bool(numeric.notna().all() and numeric.isin([0, 1]).all())
 
 
 def covariate_rhs(covariates: Sequence[str], splines: bool = True) -> str:

@@ -51,6 +51,7 @@ from mgca.analysis.estimation.models import (
     exposure_indicator,
     independent_columns,
     linear_contrast,
+    usable_covariates,
 )
 from mgca.analysis.estimation.propensity import DEFAULT_THRESHOLD
 from mgca.analysis.finite import finite_or_none
@@ -147,11 +148,12 @@ def _adjusted_rows(
         raise InsufficientDataError(f"no {what}: fewer than {MIN_EPISODES} analysable episodes")
     if kept[CLUSTER].nunique() < 2:
         raise InsufficientDataError(f"no {what}: all episodes come from one patient")
+    treat = None
     if both_arms:
         treat = exposure_indicator(kept[EXPOSURE])
         if treat.sum() == 0 or treat.sum() == len(treat):
             raise InsufficientDataError(f"no {what}: one exposure arm has no analysable episodes")
-    covariates = [c for c in ADJUSTMENT_SET if kept[c].nunique() > 1]
+    covariates, _ = usable_covariates(kept, ADJUSTMENT_SET, treat)
     return kept, n_dropped, covariates
 
 

@@ -200,7 +200,7 @@ def test_too_few_rows_is_insufficient_data(confounded) -> None:
     fit = fit_primary(lopsided, STUDY)
     assert fit["model_spec"]["name"] == "additive_splines"
     assert (
-        "not interacted: the smaller arm has 0.3 episodes per parameter"
+        "not interacted: the smaller arm has 0.4 episodes per parameter"
         in (fit["model_spec"]["reason"])
     )
     with pytest.raises(InsufficientDataError, match="exposed arm has too few"):
@@ -232,3 +232,29 @@ def test_entries_share_one_json_key_set_and_never_adjust_for_post_index(confound
         "average treatment effect, in the population the analytic cohort represents"
     )
     assert "within 6 h" in primary["estimand"] and "48 h ± 12 h" in primary["estimand"]
+
+
+def test_a_drug_flag_too_rare_in_an_arm_is_dropped_and_named(confounded) -> None:
+    """One flagged episode separates the propensity model; the pre-specified rule drops the
+    flag (with a note naming it) and every adjusted estimate still answers."""
+    from mgca.analysis.estimation.estimators import overlap_ate
+    from mgca.analysis.estimation.models import MIN_INDICATOR_PER_ARM, usable_covariates
+
+    cohort, truth = confounded
+    cohort = cohort.copy()
+    flag = "vitamin_d_analogue_before_index"
+    cohort[flag] = 0
+    cohort.loc[cohort.index[cohort["exposed"]][:1], flag] = 1  # one exposed episode
+    fit = fit_primary(cohort, STUDY)
+    assert any(note.startswith(f"{flag} dropped") for note in fit["notes"])
+    assert fit["ci_low"] < truth < fit["ci_high"]
+    assert overlap_ate(cohort)["estimate"] is not None
+
+    treat = cohort["exposed"].astype(float).to_numpy()
+    for carriers, kept in ((MIN_INDICATOR_PER_ARM - 1, False), (MIN_INDICATOR_PER_ARM, True)):
+        frame = cohort.copy()
+        frame[flag] = 0
+        for arm in (True, False):
+            frame.loc[frame.index[frame["exposed"] == arm][:carriers], flag] = 1
+        covariates, _ = usable_covariates(frame, [flag], treat)
+        assert (flag in covariates) is kept, carriers
