@@ -2,8 +2,8 @@
 -- with exactly the columns of cohort.parquet (ARCHITECTURE.md, units in the names); and
 -- cohort_outcomes, calcium at every outcome horizon for those episodes (long format).
 --
--- Reads:  cohort_eligibility, index_events, index_exposure, index_covariates, index_outcome,
---         index_outcome_horizons, encounters, persons.
+-- Reads:  cohort_eligibility, index_events, index_exposure, index_covariates, index_severity,
+--         index_outcome, index_outcome_horizons, encounters, persons.
 -- Writes: analytic_cohort, cohort_outcomes (subject_id, encounter_id, index_time,
 --         horizon_hours, calcium_measure 'corrected' | 'ionized', value_mmol_l,
 --         hours_from_index; one row per measured horizon and measure).
@@ -66,7 +66,10 @@ SELECT
     o.outcome_ca_ionized_mmol_l,                        -- index_outcome
     -- the calcium hierarchy: which measure defined the index and the outcome
     i.index_calcium_measure,                            -- index_events
-    o.outcome_calcium_measure                           -- index_outcome
+    o.outcome_calcium_measure,                          -- index_outcome
+    -- severity proxies at index (null in every row when the source does not record them)
+    sev.icu_at_index,                                   -- index_severity
+    sev.vasopressor_at_index
 FROM cohort_eligibility AS el
 INNER JOIN index_events AS i
     ON i.encounter_id = el.encounter_id
@@ -76,6 +79,8 @@ INNER JOIN index_exposure AS x
     ON x.encounter_id = i.encounter_id
 INNER JOIN index_covariates AS c
     ON c.encounter_id = i.encounter_id
+INNER JOIN index_severity AS sev
+    ON sev.encounter_id = i.encounter_id
 INNER JOIN index_outcome AS o
     ON o.encounter_id = i.encounter_id
 LEFT JOIN persons AS p

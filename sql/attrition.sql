@@ -4,10 +4,10 @@
 -- Writes: attrition (step_order INTEGER, step VARCHAR, n_remaining BIGINT, n_excluded BIGINT,
 --         exclusion_reason VARCHAR).
 --
--- Steps 1-9 come from eligibility_steps (criteria and thresholds: cohort_eligibility.sql).
+-- Steps 1-10 come from eligibility_steps (criteria and thresholds: cohort_eligibility.sql).
 -- Each excluded stay is counted once, under the first step it fails, so
--- n_remaining(k) = n_remaining(k - 1) - n_excluded(k), and step 9 is the analysed episodes.
--- The two steps after the last one (10 and 11) split the analysed episodes into exposed and
+-- n_remaining(k) = n_remaining(k - 1) - n_excluded(k), and step 10 is the analysed episodes.
+-- The two steps after the last one (11 and 12) split the analysed episodes into exposed and
 -- unexposed (n_remaining only; n_excluded and exclusion_reason null); their numbers follow
 -- the last eligibility step, so adding a step never makes two steps share a number.
 

@@ -1,7 +1,7 @@
 -- cohort_eligibility: the eligibility criteria as data, and the first one each stay fails.
 --
 -- Reads:  encounters, lab_harmonised, calcium_corrected, index_events, index_exposure,
---         index_covariates, index_outcome, study_config.
+--         index_severity, index_covariates, index_outcome, study_config.
 -- Writes: eligibility_steps (step_order, step, exclusion_reason: the attrition steps),
 --         cohort_eligibility (one row per encounter: first_failed_step, exclusion_reason;
 --         both null for an analysed episode).
@@ -15,12 +15,14 @@
 --   5 no obstetric MgSO4 in the stay up to index + cfg.grace_hours (hours, default 6)
 --     (index_exposure.obstetric_mg_by_grace; MgSO4 given for another indication)
 --   6 no citrate-CRRT calcium in the stay up to index + cfg.grace_hours
---     (index_exposure.crrt_citrate_by_grace; a patient on CRRT). Dialysis itself is not in
---     the canonical schema (no procedures table): only CRRT charted as its calcium
---     replacement is seen.
---   7 no Mg repletion at or before index in the stay (index_exposure.prior_mg_repletion)
---   8 baseline creatinine in [index - cfg.baseline_lookback_hours, index]
---   9 outcome corrected Ca within cfg.horizon_hours +/- cfg.outcome_tolerance_hours
+--     (index_exposure.crrt_citrate_by_grace; a patient on CRRT charted as its calcium
+--     replacement).
+--   7 no dialysis (haemodialysis, CRRT, peritoneal) started in the stay up to index +
+--     cfg.grace_hours (index_severity.dialysis_by_grace; care_events 'dialysis', only where
+--     the source records it: dialysate sets calcium and magnesium, not the Mg dose)
+--   8 no Mg repletion at or before index in the stay (index_exposure.prior_mg_repletion)
+--   9 baseline creatinine in [index - cfg.baseline_lookback_hours, index]
+--  10 outcome corrected Ca within cfg.horizon_hours +/- cfg.outcome_tolerance_hours
 --     = analysed episodes
 
 CREATE OR REPLACE TABLE eligibility_steps AS
@@ -43,11 +45,14 @@ FROM (
         (6, 'no citrate-CRRT calcium by the end of the grace period',
             'calcium replacement of citrate CRRT given in the stay at or before index + '
             || 'grace_hours (on CRRT)'),
-        (7, 'no Mg repletion at or before index',
+        (7, 'no dialysis by the end of the grace period',
+            'dialysis (haemodialysis, CRRT or peritoneal) started in the stay at or before '
+            || 'index + grace_hours'),
+        (8, 'no Mg repletion at or before index',
             'Mg given at or before index in the stay (prevalent user)'),
-        (8, 'baseline creatinine available',
+        (9, 'baseline creatinine available',
             'no creatinine within baseline_lookback_hours before index'),
-        (9, 'analysed episodes (outcome measured)',
+        (10, 'analysed episodes (outcome measured)',
             'no corrected Ca within horizon_hours +/- outcome_tolerance_hours '
             || '(discharged, died or not re-tested)')
 ) AS steps (step_order, step, exclusion_reason);
@@ -82,9 +87,10 @@ first_failure AS (
             WHEN e.age_years IS NULL OR e.age_years < cfg.min_age_years THEN 4
             WHEN x.obstetric_mg_by_grace THEN 5
             WHEN x.crrt_citrate_by_grace THEN 6
-            WHEN x.prior_mg_repletion THEN 7
-            WHEN cov.baseline_creatinine_umol_l IS NULL THEN 8
-            WHEN o.outcome_ca_corrected_mmol_l IS NULL THEN 9
+            WHEN sev.dialysis_by_grace THEN 7
+            WHEN x.prior_mg_repletion THEN 8
+            WHEN cov.baseline_creatinine_umol_l IS NULL THEN 9
+            WHEN o.outcome_ca_corrected_mmol_l IS NULL THEN 10
         END AS first_failed_step
     FROM encounters AS e
     CROSS JOIN study_config AS cfg
@@ -96,6 +102,8 @@ first_failure AS (
         ON i.encounter_id = e.encounter_id
     LEFT JOIN index_exposure AS x
         ON x.encounter_id = e.encounter_id
+    LEFT JOIN index_severity AS sev
+        ON sev.encounter_id = e.encounter_id
     LEFT JOIN index_covariates AS cov
         ON cov.encounter_id = e.encounter_id
     LEFT JOIN index_outcome AS o

@@ -67,6 +67,8 @@ EXTRA_COVARIATES: tuple[str, ...] = (
     "nephrotoxic_drug_before_index",
     "vitamin_d_analogue_before_index",
     "calcium_before_index",
+    "icu_at_index",
+    "vasopressor_at_index",
 )
 """Pre-index covariates whose balance is shown; those in the adjustment set are shown with
 it (``in_model``), the rest (e.g. nephrotoxic drugs) as not adjusted; columns absent from

@@ -72,12 +72,17 @@ ADJUSTMENT_SET: tuple[str, ...] = (
     "ppi_before_index",
     "calcium_before_index",
     "vitamin_d_analogue_before_index",
+    "icu_at_index",
+    "vasopressor_at_index",
 )
 """Pre-index confounders of the primary model, in formula order (cohort.parquet names): the
 recorded values clinicians act on, then the rest of the protocol's set (clinical.md,
 "Confounding by indication"): K, phosphate, loop and thiazide diuretics, PPIs, calcium
-supplements and active vitamin D before index (the drug flags as 0/1, each in its look-back).
-A covariate with one value in the analysed episodes is dropped with a note; the model rule
+supplements and active vitamin D before index (the drug flags as 0/1, each in its look-back),
+then the severity proxies at index (in an ICU; a vasopressor in the day before), which only
+some sources record. A covariate missing in every episode (not recorded by this source) is
+left out before the complete-case rule, with a note, so it never costs an episode; a
+covariate with one value in the analysed episodes is dropped with a note; the model rule
 (:func:`choose_model_spec`) counts every parameter, so more covariates mean a simpler model
 sooner, never an unstable one."""
 
@@ -327,14 +332,14 @@ def prepare_adjusted(
     than ``MIN_EPISODES`` rows (or one patient) remain.
     """
     adjustment = tuple(ADJUSTMENT_SET if adjustment_set is None else adjustment_set)
+    check_columns(cohort, [CLUSTER, EXPOSURE, OUTCOME, *adjustment])
+    adjustment, notes = recorded_covariates(cohort, adjustment)
     needed = [CLUSTER, EXPOSURE, OUTCOME, *adjustment]
-    check_columns(cohort, needed)
     data, n_dropped = complete_cases(cohort, needed)
     treat = exposure_indicator(data[EXPOSURE])
     require_arms(treat, what=what)
     require_size(len(data), data[CLUSTER].nunique(), what=what)
 
-    notes: list[str] = []
     if n_dropped:
         notes.append(
             "episodes missing the outcome, the exposure or an adjustment covariate (or with "
@@ -345,6 +350,29 @@ def prepare_adjusted(
     return AdjustedData(
         data=data, treat=treat, n_dropped=n_dropped, covariates=covariates, notes=notes
     )
+
+
+def recorded_covariates(
+    cohort: pd.DataFrame, adjustment: Sequence[str]
+) -> tuple[tuple[str, ...], list[str]]:
+    """The ``adjustment`` columns the source records, and a note for each one it does not.
+
+    A column missing in every episode of ``cohort`` (the severity proxies of a source without
+    ICU stays or vasopressors: sql/index_severity.sql writes them null throughout) cannot be
+    adjusted for; it is left out before the complete-case rule, which would otherwise drop
+    every episode. A column missing in only some episodes stays in: those episodes are
+    dropped and counted, as for any other covariate."""
+    kept: list[str] = []
+    notes: list[str] = []
+    for col in adjustment:
+        if col in cohort.columns and len(cohort) and cohort[col].isna().all():
+            notes.append(
+                f"{col} dropped from the model: not recorded by this source (missing in "
+                "every episode)"
+            )
+            continue
+        kept.append(col)
+    return tuple(kept), notes
 
 
 MIN_INDICATOR_PER_ARM = 5

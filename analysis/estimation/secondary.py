@@ -47,6 +47,7 @@ from mgca.analysis.estimation.models import (
     InsufficientDataError,
     clustered_ols,
     complete_cases,
+    recorded_covariates,
     covariate_rhs,
     exposure_indicator,
     independent_columns,
@@ -142,7 +143,8 @@ def _adjusted_rows(
     data: pd.DataFrame, needed: Sequence[str], what: str, *, both_arms: bool = True
 ) -> tuple[pd.DataFrame, int, list[str]]:
     """Complete cases of ``needed`` + the adjustment set; covariates that vary in them."""
-    columns = [CLUSTER, EXPOSURE, *needed, *ADJUSTMENT_SET]
+    adjustment, _ = recorded_covariates(data, ADJUSTMENT_SET)
+    columns = [CLUSTER, EXPOSURE, *needed, *adjustment]
     kept, n_dropped = complete_cases(data, list(dict.fromkeys(columns)))
     if len(kept) < MIN_EPISODES:
         raise InsufficientDataError(f"no {what}: fewer than {MIN_EPISODES} analysable episodes")
@@ -153,7 +155,7 @@ def _adjusted_rows(
         treat = exposure_indicator(kept[EXPOSURE])
         if treat.sum() == 0 or treat.sum() == len(treat):
             raise InsufficientDataError(f"no {what}: one exposure arm has no analysable episodes")
-    covariates, _ = usable_covariates(kept, ADJUSTMENT_SET, treat)
+    covariates, _ = usable_covariates(kept, adjustment, treat)
     return kept, n_dropped, covariates
 
 

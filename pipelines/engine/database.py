@@ -151,8 +151,14 @@ def _parquet_schema(con: duckdb.DuckDBPyConnection, file: Path) -> dict[str, str
 
 
 def _schema_problems(table: str, file: Path, schema: dict[str, str]) -> list[str]:
+    return _column_problems(CANONICAL_TABLES[table], file, schema)
+
+
+def _column_problems(
+    columns: Iterable[Column], file: Path, schema: dict[str, str]
+) -> list[str]:
     problems = []
-    for column in CANONICAL_TABLES[table]:
+    for column in columns:
         found = schema.get(column.name)
         if found is None:
             if column.optional:
@@ -335,6 +341,66 @@ def load_orphan_codes(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         + ", ".join(f"{c} {t}" for c, t in ORPHAN_CODES_COLUMNS.items())
         + ")"
     )
+
+
+CARE_EVENTS_FILE = "care_events.parquet"
+"""The optional fifth canonical file: care a stay received that is neither a lab nor a drug."""
+
+CARE_EVENTS_COLUMNS: tuple[Column, ...] = (
+    Column("subject_id", "VARCHAR", nullable=False),
+    Column("encounter_id", "VARCHAR"),
+    Column("start_time", "TIMESTAMP", nullable=False),
+    Column("end_time", "TIMESTAMP"),
+    Column("event", "VARCHAR", nullable=False),
+    Column("source_code", "VARCHAR", optional=True),
+)
+"""``care_events``: one row per ICU stay or dialysis session. ``event`` is one of
+:data:`CARE_EVENTS`; ``end_time`` null for a point event (a dialysis session charted once)."""
+
+CARE_EVENTS: tuple[str, ...] = ("icu_stay", "dialysis")
+"""``icu_stay``: a stay in an intensive care unit (a severity proxy); ``dialysis``: any renal
+replacement therapy (haemodialysis, CRRT, peritoneal: an eligibility exclusion)."""
+
+
+def load_care_events(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
+    """Create ``care_events`` from ``care_events.parquet`` of ``data_dir``; return its rows.
+
+    The file is optional: a source that does not record ICU stays or dialysis writes none and
+    the table is empty, so the SQL sees "not recorded by this source" (index_severity.sql) and
+    excludes nobody for dialysis. Columns are checked and cast like the four required tables.
+    """
+    file = Path(data_dir) / CARE_EVENTS_FILE
+    columns_sql = ", ".join(
+        f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in CARE_EVENTS_COLUMNS
+    )
+    con.execute(f"CREATE OR REPLACE TABLE care_events ({columns_sql})")
+    if not file.is_file():
+        return 0
+    schema = _parquet_schema(con, file)
+    problems = _column_problems(CARE_EVENTS_COLUMNS, file, schema)
+    if problems:
+        raise CanonicalSchemaError(
+            f"{file.name} does not match the contract:\n  " + "\n  ".join(problems)
+        )
+    select = _select_list(CARE_EVENTS_COLUMNS, set(schema))
+    try:
+        con.execute(f"INSERT INTO care_events SELECT {select} FROM read_parquet(?)", [str(file)])
+    except duckdb.Error as exc:
+        raise CanonicalSchemaError(
+            f"{file.name}: values do not fit the canonical types or a required column is "
+            f"empty ({str(exc).splitlines()[0]}). Fix: write the columns of ARCHITECTURE.md, "
+            "Canonical schema, care_events."
+        ) from exc
+    (unknown,) = con.execute(
+        "SELECT count(*) FROM care_events WHERE event NOT IN "
+        f"({', '.join(repr(e) for e in CARE_EVENTS)})"
+    ).fetchone()
+    if unknown:
+        raise CanonicalSchemaError(
+            f"{file.name}: column 'event' holds values other than {', '.join(CARE_EVENTS)}"
+        )
+    (n,) = con.execute("SELECT count(*) FROM care_events").fetchone()
+    return int(n)
 
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -553,5 +619,6 @@ def write_run_inputs(
     """What every engine writes into the run's DuckDB besides the canonical tables: the source
     row counts, the reference tables and the study config."""
     load_source_rows(con, data_dir, counts)
+    load_care_events(con, data_dir)
     load_reference_tables(con)
     write_study_config(con, config)

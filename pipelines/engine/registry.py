@@ -38,6 +38,7 @@ SQL_STEPS: tuple[str, ...] = (
     "index_events.sql",
     "index_exposure.sql",
     "index_covariates.sql",
+    "index_severity.sql",
     "index_outcome.sql",
     "cohort_eligibility.sql",
     "analytic_cohort.sql",
@@ -64,6 +65,7 @@ LOADERS: dict[str, str] = {
     "canonical": "mgca.engine.database.load_canonical",
     "config": "mgca.engine.database.write_study_config",
     "reference": "mgca.engine.database.load_reference_tables",
+    "care": "mgca.engine.database.load_care_events",
 }
 
 INPUTS: dict[str, str] = {
@@ -71,6 +73,7 @@ INPUTS: dict[str, str] = {
     "encounters": "canonical",
     "lab_results": "canonical",
     "medication_administrations": "canonical",
+    "care_events": "care",
     "study_config": "config",
     "study_outcome_horizons": "config",
     "unit_conversions": "reference",
@@ -80,7 +83,9 @@ INPUTS: dict[str, str] = {
     "egfr_ckd_epi_2021": "reference",
 }
 """Tables the SQL reads but does not create → which loader (:data:`LOADERS`) provides each.
-The reference tables are one per CSV of ``sql/reference/``."""
+The reference tables are one per CSV of ``sql/reference/``. ``care_events`` (ICU stays,
+dialysis) is optional in a source folder: loaded empty when the source does not record it,
+and small enough to ship to a distributed engine like the reference tables."""
 
 
 def input_provider(table: str) -> str:

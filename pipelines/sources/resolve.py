@@ -30,7 +30,7 @@ from typing import Any
 
 from mgca.config import MgcaConfig
 from mgca.engine.base import engine_for
-from mgca.engine.database import CANONICAL_TABLES
+from mgca.engine.database import CANONICAL_TABLES, CARE_EVENTS_FILE
 
 #: The canonical tables by name, in the order of the schema (engine.database.CANONICAL_TABLES);
 #: with engine.spark_format: delta, one Delta table each.
@@ -142,7 +142,9 @@ def _canonical_files(data_dir: Path, kind: str) -> tuple[Path, ...]:
             f"{data_dir} is missing {', '.join(missing)}; a --source {kind} folder needs all of "
             f"{', '.join(CANONICAL_FILES)} in the canonical schema (see README, 'Canonical schema')"
         )
-    return tuple(data_dir / name for name in CANONICAL_FILES)
+    # the optional care_events.parquet (ICU stays, dialysis) is part of the input when present
+    optional = tuple(data_dir / name for name in (CARE_EVENTS_FILE,) if (data_dir / name).is_file())
+    return tuple(data_dir / name for name in CANONICAL_FILES) + optional
 
 
 def _manifest(data_dir: Path) -> dict[str, Any]:

@@ -42,7 +42,9 @@ import pyarrow.parquet as pq
 from mgca.config import MgcaConfig, StudyConfig
 from mgca.engine.database import (
     CANONICAL_TABLES,
+    CARE_EVENTS_COLUMNS,
     load_canonical,
+    load_care_events,
     load_reference_tables,
     open_database,
     write_study_config,
@@ -56,7 +58,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "encounters": {"age_years": 60.0, "died_in_hospital": False},
     "lab_results": {"source_code": None},
     "medication_administrations": {"route": "iv", "given": True, "source_code": None},
+    "care_events": {"end_time": None, "source_code": None},
 }
+
+_TABLE_COLUMNS = {**CANONICAL_TABLES, "care_events": CARE_EVENTS_COLUMNS}
+"""The four canonical tables and the optional care_events."""
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -132,16 +138,16 @@ def _rows(table: str, given: Rows) -> list[dict[str, Any]]:
     if given is None:
         return []
     if isinstance(given, str):
-        types = {column.name: column.type for column in CANONICAL_TABLES[table]}
+        types = {column.name: column.type for column in _TABLE_COLUMNS[table]}
         given = parse_table(given, types)
-    unknown = {key for row in given for key in row} - {c.name for c in CANONICAL_TABLES[table]}
+    unknown = {key for row in given for key in row} - {c.name for c in _TABLE_COLUMNS[table]}
     if unknown:
         raise ValueError(f"{table}: columns {sorted(unknown)} are not canonical")
     return [{**DEFAULTS[table], **row} for row in given]
 
 
 def _write_parquet(folder: Path, table: str, rows: list[dict[str, Any]]) -> None:
-    columns = CANONICAL_TABLES[table]
+    columns = _TABLE_COLUMNS[table]
     arrays = {
         column.name: pa.array([row.get(column.name) for row in rows], _ARROW_TYPES[column.type])
         for column in columns
@@ -194,12 +200,14 @@ def build(
     labs: Rows = None,
     meds: Rows = None,
     persons: Rows = None,
+    care: Rows = None,
     **study: Any,
 ) -> Story:
     """Load a story into an in-memory DuckDB and derive every table.
 
-    Keyword arguments other than the tables override StudyConfig fields
-    (e.g. ``grace_hours=12``)."""
+    ``care``: rows of the optional ``care_events`` table (ICU stays, dialysis); None writes
+    no file, as a source that does not record them. Keyword arguments other than the tables
+    override StudyConfig fields (e.g. ``grace_hours=12``)."""
     tables = {
         "encounters": _rows("encounters", encounters),
         "lab_results": _rows("lab_results", labs),
@@ -216,6 +224,9 @@ def build(
         for table, rows in tables.items():
             _write_parquet(Path(folder), table, rows)
         load_canonical(con, Path(folder))
+        if care is not None:
+            _write_parquet(Path(folder), "care_events", _rows("care_events", care))
+        load_care_events(con, Path(folder))
     write_study_config(con, config)
     load_reference_tables(con)
     derive(con)

@@ -15,9 +15,9 @@ from mgca.engine.derive import derive
 #   e4  age unknown                                     -> step 4
 #   e10 obstetric MgSO4 at 09:00, before index          -> step 5
 #   e11 citrate-CRRT calcium at 14:00 (index + 4 h)     -> step 6
-#   e5  MgSO4 given at 09:00, before index              -> step 7
-#   e6  no creatinine                                   -> step 8
-#   e7  discharged on day 2, no outcome                 -> step 9
+#   e5  MgSO4 given at 09:00, before index              -> step 8
+#   e6  no creatinine                                   -> step 9
+#   e7  discharged on day 2, no outcome                 -> step 10
 #   e8  analysed, MgSO4 at 12:00                        -> exposed
 #   e9  analysed, no Mg                                 -> unexposed
 #   e12 analysed, citrate-CRRT calcium at 17:00 (index + 7 h, after the grace period)
@@ -93,18 +93,19 @@ def test_attrition_counts_every_excluded_stay_once_at_its_first_failed_step() ->
         4          | 8           | 2
         5          | 7           | 1
         6          | 6           | 1
-        7          | 5           | 1
-        8          | 4           | 1
-        9          | 3           | 1
-        10         | 1           | -
-        11         | 2           | -
+        7          | 6           | 0
+        8          | 5           | 1
+        9          | 4           | 1
+        10         | 3           | 1
+        11         | 1           | -
+        12         | 2           | -
         """),
     )
     first_failed = {
         r["encounter_id"]: r["first_failed_step"] for r in story.rows("cohort_eligibility")
     }
     assert first_failed == {
-        "e1": 2, "e2": 3, "e3": 4, "e4": 4, "e10": 5, "e11": 6, "e5": 7, "e6": 8, "e7": 9,
+        "e1": 2, "e2": 3, "e3": 4, "e4": 4, "e10": 5, "e11": 6, "e5": 8, "e6": 9, "e7": 10,
         "e8": None, "e9": None, "e12": None,
     }  # fmt: skip
     assert [r["encounter_id"] for r in story.rows("analytic_cohort", ["encounter_id"])] == [
@@ -113,8 +114,8 @@ def test_attrition_counts_every_excluded_stay_once_at_its_first_failed_step() ->
         "e9",
     ]
     steps = story.rows("attrition")
-    assert all(r["exclusion_reason"] for r in steps if r["step_order"] in range(2, 10))
-    assert story.value("SELECT step FROM attrition WHERE step_order = 9").startswith("analysed")
+    assert all(r["exclusion_reason"] for r in steps if r["step_order"] in range(2, 11))
+    assert story.value("SELECT step FROM attrition WHERE step_order = 10").startswith("analysed")
     # neither drug is Mg or Ca repletion: CRRT calcium after the grace period is not exposure
     assert story.value("SELECT count(*) FROM mg_repletion WHERE encounter_id = 'e10'") == 0
     assert story.value("SELECT count(*) FROM calcium_supplementation") == 0
@@ -123,7 +124,7 @@ def test_attrition_counts_every_excluded_stay_once_at_its_first_failed_step() ->
 def test_attrition_of_an_empty_source_is_all_zeros() -> None:
     story = build(encounters=None)
     assert [(r["n_remaining"], r["n_excluded"]) for r in story.rows("attrition")] == [
-        (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0),
+        (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0),
         (0, None), (0, None),
     ]  # fmt: skip
 

@@ -193,7 +193,7 @@ def test_which_measure_defined_the_index_and_the_outcome_per_episode_and_counted
         e2           | corrected_same_day_albumin | -                          | 2.10                         | 2.40                        | corrected_lookback_albumin
         """),  # noqa: E501
     )
-    assert story.excluded_at("e3") == 9
+    assert story.excluded_at("e3") == 10
     assert_rows(
         story.rows("episode_calcium_measures"),
         expect("""

@@ -77,10 +77,12 @@ def test_mg_given_two_hours_after_index_is_exposure() -> None:
         outcome_ca_ionized_mmol_l       | -
         index_calcium_measure           | corrected_same_day_albumin
         outcome_calcium_measure         | corrected_same_day_albumin
+        icu_at_index                    | -
+        vasopressor_at_index            | -
         """),
     )
     cohort_columns = [row[0] for row in story.con.execute("DESCRIBE analytic_cohort").fetchall()]
-    assert len(cohort_columns) == 30  # exactly the cohort.parquet columns of ARCHITECTURE.md
+    assert len(cohort_columns) == 32  # exactly the cohort.parquet columns of ARCHITECTURE.md
 
 
 def test_mg_ordered_but_not_given_is_not_exposure() -> None:
@@ -112,7 +114,7 @@ def test_mg_ordered_but_not_given_is_not_exposure() -> None:
 @pytest.mark.parametrize("given_at", ["d1 09:00", "d1 10:00"])
 def test_mg_given_before_or_exactly_at_index_excludes_the_stay(given_at: str) -> None:
     # Mg already running when the calcium comes back low (or hung at the very minute of the
-    # qualifying draw) makes this a prevalent user: excluded at step 7, and that dose is
+    # qualifying draw) makes this a prevalent user: excluded at step 8, and that dose is
     # never counted as exposure.
     story = build(
         encounters=STAY,
@@ -129,16 +131,16 @@ def test_mg_given_before_or_exactly_at_index_excludes_the_stay(given_at: str) ->
         d1 10:00   | true               | false
         """),
     )
-    assert story.excluded_at("e1") == 7
+    assert story.excluded_at("e1") == 8
     assert story.rows("analytic_cohort") == []
 
 
-@pytest.mark.parametrize(("given_at", "excluded_at"), [("d1 09:00", 7), ("d16 09:00", None)])
+@pytest.mark.parametrize(("given_at", "excluded_at"), [("d1 09:00", 8), ("d16 09:00", None)])
 def test_mg_dose_without_encounter_id_belongs_to_the_stay_it_was_given_in(
     given_at: str, excluded_at: int | None
 ) -> None:
     # The eMAR row of a MgSO4 dose lost its stay link. Given at 09:00 during the stay, an hour
-    # before index, it still makes a prevalent user (step 7); given a week after discharge it
+    # before index, it still makes a prevalent user (step 8); given a week after discharge it
     # belongs to no stay and the episode is analysed as usual.
     story = build(
         encounters=STAY,

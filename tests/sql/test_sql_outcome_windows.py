@@ -44,12 +44,12 @@ def test_outcome_is_the_calcium_nearest_48_hours_within_12(
         "index_outcome", ["outcome_ca_corrected_mmol_l", "outcome_hours_from_index"]
     ) == [{"outcome_ca_corrected_mmol_l": outcome, "outcome_hours_from_index": hours}]
     # without an outcome the episode is not analysed: excluded at the last step
-    assert story.excluded_at("e1") == (None if outcome is not None else 9)
+    assert story.excluded_at("e1") == (None if outcome is not None else 10)
 
 
 def test_outcome_after_discharge_in_another_stay_does_not_count() -> None:
     # Discharged on day 2; the calcium 48 h after index was drawn at a readmission: the
-    # episode has no outcome (discharged before the horizon) and leaves at step 9.
+    # episode has no outcome (discharged before the horizon) and leaves at step 10.
     story = build(
         encounters="""
         encounter_id | subject_id | admit_time | discharge_time | age_years
@@ -62,18 +62,18 @@ def test_outcome_after_discharge_in_another_stay_does_not_count() -> None:
         p1 | e2 | d3 10:00 | albumin       | 40   | g/L
         """,
     )
-    assert story.excluded_at("e1") == 9
+    assert story.excluded_at("e1") == 10
 
 
 @pytest.mark.parametrize(
     ("creatinine_at", "excluded_at"),
-    [("d0 10:00", None), ("d0 09:59", 8), ("d1 11:00", 8)],
+    [("d0 10:00", None), ("d0 09:59", 9), ("d1 11:00", 9)],
 )
 def test_baseline_creatinine_is_looked_for_in_the_24_hours_up_to_index(
     creatinine_at: str, excluded_at: int | None
 ) -> None:
     # Exactly 24 h before index counts; 24 h 1 min before does not; a creatinine drawn after
-    # index is no baseline. Without one the stay leaves at step 8.
+    # index is no baseline. Without one the stay leaves at step 9.
     story = build(
         encounters=STAY,
         labs=f"""

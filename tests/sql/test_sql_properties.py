@@ -300,7 +300,7 @@ def test_episodes_never_overlap_and_index_events_are_concurrent(
     # the eligibility chain (steps with an exclusion count), then the exposed/unexposed split
     chain = [r for r in attrition if r["step_order"] == 1 or r["n_excluded"] is not None]
     split = attrition[len(chain) :]
-    assert len(chain) == 9 and len(split) == 2
+    assert len(chain) == 10 and len(split) == 2
     for before, step in itertools.pairwise(chain):
         assert step["n_remaining"] == before["n_remaining"] - step["n_excluded"]
     cohort = story.rows("analytic_cohort")
