@@ -47,11 +47,11 @@ from mgca.analysis.estimation.models import (
     InsufficientDataError,
     clustered_ols,
     complete_cases,
-    recorded_covariates,
     covariate_rhs,
     exposure_indicator,
     independent_columns,
     linear_contrast,
+    recorded_covariates,
     usable_covariates,
 )
 from mgca.analysis.estimation.propensity import DEFAULT_THRESHOLD
