@@ -86,6 +86,11 @@ covariate with one value in the analysed episodes is dropped with a note; the mo
 (:func:`choose_model_spec`) counts every parameter, so more covariates mean a simpler model
 sooner, never an unstable one."""
 
+SEVERITY_COVARIATES: frozenset[str] = frozenset({"icu_at_index", "vasopressor_at_index"})
+"""The adjustment-set columns only some sources record (sql/index_severity.sql): null in every
+episode when the source does not, and absent from a cohort table written before they were
+derived; either way they are left out of the model with a note."""
+
 SPLINE_DF = 3
 SPLINE_COVARIATES = frozenset({"baseline_mg_mmol_l", "baseline_ca_corrected_mmol_l"})
 """Entered as natural cubic splines: the Mg → Ca relation is steep, not linear."""
@@ -332,7 +337,10 @@ def prepare_adjusted(
     than ``MIN_EPISODES`` rows (or one patient) remain.
     """
     adjustment = tuple(ADJUSTMENT_SET if adjustment_set is None else adjustment_set)
-    check_columns(cohort, [CLUSTER, EXPOSURE, OUTCOME, *adjustment])
+    check_columns(
+        cohort,
+        [CLUSTER, EXPOSURE, OUTCOME, *(c for c in adjustment if c not in SEVERITY_COVARIATES)],
+    )
     adjustment, notes = recorded_covariates(cohort, adjustment)
     needed = [CLUSTER, EXPOSURE, OUTCOME, *adjustment]
     data, n_dropped = complete_cases(cohort, needed)
@@ -358,14 +366,16 @@ def recorded_covariates(
     """The ``adjustment`` columns the source records, and a note for each one it does not.
 
     A column missing in every episode of ``cohort`` (the severity proxies of a source without
-    ICU stays or vasopressors: sql/index_severity.sql writes them null throughout) cannot be
+    ICU stays or vasopressors: sql/index_severity.sql writes them null throughout; or a
+    :data:`SEVERITY_COVARIATES` column absent from an older cohort table) cannot be
     adjusted for; it is left out before the complete-case rule, which would otherwise drop
     every episode. A column missing in only some episodes stays in: those episodes are
     dropped and counted, as for any other covariate."""
     kept: list[str] = []
     notes: list[str] = []
     for col in adjustment:
-        if col in cohort.columns and len(cohort) and cohort[col].isna().all():
+        absent = col in SEVERITY_COVARIATES and col not in cohort.columns
+        if absent or (col in cohort.columns and len(cohort) and cohort[col].isna().all()):
             notes.append(
                 f"{col} dropped from the model: not recorded by this source (missing in "
                 "every episode)"

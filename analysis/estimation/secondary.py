@@ -545,7 +545,7 @@ def patient_sample(subjects: pd.Series, max_patients: int, seed: int) -> np.ndar
 def _trajectory_rows(points: pd.DataFrame, base: pd.DataFrame, what: str) -> pd.DataFrame:
     """Every corrected Ca of an analysable episode, with its episode's model columns, sorted
     by patient, episode, time and value (so the fit does not depend on the input's order)."""
-    cols = [CLUSTER, EXPOSURE, *ADJUSTMENT_SET]
+    cols = [CLUSTER, EXPOSURE, *recorded_covariates(base, ADJUSTMENT_SET)[0]]
     rows = points[["encounter_id", "hours_from_index", "ca_corrected_mmol_l"]].merge(
         base[["encounter_id", *dict.fromkeys(cols)]], on="encounter_id", how="inner"
     )

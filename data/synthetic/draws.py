@@ -86,6 +86,9 @@ class BatchInputs:
     # latent AR(1) innovations (hour, stay), standard normal, n_hours rows
     z_mg_ar: np.ndarray
     z_ca_ar: np.ndarray
+    # severity proxies (World.severity_*): in an ICU for the whole stay; on a vasopressor
+    severity_icu: np.ndarray
+    severity_vasopressor: np.ndarray
 
     @property
     def n(self) -> int:
@@ -237,6 +240,10 @@ def batch_inputs(
     logit_u_mg[v >= 1] = np.inf
     lo_d, hi_d = w.mg_admin_delay_hours
     lo_l, hi_l = w.recheck_after_dose_hours
+    # Severity proxies, own stream ([seed, 5, batch]) so that the default world is unchanged.
+    rng_severity = np.random.default_rng(np.random.SeedSequence([seed, 5, batch]))
+    severity_icu = rng_severity.random(n) < w.severity_icu_fraction
+    severity_vasopressor = severity_icu & (rng_severity.random(n) < w.severity_vasopressor_fraction)
     return BatchInputs(
         stay=stay,
         los_hours=los,
@@ -275,4 +282,6 @@ def batch_inputs(
         u_mgo=u_mgo,
         z_mg_ar=_innovations(seed, batch, 0, n_hours, n),
         z_ca_ar=_innovations(seed, batch, 1, n_hours, n),
+        severity_icu=severity_icu,
+        severity_vasopressor=severity_vasopressor,
     )

@@ -227,6 +227,12 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
     target = np.zeros(n)
     prev_idx = np.zeros(0, dtype=np.int64)
 
+    # severity confounding (World.severity_*): mmol/L per hour lost from the Ca target over
+    # the first 72 h of the stay
+    n_proxies = inp.severity_icu.astype(float) + inp.severity_vasopressor.astype(float)
+    severity_drift = w.severity_ca_drift_mmol_l_per_day / 24.0 * n_proxies
+    severity_eta = w.severity_mg_policy_coef * n_proxies
+
     for h in range(n_hours):
         # 1. latent update
         if h == 0:
@@ -243,7 +249,7 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
         drift = np.minimum(inp.mg_deficit0 + inp.mg_drift_per_hour * h, w.mg_drift_cap_mmol_l)
         mg = inp.mg_setpoint - w.mg_illness_drop_mmol_l * s - drift + ar_mg + rep_r + rep_s
         mg = np.maximum(mg, w.mg_floor_mmol_l)
-        target = inp.ca_setpoint - w.ca_illness_drop_mmol_l * s
+        target = inp.ca_setpoint - w.ca_illness_drop_mmol_l * s - severity_drift * min(h, 72)
         if w.effect:
             target = target - ca_hinge(w, mg)
         if h == 0:
@@ -318,6 +324,7 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
             + w.mg_policy_mg_coef * (0.70 - mgm)
             + w.mg_policy_ca_coef * np.where(np.isnan(cam), 0.0, 2.15 - cam)
             - w.mg_policy_creatinine_coef * (crm > w.mg_policy_creatinine_high_umol_l)
+            + severity_eta[p]
         )
         order = (eta > inp.logit_u_mg[h, p]) & ~np.isnan(mgm)
         forced = ~forced_done[p] & (h > force_after[p])

@@ -82,11 +82,13 @@ _MED_KINDS = [
     ("pantoprazole", "mg", "iv"),
     ("furosemide", "mg", "iv"),
     ("furosemide", "mg", "oral"),
+    ("norepinephrine", "mg", "iv"),
 ]
 assert _MED_KINDS[MGSO4_IV][0] == "magnesium_sulfate"
 assert _MED_KINDS[MGO_ORAL][0] == "magnesium_oxide"
 assert _MED_KINDS[CA_GLUCONATE_IV][0] == "calcium_gluconate"
 _OMEPRAZOLE, _PANTO_ORAL, _PANTO_IV, _FUROSEMIDE_IV, _FUROSEMIDE_ORAL = 3, 4, 5, 6, 7
+_NOREPINEPHRINE = 8
 _INGREDIENT_DICT = pa.array([k[0] for k in _MED_KINDS])
 _DOSE_UNIT_DICT = pa.array([k[1] for k in _MED_KINDS])
 _ROUTE_DICT = pa.array([k[2] for k in _MED_KINDS])
@@ -317,6 +319,20 @@ def med_table(
     doses.append(np.full(c.size, 40.0))
     given.append(rng.random(c.size) >= 0.03)
 
+    # vasopressor stays (World.severity_*): norepinephrine charted every 12 h from admission,
+    # so a dose lies in the day before any index time; no random numbers are drawn here, so
+    # the other rows are the same with the switch on or off
+    vaso_cols = all_cols[inp.severity_vasopressor]
+    if vaso_cols.size:
+        n_max = int(inp.los_hours.max()) // 12 + 1
+        k = 12 * np.arange(n_max)[:, None] + np.zeros(vaso_cols.size, dtype=np.int64)[None, :]
+        j, i = np.nonzero(k <= inp.los_hours[vaso_cols][None, :])
+        cols.append(vaso_cols[i])
+        hours.append(k[j, i])
+        kinds.append(np.full(i.size, _NOREPINEPHRINE))
+        doses.append(np.full(i.size, 4.0))
+        given.append(np.ones(i.size, dtype=bool))
+
     col = np.concatenate(cols)
     hour = np.concatenate(hours)
     kind = np.concatenate(kinds)
@@ -342,6 +358,40 @@ def med_table(
             "source_code": pc.take(_MED_CODE_DICT, k),
         },
         schema=MED_SCHEMA,
+    )
+
+
+CARE_SCHEMA = pa.schema(
+    [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("encounter_id", pa.string()),
+        pa.field("start_time", pa.timestamp("us"), nullable=False),
+        pa.field("end_time", pa.timestamp("us")),
+        pa.field("event", pa.string(), nullable=False),
+        pa.field("source_code", pa.string()),
+    ]
+)
+"""The optional canonical care_events table (mgca.engine.database.CARE_EVENTS_COLUMNS)."""
+
+
+def care_table(pop: Population, inp: BatchInputs) -> pa.Table:
+    """ICU stays of the batch (World.severity_icu_fraction): admission to the last in-stay
+    hour of every severity-ICU stay."""
+    col = np.flatnonzero(inp.severity_icu)
+    enc, subj_ids = _ids(pop, inp)
+    c = pa.array(col, pa.int64())
+    start = pop.admit_us[inp.stay[col]]
+    end = start + inp.los_hours[col].astype(np.int64) * US_PER_HOUR
+    return pa.table(
+        {
+            "subject_id": pc.take(subj_ids, c),
+            "encounter_id": pc.take(enc, c),
+            "start_time": pa.array(start, pa.timestamp("us")),
+            "end_time": pa.array(end, pa.timestamp("us")),
+            "event": pa.array(["icu_stay"] * col.size, pa.string()),
+            "source_code": pa.array(["mgca-synthetic:icu_stay"] * col.size, pa.string()),
+        },
+        schema=CARE_SCHEMA,
     )
 
 

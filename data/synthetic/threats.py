@@ -41,6 +41,10 @@ def _icu_retests(world: World) -> World:
     return replace(world, icu_fraction=0.3)
 
 
+def _severity_confounding(world: World) -> World:
+    return replace(world, severity_icu_fraction=0.3)
+
+
 THREATS: dict[str, Threat] = {
     threat.name: threat
     for threat in (
@@ -61,6 +65,19 @@ THREATS: dict[str, Threat] = {
             ),
             defence="primary (exposure fixed at the end of the grace period)",
             switch_on=_icu_retests,
+        ),
+        Threat(
+            name="severity_confounding",
+            problem=(
+                "The sickest patients (in an ICU, on a vasopressor) get Mg more readily and "
+                "their calcium keeps falling, so an unadjusted comparison credits Mg with "
+                "less than it does."
+            ),
+            defence=(
+                "primary (adjusted for icu_at_index and vasopressor_at_index where the "
+                "source records them; the notes say when it does not)"
+            ),
+            switch_on=_severity_confounding,
         ),
     )
 }

@@ -247,6 +247,17 @@ class World:
     icu_fraction: float = 0.0
     icu_draw_interval_hours: tuple[int, int] = (4, 6)
     icu_ionized_fraction: float = 0.8
+    # Severity confounding: severity_icu_fraction of stays are in an ICU from admission to
+    # discharge (written to care_events), and severity_vasopressor_fraction of those get a
+    # vasopressor (norepinephrine, charted every 12 h from admission). Each proxy adds
+    # severity_mg_policy_coef to the usual-care logit of IV Mg and lowers the calcium target
+    # by severity_ca_drift_mmol_l_per_day per day over the first 3 days (additive, so the effect
+    # of Mg is the same with or without it): recorded severity confounds the comparison
+    # unless it is adjusted for. 0: off (no ICU stay and no vasopressor is written).
+    severity_icu_fraction: float = 0.0
+    severity_vasopressor_fraction: float = 0.5
+    severity_mg_policy_coef: float = 2.0
+    severity_ca_drift_mmol_l_per_day: float = 0.10
 
     # --- usual care: IV MgSO4 with probability
     # floor + (ceiling - floor) * logistic(a + b1 (0.70 - Mg) + b2 (2.15 - Ca) - b3 [cr high])
@@ -297,7 +308,12 @@ class World:
             raise ValueError(
                 f"icu_draw_interval_hours must be 2 <= low <= high, got {lo_i}, {hi_i}"
             )
-        for name in ("icu_fraction", "icu_ionized_fraction"):
+        for name in (
+            "icu_fraction",
+            "icu_ionized_fraction",
+            "severity_icu_fraction",
+            "severity_vasopressor_fraction",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.discharge_planning_skip_probability <= 1.0:

@@ -15,17 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mgca.engine.database import CARE_EVENTS_FILE
 from mgca.synthetic.draws import batch_inputs
 from mgca.synthetic.population import make_population
 from mgca.synthetic.simulate import simulate
 from mgca.synthetic.tables import (
+    CARE_SCHEMA,
     ENCOUNTERS_SCHEMA,
     LAB_SCHEMA,
     MED_SCHEMA,
     PERSONS_SCHEMA,
     batch_tables,
+    care_table,
     died_in_hospital,
     encounters_table,
     persons_table,
@@ -43,7 +47,11 @@ from mgca.synthetic.world import (
 )
 
 TABLES = ("persons", "encounters", "lab_results", "medication_administrations")
-DATASET_FILES = frozenset({f"{t}.parquet" for t in TABLES} | {"manifest.json"})
+# care_events.parquet is written only when the world has ICU stays
+# (World.severity_icu_fraction > 0): a default world's hospital does not record ICU stays.
+DATASET_FILES = frozenset(
+    {f"{t}.parquet" for t in TABLES} | {"manifest.json", CARE_EVENTS_FILE}
+)
 
 
 def _check_args(n_stays: int, world: str | World, seed: int, regime: str | None) -> None:
@@ -135,6 +143,7 @@ def generate(
         defects = {"duplicate_lab_rows": 0, "null_lab_values": 0}
         rows = {t: 0 for t in TABLES}
         si_stays = 0
+        care_batches = []
         with (
             pq.ParquetWriter(tmp / "lab_results.parquet", LAB_SCHEMA) as labs,
             pq.ParquetWriter(tmp / "medication_administrations.parquet", MED_SCHEMA) as meds,
@@ -151,6 +160,8 @@ def generate(
                     defects[key] += value
                 died[inp.stay] = died_in_hospital(params, inp)
                 si_stays += int(inp.si_units.sum())
+                if params.severity_icu_fraction > 0:
+                    care_batches.append(care_table(pop, inp))
                 say(f"synthetic: batch {b + 1}/{n_batches} ({int(inp.stay[-1]) + 1:,} stays)")
         persons = persons_table(pop)
         encounters = encounters_table(pop, died)
@@ -159,6 +170,10 @@ def generate(
         assert persons.schema.equals(PERSONS_SCHEMA) and encounters.schema.equals(ENCOUNTERS_SCHEMA)
         rows["persons"] = persons.num_rows
         rows["encounters"] = encounters.num_rows
+        if params.severity_icu_fraction > 0:
+            care = pa.concat_tables(care_batches) if care_batches else CARE_SCHEMA.empty_table()
+            pq.write_table(care, tmp / CARE_EVENTS_FILE)
+            rows["care_events"] = care.num_rows
 
         manifest = {
             "generator": "mgca.synthetic",
