@@ -28,6 +28,8 @@ Kind = Literal["mean_sd", "median_iqr", "binary"]
 COLUMNS = ("characteristic", "exposed", "unexposed", "smd")
 HIDDEN = "—"
 """Shown in place of a statistic withheld because its arm or cell is too small."""
+NOT_RECORDED = "not recorded by this source"
+"""Shown for a characteristic missing in every episode (a severity proxy the source lacks)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ ROWS: tuple[Characteristic, ...] = (
     Characteristic("PPI before index, n (%)", "ppi_before_index", "binary"),
     Characteristic("Loop diuretic before index, n (%)", "loop_diuretic_before_index", "binary"),
     Characteristic("Calcium given before index, n (%)", "calcium_before_index", "binary"),
+    Characteristic("In an ICU at index, n (%)", "icu_at_index", "binary"),
+    Characteristic(
+        "Vasopressor at or before index, n (%)", "vasopressor_at_index", "binary"
+    ),
 )
 """Rows after the two count rows, in order. A continuous row with missing values is followed
 by a "<name> missing, n (%)" row."""
@@ -160,6 +166,9 @@ def table_one(cohort: pd.DataFrame, threshold: int) -> pd.DataFrame:
     ]
     for row in ROWS:
         if row.column not in cohort.columns:
+            continue
+        if row.kind == "binary" and cohort[row.column].isna().all() and len(cohort):
+            records.append(row_of(row.label, dict.fromkeys(arms, (NOT_RECORDED, False)), None))
             continue
         if row.kind == "binary":
             flags = {k: _indicator(a, row) for k, a in arms.items()}

@@ -258,3 +258,27 @@ def test_a_drug_flag_too_rare_in_an_arm_is_dropped_and_named(confounded) -> None
             frame.loc[frame.index[frame["exposed"] == arm][:carriers], flag] = 1
         covariates, _ = usable_covariates(frame, [flag], treat)
         assert (flag in covariates) is kept, carriers
+
+
+def test_severity_proxies_a_source_does_not_record_cost_no_episode(confounded) -> None:
+    # icu_at_index null in every episode (not recorded by this source), vasopressor absent
+    # from the table (a cohort written before it was derived): both left out with a note,
+    # no episode dropped, the same estimate as without them.
+    cohort, _ = confounded
+    cohort = cohort.iloc[:600].copy()
+    base = fit_primary(
+        cohort.drop(columns=["icu_at_index", "vasopressor_at_index"], errors="ignore"), STUDY
+    )
+    unrecorded = cohort.assign(icu_at_index=None).drop(
+        columns=["vasopressor_at_index"], errors="ignore"
+    )
+    fit = fit_primary(unrecorded, STUDY)
+    assert fit["n_dropped"] == base["n_dropped"] and fit["n"] == base["n"]
+    assert fit["estimate"] == pytest.approx(base["estimate"], abs=1e-12)
+    for col in ("icu_at_index", "vasopressor_at_index"):
+        assert any(n.startswith(f"{col} dropped") and "not recorded" in n for n in fit["notes"])
+    # recorded in some episodes only: those episodes missing it are dropped and counted
+    partly = cohort.assign(icu_at_index=[True, False] * 290 + [None] * 20)
+    fit = fit_primary(partly, STUDY)
+    assert fit["n_dropped"] >= 20
+    assert not any(n.startswith("icu_at_index dropped") for n in fit["notes"])

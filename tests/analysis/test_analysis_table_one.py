@@ -107,3 +107,15 @@ def test_empty_cohort_gives_zeros_and_dashes(cohort) -> None:
     t = table_one(cohort.iloc[:0], 11)
     assert _row(t, "Episodes, n").tolist()[:2] == ["0", "0"]
     assert _row(t, "Age, years — mean (SD)")["exposed"] == HIDDEN
+
+
+def test_severity_rows_count_recorded_proxies_and_say_when_not_recorded(cohort) -> None:
+    from mgca.analysis.report.table_one import NOT_RECORDED
+
+    flags = np.arange(len(cohort)) % 4 == 0
+    t = table_one(cohort.assign(icu_at_index=flags, vasopressor_at_index=None), 11)
+    icu = _row(t, "In an ICU at index, n (%)")
+    n_exposed = int(flags[cohort["exposed"].to_numpy(dtype=bool)].sum())
+    assert icu["exposed"].startswith(f"{n_exposed} (")
+    vaso = _row(t, "Vasopressor at or before index, n (%)")
+    assert vaso["exposed"] == vaso["unexposed"] == NOT_RECORDED and vaso["smd"] is None
