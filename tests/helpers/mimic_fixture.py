@@ -51,6 +51,15 @@ HEADERS = {
         "patientweight,totalamount,totalamountuom,isopenbag,continueinnextdept,"
         "statusdescription,originalamount,originalrate"
     ),
+    "icu/icustays": (
+        "subject_id,hadm_id,stay_id,first_careunit,last_careunit,intime,outtime,los"
+    ),
+    "icu/procedureevents": (
+        "subject_id,hadm_id,stay_id,caregiver_id,starttime,endtime,storetime,itemid,value,"
+        "valueuom,location,locationcategory,orderid,linkorderid,ordercategoryname,"
+        "ordercategorydescription,patientweight,isopenbag,continueinnextdept,"
+        "statusdescription,originalamount,originalrate"
+    ),
 }
 
 PATIENTS = [
@@ -169,6 +178,20 @@ INPUTEVENTS = [
      "statusdescription": "FinishedRunning"},
 ]
 
+ICUSTAYS = [
+    # patient 10001 in an ICU across its index (a severity proxy)
+    {"subject_id": 10001, "hadm_id": 20001, "stay_id": 30001, "first_careunit": "MICU",
+     "last_careunit": "MICU", "intime": "2150-03-01 20:00:00", "outtime": "2150-03-04 12:00:00",
+     "los": "2.7"},
+]
+PROCEDUREEVENTS = [
+    # CRRT for patient 10002 (already excluded for obstetric MgSO4); a line insertion: skipped
+    {"subject_id": 10002, "hadm_id": 20002, "stay_id": 30002, "starttime": "2160-05-02 08:00:00",
+     "endtime": "2160-05-02 20:00:00", "itemid": 225802},
+    {"subject_id": 10001, "hadm_id": 20001, "stay_id": 30001, "starttime": "2150-03-01 21:00:00",
+     "endtime": "2150-03-01 21:30:00", "itemid": 224275},
+]
+
 TABLES = {
     "hosp/patients": PATIENTS,
     "hosp/admissions": ADMISSIONS,
@@ -178,6 +201,8 @@ TABLES = {
     "hosp/emar_detail": EMAR_DETAIL,
     "hosp/prescriptions": PRESCRIPTIONS,
     "icu/inputevents": INPUTEVENTS,
+    "icu/icustays": ICUSTAYS,
+    "icu/procedureevents": PROCEDUREEVENTS,
 }
 
 

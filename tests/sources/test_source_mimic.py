@@ -162,3 +162,30 @@ def test_cli_exit_2_on_bad_input(tmp_path: Path) -> None:
         main, ["run", "--source", "mimic", "--path", str(tmp_path / "nowhere")]
     )
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_icu_stays_and_dialysis_become_care_events(tmp_path: Path) -> None:
+    # icu/icustays -> icu_stay; procedureevents dialysis itemids -> dialysis; other
+    # procedures are skipped as not in the code list (counted in source_rows)
+    target, _ = _run(write_mimic(tmp_path / "mimic"), tmp_path)
+    rows = duckdb.sql(
+        f"SELECT subject_id, encounter_id, event, source_code FROM '{target}/care_events.parquet' "
+        "ORDER BY event"
+    ).fetchall()
+    assert rows == [
+        ("10002", "20002", "dialysis", "MIMIC-IV:225802"),
+        ("10001", "20001", "icu_stay", "MIMIC-IV:icustays"),
+    ]
+    skipped = duckdb.sql(
+        f"SELECT reason, n_rows FROM '{target}/source_rows.parquet' "
+        "WHERE source_table = 'icu/procedureevents' AND status = 'skipped'"
+    ).fetchall()
+    assert skipped == [("itemid not in code list", 1)]
+
+
+def test_without_icu_tables_no_care_event_is_written(tmp_path: Path) -> None:
+    src = write_mimic(tmp_path / "mimic", skip=("icu/icustays", "icu/procedureevents"))
+    target, warnings = _run(src, tmp_path)
+    assert any("icu/icustays not found" in w and "not recorded" in w for w in warnings)
+    rows = duckdb.sql(f"SELECT count(*) FROM '{target}/care_events.parquet'").fetchall()
+    assert rows == [(0,)]

@@ -15,6 +15,8 @@ Naming rules, one for each kind of thing:
 
   - ``<canonical table>.sql`` (e.g. ``persons.sql``): one SELECT whose rows are that table,
     written to ``<table>.parquet``;
+  - ``care_events.sql``: one SELECT whose rows are the optional ``care_events`` table (ICU
+    stays, dialysis), written to ``care_events.parquet``;
   - ``source_rows.sql``: one SELECT of the source row counts, written to
     ``source_rows.parquet``;
   - ``orphan_codes.sql``: statements defining the view ``orphan_candidates``, which
@@ -40,7 +42,7 @@ from pathlib import Path
 import duckdb
 
 from mgca.config import MgcaConfig
-from mgca.engine.database import CANONICAL_TABLES
+from mgca.engine.database import CANONICAL_TABLES, CARE_EVENTS_FILE
 from mgca.sources.adapters import ORPHAN_CODES_FILE, Log, write_source_rows
 from mgca.sources.csv_reader import (
     compression_hint,
@@ -209,6 +211,8 @@ def run_sql_files(
             text = source_sql(kind, name)
             if name in CANONICAL_TABLE_NAMES:
                 copy_to_parquet(con, text, target / f"{name}.parquet")
+            elif name == "care_events":
+                copy_to_parquet(con, text, target / CARE_EVENTS_FILE)
             elif name == "source_rows":
                 write_source_rows(con, text, target)
             elif name == "orphan_codes":

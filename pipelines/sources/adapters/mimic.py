@@ -63,6 +63,16 @@ OPTIONAL_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
          "statusdescription"),
         "no ICU IV magnesium or calcium doses (only hosp/emar is used)",
     ),
+    "icu/icustays": (
+        "src_icustays",
+        ("subject_id", "hadm_id", "intime", "outtime"),
+        "no ICU stays: icu_at_index is not recorded by this source",
+    ),
+    "icu/procedureevents": (
+        "src_procedureevents",
+        ("subject_id", "hadm_id", "starttime", "endtime", "itemid"),
+        "no dialysis procedures: nobody is excluded for dialysis",
+    ),
     "hosp/prescriptions": (
         "src_prescriptions",
         ("subject_id",),
@@ -76,6 +86,7 @@ REFERENCE_STEMS = (
     "mimic_emar_events",
     "mimic_routes",
     "mimic_input_items",
+    "mimic_procedure_items",
     "orphan_patterns",
 )
 # sql/sources/mimic/<name>.sql in run order (common.run_sql_files: what each name does).
@@ -84,7 +95,9 @@ SQL_FILES = (
     "stage_emar",
     "stage_emar_detail",
     "classify",
+    "classify_care",
     *CANONICAL_TABLE_NAMES,
+    "care_events",
     "source_rows",
     "orphan_codes",
 )

@@ -18,6 +18,11 @@ WITH counted AS (
     SELECT 'icu/inputevents', 'medication_administrations', skip_reason, note
     FROM mimic_inputs_classified
     UNION ALL
+    SELECT 'icu/icustays', 'care_events', skip_reason, note FROM mimic_icustays_classified
+    UNION ALL
+    SELECT 'icu/procedureevents', 'care_events', skip_reason, note
+    FROM mimic_procedures_classified
+    UNION ALL
     SELECT
         'hosp/prescriptions', NULL,
         'order, not an administration (prescriptions never count as given)', NULL
