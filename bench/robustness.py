@@ -2,6 +2,7 @@
 
     python bench/robustness.py [--sizes 1000 2000 4000 8000] [--worlds effect null]
                                [--replicates 100] [--regime ward] [--jobs 2]
+                               [--threat severity_confounding]
                                [--out bench/robustness.json]
 
 Each replicate generates a synthetic hospital (``mgca.synthetic.generate``, its own seed,
@@ -59,11 +60,16 @@ NULL_SEED_OFFSET = 100_000
 ANSWERS = ("primary", "overlap")
 
 
-def run_replicate(stays: int, world: str, seed: int, regime: str) -> dict[str, Any]:
-    """One hospital through the whole pipeline; the figures of its answer and the truth."""
+def run_replicate(
+    stays: int, world: str, seed: int, regime: str, threat: str | None = None
+) -> dict[str, Any]:
+    """One hospital through the whole pipeline; the figures of its answer and the truth.
+    ``threat``: a design threat of mgca.synthetic.threats switched on in the regime's world."""
     from mgca.config import MgcaConfig
     from mgca.run import study
     from mgca.synthetic import generate
+    from mgca.synthetic.threats import threat_world
+    from mgca.synthetic.world import regime_world
 
     config = MgcaConfig.model_validate(
         {"engine": {"duckdb_threads": 1, "duckdb_memory_limit": "2GB"}}
@@ -71,7 +77,11 @@ def run_replicate(stays: int, world: str, seed: int, regime: str) -> dict[str, A
     root = Path(tempfile.mkdtemp(prefix="mgca-robust-"))
     try:
         data = root / "data"
-        generate(data, n_stays=stays, world=world, seed=seed, regime=regime)
+        if threat is None:
+            generate(data, n_stays=stays, world=world, seed=seed, regime=regime)
+        else:
+            params = threat_world(threat, world, base=regime_world(regime, world))
+            generate(data, n_stays=stays, world=params, seed=seed)
         db = root / "run.duckdb"
         study.build_database(data, db, config)
         cohort = study.read_cohort(db)
@@ -196,7 +206,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _job(args: tuple[int, str, int, str]) -> dict[str, Any]:
+def _job(args: tuple[int, str, int, str, str | None]) -> dict[str, Any]:
     return run_replicate(*args)
 
 
@@ -218,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicates", type=int, default=100, help="runs per cell")
     parser.add_argument("--regime", default="ward", help="simulator regime (default: ward)")
     parser.add_argument("--seed-base", type=int, default=5000)
+    parser.add_argument(
+        "--threat", default=None, help="switch on this design threat (mgca.synthetic.threats)"
+    )
     parser.add_argument(
         "--jobs",
         type=int,
@@ -247,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             world,
             args.seed_base + i + (NULL_SEED_OFFSET if world == "null" else 0),
             args.regime,
+            args.threat,
         )
         for stays in args.sizes
         for world in args.worlds
