@@ -95,7 +95,13 @@ def run_replicate(world: str, seed: int, stays: int, root: str) -> list[dict[str
 
     Top level (not a closure) so worker processes can run it. Deletes its files when done.
     """
-    from mgca.analysis.estimation.models import ADJUSTMENT_SET, CLUSTER, EXPOSURE, OUTCOME
+    from mgca.analysis.estimation.models import (
+        ADJUSTMENT_SET,
+        CLUSTER,
+        EXPOSURE,
+        OUTCOME,
+        recorded_covariates,
+    )
     from mgca.config import MgcaConfig
     from mgca.run import study
     from mgca.synthetic import generate, true_effect
@@ -120,7 +126,8 @@ def run_replicate(world: str, seed: int, stays: int, root: str) -> list[dict[str
         ).per_pair
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    complete = cohort[[CLUSTER, EXPOSURE, OUTCOME, *ADJUSTMENT_SET]].notna().all(axis=1)
+    adjustment, _ = recorded_covariates(cohort, ADJUSTMENT_SET)  # the source's own proxies
+    complete = cohort[[CLUSTER, EXPOSURE, OUTCOME, *adjustment]].notna().all(axis=1)
     complete &= cohort["baseline_creatinine_umol_l"].gt(0).fillna(False).astype(bool)
     has_outcome = cohort[[CLUSTER, EXPOSURE, OUTCOME]].notna().all(axis=1)
     exposed = cohort[EXPOSURE].fillna(False).astype(bool) & has_outcome
