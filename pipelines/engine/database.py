@@ -362,6 +362,14 @@ CARE_EVENTS: tuple[str, ...] = ("icu_stay", "dialysis")
 replacement therapy (haemodialysis, CRRT, peritoneal: an eligibility exclusion)."""
 
 
+def create_care_events_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the empty ``care_events`` table with its canonical columns."""
+    columns_sql = ", ".join(
+        f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in CARE_EVENTS_COLUMNS
+    )
+    con.execute(f"CREATE OR REPLACE TABLE care_events ({columns_sql})")
+
+
 def load_care_events(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     """Create ``care_events`` from ``care_events.parquet`` of ``data_dir``; return its rows.
 
@@ -370,10 +378,7 @@ def load_care_events(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     excludes nobody for dialysis. Columns are checked and cast like the four required tables.
     """
     file = Path(data_dir) / CARE_EVENTS_FILE
-    columns_sql = ", ".join(
-        f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in CARE_EVENTS_COLUMNS
-    )
-    con.execute(f"CREATE OR REPLACE TABLE care_events ({columns_sql})")
+    create_care_events_table(con)
     if not file.is_file():
         return 0
     schema = _parquet_schema(con, file)

@@ -58,6 +58,7 @@ from mgca.engine.database import (
     UNIQUE_KEYS,
     CanonicalSchemaError,
     _schema_problems,
+    create_care_events_table,
     load_reference_tables,
     open_database,
     write_run_inputs,
@@ -508,6 +509,7 @@ def duckdb_schemas(config: MgcaConfig, tables: tuple[str, ...]) -> dict[str, lis
                 + ", ".join(f'"{c.name}" {c.type}' for c in columns)
                 + ")"
             )
+        create_care_events_table(con)
         load_reference_tables(con)
         write_study_config(con, config)
         derive(con)
