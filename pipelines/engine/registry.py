@@ -41,6 +41,7 @@ SQL_STEPS: tuple[str, ...] = (
     "index_outcome.sql",
     "cohort_eligibility.sql",
     "analytic_cohort.sql",
+    "eligible_episodes.sql",
     "attrition.sql",
     "episode_calcium_measures.sql",
     "calcium_trajectory_summary.sql",
@@ -181,6 +182,7 @@ TABLES: tuple[Table, ...] = (
     Table("index_pth_response", "episode", "ALL", secondary=True),
     Table("calcium_trajectory_points", "private", "ALL", secondary=True),
     Table("index_kidney_function", "episode", "ALL", secondary=True),
+    Table("eligible_episodes", "episode", COHORT_ORDER, secondary=True),
 )
 """Every derived table read outside the SQL, in one list."""
 
