@@ -236,6 +236,11 @@ class EstimationConfig(_Strict):
     bootstrap_replicates: int = Field(500, ge=50, le=10_000)
     # Bootstrap seed, so a rerun gives the same interval.
     bootstrap_seed: int = Field(20261124, ge=0)
+    # Missing outcomes (inverse probability of censoring weights): the stabilised weights are
+    # truncated at this quantile and 1 minus it of the measured episodes' weights (share 0-1;
+    # 0.01 = the 1st and 99th percentiles), so a few episodes unlikely to be measured cannot
+    # carry the estimate.
+    ipcw_truncation_quantile: float = Field(0.01, ge=0, lt=0.5)
 
 
 class GateConfig(_Strict):

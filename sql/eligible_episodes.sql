@@ -26,6 +26,7 @@
 --     'not_retested'       still in hospital at the horizon, but no corrected Ca in the
 --                          outcome window
 --   hours_to_discharge    discharge_time - index_time, hours (end of the stay either way)
+--   outcome_corrected, corrected_or_discharged_alive: see the column comments below
 -- The horizon itself is the cut-off, not the end of the window: a patient who leaves inside
 -- the window without a draw was in hospital at the horizon and simply not re-tested.
 
@@ -60,7 +61,19 @@ SELECT
             < cfg.horizon_hours THEN 'discharged_alive'
         ELSE 'not_retested'
     END AS VARCHAR) AS outcome_missing_reason,
-    date_diff('second', i.index_time, e.discharge_time) / 3600.0 AS hours_to_discharge
+    date_diff('second', i.index_time, e.discharge_time) / 3600.0 AS hours_to_discharge,
+    -- corrected at the outcome: corrected Ca at or above cfg.ca_corrected_low_mmol_l
+    -- (mmol/L, default 2.15, the hypocalcaemia threshold); null when not measured
+    o.outcome_ca_corrected_mmol_l >= cfg.ca_corrected_low_mmol_l AS outcome_corrected,
+    -- the composite of the sensitivity analysis (composite.py): corrected at the outcome, or
+    -- discharged alive before the horizon (a patient sent home is taken as recovered);
+    -- false for a death, a missing re-test or a measured Ca below the threshold
+    COALESCE(o.outcome_ca_corrected_mmol_l >= cfg.ca_corrected_low_mmol_l, FALSE)
+        OR (
+            o.outcome_ca_corrected_mmol_l IS NULL
+            AND NOT COALESCE(e.died_in_hospital, FALSE)
+            AND date_diff('second', i.index_time, e.discharge_time) / 3600.0 < cfg.horizon_hours
+        ) AS corrected_or_discharged_alive
 FROM cohort_eligibility AS el
 CROSS JOIN study_config AS cfg
 INNER JOIN index_events AS i

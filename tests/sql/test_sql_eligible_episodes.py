@@ -9,7 +9,13 @@ from __future__ import annotations
 import pytest
 from helpers.stories import QUALIFYING_LABS, build, calcium_at
 
-COLUMNS = ["encounter_id", "outcome_observed", "outcome_missing_reason", "hours_to_discharge"]
+COLUMNS = [
+    "encounter_id",
+    "outcome_observed",
+    "outcome_missing_reason",
+    "hours_to_discharge",
+    "corrected_or_discharged_alive",
+]
 
 
 def _stay(discharge: str, died: bool = False) -> str:
@@ -20,20 +26,24 @@ def _stay(discharge: str, died: bool = False) -> str:
 
 
 @pytest.mark.parametrize(
-    ("discharge", "died", "draws", "observed", "reason", "hours"),
+    ("discharge", "died", "draws", "observed", "reason", "hours", "composite"),
     [
-        # re-tested at 47 h: observed, no reason
-        ("d9 00:00", False, [("d3 09:00", 2.30)], True, None, 182.0),
-        # went home alive at 30 h, before the horizon
-        ("d2 16:00", False, [], False, "discharged_alive", 30.0),
-        # died at 20 h, before the horizon
-        ("d2 06:00", True, [], False, "died", 20.0),
+        # re-tested at 47 h, corrected (2.30 >= 2.15): observed, no reason, composite true
+        ("d9 00:00", False, [("d3 09:00", 2.30)], True, None, 182.0, True),
+        # re-tested at 47 h, still low (2.10 < 2.15): composite false
+        ("d9 00:00", False, [("d3 09:00", 2.10)], True, None, 182.0, False),
+        # exactly at the threshold counts as corrected
+        ("d9 00:00", False, [("d3 09:00", 2.15)], True, None, 182.0, True),
+        # went home alive at 30 h, before the horizon: composite true
+        ("d2 16:00", False, [], False, "discharged_alive", 30.0, True),
+        # died at 20 h, before the horizon: composite false
+        ("d2 06:00", True, [], False, "died", 20.0, False),
         # died on day 9: still in hospital at the horizon, simply not re-tested
-        ("d9 00:00", True, [], False, "not_retested", 182.0),
+        ("d9 00:00", True, [], False, "not_retested", 182.0, False),
         # left at 50 h, inside the window but after the horizon, without a draw
-        ("d3 12:00", False, [], False, "not_retested", 50.0),
+        ("d3 12:00", False, [], False, "not_retested", 50.0, False),
         # a draw at 24 h only is no outcome: in hospital at the horizon, not re-tested
-        ("d9 00:00", False, [("d2 10:00", 2.20)], False, "not_retested", 182.0),
+        ("d9 00:00", False, [("d2 10:00", 2.20)], False, "not_retested", 182.0, False),
     ],
 )
 def test_every_eligible_episode_says_whether_and_why_its_outcome_is_missing(
@@ -43,6 +53,7 @@ def test_every_eligible_episode_says_whether_and_why_its_outcome_is_missing(
     observed: bool,
     reason: str | None,
     hours: float,
+    composite: bool,
 ) -> None:
     story = build(encounters=_stay(discharge, died), labs=QUALIFYING_LABS + calcium_at(*draws))
     assert story.rows("eligible_episodes", COLUMNS) == [
@@ -51,6 +62,7 @@ def test_every_eligible_episode_says_whether_and_why_its_outcome_is_missing(
             "outcome_observed": observed,
             "outcome_missing_reason": reason,
             "hours_to_discharge": hours,
+            "corrected_or_discharged_alive": composite,
         }
     ]
     # the analysed episodes are exactly the eligible ones with an observed outcome
