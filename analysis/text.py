@@ -160,6 +160,7 @@ ESTIMAND_WORDS: dict[str, str] = {
     "naive_before_after": "mean change from baseline among exposed episodes (not causal)",
     "ipw": "average treatment effect by inverse-probability weighting",
     "doubly_robust": "average treatment effect by augmented IPW (doubly robust)",
+    "primary_complete_case": "average treatment effect in the episodes with a measured outcome",
 }
 """Short estimand words for an entry whose estimate could not be made."""
 
@@ -432,3 +433,92 @@ def methods_items(
             "<data>; the input fingerprint checks the data are the same",
         ),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# missing outcomes: the IPCW primary, its complete-case twin and the composite sensitivity
+
+
+def eligible_cohort_words(study: StudyConfig | None) -> str:
+    """Who the IPCW primary describes: every eligible episode, outcome measured or not."""
+    return (
+        cohort_words(study).replace(
+            "with a corrected Ca measured", "whether or not a corrected Ca was measured"
+        )
+        if study is not None
+        else "eligible episodes of the analytic cohort, whether or not the outcome was measured"
+    )
+
+
+def ipcw_estimand(study: StudyConfig | None) -> str:
+    """The primary estimand under inverse probability of censoring weighting."""
+    return (
+        "average treatment effect, in the population of all eligible episodes (outcome "
+        "measured or not: those who died, went home or were not re-tested before the outcome "
+        "window included, as if their calcium had been measured), of "
+        f"{_contrast_words(study)}"
+    )
+
+
+def complete_case_estimand(study: StudyConfig | None) -> str:
+    """The complete-case primary: the same contrast in the episodes with a measured outcome."""
+    return (
+        "average treatment effect in the episodes whose outcome was measured (complete "
+        f"cases; no correction for who died, went home or was not re-tested), of "
+        f"{_contrast_words(study)}"
+    )
+
+
+def ipcw_method(model_words: str, n_replicates: int, seed: int, truncation: float) -> str:
+    """results.json ``method`` of the IPCW primary."""
+    return (
+        f"Outcome regression (g-computation) fitted by weighted least squares on the episodes "
+        f"with a measured outcome: {model_words}; log baseline creatinine. Weights: stabilised "
+        "inverse probability of the outcome being measured (logistic model of the arm and "
+        "the pre-index adjustment set, linear terms; the arm alone under the small-sample "
+        f"rule), truncated at the {truncation:g} and {1 - truncation:g} quantiles. ATE = mean "
+        "over all eligible episodes of the predicted outcome with everyone exposed minus "
+        f"everyone unexposed. SE from a patient-cluster bootstrap ({n_replicates} resamples, "
+        f"seed {seed}; the outcome model refitted in each, the censoring weights held at "
+        "their full-sample values); 95 % CI from t with (patients − 1) df."
+    )
+
+
+def composite_outcome_words(study: StudyConfig | None) -> str:
+    """The composite outcome of the missing-outcome sensitivity analysis."""
+    low = "the low threshold" if study is None else f"{study.ca_corrected_low_mmol_l:.2f} mmol/L"
+    horizon = "the horizon" if study is None else f"{study.horizon_hours} h"
+    return (
+        f"corrected (albumin-corrected Ca ≥ {low} at the outcome, {horizon_words(study)}), or "
+        f"discharged alive before {horizon} after index (death, no re-test and a measured Ca "
+        "below the threshold count as not corrected)"
+    )
+
+
+def composite_estimand(study: StudyConfig | None) -> str:
+    """The composite sensitivity analysis' estimand (a risk difference)."""
+    return (
+        "adjusted risk difference, over all eligible episodes, in the probability of being "
+        f"{composite_outcome_words(study)}, for {_contrast_words(study).split(', on ')[0]}"
+    )
+
+
+def missing_outcome_methods(study: StudyConfig, estimation: EstimationConfig) -> str:
+    """The Methods paragraph on missing outcomes."""
+    q = estimation.ipcw_truncation_quantile
+    return (
+        "Missing outcomes. An eligible episode has no outcome when the patient died, was "
+        f"discharged or was not re-tested within {horizon_words(study)}; which of these "
+        "happens depends on calcium, illness and the arm, so the measured episodes are not a "
+        "random part of the eligible ones. The primary estimate therefore weights each "
+        "measured episode by the stabilised inverse of its probability of being measured, "
+        "from a logistic model of the arm and the pre-index adjustment set (the arm alone "
+        "when the rarer of measured and missing has fewer than "
+        f"{estimation.min_episodes_per_parameter} episodes per parameter), truncated at the "
+        f"{q:g} and {1 - q:g} quantiles, and averages the predicted contrast over all eligible "
+        "episodes. This assumes the outcome is missing at random given the arm and the "
+        "pre-index covariates; illness after index that drives discharge or death is not in "
+        "the model. The complete-case estimate is reported beside it, and a composite "
+        f"outcome ({composite_outcome_words(study)}) as a sensitivity analysis that needs no "
+        "weights."
+    )

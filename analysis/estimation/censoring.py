@@ -12,10 +12,12 @@ stands for ``1 / P(measured | arm, covariates)`` eligible episodes.
   primary model (:data:`mgca.analysis.estimation.models.ADJUSTMENT_SET`: linear terms, log
   creatinine, sex as a factor), the covariates that the arms can estimate
   (:func:`~mgca.analysis.estimation.models.usable_covariates`).
-- Small-sample rule (the primary model's, ``estimation.min_episodes_per_parameter``): the
-  full model is fitted only when the rarer of measured / missing has at least that many
-  episodes per parameter; otherwise, or when the full model does not converge or separates,
-  the model is the arm alone (measured share per arm), and the entry says so.
+- Small-sample rule (the primary model's, ``estimation.min_episodes_per_parameter``, counted
+  per predictor, the intercept aside): the richest of (1) arm + the adjustment set, (2) arm +
+  :data:`CORE_COVARIATES` (the recorded index values clinicians act on), (3) the arm alone
+  whose predictors each have that many of the rarer of measured / missing outcomes behind
+  them; a model that does not converge or separates falls to the next. The entry names the
+  model that ran and why.
 - Stabilised weights ``P(measured | arm) / P(measured | arm, covariates)`` on measured
   episodes (0 on the others), truncated at the pre-specified quantiles ``q`` and ``1 − q``
   of the measured episodes' weights (``estimation.ipcw_truncation_quantile``).
@@ -49,6 +51,14 @@ REASON = "outcome_missing_reason"
 MISSING_REASONS: tuple[str, ...] = ("died", "discharged_alive", "not_retested")
 """The reasons ``sql/eligible_episodes.sql`` writes, in the order the report lists them."""
 
+CORE_COVARIATES: tuple[str, ...] = (
+    "baseline_mg_mmol_l",
+    "baseline_ca_corrected_mmol_l",
+    "baseline_creatinine_umol_l",
+)
+"""The reduced censoring model's covariates: the index Mg and corrected Ca that decide
+treatment and discharge, and creatinine (log) for illness and kidney function."""
+
 _R = "observed"
 _A = "arm"
 
@@ -61,7 +71,8 @@ class CensoringFit:
     covariates); ``weights``: stabilised, truncated IPCW (0 for an unmeasured episode);
     ``terms``: the model's terms in words with their coefficients (log-odds of being
     measured); ``arm_only``: True when the small-sample rule (or a failed fit) left the arm
-    alone; ``truncation``: the (low, high) weight bounds applied; ``n_truncated``: measured
+    alone; ``covariates``: the covariates of the model that ran; ``truncation``: the (low,
+    high) weight bounds applied; ``n_truncated``: measured
     episodes whose weight was clipped; ``notes``: words for the results.json entry.
     """
 
@@ -139,29 +150,41 @@ def fit_censoring(
     observed = data[OBSERVED].astype(bool).to_numpy()
     treat = exposure_indicator(data[EXPOSURE])
     covariates, notes = usable_covariates(data, adjustment, treat)
+    core = [c for c in CORE_COVARIATES if c in covariates]
     frame = _frame(data, covariates)
-    rhs_full = f"{_A} + {covariate_rhs(covariates, splines=False)}"
-    n_params = patsy.dmatrix(rhs_full, frame.iloc[:5]).shape[1] if len(frame) else 1
     rarer = int(min(observed.sum(), (~observed).sum()))
-    arm_only = rarer < min_episodes_per_parameter * n_params
+    k = min_episodes_per_parameter
     p: np.ndarray | None = None
     terms: list[dict[str, Any]] = []
+    arm_only = True
+    used: list[str] = []
+    for candidate, label in (
+        (covariates, "the arm and the adjustment set"),
+        (core, "the arm and the index Mg, corrected Ca and log creatinine"),
+    ):
+        if not candidate:
+            continue
+        rhs = f"{_A} + {covariate_rhs(candidate, splines=False)}"
+        n_predictors = patsy.dmatrix(rhs, frame.iloc[:5]).shape[1] - 1
+        if rarer < k * n_predictors:
+            notes.append(
+                f"censoring model: not {label} ({n_predictors} predictors; the rarer of "
+                f"measured and missing outcomes has fewer than {k} episodes per predictor)"
+            )
+            continue
+        try:
+            p, terms = _fit_logit(frame, rhs)
+        except (Warning, ValueError, np.linalg.LinAlgError):
+            notes.append(f"censoring model: {label} did not converge or separated")
+            continue
+        arm_only, used = False, list(candidate)
+        notes.append(f"censoring model: {label}")
+        break
     if arm_only:
         notes.append(
-            f"censoring model: the arm alone (the rarer of measured and missing outcomes has "
-            f"fewer than {min_episodes_per_parameter} episodes per parameter of the full "
-            "model), so the weights correct only for the arms' different shares measured"
+            "censoring model: the arm alone, so the weights correct only for the arms' "
+            "different shares measured"
         )
-    else:
-        try:
-            p, terms = _fit_logit(frame, rhs_full)
-        except (Warning, ValueError, np.linalg.LinAlgError):
-            arm_only = True
-            notes.append(
-                "censoring model: the arm alone (the full model did not converge or separated "
-                "measured from missing outcomes)"
-            )
-    if p is None:
         if observed.all() or not observed.any():
             p = np.full(len(data), float(observed.mean()) if len(data) else 1.0)
             terms = [{"term": "Intercept", "coefficient": None, "se": None}]
@@ -171,6 +194,7 @@ def fit_censoring(
             except (Warning, ValueError, np.linalg.LinAlgError):
                 p = np.full(len(data), float(observed.mean()))
                 terms = [{"term": "Intercept", "coefficient": None, "se": None}]
+    assert p is not None
     # stabilised: the measured share of the episode's arm over its fitted probability
     share = np.where(
         treat == 1,
@@ -194,6 +218,6 @@ def fit_censoring(
         arm_only=arm_only,
         truncation=(low, high),
         n_truncated=n_truncated,
-        covariates=covariates,
+        covariates=used,
         notes=notes,
     )

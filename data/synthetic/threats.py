@@ -41,6 +41,23 @@ def _icu_retests(world: World) -> World:
     return replace(world, icu_fraction=0.3)
 
 
+def _informative_censoring(world: World) -> World:
+    # About a third of eligible episodes leave before the outcome window; a milder Mg deficit
+    # and a higher calcium send the patient home, IV Mg keeps them for the re-check, the
+    # sicker stay or die.
+    return replace(
+        world,
+        early_exit_probability_max=0.9,
+        early_exit_intercept=0.5,
+        early_exit_mg_coef=25.0,
+        early_exit_ca_coef=5.0,
+        early_exit_illness_coef=-1.0,
+        early_exit_treated_coef=-3.0,
+        early_exit_death_base=0.05,
+        early_exit_death_per_severity=0.4,
+    )
+
+
 THREATS: dict[str, Threat] = {
     threat.name: threat
     for threat in (
@@ -52,6 +69,21 @@ THREATS: dict[str, Threat] = {
             ),
             defence="primary (complete cases; the missing outcomes are counted in the attrition)",
             switch_on=_informative_end_of_stay,
+        ),
+        Threat(
+            name="informative_censoring",
+            problem=(
+                "Who has a 48-h calcium depends on calcium, illness and the arm: patients whose "
+                "calcium is near normal go home, those just given IV Mg are kept for the "
+                "re-check, the sickest die; the measured episodes are not a random part of "
+                "the eligible ones."
+            ),
+            defence=(
+                "primary (inverse probability of censoring weights over all eligible "
+                "episodes; primary_complete_case beside it; composite "
+                "composite_corrected_or_discharged_alive in missing_outcomes)"
+            ),
+            switch_on=_informative_censoring,
         ),
         Threat(
             name="icu_retests",

@@ -247,6 +247,24 @@ class World:
     icu_fraction: float = 0.0
     icu_draw_interval_hours: tuple[int, int] = (4, 6)
     icu_ionized_fraction: float = 0.8
+    # Informative end of stay (mgca.synthetic.early_exit): at the first draw with recorded Mg
+    # below early_exit_mg_below_mmol_l (and a total Ca), the stay ends U{early_exit_after_hours}
+    # hours later with probability max * logistic(intercept + mg_coef (Mg - 0.55 mmol/L)
+    # + ca_coef (total Ca - 2.00 mmol/L) + illness_coef S + treated_coef [IV Mg within
+    # early_exit_treated_within_hours]), Mg and total Ca as recorded at that draw; the
+    # patient died (not went home) with probability death_base + death_per_severity * S.
+    # early_exit_probability_max 0: off (no draw is made, the tables stay the pinned ones).
+    early_exit_probability_max: float = 0.0
+    early_exit_mg_below_mmol_l: float = 0.70
+    early_exit_intercept: float = 0.0
+    early_exit_mg_coef: float = 0.0  # per mmol/L recorded Mg above 0.55
+    early_exit_ca_coef: float = 0.0  # per mmol/L recorded total Ca above 2.00
+    early_exit_illness_coef: float = 0.0  # per unit of illness severity S (0-1)
+    early_exit_treated_coef: float = 0.0  # IV Mg given within the hours below
+    early_exit_treated_within_hours: int = 6
+    early_exit_after_hours: tuple[int, int] = (12, 30)  # uniform int, before 36 h
+    early_exit_death_base: float = 0.0
+    early_exit_death_per_severity: float = 0.0
 
     # --- usual care: IV MgSO4 with probability
     # floor + (ceiling - floor) * logistic(a + b1 (0.70 - Mg) + b2 (2.15 - Ca) - b3 [cr high])
@@ -300,6 +318,14 @@ class World:
         for name in ("icu_fraction", "icu_ionized_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        lo_x, hi_x = self.early_exit_after_hours
+        if not 1 <= lo_x <= hi_x:
+            raise ValueError(f"early_exit_after_hours must be 1 <= low <= high, got {lo_x}, {hi_x}")
+        if not 0.0 <= self.early_exit_probability_max <= 1.0:
+            raise ValueError(
+                "early_exit_probability_max must be in [0, 1], got "
+                f"{self.early_exit_probability_max}"
+            )
         if not 0.0 <= self.discharge_planning_skip_probability <= 1.0:
             raise ValueError(
                 "discharge_planning_skip_probability must be in [0, 1], got "

@@ -216,6 +216,9 @@ def assemble_results(
         "gate": fitted["gate"],
         "target_trial": target_trial_spec(config),
         "secondary": rounded_counts(fitted["secondary"], rounding),
+        "missing_outcomes": rounded_counts(
+            fitted.get("missing_outcomes") or {"reason": "not computed for this run"}, rounding
+        ),
         "diagnostics": rounded_counts(fitted["diagnostics"], rounding),
         "sensitivity": rounded_counts(sensitivity, rounding),
         "attrition": attrition,

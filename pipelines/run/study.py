@@ -21,6 +21,11 @@ import pandas as pd
 from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block
 from mgca.analysis.estimation.estimators import aipw_ate, ipw_ate, overlap_ate, overlap_weights
 from mgca.analysis.estimation.gate import evaluate_gate as gate_checks
+from mgca.analysis.estimation.missing_outcome import (
+    complete_case_entry,
+    fit_primary_ipcw,
+    missing_outcomes_analysis,
+)
 from mgca.analysis.estimation.models import (
     COUNT_KEYS,
     InsufficientDataError,
@@ -154,12 +159,16 @@ ESTIMATE_NAMES: tuple[str, ...] = (
     "naive_before_after",
     "ipw",
     "doubly_robust",
+    "primary_complete_case",
 )
 """Every estimate results.json carries, in order; each is a figure or a named reason."""
 
 
 def fit_estimates(
-    cohort: pd.DataFrame, config: MgcaConfig, names: tuple[str, ...] = ESTIMATE_NAMES
+    cohort: pd.DataFrame,
+    config: MgcaConfig,
+    names: tuple[str, ...] = ESTIMATE_NAMES,
+    eligible: pd.DataFrame | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Primary estimate, the overlap-population estimate, the crude difference, the naive
     before/after contrast, and the primary contrast by inverse-probability weighting and by
@@ -169,11 +178,22 @@ def fit_estimates(
     a run fits them all; a simulation study may ask for the ones it scores), in that order:
     an estimate that cannot be made is an entry with ``estimate: None`` and a ``reason``.
     The notes repeat those reasons as ``"<name>: <reason>"``.
+
+    ``eligible`` (the ``eligible_episodes`` table): with it the primary weights the measured
+    episodes back to all eligible ones (:func:`fit_primary_ipcw`) and
+    ``primary_complete_case`` is the complete-case fit; without it both are complete-case.
     """
     threshold = config.privacy.small_cell_threshold
     estimation = config.estimation
     fits = {
-        "primary": lambda: fit_primary(cohort, config.study, estimation=estimation),
+        "primary": lambda: (
+            fit_primary(cohort, config.study, estimation=estimation)
+            if eligible is None
+            else fit_primary_ipcw(eligible, config.study, estimation)[0]
+        ),
+        "primary_complete_case": lambda: complete_case_entry(
+            fit_primary(cohort, config.study, estimation=estimation), config.study
+        ),
         "overlap": lambda: overlap_ate(
             cohort, config.study, estimation=estimation, threshold=threshold
         ),
@@ -222,7 +242,8 @@ def fit_all(
     results.json: no statistic over a small arm) and the gate's verdict.
     """
     say = progress or (lambda _line: None)
-    estimates, notes = fit_estimates(cohort, config)
+    eligible = secondary_tables.get("eligible_episodes")
+    estimates, notes = fit_estimates(cohort, config, eligible=eligible)
     gate = evaluate_gate(cohort, estimates, config)
     diagnostics, figures = diagnostics_block(cohort, config.privacy.small_cell_threshold)
     for warning in diagnostics["warnings"]:
@@ -261,6 +282,14 @@ def fit_all(
         "diagnostics": diagnostics,
         "figures": figures,
         "secondary": secondary,
+        "missing_outcomes": missing_outcomes_analysis(
+            eligible,
+            estimates,
+            config.study,
+            config.estimation,
+            config.privacy.small_cell_threshold,
+            config.privacy.rounding,
+        ),
     }
 
 
