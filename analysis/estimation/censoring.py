@@ -41,6 +41,7 @@ from mgca.analysis.estimation.models import (
     EXPOSURE,
     covariate_rhs,
     exposure_indicator,
+    independent_columns,
     usable_covariates,
 )
 
@@ -122,18 +123,21 @@ def _frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
 
 def _fit_logit(frame: pd.DataFrame, rhs: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Fitted probabilities and terms of ``observed ~ rhs``; raises on a failed fit."""
-    y, X = patsy.dmatrices(f"{_R} ~ {rhs}", frame, NA_action="raise")
+    y, x_mat = patsy.dmatrices(f"{_R} ~ {rhs}", frame, NA_action="raise")
+    keep = independent_columns(np.asarray(x_mat))  # corrected Ca = total Ca + albumin term
+    names = [x_mat.design_info.column_names[j] for j in keep]
+    X = np.asarray(x_mat)[:, keep]
     with warnings.catch_warnings():
         # perfect separation or no convergence: raise, and the caller falls back
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
-        fit = sm.GLM(np.asarray(y).ravel(), np.asarray(X), family=sm.families.Binomial()).fit()
+        fit = sm.GLM(np.asarray(y).ravel(), X, family=sm.families.Binomial()).fit()
     p = np.asarray(fit.fittedvalues, dtype=float)
     if not np.all(np.isfinite(p)) or p.min() <= 1e-8:
         raise np.linalg.LinAlgError("fitted probabilities of being measured reach 0")
     terms = [
         {"term": name, "coefficient": float(b), "se": float(s)}
-        for name, b, s in zip(X.design_info.column_names, fit.params, fit.bse, strict=True)
+        for name, b, s in zip(names, fit.params, fit.bse, strict=True)
     ]
     return p, terms
 
