@@ -57,10 +57,17 @@ from mgca.analysis.report.format import (
     format_p_value,
     inline_svg,
 )
+from mgca.analysis.report.missing_section import missing_outcomes_view
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
 from mgca.analysis.report.quality_section import data_quality_view
 from mgca.analysis.report.stats import FOREST_LABELS, stats_sections
-from mgca.analysis.text import estimand_words, methods_items, model_rule_words, question_words
+from mgca.analysis.text import (
+    estimand_words,
+    methods_items,
+    missing_outcome_methods,
+    model_rule_words,
+    question_words,
+)
 from mgca.config import MgcaConfig, StudyConfig
 
 TEMPLATE = "report.html.j2"
@@ -71,6 +78,7 @@ ESTIMATE_LABELS = {
     "doubly_robust": "Doubly robust (augmented IPW)",
     "unadjusted_difference": "Unadjusted difference (exposed − unexposed)",
     "naive_before_after": "Naive before/after change, exposed only (not causal)",
+    "primary_complete_case": "Primary model on complete cases (missing outcomes dropped)",
 }
 METHOD_SHORT = {
     "primary": "outcome regression, g-computation",
@@ -79,6 +87,7 @@ METHOD_SHORT = {
     "doubly_robust": "augmented IPW",
     "unadjusted_difference": "difference in means",
     "naive_before_after": "before/after, given Mg only",
+    "primary_complete_case": "g-computation, measured outcomes only",
 }
 """The method of each estimate in a few words (its paragraph is in the Methods appendix)."""
 ARM_KEYS = ("n", "n_exposed", "n_unexposed")
@@ -334,7 +343,9 @@ def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
         estimator_labels=ESTIMATE_LABELS.values(),
         software=software_versions(),
     )
-    return [(label, replaced.get(label, text)) for label, text in items]
+    return [(label, replaced.get(label, text)) for label, text in items] + [
+        ("Missing outcomes", missing_outcome_methods(config.study, config.estimation))
+    ]
 
 
 def _sentence_end(text: str) -> str:
@@ -516,6 +527,7 @@ def render_report(context: ReportContext) -> str:
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
         **stats_sections(results, context.figures, threshold),
         results=results,  # for _comparison.html.j2 (comparison_with_previous)
+        missing_outcomes=missing_outcomes_view(results.get("missing_outcomes"), threshold),
     )
 
 
