@@ -30,6 +30,7 @@ SECTIONS = [
     "table-one",
     "diagnostics",
     "sensitivity",
+    "missing-outcomes",
     "secondary",
     "time-to-correction",
     "forest",

@@ -60,7 +60,10 @@ def test_ipcw_recovers_the_truth_where_complete_cases_are_biased(tmp_path: Path)
     ipcw = np.array([r[0]["estimate"] for r in reps])
     complete = np.array([r[1]["estimate"] for r in reps])
     truth = np.array([r[2] for r in reps])
-    table = [(round(i, 3), round(c, 3), round(t, 3)) for i, c, t in zip(ipcw, complete, truth, strict=True)]
+    table = [
+        (round(i, 3), round(c, 3), round(t, 3))
+        for i, c, t in zip(ipcw, complete, truth, strict=True)
+    ]
     assert np.mean(complete - truth) > 0.015, table
     assert np.all(ipcw < complete), table
     assert abs(np.mean(ipcw - truth)) < 0.012, table
