@@ -137,3 +137,39 @@ def test_a_small_reason_is_hidden_with_a_complement(hidden) -> None:
         k for k, v in rows["unexposed"].items() if v is None
     ]
     assert "n_died" in hidden_cells and len(hidden_cells) >= 2
+
+
+def test_report_section_shows_small_counts_by_the_rule() -> None:
+    from mgca.analysis.report.missing_section import missing_outcomes_view
+
+    block = {
+        "reason": None,
+        "counts": [
+            {
+                "arm": "exposed",
+                "n_eligible": 120,
+                "n_measured": 100,
+                "n_died": None,
+                "n_discharged_alive": None,
+                "n_not_retested": 0,
+            },
+        ],
+        "comparison": [{"name": "primary", "estimate": 0.1, "ci_low": 0.05, "ci_high": 0.15}],
+        "censoring_model": {"arm_only": True, "covariates": [], "notes": []},
+        "weights": {"min": 0.9, "median": 1.0, "max": 1.1, "ess_share": 0.99},
+        "composite": {
+            "estimand": "risk difference",
+            "estimate": 0.05,
+            "ci_low": 0.0,
+            "ci_high": 0.1,
+            "p_value": 0.04,
+            "reason": None,
+        },
+    }
+    view = missing_outcomes_view(block, threshold=11)
+    assert view["rows"] == [["exposed", "120", "100", "suppressed", "suppressed", "0"]]
+    assert view["model"] == "the arm alone"
+    assert view["comparison"][0]["estimate"] == "+0.10"
+    assert missing_outcomes_view({"reason": "no eligible episodes"}, 11) == {
+        "reason": "no eligible episodes"
+    }
