@@ -3,8 +3,8 @@ the complete-case primary is biased and the IPCW primary recovers the truth.
 
 Each replicate generates a 3,000-stay hospital with the threat on (a milder Mg deficit and a
 higher calcium send the patient home, IV Mg keeps them for the re-check, the sickest die:
-about 30 % of eligible episodes lose their outcome), runs the real pipeline (DuckDB, the SQL
-of sql/ including eligible_episodes.sql) and asks the simulator for the truth over the
+about 30 % of eligible episodes lose their outcome in the effect world, half in the null
+world), runs the real pipeline (DuckDB, the SQL of sql/ including eligible_episodes.sql) and asks the simulator for the truth over the
 eligible episodes the IPCW primary uses (latent corrected Ca at 48 h, as if every patient had
 stayed to be measured). Both estimates are paired on the same hospitals.
 
@@ -51,7 +51,7 @@ def _replicate(world: str, seed: int, root: Path) -> tuple[dict, dict, float]:
         grace_hours=CONFIG.study.grace_hours,
         horizon_hours=CONFIG.study.horizon_hours,
     ).mean
-    assert 0.15 < 1 - rows["outcome_observed"].mean() < 0.5  # the threat bites
+    assert 0.15 < 1 - rows["outcome_observed"].mean() < 0.65  # the threat bites
     return ipcw, complete, truth
 
 
