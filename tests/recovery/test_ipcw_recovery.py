@@ -6,7 +6,8 @@ higher calcium send the patient home, IV Mg keeps them for the re-check, the sic
 about 30 % of eligible episodes lose their outcome in the effect world, half in the null
 world), runs the real pipeline (DuckDB, the SQL of sql/ including eligible_episodes.sql)
 and asks the simulator for the truth over the eligible episodes the IPCW primary uses
-(latent corrected Ca at 48 h, as if every patient had stayed to be measured). Both estimates are paired on the same hospitals.
+(latent corrected Ca at 48 h, as if every patient had stayed to be measured). Both
+estimates are paired on the same hospitals.
 
 Seeds 11-13 (effect world) and 21-22 (null world), 100 bootstrap resamples. Tolerances:
 - effect world: the complete-case estimate exceeds the truth by more than 0.015 mmol/L on
