@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -227,16 +228,33 @@ def truth_stage(data_dir: str, cohort_path: str, config: MgcaConfig) -> dict[str
     """On synthetic data, the simulator's known true effect for this run's own cohort
     (:func:`mgca.run.study.synthetic_truths`): for the episodes the adjusted estimates used,
     and overlap-weighted for the overlap population."""
-    truths = study.synthetic_truths(Path(data_dir), pd.read_parquet(cohort_path), config)
+    truths = study.synthetic_truths(
+        Path(data_dir),
+        pd.read_parquet(cohort_path),
+        config,
+        _eligible_episodes(Path(cohort_path).parent / outputs.PRIVATE_DB),
+    )
     if truths is None:
         return None
     return {
         "estimand": "sample average treatment effect in this run's analytic cohort "
-        "(the episodes the primary estimate used); true_effect_overlap: the same, "
-        "overlap-weighted (the overlap population)",
+        "(the episodes the complete-case primary used); true_effect_overlap: the same, "
+        "overlap-weighted (the overlap population); true_effect_eligible: over every "
+        "eligible episode, outcome measured or not (the IPCW primary's population)",
         "unit": "mmol/L",
         **truths,
     }
+
+
+def _eligible_episodes(db_path: Path) -> pd.DataFrame | None:
+    """The run's ``eligible_episodes`` (private: beside cohort.parquet in the staging
+    folder), or ``None`` when the database or the table is not there."""
+    if not db_path.exists():
+        return None
+    try:
+        return study.read_table(db_path, registry.table("eligible_episodes").select())
+    except duckdb.Error:  # an older database without the table: no eligible-episode truth
+        return None
 
 
 def render_stage(

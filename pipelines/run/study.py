@@ -23,6 +23,7 @@ from mgca.analysis.estimation.estimators import aipw_ate, ipw_ate, overlap_ate, 
 from mgca.analysis.estimation.gate import evaluate_gate as gate_checks
 from mgca.analysis.estimation.missing_outcome import (
     complete_case_entry,
+    eligible_rows,
     fit_primary_ipcw,
     missing_outcomes_analysis,
 )
@@ -304,7 +305,10 @@ def evaluate_gate(
 
 
 def synthetic_truths(
-    data_dir: Path | str, cohort: pd.DataFrame, config: MgcaConfig
+    data_dir: Path | str,
+    cohort: pd.DataFrame,
+    config: MgcaConfig,
+    eligible: pd.DataFrame | None = None,
 ) -> dict[str, Any] | None:
     """On synthetic data, the simulator's true effect for the populations mgca may answer for.
 
@@ -313,8 +317,9 @@ def synthetic_truths(
     corrected Ca), or the whole analytic cohort when no adjusted model can be fitted. Returns
     ``{"true_effect": mean per-episode effect (the primary's cohort), "true_effect_overlap":
     the same effects weighted by the overlap weights of the propensity model the overlap
-    estimate uses (None when it cannot be fitted), "n", "description"}``, mmol/L; ``None``
-    for an empty cohort.
+    estimate uses (None when it cannot be fitted), "true_effect_eligible": the mean over the
+    eligible episodes (``eligible``; the IPCW primary's population, None without it), "n",
+    "description"}``, mmol/L; ``None`` for an empty cohort.
     """
     if cohort.empty:
         return None
@@ -337,9 +342,30 @@ def synthetic_truths(
     return {
         "true_effect": float(truth.mean),
         "true_effect_overlap": overlap,
+        "true_effect_eligible": eligible_truth(data_dir, eligible, config),
         "n": int(truth.n),
         "description": truth.description,
     }
+
+
+def eligible_truth(
+    data_dir: Path | str, eligible: pd.DataFrame | None, config: MgcaConfig
+) -> float | None:
+    """The simulator's mean true effect (mmol/L) over the eligible episodes the IPCW primary
+    uses (outcome measured or not: as if every patient had stayed to be measured); ``None``
+    without an eligible-episode table or episode."""
+    if eligible is None:
+        return None
+    rows, _ = eligible_rows(eligible)
+    if rows.empty:
+        return None
+    truth = true_effect(
+        Path(data_dir),
+        rows[["encounter_id", "index_time"]],
+        grace_hours=config.study.grace_hours,
+        horizon_hours=config.study.horizon_hours,
+    )
+    return float(truth.mean)
 
 
 def read_secondary_tables(db_path: Path) -> dict[str, pd.DataFrame]:
