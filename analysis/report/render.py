@@ -542,12 +542,21 @@ def _synthetic_truth(
     """On synthetic data, one sentence comparing the estimate with the simulator's truth."""
     overlap = bool(primary) and primary.get("name") == "overlap"
     key = "true_effect_overlap" if overlap else "true_effect"
+    # the IPCW primary describes every eligible episode, measured or not
+    weighted = bool(primary) and not overlap and primary.get("censoring_model") is not None
+    if weighted and truth and truth.get("true_effect_eligible") is not None:
+        key = "true_effect_eligible"
     if not truth or truth.get(key) is None:
         return None
     value = float(truth[key])
+    scope = (
+        " (every eligible episode, outcome measured or not)"
+        if key == "true_effect_eligible"
+        else ""
+    )
     sentence = (
         f"These are synthetic data, so the true effect is known: replaying every stay of this "
-        f"very cohort with and without Mg repletion (same random draws) gives "
+        f"very cohort{scope} with and without Mg repletion (same random draws) gives "
         f"{format_number(value, signed=True)} mmol/L"
         + (", weighted like the overlap population." if overlap else ".")
     )
