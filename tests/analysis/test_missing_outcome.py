@@ -173,3 +173,15 @@ def test_report_section_shows_small_counts_by_the_rule() -> None:
     assert missing_outcomes_view({"reason": "no eligible episodes"}, 11) == {
         "reason": "no eligible episodes"
     }
+
+
+def test_report_compares_the_ipcw_primary_with_the_eligible_truth() -> None:
+    from mgca.analysis.report.render import _synthetic_truth
+
+    truth = {"true_effect": 0.20, "true_effect_eligible": 0.10, "true_effect_overlap": None}
+    ipcw = {"name": "primary", "ci_low": 0.05, "ci_high": 0.15, "censoring_model": "arm only"}
+    sentence = _synthetic_truth(truth, ipcw)
+    assert "+0.10 mmol/L" in sentence and "outcome measured or not" in sentence
+    assert "CI covers it" in sentence
+    complete = {**ipcw, "censoring_model": None}
+    assert "+0.20 mmol/L" in _synthetic_truth(truth, complete)
