@@ -542,16 +542,16 @@ def _synthetic_truth(
     """On synthetic data, one sentence comparing the estimate with the simulator's truth."""
     overlap = bool(primary) and primary.get("name") == "overlap"
     key = "true_effect_overlap" if overlap else "true_effect"
-    # the IPCW primary describes every eligible episode, measured or not
+    # the IPCW primary describes every eligible episode; the complete-case one does not
     weighted = bool(primary) and not overlap and primary.get("censoring_model") is not None
-    if weighted and truth and truth.get("true_effect_eligible") is not None:
-        key = "true_effect_eligible"
+    if truth and not weighted and truth.get("true_effect_complete_case") is not None:
+        key = "true_effect_complete_case"
     if not truth or truth.get(key) is None:
         return None
     value = float(truth[key])
     scope = (
         " (every eligible episode, outcome measured or not)"
-        if key == "true_effect_eligible"
+        if key == "true_effect" and truth.get("true_effect_complete_case") is not None
         else ""
     )
     sentence = (

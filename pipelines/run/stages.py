@@ -237,10 +237,11 @@ def truth_stage(data_dir: str, cohort_path: str, config: MgcaConfig) -> dict[str
     if truths is None:
         return None
     return {
-        "estimand": "sample average treatment effect in this run's analytic cohort "
-        "(the episodes the complete-case primary used); true_effect_overlap: the same, "
-        "overlap-weighted (the overlap population); true_effect_eligible: over every "
-        "eligible episode, outcome measured or not (the IPCW primary's population)",
+        "estimand": "sample average treatment effect in the episodes the primary estimate "
+        "describes: every eligible episode, outcome measured or not, when the primary is "
+        "weighted for missing outcomes (true_effect_complete_case: the analysed episodes "
+        "alone); true_effect_overlap: the analysed episodes, overlap-weighted (the overlap "
+        "population)",
         "unit": "mmol/L",
         **truths,
     }

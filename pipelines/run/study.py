@@ -317,9 +317,10 @@ def synthetic_truths(
     corrected Ca), or the whole analytic cohort when no adjusted model can be fitted. Returns
     ``{"true_effect": mean per-episode effect (the primary's cohort), "true_effect_overlap":
     the same effects weighted by the overlap weights of the propensity model the overlap
-    estimate uses (None when it cannot be fitted), "true_effect_eligible": the mean over the
-    eligible episodes (``eligible``; the IPCW primary's population, None without it), "n",
-    "description"}``, mmol/L; ``None`` for an empty cohort.
+    estimate uses (None when it cannot be fitted), "n", "description"}``, mmol/L; ``None``
+    for an empty cohort. With ``eligible`` (the IPCW primary's population) ``true_effect``
+    and ``n`` are over the eligible episodes, and the complete-case cohort's truth moves to
+    ``true_effect_complete_case`` and ``n_complete_case``.
     """
     if cohort.empty:
         return None
@@ -339,21 +340,32 @@ def synthetic_truths(
     overlap = None
     if weights is not None:
         overlap = float(np.sum(weights * truth.per_pair) / np.sum(weights))
-    return {
+    result = {
         "true_effect": float(truth.mean),
         "true_effect_overlap": overlap,
-        "true_effect_eligible": eligible_truth(data_dir, eligible, config),
         "n": int(truth.n),
         "description": truth.description,
     }
+    weighted = eligible_truth(data_dir, eligible, config)
+    if weighted is not None:
+        # the IPCW primary describes every eligible episode: its truth is the headline one
+        result.update(
+            {
+                "true_effect": weighted[0],
+                "n": weighted[1],
+                "true_effect_complete_case": float(truth.mean),
+                "n_complete_case": int(truth.n),
+            }
+        )
+    return result
 
 
 def eligible_truth(
     data_dir: Path | str, eligible: pd.DataFrame | None, config: MgcaConfig
-) -> float | None:
+) -> tuple[float, int] | None:
     """The simulator's mean true effect (mmol/L) over the eligible episodes the IPCW primary
-    uses (outcome measured or not: as if every patient had stayed to be measured); ``None``
-    without an eligible-episode table or episode."""
+    uses (outcome measured or not: as if every patient had stayed to be measured) and their
+    number; ``None`` without an eligible-episode table or episode."""
     if eligible is None:
         return None
     rows, _ = eligible_rows(eligible)
@@ -365,7 +377,7 @@ def eligible_truth(
         grace_hours=config.study.grace_hours,
         horizon_hours=config.study.horizon_hours,
     )
-    return float(truth.mean)
+    return float(truth.mean), int(truth.n)
 
 
 def read_secondary_tables(db_path: Path) -> dict[str, pd.DataFrame]:

@@ -178,7 +178,7 @@ def test_report_section_shows_small_counts_by_the_rule() -> None:
 def test_report_compares_the_ipcw_primary_with_the_eligible_truth() -> None:
     from mgca.analysis.report.render import _synthetic_truth
 
-    truth = {"true_effect": 0.20, "true_effect_eligible": 0.10, "true_effect_overlap": None}
+    truth = {"true_effect": 0.10, "true_effect_complete_case": 0.20, "true_effect_overlap": None}
     ipcw = {"name": "primary", "ci_low": 0.05, "ci_high": 0.15, "censoring_model": "arm only"}
     sentence = _synthetic_truth(truth, ipcw)
     assert "+0.10 mmol/L" in sentence and "outcome measured or not" in sentence
