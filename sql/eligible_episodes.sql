@@ -61,7 +61,9 @@ SELECT
             < cfg.horizon_hours THEN 'discharged_alive'
         ELSE 'not_retested'
     END AS VARCHAR) AS outcome_missing_reason,
-    date_diff('second', i.index_time, e.discharge_time) / 3600.0 AS hours_to_discharge,
+    -- as DOUBLE before dividing: a decimal division would keep 6 decimals on Spark only
+    CAST(date_diff('second', i.index_time, e.discharge_time) AS DOUBLE) / 3600.0
+        AS hours_to_discharge,
     -- corrected at the outcome: corrected Ca at or above cfg.ca_corrected_low_mmol_l
     -- (mmol/L, default 2.15, the hypocalcaemia threshold); null when not measured
     o.outcome_ca_corrected_mmol_l >= cfg.ca_corrected_low_mmol_l AS outcome_corrected,
