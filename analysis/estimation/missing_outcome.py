@@ -30,6 +30,8 @@ from mgca.analysis.estimation.censoring import (
     CensoringFit,
     fit_censoring,
 )
+from mgca.analysis.estimation.composite import COUNT_KEYS as COMPOSITE_COUNT_KEYS
+from mgca.analysis.estimation.composite import composite_risk_difference
 from mgca.analysis.estimation.models import (
     ADJUSTMENT_SET,
     CATEGORICAL_COVARIATES,
@@ -54,7 +56,7 @@ from mgca.analysis.estimation.models import (
     resample_counts,
 )
 from mgca.analysis.finite import finite_or_none
-from mgca.analysis.privacy import suppress_count
+from mgca.analysis.privacy import suppress_count, suppress_estimate
 from mgca.analysis.text import (
     complete_case_estimand,
     eligible_cohort_words,
@@ -270,9 +272,6 @@ def missing_outcomes_analysis(
     primary fits it (cheap: one logistic regression), the composite sensitivity analysis
     with its counts suppressed, and the block of :func:`missing_outcomes_block`; ``{"reason":
     ...}`` when the run has no eligible-episode table or no eligible episode."""
-    from mgca.analysis.estimation.composite import COUNT_KEYS, composite_risk_difference
-    from mgca.analysis.privacy import suppress_estimate
-
     if eligible is None or eligible.empty:
         return {"reason": "no eligible episodes, so no missing outcomes to describe"}
     data, _ = eligible_rows(eligible)
@@ -286,7 +285,7 @@ def missing_outcomes_analysis(
         )
     composite = suppress_estimate(
         finite_or_none(composite_risk_difference(eligible, study)),
-        COUNT_KEYS,
+        COMPOSITE_COUNT_KEYS,
         ("n_exposed", "n_unexposed"),
         threshold,
     )
