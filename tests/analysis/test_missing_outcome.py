@@ -88,7 +88,6 @@ def test_small_samples_fall_back_to_the_arm_alone_and_say_so(hidden) -> None:
         assert np.ptp(fit.weights[fit.observed & arm]) < 1e-9
 
 
-@pytest.mark.slow
 def test_ipcw_recovers_the_eligible_truth_where_complete_cases_are_biased(hidden, fits) -> None:
     eligible, truth = hidden
     entry, complete = fits
@@ -102,7 +101,6 @@ def test_ipcw_recovers_the_eligible_truth_where_complete_cases_are_biased(hidden
     assert "all eligible episodes" in entry["estimand"]
 
 
-@pytest.mark.slow
 def test_null_cohort_stays_null_under_weighting() -> None:
     cohort, truth = simulate_cohort(1500, seed=20261206, effect=False)
     entry, _ = fit_primary_ipcw(_hide_outcomes(cohort, 2), STUDY, ESTIMATION)
@@ -110,7 +108,6 @@ def test_null_cohort_stays_null_under_weighting() -> None:
     assert entry["ci_low"] < 0 < entry["ci_high"]
 
 
-@pytest.mark.slow
 def test_composite_and_block_are_named_counted_and_json_ready(hidden, fits) -> None:
     eligible, _ = hidden
     composite = composite_risk_difference(eligible, STUDY)
