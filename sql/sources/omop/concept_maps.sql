@@ -29,8 +29,8 @@ JOIN ref_drug_route_codes AS r ON r.vocabulary = c.vocabulary_id AND r.code = c.
 GROUP BY 1;
 
 -- Ingredient concepts: RxNorm (or RxNorm Extension) concepts whose code is an ingredient's
--- RxNorm code in ingredients.csv, or, for an ingredient without a code there (e.g. calcium
--- gluconate), the Ingredient-class concept of the same name ('Calcium Gluconate'). Several
+-- RxNorm code in ingredients.csv, whose concept_id is its OMOP standard id there, or the
+-- Ingredient-class concept of the same name ('Calcium Gluconate'). Several
 -- canonical names may share a code (cyclosporine/ciclosporin): the first in alphabetical
 -- order is used.
 CREATE OR REPLACE TEMP VIEW omop_ingredient_concepts AS
@@ -40,6 +40,7 @@ JOIN ref_ingredients AS i
     ON c.vocabulary_id IN ('RxNorm', 'RxNorm Extension')
     AND ((coalesce(i.rxnorm, '') <> '' AND c.vocabulary_id = 'RxNorm'
           AND c.concept_code = i.rxnorm)
+      OR TRY_CAST(c.concept_id AS BIGINT) = TRY_CAST(i.omop_concept_id AS BIGINT)
       OR (coalesce(c.concept_class_id, 'Ingredient') = 'Ingredient'
           AND lower(trim(c.concept_name)) = replace(i.ingredient, '_', ' ')))
 GROUP BY 1;
