@@ -231,8 +231,9 @@ def run_sql_files(
 
 def write_orphan_codes(con: duckdb.DuckDBPyConnection, target: Path) -> None:
     """Aggregate the view ``orphan_candidates`` into ``orphan_codes.parquet`` in ``target``
-    (``sql/sources/common/orphan_codes.sql``; needs table ``ref_orphan_patterns``)."""
-    load_reference(con, ("orphan_patterns",))
+    (``sql/sources/common/orphan_codes.sql``; loads its look-alike rules, value signatures and
+    left-out codes from ``sql/reference/sources/``)."""
+    load_reference(con, ("orphan_patterns", "orphan_value_signatures", "lab_codes_left_out"))
     copy_to_parquet(con, source_sql("common", "orphan_codes"), target / ORPHAN_CODES_FILE)
 
 
