@@ -597,7 +597,8 @@ def test_ingredient_codes_say_whether_they_were_checked() -> None:
         if row["rxnorm"]:
             assert row["code_verification"], ingredient
         if ingredient in checked_elsewhere:
-            assert (row["rxnorm"], row["rxnorm_status"]) == (checked_elsewhere[ingredient], "checked")
+            expected = (checked_elsewhere[ingredient], "checked")
+            assert (row["rxnorm"], row["rxnorm_status"]) == expected, ingredient
             assert row["omop_concept_id"] and "OHDSI vocabulary" in row["code_verification"]
         elif ingredient in checked_in_clinical_md:
             assert (row["rxnorm"], row["rxnorm_status"]) == (
