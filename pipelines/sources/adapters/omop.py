@@ -53,6 +53,7 @@ OPTIONAL_TABLE_WHY = {
 }
 # sql/sources/omop/<name>.sql in run order; they define the views of VIEWS.
 SQL_FILES = (
+    "common/carrier_fluids",
     "concept_maps",
     "person_rows",
     "visit_rows",
@@ -71,6 +72,7 @@ REFERENCE_STEMS = (
     "omop_drug_types",
     "omop_visit_types",
     "omop_gender",
+    "carrier_fluids",
 )
 # canonical table → the view of sql/sources/omop/ holding its rows (with skip_reason)
 VIEWS = {

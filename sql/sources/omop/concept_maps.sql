@@ -105,3 +105,15 @@ SELECT drug_concept_id, list(DISTINCT ingredient ORDER BY ingredient) AS ingredi
 FROM omop_drug_ingredient_routes
 WHERE drug_concept_id IS NOT NULL
 GROUP BY drug_concept_id;
+
+-- Carrier fluids (sql/sources/common/carrier_fluids.sql): drug concepts mapped to an ingredient
+-- whose name is a carrier fluid's (Lactated Ringer's → calcium chloride), with the carried
+-- ingredients they lose and the reason source_rows gives.
+CREATE OR REPLACE TEMP VIEW omop_carrier_drugs AS
+SELECT di.drug_concept_id,
+       carrier_ingredients(min(c.concept_name)) AS carried,
+       carrier_reason(min(c.concept_name)) AS carrier_reason
+FROM omop_drug_ingredients AS di
+JOIN src_concept AS c ON TRY_CAST(c.concept_id AS BIGINT) = di.drug_concept_id
+WHERE carrier_fluid(c.concept_name) IS NOT NULL
+GROUP BY di.drug_concept_id;

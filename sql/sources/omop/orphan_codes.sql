@@ -38,7 +38,7 @@ SELECT
     r.dose_unit,
     r.dose,
     r.encounter_id,
-    r.ingredients IS NOT NULL,
+    r.listed,
     CASE WHEN r.skip_reason IS NULL THEN ing.ingredient END
 FROM omop_drug_rows AS r
 LEFT JOIN omop_concept_names AS c ON c.concept_id = r.concept_id
