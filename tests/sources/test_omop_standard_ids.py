@@ -95,6 +95,8 @@ LACTATED_RINGERS = ("Calcium Chloride 0.2 MG/ML / Potassium Chloride 0.3 MG/ML /
 PLASMA_LYTE = ("Magnesium Chloride 0.3 MG/ML / Potassium Chloride 0.37 MG/ML / Sodium Acetate "
                "3.68 MG/ML / Sodium Chloride 5.26 MG/ML / Sodium Gluconate 5.02 MG/ML Injectable "
                "Solution")
+MGSO4_IN_LR = ("Calcium Chloride 0.2 MG/ML / Magnesium Sulfate 40 MG/ML / Potassium Chloride "
+               "0.3 MG/ML / Sodium Chloride 6 MG/ML / Sodium Lactate 3.1 MG/ML Injectable Solution")
 
 
 def test_carrier_fluids_are_not_calcium_or_magnesium_and_are_counted_by_reason(
@@ -107,17 +109,24 @@ def test_carrier_fluids_are_not_calcium_or_magnesium_and_are_counted_by_reason(
         (990041, "Calcium Chloride 100 MG/ML Injectable Solution", "Drug", "RxNorm",
          "Clinical Drug", "S", "990041"),
         (990050, PLASMA_LYTE, "Drug", "RxNorm", "Clinical Drug", "S", "990050"),
+        (19093848, "magnesium sulfate", "Drug", "RxNorm", "Ingredient", "S", "6585"),
+        (990060, MGSO4_IN_LR, "Drug", "RxNorm", "Clinical Drug", "S", "990060"),
     ]
     # concept_ancestor puts both fluids under their salts, as Athena does
-    ancestors = [(19036781, 990040), (19036781, 990041), (19092849, 990050)]
+    ancestors = [(19036781, 990040), (19036781, 990041), (19092849, 990050),
+                 (19036781, 990060), (19093848, 990060)]
     drugs = [
         (300, 1, 990040, "2020-01-02", "2020-01-02 08:00:00", 32818, 1000.0, "mL", 0, 10, "LR"),
         (301, 1, 990040, "2020-01-03", "2020-01-03 08:00:00", 32818, 1000.0, "mL", 0, 10, "LR"),
         (302, 2, 990050, "2020-02-02", "2020-02-02 08:00:00", 32818, 1000.0, "mL", 0, 11, "PL"),
         (303, 2, 990041, "2020-02-02", "2020-02-02 09:00:00", 32818, 1.0, "g", 0, 11, "CACL"),
+        (304, 2, 990060, "2020-02-02", "2020-02-02 10:00:00", 32818, 4.0, "g", 0, 11, "MGLR"),
     ]
     target = _run(_cdm(tmp_path / "cdm.duckdb", concepts, ancestors, [], drugs), tmp_path)
-    assert _counts(target, "medication_administrations", "ingredient") == {"calcium_chloride": 1}
+    # the sulfate premixed in Lactated Ringer's keeps its Mg, loses the carrier's CaCl
+    assert _counts(target, "medication_administrations", "ingredient") == {
+        "calcium_chloride": 1, "magnesium_sulfate": 1,
+    }  # fmt: skip
     reasons = dict(duckdb.sql(
         f"SELECT reason, n_rows FROM '{target}/source_rows.parquet' "
         "WHERE source_table = 'drug_exposure'"
@@ -127,6 +136,8 @@ def test_carrier_fluids_are_not_calcium_or_magnesium_and_are_counted_by_reason(
         "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride is not a "
         "supplement)": 2,
         "carrier fluid: Plasma-Lyte / Normosol (its magnesium chloride is not a supplement)": 1,
+        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride dropped, not a "
+        "supplement)": 1,
     }
     # recognised, so never an orphan either
     assert not duckdb.sql(f"SELECT * FROM '{target / ORPHAN_CODES_FILE}'").fetchall()

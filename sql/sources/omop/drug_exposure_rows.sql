@@ -35,7 +35,8 @@ SELECT
     TRY_CAST(d.drug_concept_id AS BIGINT) AS concept_id,
     nullif(trim(CAST(d.drug_source_value AS VARCHAR)), '') AS source_value,
     di.ingredients IS NOT NULL AS listed,
-    CASE WHEN without_carried(di.ingredients, cd.carried) IS NOT NULL
+    CASE WHEN cd.drug_concept_id IS NOT NULL
+              AND without_carried(di.ingredients, cd.carried) IS NOT NULL
          THEN replace(cd.carrier_reason, ' is not a supplement)', ' dropped, not a supplement)')
     END AS carrier_note
 FROM src_drug_exposure AS d
