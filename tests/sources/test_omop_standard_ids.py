@@ -215,3 +215,28 @@ def test_meds_rxnorm_codes_of_the_salts_map(tmp_path: Path) -> None:
     target.mkdir()
     meds.to_canonical(src, target, load_config(), lambda _m: None)
     assert _counts(target, "medication_administrations", "ingredient") == Counter(salts.values())
+
+
+def test_mimic_counts_an_emar_carrier_fluid_under_its_own_reason(tmp_path: Path) -> None:
+    from helpers.mimic_fixture import write_mimic
+
+    from mgca.sources.adapters import mimic
+
+    root = write_mimic(tmp_path / "mimic", gz=False)
+    with open(root / "hosp" / "emar.csv", "a", encoding="utf-8") as fh:
+        # subject_id,hadm_id,emar_id,emar_seq,poe_id,pharmacy_id,enter_provider_id,charttime,
+        # medication,event_txt,scheduletime,storetime
+        fh.write("10001,20001,10001-9,9,,,,2150-03-02 13:00:00,Lactated Ringers,Administered,,\n")
+    mimic.check(root)
+    target = tmp_path / "canonical"
+    target.mkdir()
+    mimic.to_canonical(root, target, load_config(), lambda _m: None)
+    reasons = dict(duckdb.sql(
+        f"SELECT reason, n_rows FROM '{target}/source_rows.parquet' "
+        "WHERE source_table = 'hosp/emar' AND reason LIKE 'carrier fluid%'"
+    ).fetchall())
+    assert reasons == {
+        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride is not a "
+        "supplement)": 1
+    }
+    assert "calcium_chloride" not in _counts(target, "medication_administrations", "ingredient")
