@@ -1,8 +1,9 @@
 """Every concept of the code lists maps on an OMOP CDM that codes it the Athena way: each LOINC
 code of lab_codes.csv to its analyte, each ingredient of ingredients.csv by its OMOP standard id
-(omop_concept_id) or RxNorm code; no listed analyte or ingredient is lost. Carrier fluids
-(carrier_fluids.csv) never count as the salt they carry. Real DuckDB CDM files through the OMOP
-adapter; concept ids from 990000 are made up here."""
+(omop_concept_id) or RxNorm code; no listed analyte or ingredient is lost; MEDS RxNorm/ codes
+of the salts map. Carrier fluids (carrier_fluids.csv) never count as the salt they carry (OMOP,
+FHIR, MIMIC eMAR). Real DuckDB CDM files and exports through the adapters; concept ids from
+990000 are made up here."""
 
 from __future__ import annotations
 
