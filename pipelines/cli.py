@@ -478,7 +478,7 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
     """
     try:
         from mgca.analysis.privacy import display_record_count, suppress_record
-        from mgca.analysis.report.quality_section import orphan_code_records
+        from mgca.analysis.report.quality_section import orphan_code_records, orphan_status
         from mgca.config import load_config
         from mgca.sources.codes import code_report
 
@@ -518,11 +518,12 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
          display_record_count(r, "n_rows", threshold),
          display_record_count(r, "n_stays", threshold),
          display_record_count(r, "n_stays_added", threshold),
-         " / ".join(value(r, k) for k in ("value_p05", "value_p50", "value_p95"))]
+         " / ".join(value(r, k) for k in ("value_p05", "value_p50", "value_p95")),
+         orphan_status(r)]
         for r in orphans
     ]
     header = ["domain", "looks like", "code", "name", "unit", "rows", "stays",
-              "stays added", "value p5 / p50 / p95"]
+              "stays added", "value p5 / p50 / p95", "status"]
     for line in _table(rows, header):
         click.echo("  " + line)
     if not rows:

@@ -77,9 +77,11 @@ REFERENCE_STEMS = (
     "mimic_routes",
     "mimic_input_items",
     "orphan_patterns",
+    "carrier_fluids",
 )
 # sql/sources/mimic/<name>.sql in run order (common.run_sql_files: what each name does).
 SQL_FILES = (
+    "common/carrier_fluids",
     "stage_labevents",
     "stage_emar",
     "stage_emar_detail",
