@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from mgca.analysis.estimation.analyses import sensitivity_block
 from mgca.analysis.estimation.cohort_schema import validate_cohort
+from mgca.analysis.privacy import count_rule
 from mgca.analysis.report.figures import (
     analyte_trajectory_figure,
     calcium_trajectory_figure,
@@ -254,7 +255,7 @@ def render_stage(
     ``trajectory_sample`` is the de-identified ``trajectory_sample`` table (hours from index,
     pseudonymous sample numbers); no id or date reaches the report.
     """
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     cohort = pd.read_parquet(cohort_path)
     table = table_one(cohort, threshold)
     study_cfg = config.study
