@@ -389,8 +389,10 @@ def suppress_attrition(
     chain (raw ``n_excluded`` null, e.g. exposed / unexposed) add up to the last chain ``n``.
     Primary suppression hides 1 <= count < threshold; then, while any identity has exactly one
     hidden cell, a second cell of it is hidden too (secondary suppression): an exclusion count
-    before a remaining count, never the final analysed ``n`` (it is published with the
-    estimates), and the smallest breakdown part. Last, while any hidden cell can still be
+    before a remaining count, a headline step's ``n`` (the source, the eligible episodes
+    before the last step, the analysed episodes) only when the identity has no other cell, and
+    never the final analysed ``n`` (it is published with the estimates) unless it is the
+    last cell left; in the breakdown, the smallest part. Last, while any hidden cell can still be
     worked out from a combination of identities (:func:`recoverable_cells`), another cell of
     an identity holding it is hidden. A reader then learns only sums of hidden cells, never
     one of them. Hidden cells are ``None``; ``"suppressed_why"`` says ``"small"`` (shown as
@@ -417,10 +419,17 @@ def suppress_attrition(
         by_size = sorted(parts, key=lambda i: (rows[i]["n"], i))
         identities.append([(i, "n") for i in by_size] + [last_n])
 
+    # The headline steps a reader looks for first (source → eligible → analysed): a cell of
+    # them is hidden only when an identity offers no other (an exclusion count, or a
+    # remaining count between them, is hidden instead).
+    headline = {(chain[0], "n"), last_n} | ({(chain[-2], "n")} if len(chain) > 2 else set())
+
     def hide_another(cells: Sequence[tuple[int, str]]) -> bool:
-        candidates = [c for c in cells if c not in hidden and c != last_n] or [
-            c for c in cells if c not in hidden
-        ]
+        candidates = (
+            [c for c in cells if c not in hidden and c not in headline]
+            or [c for c in cells if c not in hidden and c != last_n]
+            or [c for c in cells if c not in hidden]
+        )
         if candidates:
             hidden.add(candidates[0])
         return bool(candidates)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mgca.analysis.estimation.diagnostics import SMD_LIMIT
-from mgca.analysis.privacy import is_small
+from mgca.analysis.privacy import suppress_count
 from mgca.analysis.report.figures import EXPOSED_COLOUR, UNEXPOSED_COLOUR, figure_to_svg
 
 OVERLAP_BINS = 10
@@ -60,7 +60,8 @@ def love_plot(balance: pd.DataFrame) -> str:
 def overlap_histogram(score: np.ndarray, treat: np.ndarray, threshold: int) -> str:
     """Mirrored histogram of propensity scores: exposed up, unexposed down (episodes per bin).
 
-    Bins with 1 to ``threshold − 1`` episodes of an arm are left out (drawn as nothing).
+    Bins with 1 to ``threshold − 1`` episodes of an arm are left out (drawn as nothing); the
+    bar heights are rounded as the count rule says (``threshold``: a ``CountRule``).
     """
     edges = np.linspace(0.0, 1.0, OVERLAP_BINS + 1)
     fig = Figure(figsize=(6.4, 3.0), layout="constrained")
@@ -71,7 +72,8 @@ def overlap_histogram(score: np.ndarray, treat: np.ndarray, threshold: int) -> s
         (~t, -1, UNEXPOSED_COLOUR, "not given Mg"),
     ):
         counts, _ = np.histogram(np.asarray(score)[mask], bins=edges)
-        shown = np.array([0 if is_small(int(n), threshold) else int(n) for n in counts])
+        # small bins drawn as nothing; the others rounded when ``threshold`` is a CountRule
+        shown = np.array([suppress_count(int(n), threshold) or 0 for n in counts])
         ax.bar(
             edges[:-1],
             sign * shown,

@@ -299,17 +299,19 @@ def test_calcium_measures_do_not_publish_a_total_the_attrition_hid() -> None:
     attrition = attrition_records(
         pd.DataFrame(
             {
-                "step": ["stays", "no Mg before index", "baseline creatinine available",
+                # no step between the source and the eligible count: one of those two
+                # headline counts must go to protect the exclusion of 1
+                "step": ["stays", "baseline creatinine available",
                          "analysed episodes (outcome measured)", "analysed episodes: exposed",
                          "analysed episodes: unexposed"],
-                "n_remaining": [4000, 532, 531, 452, 260, 192],
-                "n_excluded": [0, 30, 1, 79, None, None],
-                "exclusion_reason": [None, "Mg before", "no creatinine", "no outcome", None, None],
+                "n_remaining": [532, 531, 452, 260, 192],
+                "n_excluded": [0, 1, 79, None, None],
+                "exclusion_reason": [None, "no creatinine", "no outcome", None, None],
             }
         ),
         11,
     )
-    assert attrition[2]["n"] is None  # eligible hidden to protect the exclusion of 1
+    assert attrition[1]["n"] is None  # eligible hidden to protect the exclusion of 1
     hidden = attrition_totals_hidden(attrition)
     assert hidden == ("n_eligible_index_events",)
     measures = pd.DataFrame(

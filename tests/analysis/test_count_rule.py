@@ -1,0 +1,81 @@
+"""The count rule as one object, and complementary suppression that keeps the headline steps.
+
+Tables are hand-written from the default synthetic run's shapes (4,000 stays)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pandas as pd
+
+from mgca.analysis.privacy import (
+    CountRule,
+    attrition_identities,
+    count_rule,
+    display_count,
+    display_record_count,
+    recoverable_cells,
+    suppress_attrition,
+)
+from mgca.analysis.report.table_one import count_cell, table_one
+from mgca.config import MgcaConfig
+
+DEFAULT_RUN_ATTRITION = [
+    {"step": "encounters in source", "n": 4000, "n_excluded": 0},
+    {"step": "with Mg and Ca", "n": 3973, "n_excluded": 27, "exclusion_reason": "r"},
+    {"step": "index event", "n": 658, "n_excluded": 3315, "exclusion_reason": "r"},
+    {"step": "adults", "n": 652, "n_excluded": 6, "exclusion_reason": "r"},
+    {"step": "no obstetric MgSO4", "n": 651, "n_excluded": 1, "exclusion_reason": "r"},
+    {"step": "no citrate-CRRT", "n": 651, "n_excluded": 0, "exclusion_reason": "r"},
+    {"step": "no Mg before index", "n": 532, "n_excluded": 119, "exclusion_reason": "r"},
+    {"step": "baseline creatinine available", "n": 527, "n_excluded": 5, "exclusion_reason": "r"},
+    {"step": "analysed episodes", "n": 452, "n_excluded": 75, "exclusion_reason": "r"},
+    {"step": "analysed episodes: exposed", "n": 260, "n_excluded": None},
+    {"step": "analysed episodes: unexposed", "n": 192, "n_excluded": None},
+]
+
+
+def test_the_rule_is_the_threshold_and_carries_its_rounding() -> None:
+    rule = count_rule(MgcaConfig.model_validate({"privacy": {"rounding": "nearest_5"}}))
+    assert rule == 11 and f"<{rule}" == "<11" and rule.rounding == "nearest_5"
+    assert pickle.loads(pickle.dumps(rule)).rounding == "nearest_5"
+    assert count_rule(MgcaConfig()).rounding == "none"
+    # a rounded figure never falls below the threshold: 11 to 14 read 15, not 10
+    assert [display_count(n, rule) for n in (0, 5, 10, 11, 12, 14, 16, 18, 573)] == [
+        "0", "<11", "<11", "15", "15", "15", "15", "20", "575"
+    ]
+    assert display_count(12, CountRule(11)) == "12"
+
+
+def test_headline_steps_stay_shown_when_an_exclusion_can_be_hidden_instead() -> None:
+    out = suppress_attrition(DEFAULT_RUN_ATTRITION, 11)
+    texts = {r["step"]: display_record_count(r, "n", 11) for r in out}
+    assert texts["encounters in source"] == "4,000"
+    assert texts["baseline creatinine available"] == "527"  # the first screen's "eligible"
+    assert texts["analysed episodes"] == "452"
+    assert texts["no Mg before index"] == "suppressed"  # hidden in its place
+    assert out[6]["suppressed_why"] == {"n": "complementary", "n_excluded": "complementary"}
+    _, _, equations = attrition_identities(DEFAULT_RUN_ATTRITION)
+    hidden = {
+        (i, k) for i, r in enumerate(out) for k in ("n", "n_excluded")
+        if DEFAULT_RUN_ATTRITION[i].get(k) is not None and r[k] is None
+    }
+    assert recoverable_cells(equations, hidden) == set()
+
+
+def test_table_one_percentages_come_from_the_rounded_counts() -> None:
+    rule = CountRule(11, "nearest_5")
+    assert count_cell(123, 457, rule) == ("125 (27.5 %)", False)  # 125 / 455
+    assert count_cell(123, 457, 11) == ("123 (26.9 %)", False)
+    assert count_cell(450, 457, rule) == ("≥445", True)  # complement 7 is small
+    cohort = pd.DataFrame(
+        {
+            "subject_id": range(60),
+            "exposed": [True] * 33 + [False] * 27,
+            "sex": ["F"] * 13 + ["M"] * 20 + ["F"] * 14 + ["M"] * 13,
+        }
+    )
+    table = table_one(cohort, rule).set_index("characteristic")
+    assert table.loc["Episodes, n", "exposed"] == "35"
+    assert table.loc["Female, n (%)", "exposed"] == "15 (42.9 %)"  # 15 / 35
+    assert table.loc["Female, n (%)", "unexposed"] == "15 (60.0 %)"  # 15 / 25
