@@ -14,6 +14,8 @@ import pandas as pd
 
 from mgca.analysis.estimation.models import COUNT_KEYS
 from mgca.analysis.estimation.target_trial import target_trial_spec
+from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
+from mgca.analysis.missing_outcome_share import missing_outcome_share
 from mgca.analysis.privacy import (
     COMPLEMENTARY,
     SMALL,
@@ -229,6 +231,9 @@ def assemble_results(
         ),
         "data_quality": records(
             tables["data_quality"], ["n_rows", "n_flagged"], threshold, rounding
+        ),
+        MISSING_OUTCOME_SHARE_KEY: missing_outcome_share(
+            tables["calcium_measures"], attrition, threshold
         ),
         "post_grace_deviations": deviation_records(
             tables["post_grace_deviations"], attrition, threshold

@@ -79,3 +79,56 @@ def test_table_one_percentages_come_from_the_rounded_counts() -> None:
     assert table.loc["Episodes, n", "exposed"] == "35"
     assert table.loc["Female, n (%)", "exposed"] == "15 (42.9 %)"  # 15 / 35
     assert table.loc["Female, n (%)", "unexposed"] == "15 (60.0 %)"  # 15 / 25
+
+
+# --- the share of eligible episodes without an outcome, before suppression --------------------
+
+from mgca.analysis.missing_outcome_share import missing_outcome_share  # noqa: E402
+from mgca.analysis.report.first_screen import run_caveats  # noqa: E402
+
+OUTCOME_MEASURES = pd.DataFrame(
+    {
+        "role": ["index", "outcome", "outcome", "outcome"],
+        "calcium_measure": ["ionized", "corrected_same_day_albumin",
+                            "corrected_lookback_albumin", "not_measured"],
+        "n_eligible_index_events": [40, 341, 111, 75],
+        "n_analysed": [30, 341, 111, 0],
+    }
+)
+
+
+def test_missing_outcome_share_is_computed_before_suppression_and_follows_the_rule() -> None:
+    attrition = suppress_attrition(DEFAULT_RUN_ATTRITION, 11)
+    block = missing_outcome_share(OUTCOME_MEASURES, attrition, CountRule(11))
+    assert block == {"share": 0.142, "n_eligible": 527,  # 75 / 527
+                     "denominator": "episodes eligible before the outcome step"}
+    rounded = missing_outcome_share(
+        OUTCOME_MEASURES, suppress_attrition(DEFAULT_RUN_ATTRITION, 11, "nearest_5"),
+        CountRule(11, "nearest_5"),
+    )
+    assert rounded["n_eligible"] == 525 and rounded["share"] == round(75 / 525, 3)
+    # the eligible count hidden in the attrition: the share would give the hidden cells back
+    hidden = [dict(r) for r in attrition]
+    hidden[7]["n"] = None
+    withheld = missing_outcome_share(OUTCOME_MEASURES, hidden, CountRule(11))
+    assert withheld["share"] is None and withheld["n_eligible"] is None
+    assert "denominator" in withheld["withheld"]
+    few = OUTCOME_MEASURES.assign(n_eligible_index_events=[40, 341, 111, 4])
+    assert missing_outcome_share(few, attrition, CountRule(11))["share"] is None
+    none = OUTCOME_MEASURES.assign(n_eligible_index_events=0)
+    assert missing_outcome_share(none, attrition, CountRule(11)) is None
+
+
+def test_the_missing_outcomes_caveat_reads_the_share() -> None:
+    from mgca.config import StudyConfig
+
+    results = {
+        "estimates": [{"name": "primary", "estimate": 0.1, "n_exposed": 260,
+                       "n_unexposed": 192}],
+        "missing_outcome_share": {"share": 0.142, "n_eligible": 527},
+    }
+    caveats = run_caveats(results, StudyConfig(), 11)
+    assert caveats[0].title == "Missing outcomes"
+    assert caveats[0].text.startswith("14 % of 527 eligible episodes had no")
+    results["missing_outcome_share"] = {"share": None, "n_eligible": None, "withheld": "x"}
+    assert "Missing outcomes" not in [c.title for c in run_caveats(results, StudyConfig(), 11)]
