@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from mgca.analysis.data_quality_suppression import suppress_quality
 from mgca.analysis.estimation.models import COUNT_KEYS
 from mgca.analysis.estimation.target_trial import target_trial_spec
 from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
@@ -229,9 +230,8 @@ def assemble_results(
         "calcium_measures": calcium_measure_records(
             tables["calcium_measures"], threshold, rounding, attrition_totals_hidden(attrition)
         ),
-        "data_quality": records(
-            tables["data_quality"], ["n_rows", "n_flagged"], threshold, rounding
-        ),
+        # rows that add up to a shown total get complementary suppression too
+        "data_quality": suppress_quality(records(tables["data_quality"], [], threshold), threshold),
         MISSING_OUTCOME_SHARE_KEY: missing_outcome_share(
             tables["calcium_measures"], attrition, threshold
         ),

@@ -132,3 +132,44 @@ def test_the_missing_outcomes_caveat_reads_the_share() -> None:
     assert caveats[0].text.startswith("14 % of 527 eligible episodes had no")
     results["missing_outcome_share"] = {"share": None, "n_eligible": None, "withheld": "x"}
     assert "Missing outcomes" not in [c.title for c in run_caveats(results, StudyConfig(), 11)]
+
+
+# --- data quality: rows that add up to a shown total ------------------------------------------
+
+from mgca.analysis.data_quality_suppression import suppress_quality  # noqa: E402
+
+
+def _pth(t: str, n: int) -> dict:
+    return {"table_name": "hypocalcaemia_pth_status", "check_name": f"pth_status:{t}",
+            "analyte": None, "n_rows": 2551, "n_flagged": n}
+
+
+def _lab(check: str, analyte: str, n_rows: int, n: int) -> dict:
+    return {"table_name": "lab_results", "check_name": check, "analyte": analyte,
+            "n_rows": n_rows, "n_flagged": n}
+
+
+def test_a_small_quality_count_cannot_be_recovered_from_its_rows_total() -> None:
+    rows = [
+        _pth("appropriately_raised", 116), _pth("inappropriately_normal_or_low", 52),
+        _pth("measured_only_after_mg", 4), _pth("not_measured", 2379),
+        # ionized Ca: used + duplicate + missing value = lab rows (a partition)
+        _lab("status:used", "calcium_ionized", 4837, 4816),
+        _lab("status:duplicate", "calcium_ionized", 4837, 15),
+        _lab("status:missing_value", "calcium_ionized", 4837, 6),
+        # pth: two unit conversions that add up with no status row
+        _lab("unit_conversion:pg/ml", "pth", 206, 199),
+        _lab("unit_conversion:pmol/l", "pth", 206, 7),
+        # not a partition: a single flag out of its rows
+        _lab("reporting_precision_rounding", "pth", 206, 3),
+    ]
+    out = suppress_quality(rows, CountRule(11))
+    texts = [display_record_count(r, "n_flagged", 11) for r in out]
+    assert texts[:4] == ["116", "suppressed", "<11", "2,379"]  # the smallest other is hidden
+    assert texts[4:7] == ["4,816", "suppressed", "<11"]
+    assert texts[7:9] == ["suppressed", "<11"]
+    assert texts[9] == "<11"
+    assert all(r["n_rows"] is not None for r in out)  # the shared total stays shown
+    rounded = suppress_quality(rows, CountRule(11, "nearest_5"))
+    assert [r["n_flagged"] for r in rounded[:4]] == [115, None, None, 2380]
+    assert rounded[0]["n_rows"] == 2550
