@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from mgca.analysis.estimation.diagnostics import SMD_LIMIT
 from mgca.analysis.privacy import suppress_count
 from mgca.analysis.report.figures import EXPOSED_COLOUR, UNEXPOSED_COLOUR, figure_to_svg
+from mgca.analysis.report.format import format_ci, format_number
 
 OVERLAP_BINS = 10
 """Propensity-score histogram bins of width 0.1 on [0, 1] (wide, so that few bins fall
@@ -128,7 +129,8 @@ def forest_rows(
 
 
 def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """Estimates with 95 % CIs (mmol/L), one line each, grouped; ``None`` when there are none."""
+    """Estimates with 95 % CIs (mmol/L), one line each, grouped, each row's estimate and CI
+    printed at its right; ``None`` when there are none."""
     if not rows:
         return None
     fig = Figure(figsize=(6.4, 1.0 + 0.28 * len(rows)), layout="constrained")
@@ -155,4 +157,14 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel("Difference in calcium, mmol/L (95 % CI)")
     ax.spines[["top", "right"]].set_visible(False)
+    # the numbers beside each row, so the plot reads on its own (same formatter as the tables)
+    values = ax.twinx()
+    values.set_ylim(ax.get_ylim())
+    values.set_yticks(
+        y,
+        [f"{format_number(r['estimate'], signed=True)} ({format_ci(r)})" for r in rows],
+        fontsize=7,
+    )
+    values.tick_params(axis="y", length=0)
+    values.spines[["top", "right", "left"]].set_visible(False)
     return figure_to_svg(fig)
