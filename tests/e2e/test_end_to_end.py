@@ -321,7 +321,9 @@ def test_report_as_chromium_draws_it(run_dir: Path) -> None:
     assert first.count('class="fail"') == sum(not c["passed"] for c in gate["checks"])
     assert "What matters most in this run" in first_text
     # the forest prints each row's numbers; the flow's headline steps are not suppressed
-    primary_ci = f"({answer['ci_low']:+.2f} to {answer['ci_high']:+.2f})"
+    from mgca.analysis.report.format import format_ci
+
+    primary_ci = f"({format_ci(answer)})"
     assert gate["passed"] is False or primary_ci in first, primary_ci
     assert not re.search(r"suppressed</span>\s*Eligible episodes", first)
     boxes = element_boxes(
