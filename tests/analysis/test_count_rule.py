@@ -173,3 +173,29 @@ def test_a_small_quality_count_cannot_be_recovered_from_its_rows_total() -> None
     rounded = suppress_quality(rows, CountRule(11, "nearest_5"))
     assert [r["n_flagged"] for r in rounded[:4]] == [115, None, None, 2380]
     assert rounded[0]["n_rows"] == 2550
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(
+    parts=st.lists(st.one_of(st.integers(0, 14), st.integers(0, 3000)), min_size=1, max_size=5),
+    rounding=st.sampled_from(["none", "nearest_5"]),
+)
+def test_quality_partitions_hide_nothing_recoverable(parts: list[int], rounding: str) -> None:
+    total = sum(parts)
+    rows = [_lab(f"status:s{k}", "albumin", total, n) for k, n in enumerate(parts)]
+    rule = CountRule(11, rounding)
+    out = suppress_quality(rows, rule)
+    hidden = {(i, "n_flagged") for i, r in enumerate(out) if r["n_flagged"] is None}
+    if 1 <= total < 11:
+        assert all(r["n_rows"] is None for r in out)
+        return
+    equation = {(i, "n_flagged"): 1.0 for i in range(len(rows))}
+    assert recoverable_cells([equation], hidden) == set()
+    for raw, shown in zip(rows, out, strict=True):
+        text = display_record_count(shown, "n_flagged", rule)
+        assert (text == "<11") == (1 <= raw["n_flagged"] < 11)
+        if shown["n_flagged"] is not None and rounding == "nearest_5":
+            assert shown["n_flagged"] % 5 == 0
