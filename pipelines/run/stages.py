@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from mgca.analysis.estimation.analyses import sensitivity_block
 from mgca.analysis.estimation.cohort_schema import validate_cohort
-from mgca.analysis.privacy import count_rule
+from mgca.analysis.privacy import count_rule, display_count
 from mgca.analysis.report.figures import (
     analyte_trajectory_figure,
     calcium_trajectory_figure,
@@ -132,7 +132,8 @@ def derive_stage(
     )
     shutil.copy2(db, work / "mgca.duckdb")
     cache.commit_stage(work, entry_dir, "derive")
-    log(f"derived {n_analysed:,} analysed episodes in {time.perf_counter() - started:.1f} s")
+    shown = display_count(n_analysed, count_rule(config))  # the console follows the count rule
+    log(f"derived {shown} analysed episodes in {time.perf_counter() - started:.1f} s")
     return entry
 
 

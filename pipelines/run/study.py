@@ -32,7 +32,7 @@ from mgca.analysis.estimation.models import (
 )
 from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.sensitivity import CohortFor
-from mgca.analysis.privacy import count_rule, suppress_estimate
+from mgca.analysis.privacy import count_rule, display_count, suppress_estimate
 from mgca.analysis.report.correction_curves import FIGURE_KEY as CORRECTION_FIGURE
 from mgca.analysis.report.correction_curves import correction_curve_svg
 from mgca.analysis.text import ESTIMAND_WORDS
@@ -66,7 +66,11 @@ def load_tables(
     Returns the row count of each canonical table."""
     counts = engine_for(config.engine.name).load(source, db_path, config, progress)
     if progress:
-        progress("loaded " + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items()))
+        rule = count_rule(config)  # the console follows the count rule
+        progress(
+            "loaded "
+            + ", ".join(f"{name}: {display_count(n, rule)} rows" for name, n in counts.items())
+        )
     return counts
 
 
