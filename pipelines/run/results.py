@@ -240,7 +240,7 @@ def assemble_results(
         ),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold, rounding),
         "orphan_codes": orphan_code_records(tables.get("orphan_codes"), threshold),
-        "synthetic_truth": truth,
+        "synthetic_truth": rounded_counts(truth, rounding, threshold),
         "config": config.model_dump(mode="json"),
         "provenance": {},
     }
