@@ -115,6 +115,12 @@ def forest_rows(
                 continue
             if any(e.get(k) is None for k in ("estimate", "ci_low", "ci_high")):
                 continue
+            # a statistic over a hidden group is withheld (disclosure control), even when an
+            # entry reaches here unsuppressed: the plot prints its numbers
+            if e.get("withheld") or any(
+                k in e and e[k] is None for k in ("n", "n_exposed", "n_unexposed")
+            ):
+                continue
             name = e.get("name", "")
             rows.append(
                 {
