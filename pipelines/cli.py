@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mgca import __version__
+from mgca.analysis.privacy import count_rule
 from mgca.sources.resolve import SOURCE_KINDS
 
 if TYPE_CHECKING:
@@ -487,7 +488,7 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
     except USER_ERRORS as exc:
         _fail(exc, debug)
         return
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"Mapped codes (counts below {threshold} shown as <{threshold})")
