@@ -39,7 +39,9 @@
 --   latest_mg_mmol_l, latest_ca_corrected_mmol_l: the stay's latest used Mg (mmol/L) and
 --   albumin-corrected Ca (mmol/L) drawn at or before the interval start (the re-checks a
 --   clinician has seen when deciding in the interval; at k = 1 the index values), ties at
---   one time: the lower value; null when the stay has none by then.
+--   one time: the lower value; null when the stay has none by then;
+--   latest_mg_hours_from_index: when that Mg was drawn (hours from index, negative before
+--   index), so a model can tell a fresh result, which prompts a decision, from an old one.
 -- per_protocol_clones: clone ('mg_within_grace' | 'no_mg_to_outcome'), follows_strategy
 -- (uncensored at the outcome draw), censored_at_hours (hours from index where the clone
 -- leaves its strategy; null when it follows it), mg_start_interval (interval_number of the
@@ -130,6 +132,7 @@ latest AS (
         ar.interval_number,
         rc.measure,
         rc.value_mmol_l,
+        date_diff('second', ar.index_time, rc.time) / 3600.0 AS hours_from_index,
         ROW_NUMBER() OVER (
             PARTITION BY ar.encounter_id, ar.interval_number, rc.measure
             ORDER BY rc.time DESC, rc.value_mmol_l
@@ -151,6 +154,7 @@ SELECT
     ar.last_grace_interval,
     ar.mg_started,
     lm.value_mmol_l AS latest_mg_mmol_l,
+    lm.hours_from_index AS latest_mg_hours_from_index,
     lc.value_mmol_l AS latest_ca_corrected_mmol_l
 FROM at_risk AS ar
 LEFT JOIN latest AS lm

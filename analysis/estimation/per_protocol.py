@@ -17,7 +17,10 @@ not started Mg yet) on
   ADJUSTMENT_SET`, rare flags dropped by the same rule; creatinine on the log scale, sex as an
   indicator),
 - the latest Mg and corrected Ca (mmol/L) drawn at or before the interval start (the re-checks;
-  the index values when none is newer, the baseline values when the stay has none),
+  the index values when none is newer, the baseline values when the stay has none), whether
+  each is below the study's lower limit (``mg_low_mmol_l``, ``ca_corrected_low_mmol_l``),
+  whether the latest Mg was drawn within the last interval (usual care decides when a result
+  arrives) and that freshness times a low Mg,
 - time: one indicator per grace-period interval, and after the grace period a post-grace
   indicator with linear and quadratic hours from index (per 24 h).
 
@@ -55,6 +58,7 @@ import pandas as pd
 
 from mgca.analysis.estimation.models import (
     ADJUSTMENT_SET,
+    BASELINE_CA,
     CLUSTER,
     LOG_COVARIATES,
     OUTCOME,
@@ -70,13 +74,14 @@ from mgca.analysis.privacy import (
     suppress_record,
 )
 from mgca.analysis.text import per_protocol_words
-from mgca.config import MgcaConfig
+from mgca.config import MgcaConfig, StudyConfig
 
 CLONES: tuple[str, str] = ("mg_within_grace", "no_mg_to_outcome")
 """The two strategies (clone names of sql/per_protocol_followup.sql), contrast first − second."""
 
 LATEST_MG = "latest_mg_mmol_l"
 LATEST_CA = "latest_ca_corrected_mmol_l"
+LATEST_MG_HOURS = "latest_mg_hours_from_index"
 TIME_VARYING: tuple[str, str] = (LATEST_MG, LATEST_CA)
 """The re-checks the initiation model reads at each interval start (mmol/L)."""
 
@@ -123,7 +128,12 @@ class _Data:
 
 
 def _design(
-    followup: pd.DataFrame, base: pd.DataFrame, covariates: list[str], grace_intervals: int
+    followup: pd.DataFrame,
+    base: pd.DataFrame,
+    covariates: list[str],
+    grace_intervals: int,
+    study: StudyConfig,
+    interval_hours: int,
 ) -> np.ndarray:
     """Initiation-model design: intercept, grace-interval indicators, post-grace time, the
     pre-index covariates and the latest re-checks (see the module docstring)."""
@@ -143,9 +153,20 @@ def _design(
             cols.append(np.log(pd.to_numeric(values).to_numpy(dtype=float)))
         else:
             cols.append(pd.to_numeric(values).astype(float).to_numpy())
-    for col, fallback in ((LATEST_MG, "baseline_mg_mmol_l"), (LATEST_CA, "baseline_ca_corrected_mmol_l")):
+    latest = {}
+    for col, fallback in ((LATEST_MG, "baseline_mg_mmol_l"), (LATEST_CA, BASELINE_CA)):
         values = pd.to_numeric(rows[col]).astype(float)
-        cols.append(values.fillna(pd.to_numeric(rows[fallback]).astype(float)).to_numpy())
+        latest[col] = values.fillna(pd.to_numeric(rows[fallback]).astype(float)).to_numpy()
+        cols.append(latest[col])
+    # usual care acts on a result when it arrives and on whether it is low: a result newer
+    # than one interval, the latest Mg / corrected Ca below the study's lower limits, and a
+    # fresh low Mg
+    drawn = pd.to_numeric(rows[LATEST_MG_HOURS]).astype(float).to_numpy()
+    fresh = (rows["interval_start_hours"].to_numpy(dtype=float) - drawn) < interval_hours
+    low_mg = latest[LATEST_MG] < study.mg_low_mmol_l
+    low_ca = latest[LATEST_CA] < study.ca_corrected_low_mmol_l
+    cols += [fresh.astype(float), low_mg.astype(float), low_ca.astype(float)]
+    cols.append((fresh & low_mg).astype(float))
     X = np.column_stack(cols)
     keep = [0] + [i for i in range(1, X.shape[1]) if np.ptp(X[:, i]) > 0]
     X = X[:, keep]
@@ -167,10 +188,10 @@ def _prepare(
     fu = followup[followup["encounter_id"].astype(str).isin(position.index)].copy()
     fu["encounter_id"] = fu["encounter_id"].astype(str)
     fu = fu.sort_values(["encounter_id", "interval_number"]).reset_index(drop=True)
-    base_cols = ["encounter_id", *covariates, "baseline_mg_mmol_l", "baseline_ca_corrected_mmol_l"]
+    base_cols = ["encounter_id", *covariates, "baseline_mg_mmol_l", BASELINE_CA]
     base = episodes[list(dict.fromkeys(base_cols))].assign(encounter_id=ids)
     grace_intervals = config.study.grace_hours // config.per_protocol.interval_hours
-    X = _design(fu, base, covariates, grace_intervals)
+    X = _design(fu, base, covariates, grace_intervals, config.study, config.per_protocol.interval_hours)
     cl = clones.assign(encounter_id=clones["encounter_id"].astype(str))
     cl = cl[cl["encounter_id"].isin(position.index)]
     follows = cl.pivot(index="encounter_id", columns="clone", values="follows_strategy")
@@ -180,7 +201,10 @@ def _prepare(
     first = fu[fu["interval_number"] == 1]
     if len(first) != len(episodes):
         raise InsufficientDataError("an analysed episode has no follow-up row at time zero")
-    X0 = _design(first.reset_index(drop=True), base, covariates, 1)
+    X0 = _design(
+        first.reset_index(drop=True), base, covariates, 1, config.study,
+        config.per_protocol.interval_hours,
+    )
     codes, _ = pd.factorize(episodes[CLUSTER])
     return _Data(
         X=X,

@@ -90,11 +90,11 @@ def test_each_clone_is_censored_where_its_data_leave_its_strategy() -> None:
 
 def test_follow_up_rows_run_while_no_mg_has_started_with_the_latest_rechecks() -> None:
     story = _story()
-    rows = story.rows("per_protocol_followup", FOLLOWUP)
+    rows = story.rows("per_protocol_followup", [*FOLLOWUP, "latest_mg_hours_from_index"])
     counts = {e: sum(r["encounter_id"] == e for r in rows) for e in STAYS}
     assert counts == {"e1": 2, "e2": 4, "e3": 24, "e4": 3, "e5": 24}
     assert_rows(
-        [r for r in rows if r["encounter_id"] in ("e2", "e4")],
+        [{k: r[k] for k in FOLLOWUP} for r in rows if r["encounter_id"] in ("e2", "e4")],
         expect("""
         encounter_id | interval_number | interval_start_hours | interval_end_hours | in_grace | last_grace_interval | mg_started | latest_mg_mmol_l | latest_ca_corrected_mmol_l
         e2           | 1               | 0.0                  | 2.0                | true     | false               | false      | 0.55             | 2.10
@@ -107,12 +107,10 @@ def test_follow_up_rows_run_while_no_mg_has_started_with_the_latest_rechecks() -
         """),  # noqa: E501
     )
     e5 = [r for r in rows if r["encounter_id"] == "e5"]
-    assert [(r["latest_mg_mmol_l"], r["latest_ca_corrected_mmol_l"]) for r in e5[:4]] == [
-        (0.55, 2.10),
-        (0.55, 2.10),
-        (0.80, 2.30),
-        (0.80, 2.30),
-    ]
+    assert [
+        (r["latest_mg_mmol_l"], r["latest_mg_hours_from_index"], r["latest_ca_corrected_mmol_l"])
+        for r in e5[:4]
+    ] == [(0.55, -2.0, 2.10), (0.55, -2.0, 2.10), (0.80, 4.0, 2.30), (0.80, 4.0, 2.30)]
     assert e5[-1]["interval_end_hours"] == 48.0 and not any(r["mg_started"] for r in e5)
 
 
