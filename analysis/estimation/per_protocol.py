@@ -191,7 +191,9 @@ def _prepare(
     base_cols = ["encounter_id", *covariates, "baseline_mg_mmol_l", BASELINE_CA]
     base = episodes[list(dict.fromkeys(base_cols))].assign(encounter_id=ids)
     grace_intervals = config.study.grace_hours // config.per_protocol.interval_hours
-    X = _design(fu, base, covariates, grace_intervals, config.study, config.per_protocol.interval_hours)
+    X = _design(
+        fu, base, covariates, grace_intervals, config.study, config.per_protocol.interval_hours
+    )
     cl = clones.assign(encounter_id=clones["encounter_id"].astype(str))
     cl = cl[cl["encounter_id"].isin(position.index)]
     follows = cl.pivot(index="encounter_id", columns="clone", values="follows_strategy")
@@ -202,7 +204,11 @@ def _prepare(
     if len(first) != len(episodes):
         raise InsufficientDataError("an analysed episode has no follow-up row at time zero")
     X0 = _design(
-        first.reset_index(drop=True), base, covariates, 1, config.study,
+        first.reset_index(drop=True),
+        base,
+        covariates,
+        1,
+        config.study,
         config.per_protocol.interval_hours,
     )
     codes, _ = pd.factorize(episodes[CLUSTER])

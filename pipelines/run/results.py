@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from mgca.analysis.estimation.models import COUNT_KEYS
+from mgca.analysis.estimation.per_protocol import suppress_block as suppress_per_protocol
 from mgca.analysis.estimation.target_trial import target_trial_spec
 from mgca.analysis.privacy import (
     COMPLEMENTARY,
@@ -230,6 +231,11 @@ def assemble_results(
         ),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold, rounding),
         "orphan_codes": orphan_code_records(tables.get("orphan_codes"), threshold),
+        "per_protocol": (
+            None
+            if fitted.get("per_protocol") is None
+            else suppress_per_protocol(fitted["per_protocol"], threshold, rounding)
+        ),
         "synthetic_truth": truth,
         "config": config.model_dump(mode="json"),
         "provenance": {},

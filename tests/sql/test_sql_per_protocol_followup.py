@@ -61,7 +61,7 @@ FOLLOWUP = [
 ]
 
 
-def _story():  # noqa: ANN202 - the stories helper's Story
+def _story():
     return build(encounters=ENCOUNTERS, labs=LABS, meds=MEDS)
 
 
@@ -84,7 +84,7 @@ def test_each_clone_is_censored_where_its_data_leave_its_strategy() -> None:
         e4           | no_mg_to_outcome | false            | 6.0               | 3
         e5           | mg_within_grace  | false            | 6.0               | -
         e5           | no_mg_to_outcome | true             | -                 | -
-        """),  # noqa: E501
+        """),
     )
 
 
