@@ -74,8 +74,10 @@ THREATS: dict[str, Threat] = {
                 "predicts a better calcium: who keeps to 'no Mg' depends on the re-checks."
             ),
             defence=(
-                "per_protocol (clone-censor-weighting; the no-Mg clone's censoring is modelled "
-                "on the latest Mg and calcium re-check)"
+                "per_protocol (clone-censor-weighting; the no-Mg clones' censoring is modelled "
+                "on the latest Mg and calcium re-check; the Mg clones' only on what was known "
+                "at time zero, so a re-check inside the grace period that stops Mg is not "
+                "defended against: the report's per-protocol section says so)"
             ),
             switch_on=_recheck_stops_mg,
         ),
