@@ -238,6 +238,31 @@ class EstimationConfig(_Strict):
     bootstrap_seed: int = Field(20261124, ge=0)
 
 
+class PerProtocolConfig(_Strict):
+    """The per-protocol secondary analysis by clone-censor-weighting (sql/per_protocol_followup.sql,
+    :mod:`mgca.analysis.estimation.per_protocol`). Pre-specified like the primary.
+
+    ``interval_hours``: width of the follow-up intervals from time zero to the outcome draw in
+    which the probability of starting Mg is modelled (the grace period must be a whole number
+    of them); ``weight_truncation_percentile``: the inverse-probability weights of each clone
+    arm are truncated at this percentile (100 = none); ``bootstrap_replicates`` /
+    ``bootstrap_seed``: the patient-cluster bootstrap of the 95 % interval (the initiation
+    model is refitted in every resample).
+    """
+
+    # On/off (no block in results.json when off).
+    enabled: bool = True
+    # Interval width (hours). 2 h: an ICU re-check 4-6 h after index is seen by the decision
+    # it can stop within the 6-h grace period; the risk set stays small enough to refit fast.
+    interval_hours: int = Field(2, ge=1, le=24)
+    # Percentile (50-100) at which each clone arm's weights are truncated; 100 = none.
+    weight_truncation_percentile: float = Field(99.0, ge=50, le=100)
+    # Bootstrap resamples (count) of whole patients for the 95 % percentile interval.
+    bootstrap_replicates: int = Field(200, ge=20, le=10_000)
+    # Bootstrap seed, so a rerun gives the same interval.
+    bootstrap_seed: int = Field(20261205, ge=0)
+
+
 class GateConfig(_Strict):
     """Diagnostics that decide whether the report may state an answer (pre-specified bounds,
     after OHDSI HADES's study diagnostics). Units in the names; shares are fractions 0-1.
@@ -463,6 +488,7 @@ class MgcaConfig(_Strict):
     report: ReportConfig = ReportConfig()
     long_format: LongFormatConfig = LongFormatConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    per_protocol: PerProtocolConfig = PerProtocolConfig()
 
     @model_validator(mode="after")
     def _sensitivity_windows_consistent(self) -> MgcaConfig:
@@ -481,6 +507,22 @@ class MgcaConfig(_Strict):
                     f"window (± {tol} h) must open after the grace period ({study.grace_hours}"
                     " h); drop or raise it"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _per_protocol_intervals_fit(self) -> MgcaConfig:
+        width, study = self.per_protocol.interval_hours, self.study
+        if study.grace_hours % width:
+            raise ValueError(
+                f"per_protocol.interval_hours {width} must divide study.grace_hours "
+                f"{study.grace_hours}: the grace period must end on an interval boundary"
+            )
+        longest = max((*study.outcome_horizons_hours, study.horizon_hours))
+        if (longest + study.outcome_tolerance_hours) / width > 1000:
+            raise ValueError(
+                f"per_protocol.interval_hours {width} makes more than 1000 intervals up to the "
+                "latest outcome draw; raise it"
+            )
         return self
 
     def sensitivity_configs(self) -> list[tuple[str, str, MgcaConfig]]:

@@ -18,11 +18,13 @@ from typing import Any
 from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
 from mgca.analysis.privacy import NOT_APPLICABLE, display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
+from mgca.analysis.report.per_protocol_section import per_protocol_forest_rows
 from mgca.config import StudyConfig
 
 FIRST_SCREEN_FOREST_GROUPS = ("primary estimators", "unadjusted contrast", "sensitivity")
 """Forest rows on the first screen: the estimators of the primary contrast and the
-sensitivity analyses (the secondary analyses are further down)."""
+sensitivity analyses (the secondary analyses are further down); the per-protocol point
+(:func:`~mgca.analysis.report.per_protocol_section.per_protocol_forest_rows`) is added last."""
 
 SMALL_ARM = 100
 """An arm with fewer analysed episodes than this gets a caveat (wide intervals, few events)."""
@@ -42,7 +44,7 @@ class Caveat:
 def first_screen_forest(results: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
     """SVG forest plot of the first screen (``None`` when there is no estimate to plot)."""
     rows = [r for r in forest_rows(results, labels) if r["group"] in FIRST_SCREEN_FOREST_GROUPS]
-    return forest_plot(rows)
+    return forest_plot(rows + per_protocol_forest_rows(results))
 
 
 def _split_rows(attrition: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

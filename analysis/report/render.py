@@ -58,6 +58,10 @@ from mgca.analysis.report.format import (
     inline_svg,
 )
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
+from mgca.analysis.report.per_protocol_section import (
+    per_protocol_method_paragraph,
+    per_protocol_view,
+)
 from mgca.analysis.report.quality_section import data_quality_view
 from mgca.analysis.report.stats import FOREST_LABELS, stats_sections
 from mgca.analysis.text import estimand_words, methods_items, model_rule_words, question_words
@@ -483,7 +487,9 @@ def render_report(context: ReportContext) -> str:
         correction_svg=inline_svg(context.figures.get(CORRECTION_FIGURE)),
         method_paragraphs=method_paragraphs(
             [_find(estimates, n) or {} for n in order], results.get("secondary") or []
-        ),
+        )
+        + per_protocol_method_paragraph(results.get("per_protocol")),
+        per_protocol=per_protocol_view(results.get("per_protocol"), threshold),
         primary=primary_view,
         gate=_gate_view(gate, threshold),
         estimates=[_estimate_view(_find(estimates, n) or {}, threshold, gate) for n in order],

@@ -319,6 +319,8 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
             + w.mg_policy_ca_coef * np.where(np.isnan(cam), 0.0, 2.15 - cam)
             - w.mg_policy_creatinine_coef * (crm > w.mg_policy_creatinine_high_umol_l)
         )
+        if w.mg_policy_normal_stop:
+            eta = eta - w.mg_policy_normal_stop * (mgm >= 0.70)
         order = (eta > inp.logit_u_mg[h, p]) & ~np.isnan(mgm)
         forced = ~forced_done[p] & (h > force_after[p])
         forced_done[p[forced]] = True

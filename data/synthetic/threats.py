@@ -41,6 +41,10 @@ def _icu_retests(world: World) -> World:
     return replace(world, icu_fraction=0.3)
 
 
+def _recheck_stops_mg(world: World) -> World:
+    return replace(world, icu_fraction=0.5, mg_policy_normal_stop=4.0)
+
+
 THREATS: dict[str, Threat] = {
     threat.name: threat
     for threat in (
@@ -61,6 +65,21 @@ THREATS: dict[str, Threat] = {
             ),
             defence="primary (exposure fixed at the end of the grace period)",
             switch_on=_icu_retests,
+        ),
+        Threat(
+            name="recheck_stops_mg",
+            problem=(
+                "On ICU-like stays (half of them; labs every 4-6 h) a re-check that comes back "
+                "normal stops Mg, inside the grace period or later, and a normal re-check also "
+                "predicts a better calcium: who keeps to 'no Mg' depends on the re-checks."
+            ),
+            defence=(
+                "per_protocol (clone-censor-weighting; the no-Mg clones' censoring is modelled "
+                "on the latest Mg and calcium re-check; the Mg clones' only on what was known "
+                "at time zero, so a re-check inside the grace period that stops Mg is not "
+                "defended against: the report's per-protocol section says so)"
+            ),
+            switch_on=_recheck_stops_mg,
         ),
     )
 }

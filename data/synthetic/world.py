@@ -259,6 +259,12 @@ class World:
     mg_policy_ca_coef: float = 3.0  # per mmol/L measured total Ca below 2.15
     mg_policy_creatinine_coef: float = 1.0
     mg_policy_creatinine_high_umol_l: float = 177.0  # 2.0 mg/dL
+    # A normal re-check stops Mg: this many logit units are subtracted from the linear
+    # predictor above when the measured Mg is at or above 0.70 mmol/L (the lower reference
+    # limit), so a result that came back normal is rarely acted on; the floor keeps it
+    # possible (positivity). It reads the recorded Mg only, so adjusting for the latest
+    # re-check removes the confounding it makes. 0: off (the term is not evaluated).
+    mg_policy_normal_stop: float = 0.0
     mg_high_dose_below_mmol_l: float = 0.5  # 4 g below this measured Mg, else 2 g
     mg_not_given_fraction: float = 0.05  # ordered but not given (no effect, given=false)
     mg_admin_delay_hours: tuple[int, int] = (0, 2)  # decision to administration, uniform int
@@ -300,6 +306,10 @@ class World:
         for name in ("icu_fraction", "icu_ionized_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.mg_policy_normal_stop < 0:
+            raise ValueError(
+                f"mg_policy_normal_stop must be >= 0, got {self.mg_policy_normal_stop}"
+            )
         if not 0.0 <= self.discharge_planning_skip_probability <= 1.0:
             raise ValueError(
                 "discharge_planning_skip_probability must be in [0, 1], got "

@@ -48,6 +48,7 @@ SQL_STEPS: tuple[str, ...] = (
     "trajectory_sample.sql",
     "data_quality.sql",
     "post_grace_deviations.sql",
+    "per_protocol_followup.sql",
     # per-episode tables of the secondary and sensitivity analyses
     "calcium_correction_time.sql",
     "pth_response.sql",
@@ -181,6 +182,13 @@ TABLES: tuple[Table, ...] = (
     Table("index_pth_response", "episode", "ALL", secondary=True),
     Table("calcium_trajectory_points", "private", "ALL", secondary=True),
     Table("index_kidney_function", "episode", "ALL", secondary=True),
+    Table(
+        "per_protocol_followup",
+        "private",
+        "subject_id, encounter_id, index_time, interval_number",
+        secondary=True,
+    ),
+    Table("per_protocol_clones", "episode", f"{COHORT_ORDER}, clone", secondary=True),
 )
 """Every derived table read outside the SQL, in one list."""
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from mgca.analysis.data_quality_suppression import suppress_quality
 from mgca.analysis.estimation.models import COUNT_KEYS
+from mgca.analysis.estimation.per_protocol import suppress_block as suppress_per_protocol
 from mgca.analysis.estimation.target_trial import target_trial_spec
 from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
 from mgca.analysis.missing_outcome_share import missing_outcome_share
@@ -240,6 +241,11 @@ def assemble_results(
         ),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold, rounding),
         "orphan_codes": orphan_code_records(tables.get("orphan_codes"), threshold),
+        "per_protocol": (
+            None
+            if fitted.get("per_protocol") is None
+            else suppress_per_protocol(fitted["per_protocol"], threshold, rounding)
+        ),
         "synthetic_truth": rounded_counts(truth, rounding, threshold),
         "config": config.model_dump(mode="json"),
         "provenance": {},

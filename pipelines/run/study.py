@@ -30,6 +30,7 @@ from mgca.analysis.estimation.models import (
     prepare_adjusted,
     unadjusted_difference,
 )
+from mgca.analysis.estimation.per_protocol import per_protocol_estimate
 from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.sensitivity import CohortFor
 from mgca.analysis.privacy import count_rule, display_count, suppress_estimate
@@ -39,7 +40,7 @@ from mgca.analysis.text import ESTIMAND_WORDS
 from mgca.config import MgcaConfig
 from mgca.engine import base, registry
 from mgca.engine.base import Progress, SourceTables, engine_for
-from mgca.synthetic import true_effect
+from mgca.synthetic import true_effect, true_per_protocol_effect
 
 
 def source_tables(
@@ -265,7 +266,24 @@ def fit_all(
         "diagnostics": diagnostics,
         "figures": figures,
         "secondary": secondary,
+        "per_protocol": per_protocol_block(cohort, secondary_tables, config),
     }
+
+
+def per_protocol_block(
+    cohort: pd.DataFrame, secondary_tables: dict[str, pd.DataFrame], config: MgcaConfig
+) -> dict[str, Any] | None:
+    """results.json ``per_protocol`` before suppression: the clone-censor-weight estimate
+    (:func:`mgca.analysis.estimation.per_protocol.per_protocol_estimate`); None when
+    ``per_protocol.enabled`` is false."""
+    if not config.per_protocol.enabled:
+        return None
+    return per_protocol_estimate(
+        cohort,
+        secondary_tables["per_protocol_followup"],
+        secondary_tables["per_protocol_clones"],
+        config,
+    )
 
 
 
@@ -309,12 +327,22 @@ def synthetic_truths(
     overlap = None
     if weights is not None:
         overlap = float(np.sum(weights * truth.per_pair) / np.sum(weights))
-    return {
+    out: dict[str, Any] = {
         "true_effect": float(truth.mean),
         "true_effect_overlap": overlap,
         "n": int(truth.n),
         "description": truth.description,
     }
+    if config.per_protocol.enabled:
+        per_protocol = true_per_protocol_effect(
+            Path(data_dir),
+            rows[["encounter_id", "index_time"]],
+            grace_hours=config.study.grace_hours,
+            horizon_hours=config.study.horizon_hours,
+        )
+        out["true_per_protocol_effect"] = float(per_protocol.mean)
+        out["per_protocol_description"] = per_protocol.description
+    return out
 
 
 def read_secondary_tables(db_path: Path) -> dict[str, pd.DataFrame]:
