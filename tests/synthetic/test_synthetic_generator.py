@@ -499,19 +499,21 @@ def _table_digest(path: Path) -> tuple[int, str]:
 
 
 # Recorded with the generator as it was before the regime switches existed (the tables were
-# checked identical, value for value, at 300 and 4,200 stays, effect and null).
+# checked identical, value for value, at 300 and 4,200 stays, effect and null); generator
+# 1.1.0 re-pinned the medication table only: it adds the potassium chloride doses (drawn
+# last in the post-hoc stream, so every earlier row is unchanged; lab tables identical).
 DEFAULT_WORLD_PIN = {
     "effect": {
         "persons": (249, "2b352b1c4f2be846"),
         "encounters": (300, "228877e2afa79531"),
         "lab_results": (12834, "f2b4d65cbe448cec"),
-        "medication_administrations": (1512, "1c8da851cb13fbb7"),
+        "medication_administrations": (1672, "01a8dd410023309b"),
     },
     "null": {
         "persons": (249, "2b352b1c4f2be846"),
         "encounters": (300, "228877e2afa79531"),
         "lab_results": (12810, "148f34b7844657ec"),
-        "medication_administrations": (1458, "0102d65b2e20474b"),
+        "medication_administrations": (1641, "d2c8920faa1b6662"),
     },
 }
 
