@@ -277,8 +277,8 @@ class World:
     # else (maintenance) with kcl_probability_other, kcl_delay_hours after the draw. Decided
     # on the recorded K and an independent uniform only; K never acts on Ca in this world.
     kcl_below_k_mmol_l: float = 3.5
-    kcl_probability_low: float = 0.6
-    kcl_probability_other: float = 0.03
+    kcl_probability_low: float = 0.7
+    kcl_probability_other: float = 0.10
     kcl_delay_hours: int = 2
 
     # --- unmeasured confounding (threat "unmeasured_confounding"; 0 = off) ----------------

@@ -216,6 +216,8 @@ def assemble_results(
         "gate": fitted["gate"],
         "target_trial": target_trial_spec(config),
         "secondary": rounded_counts(fitted["secondary"], rounding),
+        "negative_controls": rounded_counts(fitted.get("negative_controls", []), rounding),
+        "calibration": fitted.get("calibration"),
         "diagnostics": rounded_counts(fitted["diagnostics"], rounding),
         "sensitivity": rounded_counts(sensitivity, rounding),
         "attrition": attrition,

@@ -507,13 +507,13 @@ DEFAULT_WORLD_PIN = {
         "persons": (249, "2b352b1c4f2be846"),
         "encounters": (300, "228877e2afa79531"),
         "lab_results": (12834, "f2b4d65cbe448cec"),
-        "medication_administrations": (1672, "01a8dd410023309b"),
+        "medication_administrations": (1801, "6b8ad8137fb5ead8"),
     },
     "null": {
         "persons": (249, "2b352b1c4f2be846"),
         "encounters": (300, "228877e2afa79531"),
         "lab_results": (12810, "148f34b7844657ec"),
-        "medication_administrations": (1641, "d2c8920faa1b6662"),
+        "medication_administrations": (1791, "90b83b7c78106239"),
     },
 }
 
