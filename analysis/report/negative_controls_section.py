@@ -62,6 +62,10 @@ def calibration_caveat(results: Mapping[str, Any]) -> str | None:
     )
 
 
+DECIMALS: dict[str, int] = {"sodium_outcome": 2, "albumin_outcome": 1}
+"""Decimals of a control's difference and CI in its outcome's unit (calcium: 3)."""
+
+
 def negative_control_rows(results: Mapping[str, Any], threshold: int) -> list[dict[str, Any]]:
     """One row per control for the report table: label, estimand words, estimate and CI in
     the outcome's unit, the standardised estimate, n (suppressed) or the reason."""
@@ -69,6 +73,7 @@ def negative_control_rows(results: Mapping[str, Any], threshold: int) -> list[di
     for c in results.get("negative_controls") or []:
         std = (c.get("standardised") or {}).get("estimate")
         has = c.get("estimate") is not None and c.get("ci_low") is not None
+        d = DECIMALS.get(str(c.get("name")), 3)
         rows.append(
             {
                 "label": c.get("label") or str(c.get("name", "")).replace("_", " "),
@@ -76,8 +81,8 @@ def negative_control_rows(results: Mapping[str, Any], threshold: int) -> list[di
                 "outcome": c.get("outcome"),
                 "why_null": c.get("why_null"),
                 "estimate": (
-                    f"{c['estimate']:+.3g} {c.get('unit', '')} ({c['ci_low']:+.3g} to "
-                    f"{c['ci_high']:+.3g})"
+                    f"{c['estimate']:+.{d}f} {c.get('unit', '')} ({c['ci_low']:+.{d}f} to "
+                    f"{c['ci_high']:+.{d}f})"
                     if has
                     else (c.get("reason") or c.get("withheld") or "not estimated")
                 ),
