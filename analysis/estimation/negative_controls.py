@@ -171,8 +171,10 @@ def calibration_entry(
 
     ``controls``: the (suppressed) control entries; those with a standardised estimate and
     SE enter the fit. ``primary_sd``: pooled within-arm SD of corrected Ca in the primary's
-    rows (mmol/L). With fewer than ``min_controls`` usable controls, or no primary, the
-    entry carries a ``reason`` ("too few controls ...") and no numbers.
+    rows (mmol/L). The calibrated estimate keeps the primary's estimand words, cohort,
+    exposure, outcome window and adjustment set (copied from ``primary``). With fewer than
+    ``min_controls`` usable controls, or no primary, the entry carries a ``reason`` ("too
+    few controls ...") and no numbers.
     """
     usable = [
         c for c in controls if c["standardised"]["estimate"] is not None and c["standardised"]["se"]
@@ -223,6 +225,8 @@ def calibration_entry(
     ):
         out["reason"] = "no primary estimate to calibrate"
         return out
+    for key in ("cohort", "exposure", "outcome", "grace_hours", "horizon_hours", "adjustment_set"):
+        out[key] = primary.get(key)
     est, se = primary["estimate"] / primary_sd, primary["se"] / primary_sd
     centre, low, high = calibrated_interval(est, se, error)
     out |= {
