@@ -247,6 +247,33 @@ def test_every_given_iv_mg_dose_is_rechecked_6_to_8_hours_later(
     assert checked > 0.8 * len(doses)
 
 
+def test_potassium_chloride_follows_a_recorded_low_potassium(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    """KCl (the negative-control exposure) is 40 mmol oral, given 2 h after a routine panel
+    with a recorded K, and far more often after a K below 3.5 mmol/L than after a normal one
+    (world: 70 % vs 10 %; tolerance: at least 40 points apart)."""
+    meds, labs = tables["medication_administrations"], tables["lab_results"]
+    kcl = meds[meds["ingredient"] == "potassium_chloride"]
+    assert len(kcl) > 0
+    assert (kcl["dose"] == 40.0).all() and (kcl["dose_unit"] == "mmol").all()
+    assert (kcl["route"] == "oral").all() and kcl["given"].all()
+    k = labs[(labs["analyte"] == "potassium") & labs["value"].notna()].drop_duplicates(
+        ["encounter_id", "time"]
+    )
+    k = k.assign(dose_time=k["time"] + pd.Timedelta(hours=2))
+    hit = k.merge(
+        kcl[["encounter_id", "time"]].rename(columns={"time": "dose_time"}).drop_duplicates(),
+        on=["encounter_id", "dose_time"],
+        how="left",
+        indicator=True,
+    )
+    given = hit["_merge"] == "both"
+    assert given.sum() == len(kcl.drop_duplicates(["encounter_id", "time"]))
+    low = hit["value"] < 3.5  # every K unit here is mmol/L or mEq/L (1:1)
+    assert given[low].mean() - given[~low].mean() > 0.4
+
+
 def test_ordered_but_not_given_mg_is_rare_and_recorded(tables: dict[str, pd.DataFrame]) -> None:
     mg = tables["medication_administrations"]
     mg = mg[mg["ingredient"] == "magnesium_sulfate"]
