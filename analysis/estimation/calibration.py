@@ -9,7 +9,12 @@ as OHDSI's EmpiricalCalibration does for log rate ratios (Schuemie et al., PNAS 
 ``y_i ~ N(mu, sigma^2 + se_i^2)``. ``mu`` and ``sigma`` are fitted by maximum likelihood,
 which accounts for each control's own sampling error (a control measured imprecisely pulls
 less). The primary, on the same standardised scale, then has the calibrated interval
-``y - mu ± z sqrt(sigma^2 + se^2)``, taken back to mmol/L by its outcome's SD.
+``y - mu ± z sqrt(sigma^2 + se^2 + se_mu^2)``, taken back to mmol/L by its outcome's SD.
+``se_mu`` is the standard error of the fitted ``mu`` (inverse Fisher information,
+``1 / sum 1 / (sigma^2 + se_i^2)``): HADES's interval calibration plugs in the point
+estimates of mu and sigma, which with its dozens of controls costs little; mgca has three or
+four, and the uncertainty of ``mu`` is then as large as the primary's own SE, so ignoring it
+lets a noisy control shift a correct interval off the truth.
 
 HADES calibrates only ratio estimates; mgca's outcomes are continuous, so the scale here is
 the standardised mean difference (README "Methods: negative controls" says why and what it
@@ -36,12 +41,14 @@ controls: below it, the report's caveat says the controls reject the design."""
 @dataclass(frozen=True)
 class SystematicError:
     """The fitted systematic-error distribution N(mu, sigma^2) (standardised units, no unit),
-    the number of controls it rests on and the likelihood-ratio test of mu = sigma = 0."""
+    the standard error of ``mu``, the number of controls it rests on and the
+    likelihood-ratio test of mu = sigma = 0."""
 
     mu: float
     sigma: float
     n_controls: int
     null_test_p: float
+    mu_se: float = 0.0
 
 
 def _neg_log_lik(mu: float, sigma: float, y: np.ndarray, se: np.ndarray) -> float:
@@ -77,20 +84,22 @@ def fit_systematic_error(estimates: Sequence[float], ses: Sequence[float]) -> Sy
     mu, sigma = float(best.x[0]), float(best.x[1])
     lr = 2.0 * (_neg_log_lik(0.0, 0.0, y, se) - float(best.fun))
     p = float(stats.chi2.sf(max(lr, 0.0), df=2))
-    return SystematicError(mu=mu, sigma=sigma, n_controls=int(y.size), null_test_p=p)
+    mu_se = float(np.sqrt(1.0 / np.sum(1.0 / (sigma * sigma + se * se))))
+    return SystematicError(mu=mu, sigma=sigma, n_controls=int(y.size), null_test_p=p, mu_se=mu_se)
 
 
 def calibrated_interval(
     estimate: float, se: float, error: SystematicError, z: float = Z_95
 ) -> tuple[float, float, float]:
     """``(centre, low, high)`` of the calibrated interval of a standardised ``estimate`` with
-    standard error ``se``: ``estimate - mu ± z sqrt(sigma^2 + se^2)`` (standardised units)."""
-    half = z * float(np.sqrt(error.sigma**2 + se**2))
+    standard error ``se``: ``estimate - mu ± z sqrt(sigma^2 + se^2 + se_mu^2)`` (standardised
+    units)."""
+    half = z * float(np.sqrt(error.sigma**2 + se**2 + error.mu_se**2))
     centre = estimate - error.mu
     return centre, centre - half, centre + half
 
 
 def calibrated_p_value(estimate: float, se: float, error: SystematicError) -> float:
     """Two-sided p-value of the null effect under the systematic-error model."""
-    scale = float(np.sqrt(error.sigma**2 + se**2))
+    scale = float(np.sqrt(error.sigma**2 + se**2 + error.mu_se**2))
     return float(2.0 * stats.norm.sf(abs(estimate - error.mu) / scale))

@@ -186,6 +186,7 @@ def calibration_entry(
         "n_controls": len(usable),
         "min_controls": min_controls,
         "mu": None,
+        "mu_se": None,
         "sigma": None,
         "null_test_p": None,
         "controls_reject": None,
@@ -213,6 +214,7 @@ def calibration_entry(
     )
     out |= {
         "mu": error.mu,
+        "mu_se": error.mu_se,
         "sigma": error.sigma,
         "null_test_p": error.null_test_p,
         "controls_reject": error.null_test_p < REJECT_P,

@@ -87,3 +87,12 @@ def test_pooled_sd_is_the_within_arm_sd() -> None:
     values = pd.Series([1.0, 3.0, 10.0, 12.0])
     treat = np.array([True, True, False, False])
     assert pooled_sd(values, treat) == pytest.approx(np.sqrt(2.0))
+
+
+def test_the_uncertainty_of_mu_widens_the_calibrated_interval() -> None:
+    # Four controls at 0, each SE 0.1: sigma 0 and mu's SE 0.1 / sqrt(4) = 0.05, so a
+    # primary with SE 0.05 gets a half-width of z x sqrt(0.05^2 + 0.05^2).
+    fit = fit_systematic_error([0.0, 0.0, 0.0, 0.0], [0.1, 0.1, 0.1, 0.1])
+    assert fit.mu_se == pytest.approx(0.05, abs=1e-4)
+    centre, _, high = calibrated_interval(0.3, 0.05, fit)
+    assert high - centre == pytest.approx(Z_95 * np.sqrt(0.05**2 + 0.05**2), abs=1e-3)
