@@ -169,9 +169,9 @@ def calibration_words() -> str:
         "controls' estimates, each divided by its outcome's pooled within-arm SD, fit a "
         "systematic-error distribution N(mu, sigma²) by maximum likelihood (each control's "
         "own SE counted, as OHDSI EmpiricalCalibration does for log rate ratios); the "
-        "primary, divided by the SD of corrected Ca, is shifted by mu and widened by sigma, "
-        "then multiplied back to mmol/L. Same estimand, cohort, exposure, outcome window and "
-        "adjustment set as the primary."
+        "primary, divided by the SD of corrected Ca, is shifted by mu and widened by sigma "
+        "and by the standard error of mu, then multiplied back to mmol/L. Same estimand, "
+        "cohort, exposure, outcome window and adjustment set as the primary."
     )
 
 
