@@ -83,7 +83,7 @@ def run_replicate(stays: int, world: str, seed: int, threat: str, bootstrap: int
             "cal_ci_high": calibration["ci_high"],
             "mu": calibration["mu"],
             "sigma": calibration["sigma"],
-            "n_controls": calibration["n_controls"],
+            "n_controls": calibration["controls_count"],
             "controls_reject": calibration["controls_reject"],
         }
         for c in controls:

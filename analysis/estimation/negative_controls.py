@@ -183,14 +183,14 @@ def calibration_entry(
         "estimand": calibration_words(),
         "scale": "standardised mean difference (estimate / pooled within-arm SD of its outcome)",
         "controls_used": [c["name"] for c in usable],
-        "n_controls": len(usable),
+        "controls_count": len(usable),
         "min_controls": min_controls,
         "mu": None,
         "mu_se": None,
         "sigma": None,
         "null_test_p": None,
         "controls_reject": None,
-        "n_controls_ci_excluding_zero": sum(
+        "controls_ci_excluding_zero": sum(
             1
             for c in usable
             if c.get("ci_low") is not None and (c["ci_low"] > 0 or c["ci_high"] < 0)

@@ -44,7 +44,7 @@ def calibration_caveat(results: Mapping[str, Any]) -> str | None:
     """The caveat sentence when the negative controls reject "no systematic error" (or their
     CIs exclude 0), else ``None``."""
     cal = results.get("calibration") or {}
-    n_off = cal.get("n_controls_ci_excluding_zero") or 0
+    n_off = cal.get("controls_ci_excluding_zero") or 0
     if not cal.get("controls_reject") and not n_off:
         return None
     p = cal.get("null_test_p")
@@ -56,7 +56,7 @@ def calibration_caveat(results: Mapping[str, Any]) -> str | None:
         else ""
     )
     return (
-        f"{n_off} of {cal.get('n_controls', 0)} negative controls, whose true effect is 0, "
+        f"{n_off} of {cal.get('controls_count', 0)} negative controls, whose true effect is 0, "
         f"have a 95 % CI excluding 0{test}: the design carries systematic error (e.g. "
         f"unmeasured confounding by illness){calibrated}."
     )

@@ -265,7 +265,7 @@ def fit_all(
         say(
             f"calibrated primary {calibration['estimate']:+.3f} mmol/L (95% CI "
             f"{calibration['ci_low']:+.3f} to {calibration['ci_high']:+.3f}) from "
-            f"{calibration['n_controls']} negative controls"
+            f"{calibration['controls_count']} negative controls"
         )
     else:
         say(f"calibration: {calibration['reason']}")

@@ -64,7 +64,7 @@ def test_too_few_controls_are_named_and_give_no_numbers() -> None:
     controls.append({"name": "c", "standardised": {"sd": None, "estimate": None, "se": None}})
     out = calibration_entry({"estimate": 0.1, "se": 0.02}, 0.15, controls, min_controls=3)
     assert out["reason"].startswith("too few controls")
-    assert out["n_controls"] == 2
+    assert out["controls_count"] == 2
     assert out["estimate"] is None and out["mu"] is None
 
 
@@ -78,7 +78,7 @@ def test_the_calibrated_primary_is_back_in_mmol_per_litre() -> None:
     assert out["estimate"] == pytest.approx(0.09 - 0.5 * 0.15, abs=1e-3)
     assert out["ci_low"] < out["estimate"] < out["ci_high"]
     assert out["controls_reject"] is True
-    assert out["n_controls_ci_excluding_zero"] == 4
+    assert out["controls_ci_excluding_zero"] == 4
 
 
 def test_pooled_sd_is_the_within_arm_sd() -> None:

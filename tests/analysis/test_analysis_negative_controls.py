@@ -86,7 +86,7 @@ def test_the_calibration_uses_every_control_and_does_little_without_systematic_e
 ) -> None:
     _, _, cal = fitted
     assert cal["reason"] is None
-    assert cal["n_controls"] == 4
+    assert cal["controls_count"] == 4
     assert cal["controls_reject"] is False
     assert cal["estimate"] == pytest.approx(0.08, abs=0.03)
     assert cal["ci_low"] < cal["estimate"] < cal["ci_high"]
@@ -99,7 +99,7 @@ def test_a_control_with_a_small_arm_is_withheld_and_left_out_of_the_calibration(
     kcl = next(c for c in controls if c["name"] == "potassium_exposure")
     assert kcl["withheld"] and kcl["estimate"] is None
     assert kcl["standardised"] == {"sd": None, "estimate": None, "se": None}
-    assert cal["n_controls"] == 3 and "potassium_exposure" not in cal["controls_used"]
+    assert cal["controls_count"] == 3 and "potassium_exposure" not in cal["controls_used"]
     rows = negative_control_rows({"negative_controls": controls}, 11)
     assert "fewer than 11" in rows[-1]["estimate"]
 
@@ -110,10 +110,10 @@ RESULTS = {
         "estimate": 0.09,
         "ci_low": 0.06,
         "ci_high": 0.12,
-        "n_controls": 4,
+        "controls_count": 4,
         "controls_reject": True,
         "null_test_p": 0.001,
-        "n_controls_ci_excluding_zero": 2,
+        "controls_ci_excluding_zero": 2,
     },
 }
 
