@@ -32,7 +32,7 @@ from mgca.analysis.estimation.secondary import (
 )
 from mgca.analysis.estimation.sensitivity import CohortFor, run_sensitivity
 from mgca.analysis.finite import finite_or_none
-from mgca.analysis.privacy import suppress_estimate, suppress_record
+from mgca.analysis.privacy import count_rule, suppress_estimate, suppress_record
 from mgca.analysis.report.diagnostic_figures import love_plot, overlap_histogram
 from mgca.config import MgcaConfig
 
@@ -98,7 +98,7 @@ def secondary_block(
 ) -> list[dict[str, Any]]:
     """results.json ``secondary``: every secondary entry, small counts suppressed (and the
     statistics withheld when an exposure group is hidden)."""
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     entries = run_secondary(
         cohort,
         correction=tables["index_calcium_correction"],
@@ -123,7 +123,7 @@ def sensitivity_block(
 ) -> dict[str, Any]:
     """results.json ``sensitivity``: ``{"analyses": [...], "evalue": {...}}``, counts
     suppressed as for ``estimates``."""
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     result = run_sensitivity(
         cohort,
         kidney=kidney,

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
 from mgca.analysis.privacy import NOT_APPLICABLE, display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
 from mgca.analysis.report.negative_controls_section import (
@@ -114,17 +115,12 @@ def _count(record: Mapping[str, Any] | None, key: str) -> int | None:
 
 
 def _missing_outcome_share(results: Mapping[str, Any]) -> tuple[float, int] | None:
-    """Share of eligible index events without an outcome calcium (and the eligible count),
-    from the calcium-measure counts (role ``outcome``) when none of them is hidden."""
-    rows = [r for r in results.get("calcium_measures") or [] if r.get("role") == "outcome"]
-    counts = [_count(r, "n_eligible_index_events") for r in rows]
-    if not rows or any(c is None for c in counts):
-        return None
-    eligible = sum(counts)
-    missing = sum(
-        c for r, c in zip(rows, counts, strict=True) if r.get("calcium_measure") == "not_measured"
-    )
-    return (missing / eligible, eligible) if eligible else None
+    """Share of eligible episodes without an outcome calcium and its denominator, from
+    results.json ``missing_outcome_share`` (computed before suppression); ``None`` when it
+    is withheld or absent."""
+    block = results.get(MISSING_OUTCOME_SHARE_KEY) or {}
+    share, denominator = block.get("share"), block.get("n_eligible")
+    return None if share is None or denominator is None else (float(share), int(denominator))
 
 
 def run_caveats(
@@ -190,7 +186,8 @@ def run_caveats(
             Caveat(
                 60,
                 "Missing outcomes",
-                f"{100 * share[0]:.0f} % of eligible episodes had no albumin-corrected calcium "
+                f"{100 * share[0]:.0f} % of {share[1]:,} eligible episodes had no "
+                "albumin-corrected calcium "
                 f"at {study.horizon_hours} ± {study.outcome_tolerance_hours} h and are not "
                 "analysed (discharged, died or not re-tested); if re-testing depends on how "
                 "calcium responds, the estimate is biased.",

@@ -430,6 +430,8 @@ REFERENCE_SCHEMAS: dict[str, dict[str, str]] = {
         "atc": "VARCHAR",
         "atc_status": "VARCHAR",
         "source": "VARCHAR",
+        "omop_concept_id": "BIGINT",
+        "code_verification": "VARCHAR",
     },
     "ctcae_grades": {
         "measure": "VARCHAR",

@@ -33,7 +33,7 @@ from mgca.analysis.estimation.models import (
 from mgca.analysis.estimation.negative_controls import negative_controls_block
 from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.sensitivity import CohortFor
-from mgca.analysis.privacy import suppress_estimate
+from mgca.analysis.privacy import count_rule, display_count, suppress_estimate
 from mgca.analysis.report.correction_curves import FIGURE_KEY as CORRECTION_FIGURE
 from mgca.analysis.report.correction_curves import correction_curve_svg
 from mgca.analysis.text import ESTIMAND_WORDS
@@ -67,7 +67,11 @@ def load_tables(
     Returns the row count of each canonical table."""
     counts = engine_for(config.engine.name).load(source, db_path, config, progress)
     if progress:
-        progress("loaded " + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items()))
+        rule = count_rule(config)  # the console follows the count rule
+        progress(
+            "loaded "
+            + ", ".join(f"{name}: {display_count(n, rule)} rows" for name, n in counts.items())
+        )
     return counts
 
 
@@ -171,7 +175,7 @@ def fit_estimates(
     an estimate that cannot be made is an entry with ``estimate: None`` and a ``reason``.
     The notes repeat those reasons as ``"<name>: <reason>"``.
     """
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     estimation = config.estimation
     fits = {
         "primary": lambda: fit_primary(cohort, config.study, estimation=estimation),
@@ -227,14 +231,14 @@ def fit_all(
     say = progress or (lambda _line: None)
     estimates, notes = fit_estimates(cohort, config)
     gate = evaluate_gate(cohort, estimates, config)
-    diagnostics, figures = diagnostics_block(cohort, config.privacy.small_cell_threshold)
+    diagnostics, figures = diagnostics_block(cohort, count_rule(config))
     for warning in diagnostics["warnings"]:
         say(f"diagnostics warning: {warning}")
     secondary = secondary_block(cohort, secondary_tables, config)
     curves = correction_curve_svg(
         cohort,
         secondary_tables["index_calcium_correction"],
-        config.privacy.small_cell_threshold,
+        count_rule(config),
         config.study.correction_window_hours,
     )
     if curves is not None:
@@ -243,7 +247,7 @@ def fit_all(
         next(e for e in estimates if e["name"] == gate["answer"]),
         COUNT_KEYS,
         ("n_exposed", "n_unexposed"),
-        config.privacy.small_cell_threshold,
+        count_rule(config),
     )
     if answer["estimate"] is not None:
         say(
@@ -286,7 +290,7 @@ def evaluate_gate(
 ) -> dict[str, Any]:
     """results.json ``gate``: which estimate answers, each diagnostic check, the verdict
     (:func:`mgca.analysis.estimation.gate.evaluate_gate`)."""
-    return gate_checks(cohort, estimates, config.gate, config.privacy.small_cell_threshold)
+    return gate_checks(cohort, estimates, config.gate, count_rule(config))
 
 
 def synthetic_truths(

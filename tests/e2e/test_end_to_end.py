@@ -334,6 +334,12 @@ def test_report_as_chromium_draws_it(run_dir: Path) -> None:
     assert first.count('class="pass"') + first.count('class="fail"') == len(gate["checks"])
     assert first.count('class="fail"') == sum(not c["passed"] for c in gate["checks"])
     assert "What matters most in this run" in first_text
+    # the forest prints each row's numbers; the flow's headline steps are not suppressed
+    from mgca.analysis.report.format import format_ci
+
+    primary_ci = f"({format_ci(answer)})"
+    assert gate["passed"] is False or primary_ci in first, primary_ci
+    assert not re.search(r"suppressed</span>\s*Eligible episodes", first)
     boxes = element_boxes(
         run_dir / "report.html", ["#summary", "#answer", "#first-forest", ".fs-checks"]
     )
