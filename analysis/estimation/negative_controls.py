@@ -42,7 +42,7 @@ from mgca.analysis.estimation.models import (
     prepare_adjusted,
 )
 from mgca.analysis.finite import finite_or_none
-from mgca.analysis.privacy import suppress_estimate
+from mgca.analysis.privacy import count_rule, suppress_estimate
 from mgca.analysis.text import calibration_words, negative_control_words
 from mgca.config import MgcaConfig
 
@@ -257,8 +257,9 @@ def negative_controls_block(
     primary: dict[str, Any] | None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """results.json ``negative_controls`` (small counts suppressed as for ``estimates``;
-    a withheld control has no standardised numbers either) and ``calibration``."""
-    threshold = config.privacy.small_cell_threshold
+    a withheld control has no standardised numbers either) and ``calibration``. Counts follow
+    the run's count rule (threshold and rounding, :func:`mgca.analysis.privacy.count_rule`)."""
+    threshold = count_rule(config)
     controls = []
     for entry in fit_negative_controls(
         cohort, tables[OUTCOMES_TABLE], tables[EXPOSURE_TABLE], config

@@ -140,3 +140,14 @@ def test_rejecting_controls_make_a_first_screen_caveat() -> None:
     assert "Negative controls reject" in titles
     text = next(c.text for c in caveats if c.title == "Negative controls reject")
     assert "2 of 4" in text and "+0.09" in text
+
+
+def test_control_counts_follow_the_count_rule_rounding() -> None:
+    cohort, _ = simulate_cohort(150, seed=31)
+    config = MgcaConfig.model_validate(
+        {"estimation": {"bootstrap_replicates": 50}, "privacy": {"rounding": "nearest_5"}}
+    )
+    controls, _ = negative_controls_block(cohort, _tables(cohort, 5), config, None)
+    for c in controls:
+        for key in ("n", "n_exposed", "n_unexposed"):
+            assert c[key] is None or c[key] % 5 == 0, (c["name"], key, c[key])
