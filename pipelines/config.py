@@ -151,6 +151,10 @@ class StudyConfig(_Strict):
     # Seed of that patient sample (numpy Generator over the sorted patient ids), so reruns
     # fit the same patients.
     trajectory_model_seed: int = Field(20261124, ge=0, le=2**31 - 1)
+    # Pre-index placebo window (negative control): corrected Ca nearest to this many hours
+    # BEFORE time zero (within +/- outcome_tolerance_hours, before time zero) is refitted as
+    # if it were the outcome; Mg given after time zero cannot move it.
+    placebo_hours_before_index: int = Field(24, ge=1, le=720)
 
     @field_validator("trajectory_model_max_patients")
     @classmethod
@@ -261,6 +265,14 @@ class PerProtocolConfig(_Strict):
     bootstrap_replicates: int = Field(200, ge=20, le=10_000)
     # Bootstrap seed, so a rerun gives the same interval.
     bootstrap_seed: int = Field(20261205, ge=0)
+class CalibrationConfig(_Strict):
+    """Empirical calibration of the primary interval by the negative controls
+    (``mgca.analysis.estimation.calibration``)."""
+
+    # Fewest negative-control estimates (count) from which the systematic-error distribution
+    # N(mu, sigma^2) is fitted; with fewer the calibration says "too few controls". Two
+    # parameters need at least three points to leave any information on their spread.
+    min_controls: int = Field(3, ge=2, le=100)
 
 
 class GateConfig(_Strict):
@@ -482,6 +494,7 @@ class MgcaConfig(_Strict):
     sensitivity: SensitivityConfig = SensitivityConfig()
     estimation: EstimationConfig = EstimationConfig()
     gate: GateConfig = GateConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     engine: EngineConfig = EngineConfig()
     synthetic: SyntheticConfig = SyntheticConfig()

@@ -146,6 +146,7 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
         "primary estimators": EXPOSED_COLOUR,
         "secondary": "0.25",
         "sensitivity": UNEXPOSED_COLOUR,
+        "calibrated": "0.0",
     }
     for yi, row in zip(y, rows, strict=True):
         colour = colours.get(row["group"], "0.25")
@@ -156,6 +157,7 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
         "primary estimators": "primary",
         "secondary": "secondary",
         "sensitivity": "sensitivity",
+        "calibrated": "primary",
     }
     ax.set_yticks(
         y, [f"{r['label']} ({short.get(r['group'], r['group'])})" for r in rows], fontsize=7

@@ -18,6 +18,10 @@ from typing import Any
 from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
 from mgca.analysis.privacy import NOT_APPLICABLE, display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
+from mgca.analysis.report.negative_controls_section import (
+    calibration_caveat,
+    with_calibrated_row,
+)
 from mgca.analysis.report.per_protocol_section import per_protocol_forest_rows
 from mgca.config import StudyConfig
 
@@ -42,9 +46,11 @@ class Caveat:
 
 
 def first_screen_forest(results: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
-    """SVG forest plot of the first screen (``None`` when there is no estimate to plot)."""
+    """SVG forest plot of the first screen (``None`` when there is no estimate to plot), with
+    the primary calibrated by the negative controls right under the primary."""
     rows = [r for r in forest_rows(results, labels) if r["group"] in FIRST_SCREEN_FOREST_GROUPS]
-    return forest_plot(rows + per_protocol_forest_rows(results))
+    return forest_plot(with_calibrated_row(rows, results) + per_protocol_forest_rows(results))
+    return forest_plot(with_calibrated_row(rows, results))
 
 
 def _split_rows(attrition: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -130,8 +136,8 @@ def run_caveats(
     """The ``limit`` caveats that matter most for this run, from its own diagnostics.
 
     Candidates, by weight: each failed gate check; balance or overlap warnings of the
-    weighting diagnostics; a sensitivity analysis of the same outcome and horizon whose 95 % CI
-    excludes the answering estimate;
+    weighting diagnostics; negative controls that reject "no systematic error"; a sensitivity
+    analysis of the same outcome and horizon whose 95 % CI excludes the answering estimate;
     a large share of eligible episodes without an outcome calcium; a small arm; then the
     standing caveats of the design (regression to the mean, quoting this run's naive change;
     confounding by indication; corrected vs ionized calcium) fill what is left.
@@ -174,6 +180,9 @@ def run_caveats(
                     f"estimate ({point:+.2f} mmol/L): the answer depends on those choices.",
                 )
             )
+    systematic = calibration_caveat(results)
+    if systematic:
+        found.append(Caveat(75, "Negative controls reject", systematic))
     share = _missing_outcome_share(results)
     if share is not None and share[0] > MISSING_OUTCOME_SHARE:
         found.append(

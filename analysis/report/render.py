@@ -57,6 +57,11 @@ from mgca.analysis.report.format import (
     format_p_value,
     inline_svg,
 )
+from mgca.analysis.report.negative_controls_section import (
+    CALIBRATED_LABEL,
+    calibration_caveat,
+    negative_control_rows,
+)
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
 from mgca.analysis.report.per_protocol_section import (
     per_protocol_method_paragraph,
@@ -521,8 +526,19 @@ def render_report(context: ReportContext) -> str:
         words=estimand_words(study),
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
         **stats_sections(results, context.figures, threshold),
+        negative_controls=negative_controls_view(results, threshold),
         results=results,  # for _comparison.html.j2 (comparison_with_previous)
     )
+
+
+def negative_controls_view(results: Mapping[str, Any], threshold: int) -> dict[str, Any]:
+    """The negative-control section's rows, the calibration entry and its caveat."""
+    return {
+        "rows": _scrubbed(negative_control_rows(results, threshold)),
+        "calibration": results.get("calibration"),
+        "calibrated_label": CALIBRATED_LABEL[:1].upper() + CALIBRATED_LABEL[1:],
+        "caveat": calibration_caveat(results),
+    }
 
 
 def _scrubbed_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 """Bump whenever the order or shape of random draws changes (a manifest from another version
 cannot be replayed)."""
 
@@ -278,6 +278,25 @@ class World:
     mgo_mg_range_mmol_l: tuple[float, float] = (0.70, 0.80)  # measured Mg in [low, high)
     mgo_probability: float = 0.15
     mgo_delay_hours: int = 2
+    # Potassium chloride (the negative-control exposure): at a routine panel whose recorded
+    # K is below kcl_below_k_mmol_l, 40 mmol oral KCl with probability kcl_probability_low,
+    # else (maintenance) with kcl_probability_other, kcl_delay_hours after the draw. Decided
+    # on the recorded K and an independent uniform only; K never acts on Ca in this world.
+    kcl_below_k_mmol_l: float = 3.5
+    kcl_probability_low: float = 0.7
+    kcl_probability_other: float = 0.10
+    kcl_delay_hours: int = 2
+
+    # --- unmeasured confounding (threat "unmeasured_confounding"; 0 = off) ----------------
+    # A stay-level standard-normal illness factor U that no table records. Per SD of U:
+    # the usual-care Mg policy's linear predictor rises by unmeasured_mg_policy_coef, and the
+    # corrected-Ca set point, sodium and albumin rise by the amounts below, reached linearly
+    # over the first unmeasured_ramp_hours of the stay (a recovery the chart does not show).
+    unmeasured_mg_policy_coef: float = 0.0
+    unmeasured_ca_rise_mmol_l: float = 0.0
+    unmeasured_sodium_rise_mmol_l: float = 0.0
+    unmeasured_albumin_rise_g_l: float = 0.0
+    unmeasured_ramp_hours: float = 72.0
 
     # --- defects (per lab row) ----------------------------------------------------------------
     duplicate_row_rate: float = 0.003  # exact duplicate lab rows

@@ -54,6 +54,9 @@ SQL_STEPS: tuple[str, ...] = (
     "pth_response.sql",
     "calcium_trajectory_points.sql",
     "kidney_function.sql",
+    # the negative controls' outcomes and exposure (README "Methods: negative controls")
+    "negative_control_outcomes.sql",
+    "negative_control_exposure.sql",
 )
 """The files of ``mgca.sql`` in run order (each file's header names what it reads and writes)."""
 
@@ -189,6 +192,8 @@ TABLES: tuple[Table, ...] = (
         secondary=True,
     ),
     Table("per_protocol_clones", "episode", f"{COHORT_ORDER}, clone", secondary=True),
+    Table("negative_control_outcomes", "episode", "ALL", secondary=True),
+    Table("negative_control_exposure", "episode", "ALL", secondary=True),
 )
 """Every derived table read outside the SQL, in one list."""
 

@@ -225,6 +225,10 @@ def assemble_results(
         "gate": fitted["gate"],
         "target_trial": target_trial_spec(config),
         "secondary": rounded_counts(fitted["secondary"], rounding, threshold),
+        "negative_controls": rounded_counts(
+            fitted.get("negative_controls", []), rounding, threshold
+        ),
+        "calibration": fitted.get("calibration"),
         "diagnostics": rounded_counts(fitted["diagnostics"], rounding, threshold),
         "sensitivity": rounded_counts(sensitivity, rounding, threshold),
         "attrition": attrition,

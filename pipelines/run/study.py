@@ -30,6 +30,7 @@ from mgca.analysis.estimation.models import (
     prepare_adjusted,
     unadjusted_difference,
 )
+from mgca.analysis.estimation.negative_controls import negative_controls_block
 from mgca.analysis.estimation.per_protocol import per_protocol_estimate
 from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.sensitivity import CohortFor
@@ -219,9 +220,11 @@ def fit_all(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Every estimate (:func:`fit_estimates`), the diagnostics gate (:func:`evaluate_gate`),
-    the weighting diagnostics with their figures (and the time-to-correction curves) and the
-    secondary analyses: ``{"estimates",
-    "notes", "gate", "diagnostics", "figures", "secondary"}``, JSON-ready.
+    the weighting diagnostics with their figures (and the time-to-correction curves), the
+    secondary analyses and the negative controls with the calibrated primary
+    (:func:`mgca.analysis.estimation.negative_controls.negative_controls_block`):
+    ``{"estimates", "notes", "gate", "diagnostics", "figures", "secondary",
+    "negative_controls", "calibration"}``, JSON-ready.
 
     ``progress`` gets the diagnostics warnings, the answering estimate (suppressed as in
     results.json: no statistic over a small arm) and the gate's verdict.
@@ -259,6 +262,18 @@ def fit_all(
         say("diagnostics gate failed, the report states no answer: " + "; ".join(gate["failed"]))
     for note in notes:
         say(note)
+    primary = next((e for e in estimates if e["name"] == "primary"), None)
+    negative_controls, calibration = negative_controls_block(
+        cohort, secondary_tables, config, primary
+    )
+    if calibration["reason"] is None:
+        say(
+            f"calibrated primary {calibration['estimate']:+.3f} mmol/L (95% CI "
+            f"{calibration['ci_low']:+.3f} to {calibration['ci_high']:+.3f}) from "
+            f"{calibration['controls_count']} negative controls"
+        )
+    else:
+        say(f"calibration: {calibration['reason']}")
     return {
         "estimates": estimates,
         "notes": notes,
@@ -267,6 +282,8 @@ def fit_all(
         "figures": figures,
         "secondary": secondary,
         "per_protocol": per_protocol_block(cohort, secondary_tables, config),
+        "negative_controls": negative_controls,
+        "calibration": calibration,
     }
 
 
@@ -284,8 +301,6 @@ def per_protocol_block(
         secondary_tables["per_protocol_clones"],
         config,
     )
-
-
 
 
 def evaluate_gate(

@@ -30,6 +30,7 @@ SECTIONS = [
     "table-one",
     "diagnostics",
     "sensitivity",
+    "negative-controls",
     "secondary",
     "time-to-correction",
     "forest",

@@ -196,6 +196,19 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "horizon_72h",
     ]
     assert sensitivity["evalue"]["evalue_estimate"] >= 1
+    controls = results["negative_controls"]
+    assert [c["name"] for c in controls] == [
+        "sodium_outcome",
+        "albumin_outcome",
+        "placebo_window",
+        "potassium_exposure",
+    ]
+    for c in controls:
+        assert c["estimand"] and c["outcome"] and c["exposure"], c["name"]
+        assert (c["estimate"] is None) == bool(c["reason"] or c.get("withheld")), c["name"]
+    calibration = results["calibration"]
+    assert calibration["min_controls"] == 3
+    assert (calibration["estimate"] is None) == bool(calibration["reason"])
     assert not list((run_dir / "private").glob("sensitivity-*"))  # copies cleaned up
     html = (run_dir / "report.html").read_text()
     for section in (
@@ -204,6 +217,7 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "diagnostics",
         "secondary",
         "sensitivity",
+        "negative-controls",
         "forest",
         "time-to-correction",
     ):

@@ -562,6 +562,7 @@ def test_ingredients_carry_clinical_md_elemental_amounts() -> None:
     assert {r["role"] for r in rows.values()} <= {
         "mg_repletion", "calcium_supplement", "ppi", "loop_diuretic", "thiazide",
         "vitamin_d_analogue", "mg_wasting", "obstetric_magnesium", "crrt_citrate", "mg_laxative",
+        "potassium_repletion",
     }  # fmt: skip
     expected = {
         "magnesium_sulfate": 4.06, "magnesium_oxide": 24.8,
