@@ -41,6 +41,10 @@ def _icu_retests(world: World) -> World:
     return replace(world, icu_fraction=0.3)
 
 
+def _detection_bias(world: World) -> World:
+    return replace(world, detection_recheck_after_dose_hours=(10, 14, 20, 28, 40, 52, 64))
+
+
 THREATS: dict[str, Threat] = {
     threat.name: threat
     for threat in (
@@ -61,6 +65,20 @@ THREATS: dict[str, Threat] = {
             ),
             defence="primary (exposure fixed at the end of the grace period)",
             switch_on=_icu_retests,
+        ),
+        Threat(
+            name="detection_bias",
+            problem=(
+                "Treated patients get extra calcium re-checks after each Mg dose, so an "
+                "outcome that counts any normal draw sees correction likelier and sooner in "
+                "them even where Mg does nothing."
+            ),
+            defence=(
+                "calcium_corrected_fixed_looks_risk_difference (corrected at the scheduled "
+                "24/48/72-h looks); the any-draw secondaries are flagged descriptive where "
+                "the threat bench shows a false-positive rate above 6 %"
+            ),
+            switch_on=_detection_bias,
         ),
     )
 }
