@@ -53,6 +53,8 @@ SQL_STEPS: tuple[str, ...] = (
     "pth_response.sql",
     "calcium_trajectory_points.sql",
     "kidney_function.sql",
+    "calcium_correction_fixed_looks.sql",
+    "effect_modifiers.sql",
 )
 """The files of ``mgca.sql`` in run order (each file's header names what it reads and writes)."""
 
@@ -181,6 +183,8 @@ TABLES: tuple[Table, ...] = (
     Table("index_pth_response", "episode", "ALL", secondary=True),
     Table("calcium_trajectory_points", "private", "ALL", secondary=True),
     Table("index_kidney_function", "episode", "ALL", secondary=True),
+    Table("index_calcium_fixed_looks", "episode", "ALL", secondary=True),
+    Table("index_effect_modifiers", "episode", "ALL", secondary=True),
 )
 """Every derived table read outside the SQL, in one list."""
 

@@ -216,6 +216,7 @@ def assemble_results(
         "gate": fitted["gate"],
         "target_trial": target_trial_spec(config),
         "secondary": rounded_counts(fitted["secondary"], rounding),
+        "effect_modification": rounded_counts(fitted.get("effect_modification", []), rounding),
         "diagnostics": rounded_counts(fitted["diagnostics"], rounding),
         "sensitivity": rounded_counts(sensitivity, rounding),
         "attrition": attrition,

@@ -18,7 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block
+from mgca.analysis.estimation.analyses import (
+    diagnostics_block,
+    effect_modification_block,
+    secondary_block,
+)
 from mgca.analysis.estimation.estimators import aipw_ate, ipw_ate, overlap_ate, overlap_weights
 from mgca.analysis.estimation.gate import evaluate_gate as gate_checks
 from mgca.analysis.estimation.models import (
@@ -215,8 +219,8 @@ def fit_all(
 ) -> dict[str, Any]:
     """Every estimate (:func:`fit_estimates`), the diagnostics gate (:func:`evaluate_gate`),
     the weighting diagnostics with their figures (and the time-to-correction curves) and the
-    secondary analyses: ``{"estimates",
-    "notes", "gate", "diagnostics", "figures", "secondary"}``, JSON-ready.
+    secondary analyses and the effect modification: ``{"estimates", "notes", "gate",
+    "diagnostics", "figures", "secondary", "effect_modification"}``, JSON-ready.
 
     ``progress`` gets the diagnostics warnings, the answering estimate (suppressed as in
     results.json: no statistic over a small arm) and the gate's verdict.
@@ -228,6 +232,7 @@ def fit_all(
     for warning in diagnostics["warnings"]:
         say(f"diagnostics warning: {warning}")
     secondary = secondary_block(cohort, secondary_tables, config)
+    effect_modification = effect_modification_block(cohort, secondary_tables, config)
     curves = correction_curve_svg(
         cohort,
         secondary_tables["index_calcium_correction"],
@@ -261,6 +266,7 @@ def fit_all(
         "diagnostics": diagnostics,
         "figures": figures,
         "secondary": secondary,
+        "effect_modification": effect_modification,
     }
 
 
