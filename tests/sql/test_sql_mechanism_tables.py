@@ -116,10 +116,13 @@ def test_modifiers_of_an_iv_treated_episode_with_very_low_mg_and_a_low_pth_at_in
 def test_a_pth_drawn_after_index_is_not_a_baseline_modifier() -> None:
     # PTH 12 pmol/L (raised) at d1 11:00, after index but before any Mg: the hypocalcaemia
     # status table uses it, the modifier does not (not known at time zero)
-    labs = QUALIFYING_LABS + "\np1 | e1 | d1 11:00 | pth | 12.0 | pmol/L" + calcium_at(
-        ("d3 10:00", 2.20)
+    labs = (
+        QUALIFYING_LABS
+        + "\np1 | e1 | d1 11:00 | pth | 12.0 | pmol/L"
+        + calcium_at(("d3 10:00", 2.20))
     )
     story = build(encounters=STAY, labs=labs)
-    assert story.value(
-        "SELECT pth_status_before_index FROM index_effect_modifiers"
-    ) == "not_measured_before_index"
+    assert (
+        story.value("SELECT pth_status_before_index FROM index_effect_modifiers")
+        == "not_measured_before_index"
+    )
