@@ -31,6 +31,7 @@ SECTIONS = [
     "diagnostics",
     "sensitivity",
     "secondary",
+    "effect-modification",
     "time-to-correction",
     "forest",
     "trajectory",
