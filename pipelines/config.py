@@ -76,6 +76,11 @@ class StudyConfig(_Strict):
     # An ionized Ca drawn within this many hours of a calcium draw replaces the corrected
     # total (the same blood-gas and chemistry round: prefer the measure albumin cannot bias).
     ionized_window_hours: int = Field(1, ge=0, le=24)
+    # Ionized-only cohort (the sensitivity analysis ionized_only_cohort sets it): true
+    # makes only ionized Ca define hypocalcaemia at index and requires an ionized Ca at the
+    # primary horizon for an episode to be analysed (the reference measure at both ends, no
+    # albumin correction). The primary analysis keeps it false.
+    index_on_ionized_calcium_only: bool = False
 
     # Low-value episodes (runs of low results within a stay).
     # A gap (hours) between results after which nothing is known about the time between, so

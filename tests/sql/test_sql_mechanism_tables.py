@@ -126,3 +126,42 @@ def test_a_pth_drawn_after_index_is_not_a_baseline_modifier() -> None:
         story.value("SELECT pth_status_before_index FROM index_effect_modifiers")
         == "not_measured_before_index"
     )
+
+
+IONIZED_LATER = """
+p1 | e1 | d1 14:00 | calcium_ionized | 1.00 | mmol/L
+"""
+
+
+def test_ionized_only_cohort_indexes_on_ionized_ca_and_needs_an_ionized_outcome() -> None:
+    # corrected Ca 2.10 at d1 10:00 (the default index), ionized 1.00 at d1 14:00 (6 h after
+    # the Mg 0.55, still concurrent), corrected and ionized outcomes 48 h after each
+    labs = (
+        QUALIFYING_LABS
+        + IONIZED_LATER
+        + "\np1 | e1 | d3 14:00 | calcium_ionized | 1.15 | mmol/L"
+        + calcium_at(("d3 10:00", 2.20))
+    )
+    default = build(encounters=STAY, labs=labs)
+    assert default.value("SELECT index_calcium_measure FROM index_events") != "ionized"
+    assert default.value("SELECT strftime(index_time, '%H:%M') FROM analytic_cohort") == "10:00"
+    ionized = build(encounters=STAY, labs=labs, index_on_ionized_calcium_only=True)
+    assert_rows(
+        ionized.rows(
+            "analytic_cohort",
+            ["baseline_ca_ionized_mmol_l", "outcome_ca_ionized_mmol_l"],
+        ),
+        expect("""
+        baseline_ca_ionized_mmol_l | outcome_ca_ionized_mmol_l
+        1.00                       | 1.15
+        """),
+    )
+    assert ionized.value("SELECT strftime(index_time, '%H:%M') FROM analytic_cohort") == "14:00"
+    # without an ionized Ca at the horizon the ionized-only cohort leaves the stay out at
+    # the outcome step, though its corrected outcome is there
+    no_outcome = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS + IONIZED_LATER + calcium_at(("d3 14:00", 2.20)),
+        index_on_ionized_calcium_only=True,
+    )
+    assert no_outcome.excluded_at("e1") == 9
