@@ -132,6 +132,15 @@ class StudyConfig(_Strict):
     # Calcium "corrected": a corrected Ca at or above the low threshold within this many
     # hours after time zero (hours).
     correction_window_hours: int = Field(72, ge=1, le=720)
+    # Fixed looks (hours): "corrected at the scheduled looks" reads one calcium per look,
+    # every this many hours after time zero up to correction_window_hours, so more draws
+    # give no more chances (detection bias).
+    fixed_look_interval_hours: int = Field(24, ge=1, le=720)
+    # The calcium nearest a look counts when drawn at most this many hours from it.
+    fixed_look_tolerance_hours: int = Field(12, ge=0, le=360)
+    # Effect modification by kidney function: eGFR (CKD-EPI 2021, mL/min/1.73 m2) below this
+    # is chronic kidney disease (KDIGO G3a-G5), where Mg and Ca handling change.
+    egfr_modifier_ml_min_1_73m2: float = Field(60.0, gt=0, le=200)
     # Intact PTH upper reference limit (ng/L = pg/mL): a PTH at or below it while calcium is
     # low is inappropriately normal (functional hypoparathyroidism, which Mg deficiency causes).
     pth_upper_ng_l: float = Field(65.0, gt=0, le=1000)

@@ -12,12 +12,12 @@
 -- the treated get extra post-dose re-checks, so correction looks likelier in them even where
 -- Mg does nothing (detection bias). Here every episode has the same number of chances: one
 -- value per look, whatever the number of draws.
--- Looks: every 24 h after index up to cfg.correction_window_hours (hours, default 72: looks at
--- 24, 48 and 72 h), i.e. one look per day of follow-up.
+-- Looks: every cfg.fixed_look_interval_hours (hours, default 24) after index up to
+-- cfg.correction_window_hours (hours, default 72): looks at 24, 48 and 72 h.
 -- The value at a look: the corrected Ca of the same stay drawn nearest to index + look, within
--- +/- 12 h of it (hours; half the spacing of the looks, so the looks' windows do not overlap
--- and a daily routine panel always falls in one), after the grace period (draw time >
--- index + cfg.grace_hours) and at or before discharge. Ties: the earlier draw, then the lower
+-- +/- cfg.fixed_look_tolerance_hours of it (hours, default 12: half the spacing of the looks,
+-- so their windows do not overlap and a daily routine panel always falls in one), after the
+-- grace period (more than cfg.grace_hours after index) and at or before discharge. Ties: the earlier draw, then the lower
 -- value. More draws near a look change which draw is nearest, not whether the look counts.
 -- A look is normal when that value is >= cfg.ca_corrected_low_mmol_l (mmol/L, default 2.15,
 -- the lower reference limit).
@@ -31,7 +31,11 @@ WITH
 looks AS (
     SELECT CAST(look.generate_series AS DOUBLE) AS look_hours
     FROM study_config AS cfg,
-        generate_series(24, cfg.correction_window_hours, 24) AS look
+        generate_series(
+            cfg.fixed_look_interval_hours,
+            cfg.correction_window_hours,
+            cfg.fixed_look_interval_hours
+        ) AS look
 ),
 
 draws AS (
@@ -47,7 +51,7 @@ draws AS (
         AND c.encounter_id = a.encounter_id
     CROSS JOIN study_config AS cfg
     WHERE c.ca_corrected_mmol_l IS NOT NULL
-        AND c.time > a.index_time + to_seconds(cfg.grace_hours * 3600)
+        AND date_diff('second', a.index_time, c.time) / 3600.0 > cfg.grace_hours
         AND c.time <= e.discharge_time
 ),
 
@@ -63,7 +67,9 @@ nearest AS (
         ) AS rank_in_look
     FROM draws AS d
     INNER JOIN looks AS l
-        ON abs(d.hours_from_index - l.look_hours) <= 12
+        ON TRUE
+    CROSS JOIN study_config AS cfg
+    WHERE abs(d.hours_from_index - l.look_hours) <= cfg.fixed_look_tolerance_hours
 ),
 
 per_episode AS (

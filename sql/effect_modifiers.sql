@@ -4,14 +4,15 @@
 -- Mg deficiency lowers calcium through PTH suppression and resistance, most below 0.5
 -- mmol/L, and PTH/eGFR say whether the glands and the kidney can answer.
 --
--- Reads:  analytic_cohort, ctcae_grades, hypocalcaemia_pth_status, index_kidney_function.
+-- Reads:  analytic_cohort, ctcae_grades, hypocalcaemia_pth_status, index_kidney_function,
+--         study_config.
 -- Writes: index_effect_modifiers (subject_id, encounter_id, index_time,
 --         baseline_mg_class VARCHAR, mg_route_class VARCHAR, pth_status_before_index
 --         VARCHAR, egfr_class VARCHAR).
 --
---   baseline_mg_class  'below_0_5': baseline (index) Mg < the CTCAE v5 grade-2 bound of
+--   baseline_mg_class  'grade_2_or_worse': baseline (index) Mg < the CTCAE v5 grade-2 bound of
 --                      hypomagnesaemia (ctcae_grades magnesium grade 2, 0.5 mmol/L: below it
---                      PTH secretion falls, clinical.md); 'from_0_5': at or above it (and
+--                      PTH secretion falls, clinical.md); 'grade_1': at or above it (and
 --                      below study_config.mg_low_mmol_l, 0.70 mmol/L, by eligibility); null
 --                      when baseline Mg is null.
 --   mg_route_class     'iv' | 'oral' for exposed episodes given Mg by that route only in
@@ -26,9 +27,10 @@
 --                      'inappropriately_normal_or_low'; otherwise 'not_measured_before_index'
 --                      (no PTH, or one drawn only after time zero: not a baseline variable).
 --                      The status table already uses only PTHs drawn before any Mg.
---   egfr_class         'below_60' when eGFR (index_kidney_function, CKD-EPI 2021,
---                      mL/min/1.73 m2) < 60 (KDIGO G3a-G5: chronic kidney disease, where Mg
---                      and Ca handling change); 'from_60' when >= 60; null when eGFR is null.
+--   egfr_class         'reduced' when eGFR (index_kidney_function, CKD-EPI 2021,
+--                      mL/min/1.73 m2) < cfg.egfr_modifier_ml_min_1_73m2 (default 60: KDIGO
+--                      G3a-G5, chronic kidney disease, where Mg and Ca handling change);
+--                      'preserved' when at or above it; null when eGFR is null.
 
 CREATE OR REPLACE TABLE index_effect_modifiers AS
 WITH
@@ -60,8 +62,8 @@ SELECT
     a.index_time,
     CASE
         WHEN a.baseline_mg_mmol_l IS NULL THEN NULL
-        WHEN a.baseline_mg_mmol_l < g.mg_below_mmol_l THEN 'below_0_5'
-        ELSE 'from_0_5'
+        WHEN a.baseline_mg_mmol_l < g.mg_below_mmol_l THEN 'grade_2_or_worse'
+        ELSE 'grade_1'
     END AS baseline_mg_class,
     CASE
         WHEN NOT a.exposed THEN 'none'
@@ -70,11 +72,12 @@ SELECT
     COALESCE(p.pth_status, 'not_measured_before_index') AS pth_status_before_index,
     CASE
         WHEN k.egfr_ml_min_1_73m2 IS NULL THEN NULL
-        WHEN k.egfr_ml_min_1_73m2 < 60 THEN 'below_60'
-        ELSE 'from_60'
+        WHEN k.egfr_ml_min_1_73m2 < cfg.egfr_modifier_ml_min_1_73m2 THEN 'reduced'
+        ELSE 'preserved'
     END AS egfr_class
 FROM analytic_cohort AS a
 CROSS JOIN mg_grade_2 AS g
+CROSS JOIN study_config AS cfg
 LEFT JOIN pth_at_index AS p
     ON p.encounter_id = a.encounter_id
 LEFT JOIN index_kidney_function AS k

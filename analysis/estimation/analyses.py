@@ -123,9 +123,7 @@ def secondary_block(
         except InsufficientDataError as exc:
             entries.append(_failed(name, str(exc)))
         except Exception as exc:  # a numerical failure of one model must not stop the run
-            entries.append(
-                _failed(name, f"model could not be fitted: {type(exc).__name__}: {exc}")
-            )
+            entries.append(_failed(name, f"model could not be fitted: {type(exc).__name__}: {exc}"))
     return [
         suppress_estimate(finite_or_none(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
         for e in mechanism.flag_detection_bias(entries)

@@ -69,7 +69,10 @@ switch on (README, "Design threats")."""
 MODIFIERS: dict[str, dict[str, Any]] = {
     "baseline_mg_class": {
         "label": "baseline Mg",
-        "levels": {"below_0_5": "Mg < 0.5 mmol/L", "from_0_5": "Mg 0.5-0.7 mmol/L"},
+        "levels": {
+            "grade_2_or_worse": "Mg < 0.5 mmol/L (CTCAE grade 2 or worse)",
+            "grade_1": "Mg from 0.5 mmol/L to below the low threshold (CTCAE grade 1)",
+        },
     },
     "pth_status_before_index": {
         "label": "PTH before treatment",
@@ -81,8 +84,8 @@ MODIFIERS: dict[str, dict[str, Any]] = {
     "egfr_class": {
         "label": "eGFR",
         "levels": {
-            "below_60": "eGFR < 60 mL/min/1.73 m2",
-            "from_60": "eGFR >= 60 mL/min/1.73 m2",
+            "reduced": "reduced eGFR (below study.egfr_modifier_ml_min_1_73m2)",
+            "preserved": "preserved eGFR (at or above it)",
         },
     },
 }

@@ -36,10 +36,10 @@ def data() -> tuple[pd.DataFrame, pd.DataFrame]:
     modifiers = pd.DataFrame(
         {
             "encounter_id": frame["encounter_id"],
-            "baseline_mg_class": np.where(low, "below_0_5", "from_0_5"),
+            "baseline_mg_class": np.where(low, "grade_2_or_worse", "grade_1"),
             "mg_route_class": np.where(t, "iv", "none"),
             "pth_status_before_index": pth,
-            "egfr_class": np.where(rng.uniform(size=len(t)) < 0.4, "below_60", "from_60"),
+            "egfr_class": np.where(rng.uniform(size=len(t)) < 0.4, "reduced", "preserved"),
         }
     )
     return frame, modifiers
@@ -48,8 +48,8 @@ def data() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_strata_and_their_difference_are_recovered(data) -> None:
     cohort, modifiers = data
     entries = {e["name"]: e for e in effect_modification(cohort, modifiers, STUDY, 20)}
-    low = entries["effect_modification_baseline_mg_class_below_0_5"]
-    high = entries["effect_modification_baseline_mg_class_from_0_5"]
+    low = entries["effect_modification_baseline_mg_class_grade_2_or_worse"]
+    high = entries["effect_modification_baseline_mg_class_grade_1"]
     diff = entries["effect_modification_baseline_mg_class"]
     assert abs(low["estimate"] - 0.15) < 0.02 and low["ci_low"] < 0.15 < low["ci_high"]
     assert abs(high["estimate"] - 0.05) < 0.02
@@ -102,7 +102,7 @@ def test_report_section_shows_strata_reasons_and_the_detection_bias_caveat(data)
     )
     page = _parse(html)
     section = page.text["effect-modification"]
-    assert "By baseline Mg" in section and "Mg < 0.5 mmol/L" in section
+    assert "By baseline Mg" in section and "Mg < 0.5 mmol/L (CTCAE grade 2 or worse)" in section
     assert "difference between strata" in section and "By eGFR" in section
     assert "no estimate: no effect modification by PTH before treatment" in section
     assert DETECTION_BIAS_CAVEAT in page.text["secondary"]

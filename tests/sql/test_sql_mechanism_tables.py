@@ -88,7 +88,7 @@ def test_modifiers_of_an_unexposed_episode_with_normal_kidneys_and_no_pth() -> N
         story.rows("index_effect_modifiers", MODIFIERS),
         expect("""
         baseline_mg_class | mg_route_class | pth_status_before_index   | egfr_class
-        from_0_5          | none           | not_measured_before_index | below_60
+        grade_1       | none           | not_measured_before_index | reduced
         """),
     )
 
@@ -108,7 +108,7 @@ def test_modifiers_of_an_iv_treated_episode_with_very_low_mg_and_a_low_pth_at_in
         story.rows("index_effect_modifiers", MODIFIERS),
         expect("""
         baseline_mg_class | mg_route_class | pth_status_before_index       | egfr_class
-        below_0_5         | iv             | inappropriately_normal_or_low | from_60
+        grade_2_or_worse | iv             | inappropriately_normal_or_low | preserved
         """),
     )
 
