@@ -5,6 +5,7 @@ and off.
                             [--replicates 8] [--stays 3000] [--regime default] [--jobs 1]
                             [--sensitivity] [--out bench/threats.json]
     python bench/threats.py --summarise bench/threats.json [more.json ...]
+                            [--blocks estimates secondary]
 
 Every threat is read from :data:`mgca.synthetic.threats.THREATS` (the one registry; default:
 all of them). For each replicate seed the same hospital is generated with no threat
@@ -163,6 +164,7 @@ def run_replicate(
                     "ci_low": entry["ci_low"],
                     "ci_high": entry["ci_high"],
                     "truth": truth,
+                    "reason": entry.get("reason"),
                 }
             )
         return rows
@@ -171,8 +173,10 @@ def run_replicate(
 
 
 def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
-    """One row per (block, estimate, threat, world): runs, runs with an estimate, mean
-    estimate, bias and coverage (where the truth is known), false-positive rate (null world)."""
+    """One row per (block, estimate, threat, world): runs, runs with an estimate, median
+    estimate, bias (mean estimate − truth; on a ratio scale mean log estimate − log truth,
+    since a separated logistic fit can give an odds ratio of 1e30) and coverage (where the
+    truth is known), false-positive rate (null world)."""
     rows = []
     frame = replicates.copy()
     for col in ("estimate", "ci_low", "ci_high", "truth"):
@@ -181,6 +185,12 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
     for (block, name, world, threat), cell in frame.groupby(keys, sort=False):
         fitted = cell.loc[cell[["estimate", "ci_low", "ci_high"]].notna().all(axis=1)]
         known = fitted.loc[fitted["truth"].notna()]
+        ratio = "ratio" in str(cell["scale"].iloc[0] or "")
+        error = (
+            np.log(known["estimate"].clip(lower=1e-300)) - np.log(known["truth"])
+            if ratio
+            else known["estimate"] - known["truth"]
+        )
         covered = (known["ci_low"] <= known["truth"]) & (known["truth"] <= known["ci_high"])
         excludes = (known["ci_low"] > known["truth"]) | (known["ci_high"] < known["truth"])
         rows.append(
@@ -192,10 +202,9 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
                 "runs": len(cell),
                 "estimated": len(fitted),
                 "stays": int(cell["stays"].iloc[0]),
-                "mean_estimate": float(fitted["estimate"].mean()) if len(fitted) else np.nan,
-                "bias": float((known["estimate"] - known["truth"]).mean())
-                if len(known)
-                else np.nan,
+                "ratio_scale": ratio,
+                "median_estimate": float(fitted["estimate"].median()) if len(fitted) else np.nan,
+                "bias": float(error.mean()) if len(known) else np.nan,
                 "coverage": float(covered.mean()) if len(known) else np.nan,
                 "false_positive": float(excludes.mean())
                 if world == "null" and len(known)
@@ -224,17 +233,19 @@ def markdown_table(summary: pd.DataFrame) -> str:
         return f"**{text}**" if flag and x > FPR_TARGET else text
 
     def num(x: float) -> str:
-        return "—" if not np.isfinite(x) else f"{x:+.3f}"
+        return "—" if not np.isfinite(x) else f"{x:+.3g}" if abs(x) >= 1000 else f"{x:+.3f}"
 
     lines = [
-        "| estimate | world | threat | runs (estimated) | stays | mean estimate | bias | "
+        "| estimate | world | threat | runs (estimated) | stays | median estimate | bias | "
         "coverage | false-positive |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary.itertuples():
         lines.append(
             f"| {r.name} | {r.world} | {r.threat} | {r.runs} ({r.estimated}) | {r.stays:,} | "
-            f"{num(r.mean_estimate)} | {num(r.bias)} | {pct(r.coverage)} | "
+            f"{num(r.median_estimate)} | "
+            f"{num(r.bias)}{' (log)' if r.ratio_scale and np.isfinite(r.bias) else ''} | "
+            f"{pct(r.coverage)} | "
             f"{pct(r.false_positive, flag=True)} |"
         )
     return "\n".join(lines)
@@ -277,13 +288,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="instead of running, summarise the replicates of these earlier --out files",
     )
+    parser.add_argument(
+        "--blocks",
+        nargs="+",
+        default=None,
+        help="with --summarise: only these blocks (e.g. estimates secondary)",
+    )
     args = parser.parse_args(argv)
     if args.summarise:
         frames = [
             pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))["replicates"])
             for path in args.summarise
         ]
-        print(markdown_table(summarise(pd.concat(frames, ignore_index=True))))
+        replicates = pd.concat(frames, ignore_index=True)
+        if args.blocks:
+            replicates = replicates.loc[replicates["block"].isin(args.blocks)]
+        print(markdown_table(summarise(replicates)))
         return 0
 
     jobs = [

@@ -61,10 +61,16 @@ DETECTION_BIAS_EXPOSED: tuple[str, ...] = (
     "calcium_corrected_risk_difference",
     "calcium_corrected_odds_ratio",
     "time_to_calcium_correction_hazard_ratio",
+    FIXED_LOOKS_NAME,
+    "trajectory_slope_difference",
+    "trajectory_difference_at_horizon",
 )
-"""Secondary entries whose outcome is "the first draw at or above the threshold": the
-threat bench showed a null-world false-positive rate above 6 % with the detection-bias
-switch on (README, "Design threats")."""
+"""Secondary entries whose null-world false-positive rate the threat bench measured above
+6 % with the detection-bias switch on (10 replicates per cell, 3,000 stays; README, "Design
+threats"): the any-draw correction outcomes (57 %, 100 %, 100 %), the fixed-look risk
+difference (50 %; 29 % with the switch off too: its logistic interval is too narrow on
+~100 episodes) and the mixed model on every draw (30 %, 20 %). Not tuned until they pass:
+flagged instead."""
 
 MODIFIERS: dict[str, dict[str, Any]] = {
     "baseline_mg_class": {

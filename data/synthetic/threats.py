@@ -74,9 +74,11 @@ THREATS: dict[str, Threat] = {
                 "them even where Mg does nothing."
             ),
             defence=(
-                "calcium_corrected_fixed_looks_risk_difference (corrected at the scheduled "
-                "24/48/72-h looks); the any-draw secondaries are flagged descriptive where "
-                "the threat bench shows a false-positive rate above 6 %"
+                "primary (one calcium at a fixed horizon ± tolerance, not any draw); "
+                "calcium_corrected_fixed_looks_risk_difference reads one value per daily "
+                "look, yet its interval still failed the 6 % false-positive target, so it "
+                "and the any-draw and every-draw secondaries carry the caveat "
+                "'descriptive only, not protected against detection bias'"
             ),
             switch_on=_detection_bias,
         ),

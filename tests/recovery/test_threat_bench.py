@@ -33,7 +33,7 @@ def test_threat_bench_runs_and_its_table_has_every_estimate_on_and_off(tmp_path:
         assert states == {"none", "detection_bias"}, (name, states)
     for cell in cells:
         assert cell["world"] == "null" and cell["runs"] == 1 and cell["stays"] == 1500
-        assert set(cell) >= {"bias", "coverage", "false_positive", "mean_estimate"}
+        assert set(cell) >= {"bias", "coverage", "false_positive", "median_estimate"}
     primary = [c for c in cells if c["name"] == "primary"]
     assert all(c["false_positive"] in (0.0, 1.0) for c in primary if c["estimated"])
     assert "| estimate | world | threat |" in proc.stdout
