@@ -178,6 +178,17 @@ class StudyConfig(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _fixed_looks_countable(self) -> StudyConfig:
+        # sql/calcium_correction_fixed_looks.sql numbers the looks with a 1..10 counter
+        if self.correction_window_hours > 10 * self.fixed_look_interval_hours:
+            raise ValueError(
+                f"correction_window_hours {self.correction_window_hours} holds more than 10 "
+                f"looks every fixed_look_interval_hours {self.fixed_look_interval_hours}; "
+                "raise the interval or shorten the window."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _windows_consistent(self) -> StudyConfig:
         if self.albumin_same_day_hours > self.albumin_lookback_hours:
             raise ValueError(

@@ -29,13 +29,14 @@
 CREATE OR REPLACE TABLE index_calcium_fixed_looks AS
 WITH
 looks AS (
-    SELECT CAST(look.generate_series AS DOUBLE) AS look_hours
-    FROM study_config AS cfg,
-        generate_series(
-            cfg.fixed_look_interval_hours,
-            cfg.correction_window_hours,
-            cfg.fixed_look_interval_hours
-        ) AS look
+    -- look numbers 1..10 as a portable counter (no generate_series on Spark); config.py
+    -- keeps correction_window_hours / fixed_look_interval_hours at most 10
+    SELECT CAST(n.look_number * cfg.fixed_look_interval_hours AS DOUBLE) AS look_hours
+    FROM (
+        VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10)
+    ) AS n (look_number)
+    CROSS JOIN study_config AS cfg
+    WHERE n.look_number * cfg.fixed_look_interval_hours <= cfg.correction_window_hours
 ),
 
 draws AS (
