@@ -343,7 +343,7 @@ def _modifier_entries(
 
 
 def _route_entries(
-    cohort: pd.DataFrame, modifiers: pd.DataFrame, study: StudyConfig, min_per_arm: int
+    cohort: pd.DataFrame, study: StudyConfig, min_per_arm: int
 ) -> list[dict[str, Any]]:
     what = "effect by route of Mg"
     rows = cohort.loc[cohort[ROUTE].isin(["none", *ROUTE_LEVELS])]
@@ -441,7 +441,7 @@ def effect_modification(
         except (InsufficientDataError, np.linalg.LinAlgError, ValueError) as exc:
             out.append(_failed_modifier(column, str(exc), study))
     try:
-        out.extend(_route_entries(data, modifiers, study, min_per_arm))
+        out.extend(_route_entries(data, study, min_per_arm))
     except (InsufficientDataError, np.linalg.LinAlgError, ValueError) as exc:
         out.append(_failed_modifier(ROUTE, str(exc), study))
     return out
