@@ -76,6 +76,11 @@ class StudyConfig(_Strict):
     # An ionized Ca drawn within this many hours of a calcium draw replaces the corrected
     # total (the same blood-gas and chemistry round: prefer the measure albumin cannot bias).
     ionized_window_hours: int = Field(1, ge=0, le=24)
+    # Ionized-only cohort (the sensitivity analysis ionized_only_cohort sets it): true
+    # makes only ionized Ca define hypocalcaemia at index and requires an ionized Ca at the
+    # primary horizon for an episode to be analysed (the reference measure at both ends, no
+    # albumin correction). The primary analysis keeps it false.
+    index_on_ionized_calcium_only: bool = False
 
     # Low-value episodes (runs of low results within a stay).
     # A gap (hours) between results after which nothing is known about the time between, so
@@ -127,6 +132,15 @@ class StudyConfig(_Strict):
     # Calcium "corrected": a corrected Ca at or above the low threshold within this many
     # hours after time zero (hours).
     correction_window_hours: int = Field(72, ge=1, le=720)
+    # Fixed looks (hours): "corrected at the scheduled looks" reads one calcium per look,
+    # every this many hours after time zero up to correction_window_hours, so more draws
+    # give no more chances (detection bias).
+    fixed_look_interval_hours: int = Field(24, ge=1, le=720)
+    # The calcium nearest a look counts when drawn at most this many hours from it.
+    fixed_look_tolerance_hours: int = Field(12, ge=0, le=360)
+    # Effect modification by kidney function: eGFR (CKD-EPI 2021, mL/min/1.73 m2) below this
+    # is chronic kidney disease (KDIGO G3a-G5), where Mg and Ca handling change.
+    egfr_modifier_ml_min_1_73m2: float = Field(60.0, gt=0, le=200)
     # Intact PTH upper reference limit (ng/L = pg/mL): a PTH at or below it while calcium is
     # low is inappropriately normal (functional hypoparathyroidism, which Mg deficiency causes).
     pth_upper_ng_l: float = Field(65.0, gt=0, le=1000)
@@ -166,6 +180,17 @@ class StudyConfig(_Strict):
                 "fit every patient"
             )
         return value
+
+    @model_validator(mode="after")
+    def _fixed_looks_countable(self) -> StudyConfig:
+        # sql/calcium_correction_fixed_looks.sql numbers the looks with a 1..10 counter
+        if self.correction_window_hours > 10 * self.fixed_look_interval_hours:
+            raise ValueError(
+                f"correction_window_hours {self.correction_window_hours} holds more than 10 "
+                f"looks every fixed_look_interval_hours {self.fixed_look_interval_hours}; "
+                "raise the interval or shorten the window."
+            )
+        return self
 
     @model_validator(mode="after")
     def _windows_consistent(self) -> StudyConfig:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mgca.analysis.estimation import mechanism
 from mgca.analysis.estimation.diagnostics import (
     ESS_SHARE_LIMIT,
     OVERLAP_SHARE_LIMIT,
@@ -28,6 +29,7 @@ from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.secondary import (
     SECONDARY_COUNT_KEYS,
     SECONDARY_GROUP_KEYS,
+    _failed,
     run_secondary,
 )
 from mgca.analysis.estimation.sensitivity import CohortFor, run_sensitivity
@@ -106,6 +108,41 @@ def secondary_block(
         points=tables["calcium_trajectory_points"],
         study=config.study,
         threshold=threshold,
+    )
+    for name, fit in (
+        (
+            mechanism.FIXED_LOOKS_NAME,
+            lambda: mechanism.fixed_looks_risk_difference(
+                cohort, tables["index_calcium_fixed_looks"], config.study
+            ),
+        ),
+        ("calcium_alone_effect", lambda: mechanism.calcium_alone_effect(cohort, config.study)),
+    ):
+        try:
+            entries.append(fit())
+        except InsufficientDataError as exc:
+            entries.append(_failed(name, str(exc)))
+        except Exception as exc:  # a numerical failure of one model must not stop the run
+            entries.append(_failed(name, f"model could not be fitted: {type(exc).__name__}: {exc}"))
+    return [
+        suppress_estimate(finite_or_none(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
+        for e in mechanism.flag_detection_bias(entries)
+    ]
+
+
+def effect_modification_block(
+    cohort: pd.DataFrame, tables: dict[str, pd.DataFrame], config: MgcaConfig
+) -> list[dict[str, Any]]:
+    """results.json ``effect_modification``: the primary contrast within the strata of each
+    pre-specified modifier and the difference between strata
+    (:func:`mgca.analysis.estimation.mechanism.effect_modification`), small counts
+    suppressed as for ``secondary``."""
+    threshold = config.privacy.small_cell_threshold
+    entries = mechanism.effect_modification(
+        cohort,
+        tables["index_effect_modifiers"],
+        config.study,
+        config.gate.min_episodes_per_arm,
     )
     return [
         suppress_estimate(finite_or_none(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)

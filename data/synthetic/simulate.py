@@ -370,6 +370,13 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
             q2, rh = q2[keep], rh[keep]
             recheck[rh, q2] = True
             recheck_ca[rh, q2] |= inp.u_recheck_ca[h, q2] < w.recheck_calcium_fraction
+            # detection-bias switch: extra Mg + Ca re-checks after each given dose
+            for lag in w.detection_recheck_after_dose_hours:
+                q3 = q[gq]
+                rh3 = aq[gq] + int(lag)
+                keep3 = rh3 <= los[q3]
+                recheck[rh3[keep3], q3[keep3]] = True
+                recheck_ca[rh3[keep3], q3[keep3]] = True
 
         routine_prev = inp.routine[hp, p]
         r = p[routine_prev]

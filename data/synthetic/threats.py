@@ -43,6 +43,8 @@ def _icu_retests(world: World) -> World:
 
 def _recheck_stops_mg(world: World) -> World:
     return replace(world, icu_fraction=0.5, mg_policy_normal_stop=4.0)
+
+
 def _unmeasured_confounding(world: World) -> World:
     # Per SD of the unmeasured factor: odds of Mg repletion x e^1.5, and over the first 72 h
     # of the stay corrected Ca +0.10 mmol/L, sodium +2.5 mmol/L, albumin +4 g/L (each about
@@ -55,6 +57,10 @@ def _unmeasured_confounding(world: World) -> World:
         unmeasured_sodium_rise_mmol_l=2.5,
         unmeasured_albumin_rise_g_l=4.0,
     )
+
+
+def _detection_bias(world: World) -> World:
+    return replace(world, detection_recheck_after_dose_hours=(10, 14, 20, 28, 40, 52, 64))
 
 
 THREATS: dict[str, Threat] = {
@@ -106,6 +112,22 @@ THREATS: dict[str, Threat] = {
                 "primary CI; results.json negative_controls, calibration)"
             ),
             switch_on=_unmeasured_confounding,
+        ),
+        Threat(
+            name="detection_bias",
+            problem=(
+                "Treated patients get extra calcium re-checks after each Mg dose, so an "
+                "outcome that counts any normal draw sees correction likelier and sooner in "
+                "them even where Mg does nothing."
+            ),
+            defence=(
+                "primary (one calcium at a fixed horizon ± tolerance, not any draw); "
+                "calcium_corrected_fixed_looks_risk_difference reads one value per daily "
+                "look, yet its interval still failed the 6 % false-positive target, so it "
+                "and the any-draw and every-draw secondaries carry the caveat "
+                "'descriptive only, not protected against detection bias'"
+            ),
+            switch_on=_detection_bias,
         ),
     )
 }

@@ -225,6 +225,10 @@ class World:
     morning_skip_after_admission_hours: int = 8  # no routine draw this close after admission
     recheck_after_dose_hours: tuple[int, int] = (6, 8)  # Mg re-check after each IV dose
     recheck_calcium_fraction: float = 0.5
+    # Detection bias: after each given IV Mg dose, extra Mg + total Ca re-checks this many
+    # hours after the administration (on top of the usual re-check). Deterministic given the
+    # dose (no random draw), so () (off) leaves the default world's tables unchanged.
+    detection_recheck_after_dose_hours: tuple[int, ...] = ()
     albumin_panel_fraction: float = 0.6
     ionized_draw_fraction: float = 0.17
     pth_stay_fraction: float = 0.15  # stays whose clinicians order PTH when Ca is low
@@ -328,6 +332,11 @@ class World:
         if self.mg_policy_normal_stop < 0:
             raise ValueError(
                 f"mg_policy_normal_stop must be >= 0, got {self.mg_policy_normal_stop}"
+            )
+        if any(int(h) != h or h < 1 for h in self.detection_recheck_after_dose_hours):
+            raise ValueError(
+                "detection_recheck_after_dose_hours must be whole hours >= 1, got "
+                f"{self.detection_recheck_after_dose_hours}"
             )
         if not 0.0 <= self.discharge_planning_skip_probability <= 1.0:
             raise ValueError(

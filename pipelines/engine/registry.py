@@ -57,6 +57,8 @@ SQL_STEPS: tuple[str, ...] = (
     # the negative controls' outcomes and exposure (README "Methods: negative controls")
     "negative_control_outcomes.sql",
     "negative_control_exposure.sql",
+    "calcium_correction_fixed_looks.sql",
+    "effect_modifiers.sql",
 )
 """The files of ``mgca.sql`` in run order (each file's header names what it reads and writes)."""
 
@@ -194,6 +196,8 @@ TABLES: tuple[Table, ...] = (
     Table("per_protocol_clones", "episode", f"{COHORT_ORDER}, clone", secondary=True),
     Table("negative_control_outcomes", "episode", "ALL", secondary=True),
     Table("negative_control_exposure", "episode", "ALL", secondary=True),
+    Table("index_calcium_fixed_looks", "episode", "ALL", secondary=True),
+    Table("index_effect_modifiers", "episode", "ALL", secondary=True),
 )
 """Every derived table read outside the SQL, in one list."""
 

@@ -231,6 +231,9 @@ def assemble_results(
         "calibration": fitted.get("calibration"),
         "diagnostics": rounded_counts(fitted["diagnostics"], rounding, threshold),
         "sensitivity": rounded_counts(sensitivity, rounding, threshold),
+        "effect_modification": rounded_counts(
+            fitted.get("effect_modification", []), rounding, threshold
+        ),
         "attrition": attrition,
         "calcium_measures": calcium_measure_records(
             tables["calcium_measures"], threshold, rounding, attrition_totals_hidden(attrition)

@@ -18,7 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block
+from mgca.analysis.estimation.analyses import (
+    diagnostics_block,
+    effect_modification_block,
+    secondary_block,
+)
 from mgca.analysis.estimation.estimators import aipw_ate, ipw_ate, overlap_ate, overlap_weights
 from mgca.analysis.estimation.gate import evaluate_gate as gate_checks
 from mgca.analysis.estimation.models import (
@@ -221,10 +225,11 @@ def fit_all(
 ) -> dict[str, Any]:
     """Every estimate (:func:`fit_estimates`), the diagnostics gate (:func:`evaluate_gate`),
     the weighting diagnostics with their figures (and the time-to-correction curves), the
-    secondary analyses and the negative controls with the calibrated primary
+    secondary analyses, the effect modification, the per-protocol estimate and the negative
+    controls with the calibrated primary
     (:func:`mgca.analysis.estimation.negative_controls.negative_controls_block`):
-    ``{"estimates", "notes", "gate", "diagnostics", "figures", "secondary",
-    "negative_controls", "calibration"}``, JSON-ready.
+    ``{"estimates", "notes", "gate", "diagnostics", "figures", "secondary", "per_protocol",
+    "negative_controls", "calibration", "effect_modification"}``, JSON-ready.
 
     ``progress`` gets the diagnostics warnings, the answering estimate (suppressed as in
     results.json: no statistic over a small arm) and the gate's verdict.
@@ -236,6 +241,7 @@ def fit_all(
     for warning in diagnostics["warnings"]:
         say(f"diagnostics warning: {warning}")
     secondary = secondary_block(cohort, secondary_tables, config)
+    effect_modification = effect_modification_block(cohort, secondary_tables, config)
     curves = correction_curve_svg(
         cohort,
         secondary_tables["index_calcium_correction"],
@@ -284,6 +290,7 @@ def fit_all(
         "per_protocol": per_protocol_block(cohort, secondary_tables, config),
         "negative_controls": negative_controls,
         "calibration": calibration,
+        "effect_modification": effect_modification,
     }
 
 

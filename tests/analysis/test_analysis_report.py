@@ -32,6 +32,7 @@ SECTIONS = [
     "sensitivity",
     "negative-controls",
     "secondary",
+    "effect-modification",
     "time-to-correction",
     "forest",
     "trajectory",

@@ -157,7 +157,8 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "calcium_corrected_risk_difference",
         "calcium_corrected_odds_ratio",
         "time_to_calcium_correction_hazard_ratio",
-        "calcium_x_mg_interaction",
+        "calcium_alone_effect",
+        "calcium_corrected_fixed_looks_risk_difference",
         "pth_response_ratio",
         "mg_dose_response",
         "trajectory_slope_difference",
@@ -194,6 +195,7 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "grace_12h",
         "horizon_24h",
         "horizon_72h",
+        "ionized_only_cohort",
     ]
     assert sensitivity["evalue"]["evalue_estimate"] >= 1
     controls = results["negative_controls"]
@@ -209,6 +211,18 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
     calibration = results["calibration"]
     assert calibration["min_controls"] == 3
     assert (calibration["estimate"] is None) == bool(calibration["reason"])
+    modification = results["effect_modification"]
+    assert {e["modifier"] for e in modification} == {
+        "baseline_mg_class",
+        "pth_status_before_index",
+        "egfr_class",
+        "mg_route_class",
+    }
+    for e in modification:
+        assert e["estimand"] and (e["estimate"] is None) == bool(e["reason"] or e.get("withheld"))
+    caveats = {e["name"] for e in results["secondary"] if e.get("caveat")}
+    assert "time_to_calcium_correction_hazard_ratio" in caveats
+    assert "mg_dose_response" not in caveats
     assert not list((run_dir / "private").glob("sensitivity-*"))  # copies cleaned up
     html = (run_dir / "report.html").read_text()
     for section in (
@@ -220,6 +234,7 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "negative-controls",
         "forest",
         "time-to-correction",
+        "effect-modification",
     ):
         assert f'id="{section}"' in html
     assert "<svg" in html.split('id="time-to-correction"')[1].split("</section>")[0]

@@ -61,3 +61,33 @@ def test_the_unmeasured_factor_raises_mg_giving_and_later_calcium() -> None:
     change = runs["on"].ca[72] - runs["off"].ca[72]
     assert change[high].mean() - change[low].mean() > 0.10
     assert np.array_equal(runs["on"].ca[0], runs["off"].ca[0])  # nothing at admission
+
+
+def test_detection_bias_adds_calcium_rechecks_after_each_given_dose(tmp_path) -> None:
+    """With the switch on, a total Ca is drawn at every extra lag after a given IV Mg dose
+    (within the stay), so the same seed has more calcium results than with it off."""
+    import pandas as pd
+
+    from mgca.synthetic import generate
+
+    world = threat_world("detection_bias", "null")
+    lags = world.detection_recheck_after_dose_hours
+    on = generate(tmp_path / "on", n_stays=300, world=world, seed=3)
+    off = generate(tmp_path / "off", n_stays=300, world="null", seed=3)
+    meds = pd.read_parquet(on / "medication_administrations.parquet")
+    labs = pd.read_parquet(on / "lab_results.parquet")
+    enc = pd.read_parquet(on / "encounters.parquet").set_index("encounter_id")
+    doses = meds[(meds["ingredient"] == "magnesium_sulfate") & meds["given"]]
+    assert len(doses) > 10
+    ca_times = labs[labs["analyte"] == "calcium_total"].groupby("encounter_id")["time"].apply(set)
+    checked = 0
+    for row in doses.itertuples():
+        for lag in lags:
+            t = row.time + pd.Timedelta(hours=lag)
+            if t <= enc.loc[row.encounter_id, "discharge_time"]:
+                assert t in ca_times[row.encounter_id], (row, lag)
+                checked += 1
+    assert checked > len(doses)
+    labs_off = pd.read_parquet(off / "lab_results.parquet")
+    n_ca = (labs["analyte"] == "calcium_total").sum()
+    assert n_ca > (labs_off["analyte"] == "calcium_total").sum()
