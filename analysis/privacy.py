@@ -188,6 +188,22 @@ def display_count(n: float | None, threshold: int, rounding: str = "none") -> st
     return suppressed_text(threshold) if shown is None else f"{shown:,}"
 
 
+def display_effective_size(ess: float | None, threshold: int, rounding: str = "none") -> str:
+    """A Kish effective sample size (episodes) as table text, under the count rule like the
+    counts it is computed from: ``"<11"`` below the threshold (a weighted arm worth a handful
+    of episodes is as disclosive as a small count), else rounded to whole episodes and by the
+    rule's rounding; ``"—"`` when there is none.
+
+    >>> display_effective_size(8.6, 11), display_effective_size(142.4, 11)
+    ('<11', '142')
+    >>> display_effective_size(None, 11), display_effective_size(0.4, 11)
+    ('—', '0')
+    """
+    if ess is None or pd.isna(ess):
+        return NOT_APPLICABLE
+    return display_count(round(float(ess)), threshold, rounding)
+
+
 def hidden_reason(record: Mapping[str, Any], key: str) -> str | None:
     """Why ``record[key]`` was hidden (``"small"``, ``"complementary"``), ``None`` if unknown."""
     why = record.get(SUPPRESSED_WHY_KEY)

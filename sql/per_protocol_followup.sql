@@ -54,7 +54,7 @@ digits AS (
 ),
 
 numbers AS (
-    SELECT a.d + 10 * b.d + 100 * c.d + 1 AS k
+    SELECT a.d + 10 * (b.d + 10 * c.d) + 1 AS k
     FROM digits AS a
     CROSS JOIN digits AS b
     CROSS JOIN digits AS c

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mgca.analysis.estimation.per_protocol import CLONES
-from mgca.analysis.privacy import display_record_count, scrub_dates
+from mgca.analysis.privacy import display_effective_size, display_record_count, scrub_dates
 from mgca.analysis.report.format import format_ci, format_number
 
 FOREST_GROUP = "per-protocol"
@@ -47,7 +47,7 @@ def per_protocol_view(block: Mapping[str, Any] | None, threshold: int) -> dict[s
                 "mean": format_number(means[clone]),
                 "weight_mean": format_number(w.get("mean")),
                 "weight_max": format_number(w.get("max"), 1),
-                "ess": format_number(w.get("ess"), 0),
+                "ess": display_effective_size(w.get("ess"), threshold),
             }
         )
     return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mgca.analysis.privacy import display_record_count, scrub_dates
+from mgca.analysis.privacy import display_effective_size, display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
 from mgca.analysis.report.effect_modification import effect_modification_view
 from mgca.analysis.report.format import (
@@ -104,7 +104,7 @@ def _diagnostics_view(diag: Mapping[str, Any] | None, threshold: int) -> dict[st
         {
             "arm": r["arm"],
             "n": display_record_count(r, "n", threshold),
-            "ess": MISSING if r.get("ess") is None else f"{r['ess']:.0f}",
+            "ess": display_effective_size(r.get("ess"), threshold),
             "share": MISSING if r.get("ess_share") is None else f"{100 * r['ess_share']:.0f} %",
         }
         for r in diag.get("ess") or []

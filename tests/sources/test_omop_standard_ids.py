@@ -134,11 +134,12 @@ def test_carrier_fluids_are_not_calcium_or_magnesium_and_are_counted_by_reason(
     ).fetchall())
     assert reasons == {
         None: 1,
-        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride is not a "
-        "supplement)": 2,
-        "carrier fluid: Plasma-Lyte / Normosol (its magnesium chloride is not a supplement)": 1,
-        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride dropped, not a "
-        "supplement)": 1,
+        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride and potassium "
+        "chloride are not supplements)": 2,
+        "carrier fluid: Plasma-Lyte / Normosol (its magnesium chloride and potassium chloride "
+        "are not supplements)": 1,
+        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride and potassium "
+        "chloride dropped, not supplements)": 1,
     }
     # recognised, so never an orphan either
     assert not duckdb.sql(f"SELECT * FROM '{target / ORPHAN_CODES_FILE}'").fetchall()
@@ -193,9 +194,10 @@ def test_fhir_carrier_fluid_coded_by_rxnorm_display_loses_only_the_carried_salt(
         "WHERE source_table = 'MedicationAdministration' AND status = 'skipped'"
     ).fetchall())
     assert skipped == {
-        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride is not a "
-        "supplement)": 1,
-        "carrier fluid: Plasma-Lyte / Normosol (its magnesium chloride is not a supplement)": 1,
+        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride and potassium "
+        "chloride are not supplements)": 1,
+        "carrier fluid: Plasma-Lyte / Normosol (its magnesium chloride and potassium chloride "
+        "are not supplements)": 1,
     }
 
 
@@ -237,7 +239,7 @@ def test_mimic_counts_an_emar_carrier_fluid_under_its_own_reason(tmp_path: Path)
         "WHERE source_table = 'hosp/emar' AND reason LIKE 'carrier fluid%'"
     ).fetchall())
     assert reasons == {
-        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride is not a "
-        "supplement)": 1
+        "carrier fluid: Lactated Ringer's / Hartmann's (its calcium chloride and potassium "
+        "chloride are not supplements)": 1
     }
     assert "calcium_chloride" not in _counts(target, "medication_administrations", "ingredient")

@@ -19,32 +19,42 @@
 -- the look-alike's analytes or ingredients (what mapping the code would add), the most
 -- frequent unit, the 5th/50th/95th value percentiles (aggregates only), matched_by and, for a
 -- code of lab_codes_left_out.csv, left_out_why.
-WITH unlisted_rows AS (
+-- Rules are matched on the distinct (code, display) pairs, not row by row, and only the rows of
+-- matched codes are read again for the aggregates: an extract with millions of rows of one
+-- unlisted code stays within the engine's memory limit.
+WITH unlisted_rows AS NOT MATERIALIZED (
     SELECT c.*,
            -- 'LOINC:19072-8 (OMOP 1)', 'LOINC/19072-8', 'LOINC:19072-8': the code's LOINC part
            nullif(regexp_extract(c.code, 'LOINC[:/]([0-9]{1,6}-[0-9])', 1), '') AS loinc_code
     FROM orphan_candidates AS c
     WHERE NOT c.listed
 ),
+unlisted_names AS (
+    SELECT source_kind, source_table, domain, code, display, min(loinc_code) AS loinc_code
+    FROM unlisted_rows
+    GROUP BY source_kind, source_table, domain, code, display
+),
 by_name AS (
-    SELECT u.*, p.looks_like, 'name' AS matched_by
-    FROM unlisted_rows AS u
+    SELECT n.source_kind, n.source_table, n.domain, n.code, n.display, p.looks_like,
+           'name' AS matched_by
+    FROM unlisted_names AS n
     JOIN ref_orphan_patterns AS p
-        ON p.domain = u.domain
-        AND regexp_matches(lower(coalesce(u.display, '') || ' ' || coalesce(u.code, '')),
+        ON p.domain = n.domain
+        AND regexp_matches(lower(coalesce(n.display, '') || ' ' || coalesce(n.code, '')),
                            p.pattern)
 ),
 named_codes AS (
     SELECT DISTINCT source_kind, source_table, domain, code FROM by_name
 ),
 by_left_out AS (
-    SELECT u.*, lo.analyte AS looks_like, 'left_out_list' AS matched_by
-    FROM unlisted_rows AS u
-    JOIN ref_lab_codes_left_out AS lo ON lo.vocabulary = 'LOINC' AND lo.code = u.loinc_code
-    WHERE u.domain = 'lab'
-      AND NOT EXISTS (SELECT 1 FROM named_codes AS n
-                      WHERE n.source_kind = u.source_kind AND n.source_table = u.source_table
-                        AND n.domain = u.domain AND n.code = u.code)
+    SELECT n.source_kind, n.source_table, n.domain, n.code, n.display,
+           lo.analyte AS looks_like, 'left_out_list' AS matched_by
+    FROM unlisted_names AS n
+    JOIN ref_lab_codes_left_out AS lo ON lo.vocabulary = 'LOINC' AND lo.code = n.loinc_code
+    WHERE n.domain = 'lab'
+      AND NOT EXISTS (SELECT 1 FROM named_codes AS nc
+                      WHERE nc.source_kind = n.source_kind AND nc.source_table = n.source_table
+                        AND nc.domain = n.domain AND nc.code = n.code)
 ),
 nameless_codes AS (
     SELECT source_kind, source_table, domain, code,
@@ -58,23 +68,34 @@ nameless_codes AS (
     GROUP BY ALL
 ),
 by_value AS (
-    SELECT u.*, s.analyte AS looks_like, 'unit_value' AS matched_by
-    FROM unlisted_rows AS u
-    JOIN nameless_codes AS n
-        ON n.source_kind = u.source_kind AND n.source_table = u.source_table
-        AND n.domain = u.domain AND n.code = u.code
+    SELECT n.source_kind, n.source_table, n.domain, n.code, n.display,
+           s.analyte AS looks_like, 'unit_value' AS matched_by
+    FROM unlisted_names AS n
+    JOIN nameless_codes AS v
+        ON v.source_kind = n.source_kind AND v.source_table = n.source_table
+        AND v.domain = n.domain AND v.code = n.code
     JOIN ref_orphan_value_signatures AS s
-        ON regexp_matches(coalesce(n.unit, ''), s.unit_pattern)
-        AND n.value_p05 >= TRY_CAST(s.value_low AS DOUBLE)
-        AND n.value_p95 <= TRY_CAST(s.value_high AS DOUBLE)
+        ON regexp_matches(coalesce(v.unit, ''), s.unit_pattern)
+        AND v.value_p05 >= TRY_CAST(s.value_low AS DOUBLE)
+        AND v.value_p95 <= TRY_CAST(s.value_high AS DOUBLE)
     WHERE NOT EXISTS (SELECT 1 FROM named_codes AS nc
-                      WHERE nc.source_kind = u.source_kind AND nc.source_table = u.source_table
-                        AND nc.domain = u.domain AND nc.code = u.code)
+                      WHERE nc.source_kind = n.source_kind AND nc.source_table = n.source_table
+                        AND nc.domain = n.domain AND nc.code = n.code)
+),
+matches AS (
+    SELECT DISTINCT * FROM (
+        SELECT * FROM by_name
+        UNION ALL SELECT * FROM by_left_out
+        UNION ALL SELECT * FROM by_value
+    )
 ),
 unlisted AS (
-    SELECT * FROM by_name
-    UNION ALL SELECT * FROM by_left_out
-    UNION ALL SELECT * FROM by_value
+    SELECT u.*, m.looks_like, m.matched_by
+    FROM unlisted_rows AS u
+    JOIN matches AS m
+        ON m.source_kind = u.source_kind AND m.source_table = u.source_table
+        AND m.domain = u.domain AND m.code = u.code
+        AND m.display IS NOT DISTINCT FROM u.display
 ),
 -- the analytes or ingredients each look-alike stands for: the name rules' targets, and the
 -- analyte itself for a left-out code or a value signature

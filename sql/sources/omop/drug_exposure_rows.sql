@@ -37,7 +37,9 @@ SELECT
     di.ingredients IS NOT NULL AS listed,
     CASE WHEN cd.drug_concept_id IS NOT NULL
               AND without_carried(di.ingredients, cd.carried) IS NOT NULL
-         THEN replace(cd.carrier_reason, ' is not a supplement)', ' dropped, not a supplement)')
+         THEN replace(replace(cd.carrier_reason, ' is not a supplement)',
+                              ' dropped, not a supplement)'),
+                      ' are not supplements)', ' dropped, not supplements)')
     END AS carrier_note
 FROM src_drug_exposure AS d
 LEFT JOIN omop_drug_ingredients AS di ON di.drug_concept_id = TRY_CAST(d.drug_concept_id AS BIGINT)
