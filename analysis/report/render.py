@@ -58,7 +58,16 @@ from mgca.analysis.report.format import (
     inline_svg,
 )
 from mgca.analysis.report.missing_section import missing_outcomes_view
+from mgca.analysis.report.negative_controls_section import (
+    CALIBRATED_LABEL,
+    calibration_caveat,
+    negative_control_rows,
+)
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
+from mgca.analysis.report.per_protocol_section import (
+    per_protocol_method_paragraph,
+    per_protocol_view,
+)
 from mgca.analysis.report.quality_section import data_quality_view
 from mgca.analysis.report.stats import FOREST_LABELS, stats_sections
 from mgca.analysis.text import (
@@ -494,7 +503,9 @@ def render_report(context: ReportContext) -> str:
         correction_svg=inline_svg(context.figures.get(CORRECTION_FIGURE)),
         method_paragraphs=method_paragraphs(
             [_find(estimates, n) or {} for n in order], results.get("secondary") or []
-        ),
+        )
+        + per_protocol_method_paragraph(results.get("per_protocol")),
+        per_protocol=per_protocol_view(results.get("per_protocol"), threshold),
         primary=primary_view,
         gate=_gate_view(gate, threshold),
         estimates=[_estimate_view(_find(estimates, n) or {}, threshold, gate) for n in order],
@@ -526,9 +537,20 @@ def render_report(context: ReportContext) -> str:
         words=estimand_words(study),
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
         **stats_sections(results, context.figures, threshold),
+        negative_controls=negative_controls_view(results, threshold),
         results=results,  # for _comparison.html.j2 (comparison_with_previous)
         missing_outcomes=missing_outcomes_view(results.get("missing_outcomes"), threshold),
     )
+
+
+def negative_controls_view(results: Mapping[str, Any], threshold: int) -> dict[str, Any]:
+    """The negative-control section's rows, the calibration entry and its caveat."""
+    return {
+        "rows": _scrubbed(negative_control_rows(results, threshold)),
+        "calibration": results.get("calibration"),
+        "calibrated_label": CALIBRATED_LABEL[:1].upper() + CALIBRATED_LABEL[1:],
+        "caveat": calibration_caveat(results),
+    }
 
 
 def _scrubbed_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -356,6 +356,7 @@ def study_config_values(config: MgcaConfig) -> dict[str, float | int]:
     }
     values["small_cell_threshold"] = config.privacy.small_cell_threshold
     values.update({name: getattr(config.report, name) for name in REPORT_SQL_KEYS})
+    values["per_protocol_interval_hours"] = config.per_protocol.interval_hours
     return values
 
 
@@ -376,6 +377,7 @@ def _study_config_types() -> dict[str, str]:
     }
     types["small_cell_threshold"] = "INTEGER"
     types.update({name: "INTEGER" for name in REPORT_SQL_KEYS})
+    types["per_protocol_interval_hours"] = "INTEGER"
     return types
 
 
@@ -430,6 +432,8 @@ REFERENCE_SCHEMAS: dict[str, dict[str, str]] = {
         "atc": "VARCHAR",
         "atc_status": "VARCHAR",
         "source": "VARCHAR",
+        "omop_concept_id": "BIGINT",
+        "code_verification": "VARCHAR",
     },
     "ctcae_grades": {
         "measure": "VARCHAR",

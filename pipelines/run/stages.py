@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from mgca.analysis.estimation.analyses import sensitivity_block
 from mgca.analysis.estimation.cohort_schema import validate_cohort
+from mgca.analysis.privacy import count_rule, display_count
 from mgca.analysis.report.figures import (
     analyte_trajectory_figure,
     calcium_trajectory_figure,
@@ -132,7 +133,8 @@ def derive_stage(
     )
     shutil.copy2(db, work / "mgca.duckdb")
     cache.commit_stage(work, entry_dir, "derive")
-    log(f"derived {n_analysed:,} analysed episodes in {time.perf_counter() - started:.1f} s")
+    shown = display_count(n_analysed, count_rule(config))  # the console follows the count rule
+    log(f"derived {shown} analysed episodes in {time.perf_counter() - started:.1f} s")
     return entry
 
 
@@ -273,7 +275,7 @@ def render_stage(
     ``trajectory_sample`` is the de-identified ``trajectory_sample`` table (hours from index,
     pseudonymous sample numbers); no id or date reaches the report.
     """
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     cohort = pd.read_parquet(cohort_path)
     table = table_one(cohort, threshold)
     study_cfg = config.study
