@@ -33,6 +33,7 @@ import duckdb
 import pandas as pd
 
 from mgca.analysis.estimation.models import ADJUSTMENT_SET, fit_primary
+from mgca.analysis.privacy import count_rule
 from mgca.analysis.report.figures import calcium_trajectory_plot
 from mgca.config import MgcaConfig, load_config
 from mgca.engine import registry
@@ -133,7 +134,7 @@ class Run:
         ``calcium_trajectory_summary``; bins below the small-cell threshold not drawn)."""
         summary = self.sql(registry.table("calcium_trajectory_summary").select())
         return calcium_trajectory_plot(
-            summary, self.config.privacy.small_cell_threshold, self.config.study
+            summary, count_rule(self.config), self.config.study
         )
 
     def __repr__(self) -> str:

@@ -54,6 +54,47 @@ def scrub_dates(text: Any) -> str:
     return DATE_PATTERN.sub(DATE_PLACEHOLDER, "" if text is None else str(text))
 
 
+class CountRule(int):
+    """The run's whole count rule: the small-cell threshold (its ``int`` value) and the
+    ``privacy.rounding`` rule it carries.
+
+    It is an ``int`` so that it can be passed wherever a bare threshold was (comparisons such
+    as ``n < threshold`` and texts such as ``f"<{threshold}"`` keep working), while every
+    function of this module that formats or suppresses a count reads its rounding: a caller
+    that passes the rule cannot forget to round. Build it with :func:`count_rule`.
+
+    >>> rule = CountRule(11, "nearest_5")
+    >>> rule + 0, rule.rounding, display_count(573, rule), display_count(12, rule)
+    (11, 'nearest_5', '575', '15')
+    """
+
+    rounding: str
+
+    def __new__(cls, threshold: int, rounding: str = "none") -> CountRule:
+        check_rounding(rounding)
+        rule = super().__new__(cls, int(threshold))
+        rule.rounding = rounding
+        return rule
+
+    def __getnewargs__(self) -> tuple[int, str]:  # pickling (Prefect task results, processes)
+        return int(self), self.rounding
+
+    # str/repr stay int's: the rule prints as its threshold (f"<{rule}" reads "<11")
+
+
+def count_rule(config: Any) -> CountRule:
+    """The :class:`CountRule` of a study config (anything with ``.privacy``) or of its
+    ``privacy`` section (``small_cell_threshold``, ``rounding``)."""
+    privacy = getattr(config, "privacy", config)
+    return CountRule(privacy.small_cell_threshold, privacy.rounding)
+
+
+def rounding_of(threshold: int, rounding: str = "none") -> str:
+    """The rounding in force: ``rounding`` when given, else the one a :class:`CountRule`
+    threshold carries, else ``"none"``."""
+    return rounding if rounding != "none" else getattr(threshold, "rounding", "none")
+
+
 def is_small(n: int | None, threshold: int) -> bool:
     """True when ``n`` must be hidden: 1 <= n < threshold (``None`` is already hidden)."""
     return n is not None and 1 <= int(n) < threshold
@@ -74,14 +115,25 @@ def check_rounding(rounding: str) -> int:
         ) from None
 
 
-def round_count(n: int, rounding: str = "none") -> int:
+def round_count(n: int, rounding: str = "none", threshold: int = 0) -> int:
     """``n`` rounded to the rule's base, halves up (``nearest_5``: 572 → 570, 573 → 575).
+
+    A shown count is never rounded below ``threshold``: ``"<11"`` tells the reader that a
+    hidden count is 1 to 10, so a shown 11 or 12 printed as 10 would contradict it. Such a
+    count is rounded up instead, to the smallest multiple of the base at or above the
+    threshold (threshold 11: 11 to 14 → 15). 0 stays 0. Rounding is idempotent, so an already
+    rounded count (e.g. read back from results.json) is shown unchanged.
 
     >>> round_count(572, "nearest_5"), round_count(573, "nearest_5"), round_count(7, "none")
     (570, 575, 7)
+    >>> [round_count(n, "nearest_5", 11) for n in (11, 12, 13, 15, 17, 18)]
+    [15, 15, 15, 15, 15, 20]
     """
     base = check_rounding(rounding)
-    return int(n) if base == 1 else base * ((2 * int(n) + base) // (2 * base))
+    if base == 1 or int(n) == 0:
+        return int(n)
+    nearest = base * ((2 * int(n) + base) // (2 * base))
+    return max(nearest, -(-int(threshold) // base) * base)
 
 
 def rule_words(threshold: int, rounding: str = "none") -> str:
@@ -91,8 +143,14 @@ def rule_words(threshold: int, rounding: str = "none") -> str:
         f"hidden only so that a small one cannot be worked out by subtraction reads "
         f"\u201c{HIDDEN_TEXT}\u201d (it may be of any size)"
     )
+    rounding = rounding_of(threshold, rounding)
     if check_rounding(rounding) > 1:
-        words += f"; every other count is rounded to the nearest {ROUNDING_BASES[rounding]}"
+        base = ROUNDING_BASES[rounding]
+        words += (
+            f"; every other count is rounded to the nearest {base}, and never below "
+            f"{threshold} ({threshold} to {-(-threshold // base) * base - 1} read "
+            f"{-(-threshold // base) * base}); percentages are computed from the rounded counts"
+        )
     return words + "."
 
 
@@ -107,7 +165,8 @@ def suppress_count(n: int | None, threshold: int, rounding: str = "none") -> int
     n = int(n)
     if n < 0:
         raise ValueError(f"a count cannot be negative, got {n}")
-    return None if is_small(n, threshold) else round_count(n, rounding)
+    rounding = rounding_of(threshold, rounding)
+    return None if is_small(n, threshold) else round_count(n, rounding, threshold)
 
 
 def display_count(n: float | None, threshold: int, rounding: str = "none") -> str:
@@ -127,6 +186,22 @@ def display_count(n: float | None, threshold: int, rounding: str = "none") -> st
         return HIDDEN_TEXT
     shown = suppress_count(n, threshold, rounding)
     return suppressed_text(threshold) if shown is None else f"{shown:,}"
+
+
+def display_effective_size(ess: float | None, threshold: int, rounding: str = "none") -> str:
+    """A Kish effective sample size (episodes) as table text, under the count rule like the
+    counts it is computed from: ``"<11"`` below the threshold (a weighted arm worth a handful
+    of episodes is as disclosive as a small count), else rounded to whole episodes and by the
+    rule's rounding; ``"—"`` when there is none.
+
+    >>> display_effective_size(8.6, 11), display_effective_size(142.4, 11)
+    ('<11', '142')
+    >>> display_effective_size(None, 11), display_effective_size(0.4, 11)
+    ('—', '0')
+    """
+    if ess is None or pd.isna(ess):
+        return NOT_APPLICABLE
+    return display_count(round(float(ess)), threshold, rounding)
 
 
 def hidden_reason(record: Mapping[str, Any], key: str) -> str | None:
@@ -237,7 +312,8 @@ def suppress_estimate(
 
 
 def suppress_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: int) -> pd.DataFrame:
-    """Copy of ``df`` with small counts in ``count_columns`` set to missing (nullable Int64).
+    """Copy of ``df`` with small counts in ``count_columns`` set to missing (nullable Int64),
+    the others rounded when ``threshold`` is a :class:`CountRule` that rounds.
 
     A ``suppressed`` column holds ``"<threshold>"`` on rows where anything was hidden and is
     missing elsewhere, so ``df.to_dict("records")`` gives the JSON shape of ARCHITECTURE.md.
@@ -249,7 +325,10 @@ def suppress_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: in
         small = (values >= 1) & (values < threshold)
         small = small.fillna(False).astype(bool)
         any_hidden |= small
-        out[col] = values.mask(small)
+        out[col] = pd.array(
+            [None if pd.isna(v) else suppress_count(v, threshold) for v in values.mask(small)],
+            dtype="Int64",
+        )
     out[SUPPRESSED_KEY] = pd.Series(
         [suppressed_text(threshold) if h else None for h in any_hidden],
         index=out.index,
@@ -259,7 +338,8 @@ def suppress_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: in
 
 
 def display_frame(df: pd.DataFrame, count_columns: Sequence[str], threshold: int) -> pd.DataFrame:
-    """Copy of ``df`` with ``count_columns`` turned into display text (``"<11"``, ``"1,234"``)."""
+    """Copy of ``df`` with ``count_columns`` turned into display text (``"<11"``, ``"1,234"``),
+    rounded when ``threshold`` is a :class:`CountRule` that rounds."""
     out = df.copy()
     for col in count_columns:
         out[col] = [display_count(v, threshold) for v in out[col]]
@@ -325,8 +405,10 @@ def suppress_attrition(
     chain (raw ``n_excluded`` null, e.g. exposed / unexposed) add up to the last chain ``n``.
     Primary suppression hides 1 <= count < threshold; then, while any identity has exactly one
     hidden cell, a second cell of it is hidden too (secondary suppression): an exclusion count
-    before a remaining count, never the final analysed ``n`` (it is published with the
-    estimates), and the smallest breakdown part. Last, while any hidden cell can still be
+    before a remaining count, a headline step's ``n`` (the source, the eligible episodes
+    before the last step, the analysed episodes) only when the identity has no other cell, and
+    never the final analysed ``n`` (it is published with the estimates) unless it is the
+    last cell left; in the breakdown, the smallest part. Last, while any hidden cell can still be
     worked out from a combination of identities (:func:`recoverable_cells`), another cell of
     an identity holding it is hidden. A reader then learns only sums of hidden cells, never
     one of them. Hidden cells are ``None``; ``"suppressed_why"`` says ``"small"`` (shown as
@@ -353,10 +435,17 @@ def suppress_attrition(
         by_size = sorted(parts, key=lambda i: (rows[i]["n"], i))
         identities.append([(i, "n") for i in by_size] + [last_n])
 
+    # The headline steps a reader looks for first (source → eligible → analysed): a cell of
+    # them is hidden only when an identity offers no other (an exclusion count, or a
+    # remaining count between them, is hidden instead).
+    headline = {(chain[0], "n"), last_n} | ({(chain[-2], "n")} if len(chain) > 2 else set())
+
     def hide_another(cells: Sequence[tuple[int, str]]) -> bool:
-        candidates = [c for c in cells if c not in hidden and c != last_n] or [
-            c for c in cells if c not in hidden
-        ]
+        candidates = (
+            [c for c in cells if c not in hidden and c not in headline]
+            or [c for c in cells if c not in hidden and c != last_n]
+            or [c for c in cells if c not in hidden]
+        )
         if candidates:
             hidden.add(candidates[0])
         return bool(candidates)
@@ -382,6 +471,6 @@ def suppress_attrition(
         }
         for key in ("n", "n_excluded"):
             if key not in why and row.get(key) is not None:
-                row[key] = round_count(int(row[key]), rounding)
+                row[key] = round_count(int(row[key]), rounding_of(threshold, rounding), threshold)
         out.append(mark_hidden(row, why, threshold))
     return out

@@ -102,8 +102,114 @@ def deviation_words(study: StudyConfig | None) -> str:
         "within it), so later Mg in the unexposed arm is usual care, not a deviation that is "
         "censored: the more of it, the more the estimate compares Mg now with Mg later "
         "rather than Mg with no Mg. In the exposed arm the count is Mg continued or repeated; "
-        "stopping after the first dose is within that strategy. A per-protocol contrast "
-        "(clone, censor at deviation, weight) is not estimated."
+        "stopping after the first dose is within that strategy. The per-protocol contrast "
+        "(clone, censor at deviation, weight) is estimated separately: results.json "
+        "per_protocol."
+    )
+
+
+def per_protocol_words(config: MgcaConfig) -> dict[str, str]:
+    """The per-protocol (clone-censor-weight) estimate's estimand in words: ``estimand``,
+    ``cohort``, ``exposure_strategies``, ``outcome``, ``outcome_window``, ``method``
+    (results.json ``per_protocol``, the report section and Methods read these)."""
+    s, pp = config.study, config.per_protocol
+    grace = grace_words(s)
+    cut = (
+        "none"
+        if pp.weight_truncation_percentile >= 100
+        else f"at the {pp.weight_truncation_percentile:g}th percentile of each clone arm"
+    )
+    return {
+        "estimand": (
+            "per-protocol average effect, in the analysed cohort, of starting Mg within "
+            f"{grace} after index vs giving no Mg until the outcome draw (difference in mean "
+            "outcome, first strategy − second, mmol/L), had every episode followed each "
+            "strategy; a sustained-strategy contrast, unlike the primary initiation contrast"
+        ),
+        "cohort": cohort_words(s) + "; the episodes of the primary adjusted estimate",
+        "exposure_strategies": (
+            f"(1) Mg started within {grace} after index, usual care afterwards; (2) no Mg "
+            "from index until the outcome draw. Each episode is cloned into both at time zero; "
+            f"a clone of (1) is censored at {grace} without Mg, a clone of (2) at its first Mg"
+        ),
+        "outcome": outcome_words(s),
+        "outcome_window": horizon_words(s),
+        "method": (
+            "clone-censor-weighting: inverse probability of remaining uncensored from a "
+            f"pooled logistic model of starting Mg in {pp.interval_hours}-h intervals up to "
+            "the outcome draw, on the pre-index adjustment set and the latest Mg and "
+            "corrected Ca re-check; weighted (Hájek) means per clone arm; weights truncated "
+            f"{cut}; 95 % percentile interval of {pp.bootstrap_replicates} patient-cluster "
+            f"bootstrap resamples (seed {pp.bootstrap_seed}), the model refitted in each"
+        ),
+    }
+
+
+def negative_control_words(study: StudyConfig) -> dict[str, dict[str, str]]:
+    """Every negative control of the design (``mgca.analysis.estimation.negative_controls``):
+    per control, ``label`` (the report's row), ``estimand``, ``cohort``, ``exposure`` and
+    ``outcome`` in words, and ``why_null`` (why its true effect is zero)."""
+    grace = grace_words(study)
+    tol = study.outcome_tolerance_hours
+    at_horizon = f"nearest to {study.horizon_hours} h after index, within ± {tol} h"
+    primary_contrast = (
+        f"average treatment effect, in the analytic cohort, of starting IV/oral Mg within "
+        f"{grace} after index vs not starting it within {grace}"
+    )
+    return {
+        "sodium_outcome": {
+            "label": "Negative-control outcome: sodium",
+            "estimand": f"{primary_contrast}, on serum sodium (should be 0)",
+            "cohort": cohort_words(study),
+            "exposure": exposure_words(study),
+            "outcome": f"serum sodium (mmol/L) {at_horizon}",
+            "why_null": "Mg repletion does not move serum sodium within 48 h; illness and its "
+            "recovery move both",
+        },
+        "albumin_outcome": {
+            "label": "Negative-control outcome: albumin",
+            "estimand": f"{primary_contrast}, on serum albumin (should be 0)",
+            "cohort": cohort_words(study),
+            "exposure": exposure_words(study),
+            "outcome": f"serum albumin (g/L) {at_horizon}",
+            "why_null": "albumin (half-life about 3 weeks) is not moved by Mg; it tracks "
+            "illness, inflammation and fluids",
+        },
+        "placebo_window": {
+            "label": f"Placebo window: corrected Ca {study.placebo_hours_before_index} h "
+            "before index",
+            "estimand": f"{primary_contrast}, on corrected Ca drawn before index (should be 0)",
+            "cohort": cohort_words(study),
+            "exposure": exposure_words(study),
+            "outcome": f"albumin-corrected serum Ca (mmol/L) nearest to "
+            f"{study.placebo_hours_before_index} h before index, within ± {tol} h, drawn "
+            "before index",
+            "why_null": "Mg given after index cannot act on a calcium drawn before it",
+        },
+        "potassium_exposure": {
+            "label": "Negative-control exposure: KCl without Mg",
+            "estimand": f"average treatment effect of potassium chloride within {grace} "
+            f"after index vs none, among episodes given no Mg within {grace}, on corrected "
+            "Ca (should be 0)",
+            "cohort": f"{cohort_words(study)}; only episodes given no Mg within {grace}",
+            "exposure": f"a given potassium chloride dose within {grace} after index vs none",
+            "outcome": outcome_words(study),
+            "why_null": "potassium does not move serum calcium within 48 h; KCl is given to "
+            "the same ill, diuresed patients as Mg",
+        },
+    }
+
+
+def calibration_words() -> str:
+    """What the calibrated interval (results.json ``calibration``) is."""
+    return (
+        "The primary estimate and 95 % CI after empirical calibration: the negative "
+        "controls' estimates, each divided by its outcome's pooled within-arm SD, fit a "
+        "systematic-error distribution N(mu, sigma²) by maximum likelihood (each control's "
+        "own SE counted, as OHDSI EmpiricalCalibration does for log rate ratios); the "
+        "primary, divided by the SD of corrected Ca, is shifted by mu and widened by sigma "
+        "and by the standard error of mu, then multiplied back to mmol/L. Same estimand, "
+        "cohort, exposure, outcome window and adjustment set as the primary."
     )
 
 
@@ -160,6 +266,7 @@ ESTIMAND_WORDS: dict[str, str] = {
     "naive_before_after": "mean change from baseline among exposed episodes (not causal)",
     "ipw": "average treatment effect by inverse-probability weighting",
     "doubly_robust": "average treatment effect by augmented IPW (doubly robust)",
+    "primary_complete_case": "average treatment effect in the episodes with a measured outcome",
 }
 """Short estimand words for an entry whose estimate could not be made."""
 
@@ -432,3 +539,92 @@ def methods_items(
             "<data>; the input fingerprint checks the data are the same",
         ),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# missing outcomes: the IPCW primary, its complete-case twin and the composite sensitivity
+
+
+def eligible_cohort_words(study: StudyConfig | None) -> str:
+    """Who the IPCW primary describes: every eligible episode, outcome measured or not."""
+    return (
+        cohort_words(study).replace(
+            "with a corrected Ca measured", "whether or not a corrected Ca was measured"
+        )
+        if study is not None
+        else "eligible episodes of the analytic cohort, whether or not the outcome was measured"
+    )
+
+
+def ipcw_estimand(study: StudyConfig | None) -> str:
+    """The primary estimand under inverse probability of censoring weighting."""
+    return (
+        "average treatment effect, in the population of all eligible episodes (outcome "
+        "measured or not: those who died, went home or were not re-tested before the outcome "
+        "window included, as if their calcium had been measured), of "
+        f"{_contrast_words(study)}"
+    )
+
+
+def complete_case_estimand(study: StudyConfig | None) -> str:
+    """The complete-case primary: the same contrast in the episodes with a measured outcome."""
+    return (
+        "average treatment effect in the episodes whose outcome was measured (complete "
+        f"cases; no correction for who died, went home or was not re-tested), of "
+        f"{_contrast_words(study)}"
+    )
+
+
+def ipcw_method(model_words: str, n_replicates: int, seed: int, truncation: float) -> str:
+    """results.json ``method`` of the IPCW primary."""
+    return (
+        f"Outcome regression (g-computation) fitted by weighted least squares on the episodes "
+        f"with a measured outcome: {model_words}; log baseline creatinine. Weights: stabilised "
+        "inverse probability of the outcome being measured (logistic model of the arm and "
+        "the pre-index adjustment set, linear terms; the arm alone under the small-sample "
+        f"rule), truncated at the {truncation:g} and {1 - truncation:g} quantiles. ATE = mean "
+        "over all eligible episodes of the predicted outcome with everyone exposed minus "
+        f"everyone unexposed. SE from a patient-cluster bootstrap ({n_replicates} resamples, "
+        f"seed {seed}; the outcome model refitted in each, the censoring weights held at "
+        "their full-sample values); 95 % CI from t with (patients − 1) df."
+    )
+
+
+def composite_outcome_words(study: StudyConfig | None) -> str:
+    """The composite outcome of the missing-outcome sensitivity analysis."""
+    low = "the low threshold" if study is None else f"{study.ca_corrected_low_mmol_l:.2f} mmol/L"
+    horizon = "the horizon" if study is None else f"{study.horizon_hours} h"
+    return (
+        f"corrected (albumin-corrected Ca ≥ {low} at the outcome, {horizon_words(study)}), or "
+        f"discharged alive before {horizon} after index (death, no re-test and a measured Ca "
+        "below the threshold count as not corrected)"
+    )
+
+
+def composite_estimand(study: StudyConfig | None) -> str:
+    """The composite sensitivity analysis' estimand (a risk difference)."""
+    return (
+        "adjusted risk difference, over all eligible episodes, in the probability of being "
+        f"{composite_outcome_words(study)}, for {_contrast_words(study).split(', on ')[0]}"
+    )
+
+
+def missing_outcome_methods(study: StudyConfig, estimation: EstimationConfig) -> str:
+    """The Methods paragraph on missing outcomes."""
+    q = estimation.ipcw_truncation_quantile
+    return (
+        "Missing outcomes. An eligible episode has no outcome when the patient died, was "
+        f"discharged or was not re-tested within {horizon_words(study)}; which of these "
+        "happens depends on calcium, illness and the arm, so the measured episodes are not a "
+        "random part of the eligible ones. The primary estimate therefore weights each "
+        "measured episode by the stabilised inverse of its probability of being measured, "
+        "from a logistic model of the arm and the pre-index adjustment set (the arm alone "
+        "when the rarer of measured and missing has fewer than "
+        f"{estimation.min_episodes_per_parameter} episodes per parameter), truncated at the "
+        f"{q:g} and {1 - q:g} quantiles, and averages the predicted contrast over all eligible "
+        "episodes. This assumes the outcome is missing at random given the arm and the "
+        "pre-index covariates; illness after index that drives discharge or death is not in "
+        "the model. The complete-case estimate is reported beside it, and a composite "
+        f"outcome ({composite_outcome_words(study)}) as a sensitivity analysis that needs no "
+        "weights."
+    )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mgca import __version__
+from mgca.analysis.privacy import count_rule
 from mgca.sources.resolve import SOURCE_KINDS
 
 if TYPE_CHECKING:
@@ -478,7 +479,7 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
     """
     try:
         from mgca.analysis.privacy import display_record_count, suppress_record
-        from mgca.analysis.report.quality_section import orphan_code_records
+        from mgca.analysis.report.quality_section import orphan_code_records, orphan_status
         from mgca.config import load_config
         from mgca.sources.codes import code_report
 
@@ -487,7 +488,7 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
     except USER_ERRORS as exc:
         _fail(exc, debug)
         return
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"Mapped codes (counts below {threshold} shown as <{threshold})")
@@ -518,11 +519,12 @@ def codes_command(source: str, path: str, config_path: Path | None, debug: bool)
          display_record_count(r, "n_rows", threshold),
          display_record_count(r, "n_stays", threshold),
          display_record_count(r, "n_stays_added", threshold),
-         " / ".join(value(r, k) for k in ("value_p05", "value_p50", "value_p95"))]
+         " / ".join(value(r, k) for k in ("value_p05", "value_p50", "value_p95")),
+         orphan_status(r)]
         for r in orphans
     ]
     header = ["domain", "looks like", "code", "name", "unit", "rows", "stays",
-              "stays added", "value p5 / p50 / p95"]
+              "stays added", "value p5 / p50 / p95", "status"]
     for line in _table(rows, header):
         click.echo("  " + line)
     if not rows:

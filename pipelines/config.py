@@ -76,6 +76,11 @@ class StudyConfig(_Strict):
     # An ionized Ca drawn within this many hours of a calcium draw replaces the corrected
     # total (the same blood-gas and chemistry round: prefer the measure albumin cannot bias).
     ionized_window_hours: int = Field(1, ge=0, le=24)
+    # Ionized-only cohort (the sensitivity analysis ionized_only_cohort sets it): true
+    # makes only ionized Ca define hypocalcaemia at index and requires an ionized Ca at the
+    # primary horizon for an episode to be analysed (the reference measure at both ends, no
+    # albumin correction). The primary analysis keeps it false.
+    index_on_ionized_calcium_only: bool = False
 
     # Low-value episodes (runs of low results within a stay).
     # A gap (hours) between results after which nothing is known about the time between, so
@@ -127,6 +132,15 @@ class StudyConfig(_Strict):
     # Calcium "corrected": a corrected Ca at or above the low threshold within this many
     # hours after time zero (hours).
     correction_window_hours: int = Field(72, ge=1, le=720)
+    # Fixed looks (hours): "corrected at the scheduled looks" reads one calcium per look,
+    # every this many hours after time zero up to correction_window_hours, so more draws
+    # give no more chances (detection bias).
+    fixed_look_interval_hours: int = Field(24, ge=1, le=720)
+    # The calcium nearest a look counts when drawn at most this many hours from it.
+    fixed_look_tolerance_hours: int = Field(12, ge=0, le=360)
+    # Effect modification by kidney function: eGFR (CKD-EPI 2021, mL/min/1.73 m2) below this
+    # is chronic kidney disease (KDIGO G3a-G5), where Mg and Ca handling change.
+    egfr_modifier_ml_min_1_73m2: float = Field(60.0, gt=0, le=200)
     # Intact PTH upper reference limit (ng/L = pg/mL): a PTH at or below it while calcium is
     # low is inappropriately normal (functional hypoparathyroidism, which Mg deficiency causes).
     pth_upper_ng_l: float = Field(65.0, gt=0, le=1000)
@@ -151,6 +165,10 @@ class StudyConfig(_Strict):
     # Seed of that patient sample (numpy Generator over the sorted patient ids), so reruns
     # fit the same patients.
     trajectory_model_seed: int = Field(20261124, ge=0, le=2**31 - 1)
+    # Pre-index placebo window (negative control): corrected Ca nearest to this many hours
+    # BEFORE time zero (within +/- outcome_tolerance_hours, before time zero) is refitted as
+    # if it were the outcome; Mg given after time zero cannot move it.
+    placebo_hours_before_index: int = Field(24, ge=1, le=720)
 
     @field_validator("trajectory_model_max_patients")
     @classmethod
@@ -162,6 +180,17 @@ class StudyConfig(_Strict):
                 "fit every patient"
             )
         return value
+
+    @model_validator(mode="after")
+    def _fixed_looks_countable(self) -> StudyConfig:
+        # sql/calcium_correction_fixed_looks.sql numbers the looks with a 1..10 counter
+        if self.correction_window_hours > 10 * self.fixed_look_interval_hours:
+            raise ValueError(
+                f"correction_window_hours {self.correction_window_hours} holds more than 10 "
+                f"looks every fixed_look_interval_hours {self.fixed_look_interval_hours}; "
+                "raise the interval or shorten the window."
+            )
+        return self
 
     @model_validator(mode="after")
     def _windows_consistent(self) -> StudyConfig:
@@ -236,6 +265,44 @@ class EstimationConfig(_Strict):
     bootstrap_replicates: int = Field(500, ge=50, le=10_000)
     # Bootstrap seed, so a rerun gives the same interval.
     bootstrap_seed: int = Field(20261124, ge=0)
+    # Missing outcomes (inverse probability of censoring weights): the stabilised weights are
+    # truncated at this quantile and 1 minus it of the measured episodes' weights (share 0-1;
+    # 0.01 = the 1st and 99th percentiles), so a few episodes unlikely to be measured cannot
+    # carry the estimate.
+    ipcw_truncation_quantile: float = Field(0.01, ge=0, lt=0.5)
+
+
+class PerProtocolConfig(_Strict):
+    """The per-protocol secondary analysis by clone-censor-weighting (sql/per_protocol_followup.sql,
+    :mod:`mgca.analysis.estimation.per_protocol`). Pre-specified like the primary.
+
+    ``interval_hours``: width of the follow-up intervals from time zero to the outcome draw in
+    which the probability of starting Mg is modelled (the grace period must be a whole number
+    of them); ``weight_truncation_percentile``: the inverse-probability weights of each clone
+    arm are truncated at this percentile (100 = none); ``bootstrap_replicates`` /
+    ``bootstrap_seed``: the patient-cluster bootstrap of the 95 % interval (the initiation
+    model is refitted in every resample).
+    """
+
+    # On/off (no block in results.json when off).
+    enabled: bool = True
+    # Interval width (hours). 2 h: an ICU re-check 4-6 h after index is seen by the decision
+    # it can stop within the 6-h grace period; the risk set stays small enough to refit fast.
+    interval_hours: int = Field(2, ge=1, le=24)
+    # Percentile (50-100) at which each clone arm's weights are truncated; 100 = none.
+    weight_truncation_percentile: float = Field(99.0, ge=50, le=100)
+    # Bootstrap resamples (count) of whole patients for the 95 % percentile interval.
+    bootstrap_replicates: int = Field(200, ge=20, le=10_000)
+    # Bootstrap seed, so a rerun gives the same interval.
+    bootstrap_seed: int = Field(20261205, ge=0)
+class CalibrationConfig(_Strict):
+    """Empirical calibration of the primary interval by the negative controls
+    (``mgca.analysis.estimation.calibration``)."""
+
+    # Fewest negative-control estimates (count) from which the systematic-error distribution
+    # N(mu, sigma^2) is fitted; with fewer the calibration says "too few controls". Two
+    # parameters need at least three points to leave any information on their spread.
+    min_controls: int = Field(3, ge=2, le=100)
 
 
 class GateConfig(_Strict):
@@ -457,12 +524,14 @@ class MgcaConfig(_Strict):
     sensitivity: SensitivityConfig = SensitivityConfig()
     estimation: EstimationConfig = EstimationConfig()
     gate: GateConfig = GateConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     engine: EngineConfig = EngineConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     report: ReportConfig = ReportConfig()
     long_format: LongFormatConfig = LongFormatConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    per_protocol: PerProtocolConfig = PerProtocolConfig()
 
     @model_validator(mode="after")
     def _sensitivity_windows_consistent(self) -> MgcaConfig:
@@ -481,6 +550,22 @@ class MgcaConfig(_Strict):
                     f"window (± {tol} h) must open after the grace period ({study.grace_hours}"
                     " h); drop or raise it"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _per_protocol_intervals_fit(self) -> MgcaConfig:
+        width, study = self.per_protocol.interval_hours, self.study
+        if study.grace_hours % width:
+            raise ValueError(
+                f"per_protocol.interval_hours {width} must divide study.grace_hours "
+                f"{study.grace_hours}: the grace period must end on an interval boundary"
+            )
+        longest = max((*study.outcome_horizons_hours, study.horizon_hours))
+        if (longest + study.outcome_tolerance_hours) / width > 1000:
+            raise ValueError(
+                f"per_protocol.interval_hours {width} makes more than 1000 intervals up to the "
+                "latest outcome draw; raise it"
+            )
         return self
 
     def sensitivity_configs(self) -> list[tuple[str, str, MgcaConfig]]:

@@ -23,7 +23,8 @@
 --   8 no Mg repletion at or before index in the stay (index_exposure.prior_mg_repletion)
 --   9 baseline creatinine in [index - cfg.baseline_lookback_hours, index]
 --  10 outcome corrected Ca within cfg.horizon_hours +/- cfg.outcome_tolerance_hours
---     = analysed episodes
+--     = analysed episodes (with cfg.index_on_ionized_calcium_only, the ionized-only
+--     sensitivity cohort: an ionized Ca in that window instead)
 
 CREATE OR REPLACE TABLE eligibility_steps AS
 SELECT
@@ -90,7 +91,11 @@ first_failure AS (
             WHEN sev.dialysis_by_grace THEN 7
             WHEN x.prior_mg_repletion THEN 8
             WHEN cov.baseline_creatinine_umol_l IS NULL THEN 9
-            WHEN o.outcome_ca_corrected_mmol_l IS NULL THEN 10
+            -- the ionized-only cohort needs the ionized outcome instead
+            WHEN cfg.index_on_ionized_calcium_only AND o.outcome_ca_ionized_mmol_l IS NULL
+                THEN 10
+            WHEN NOT cfg.index_on_ionized_calcium_only
+                AND o.outcome_ca_corrected_mmol_l IS NULL THEN 10
         END AS first_failed_step
     FROM encounters AS e
     CROSS JOIN study_config AS cfg

@@ -2,7 +2,8 @@
 -- hypomagnesaemic and hypocalcaemic, judged only on tests drawn by then.
 --
 -- Reads:  lab_harmonised (magnesium, calcium_ionized; status = 'used'), calcium_corrected
---         (non-null ca_corrected_mmol_l), study_config.
+--         (non-null ca_corrected_mmol_l), study_config (thresholds, windows,
+--         index_on_ionized_calcium_only).
 -- Writes: index_events (at most one row per encounter).
 --
 -- Calcium hierarchy. A calcium reading exists at every draw time t of a used ionized Ca or of
@@ -22,6 +23,8 @@
 --                  under-estimates calcium in hypoalbuminaemia, the common inpatient state,
 --                  so reading it as low would select patients whose calcium is normal; the
 --                  hierarchy stops at the two measures that are valid at any albumin.
+-- With cfg.index_on_ionized_calcium_only (the ionized-only sensitivity cohort) only tier
+-- (a) exists: reading times are ionized draws alone, so every index is an ionized one.
 -- Unlike calcium_status (which lets an ionized value drawn up to an hour *after* a total
 -- stand for it), a reading here never uses a test drawn after t.
 --
@@ -81,7 +84,10 @@ corrected AS (
 reading_times AS (
     SELECT subject_id, encounter_id, time FROM ionized
     UNION
-    SELECT subject_id, encounter_id, time FROM corrected
+    SELECT c.subject_id, c.encounter_id, c.time
+    FROM corrected AS c
+    CROSS JOIN study_config AS cfg
+    WHERE NOT cfg.index_on_ionized_calcium_only
 ),
 
 recent_ionized AS (

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mgca.analysis.estimation import mechanism
 from mgca.analysis.estimation.diagnostics import (
     ESS_SHARE_LIMIT,
     OVERLAP_SHARE_LIMIT,
@@ -28,11 +29,12 @@ from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.secondary import (
     SECONDARY_COUNT_KEYS,
     SECONDARY_GROUP_KEYS,
+    _failed,
     run_secondary,
 )
 from mgca.analysis.estimation.sensitivity import CohortFor, run_sensitivity
 from mgca.analysis.finite import finite_or_none
-from mgca.analysis.privacy import suppress_estimate, suppress_record
+from mgca.analysis.privacy import count_rule, suppress_estimate, suppress_record
 from mgca.analysis.report.diagnostic_figures import love_plot, overlap_histogram
 from mgca.config import MgcaConfig
 
@@ -98,7 +100,7 @@ def secondary_block(
 ) -> list[dict[str, Any]]:
     """results.json ``secondary``: every secondary entry, small counts suppressed (and the
     statistics withheld when an exposure group is hidden)."""
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     entries = run_secondary(
         cohort,
         correction=tables["index_calcium_correction"],
@@ -106,6 +108,41 @@ def secondary_block(
         points=tables["calcium_trajectory_points"],
         study=config.study,
         threshold=threshold,
+    )
+    for name, fit in (
+        (
+            mechanism.FIXED_LOOKS_NAME,
+            lambda: mechanism.fixed_looks_risk_difference(
+                cohort, tables["index_calcium_fixed_looks"], config.study
+            ),
+        ),
+        ("calcium_alone_effect", lambda: mechanism.calcium_alone_effect(cohort, config.study)),
+    ):
+        try:
+            entries.append(fit())
+        except InsufficientDataError as exc:
+            entries.append(_failed(name, str(exc)))
+        except Exception as exc:  # a numerical failure of one model must not stop the run
+            entries.append(_failed(name, f"model could not be fitted: {type(exc).__name__}: {exc}"))
+    return [
+        suppress_estimate(finite_or_none(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
+        for e in mechanism.flag_detection_bias(entries)
+    ]
+
+
+def effect_modification_block(
+    cohort: pd.DataFrame, tables: dict[str, pd.DataFrame], config: MgcaConfig
+) -> list[dict[str, Any]]:
+    """results.json ``effect_modification``: the primary contrast within the strata of each
+    pre-specified modifier and the difference between strata
+    (:func:`mgca.analysis.estimation.mechanism.effect_modification`), small counts
+    suppressed as for ``secondary``."""
+    threshold = config.privacy.small_cell_threshold
+    entries = mechanism.effect_modification(
+        cohort,
+        tables["index_effect_modifiers"],
+        config.study,
+        config.gate.min_episodes_per_arm,
     )
     return [
         suppress_estimate(finite_or_none(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
@@ -123,7 +160,7 @@ def sensitivity_block(
 ) -> dict[str, Any]:
     """results.json ``sensitivity``: ``{"analyses": [...], "evalue": {...}}``, counts
     suppressed as for ``estimates``."""
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     result = run_sensitivity(
         cohort,
         kidney=kidney,

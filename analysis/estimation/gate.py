@@ -48,7 +48,7 @@ from mgca.analysis.estimation.diagnostics import (
 from mgca.analysis.estimation.estimators import overlap_weights
 from mgca.analysis.estimation.models import EXPOSURE, OUTCOME, REPORT_SAYS, InsufficientDataError
 from mgca.analysis.estimation.propensity import PropensityFit, ate_weights, fit_propensity
-from mgca.analysis.privacy import display_count
+from mgca.analysis.privacy import display_count, suppress_count
 from mgca.config import GateConfig
 
 EQUIPOISE_BOUNDS = (0.3, 0.7)
@@ -307,7 +307,7 @@ def evaluate_gate(
         _check(
             "episodes_per_arm",
             "smaller arm (episodes)",
-            smaller if smaller is not None and (smaller == 0 or smaller >= threshold) else None,
+            suppress_count(smaller, threshold),  # None when small; rounded by a CountRule
             bounds.min_episodes_per_arm,
             smaller is not None and smaller >= bounds.min_episodes_per_arm,
             arm_words,

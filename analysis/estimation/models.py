@@ -221,6 +221,10 @@ def estimate_entry(
         "notes": notes,
         "model_spec": None,
         "delta_method": None,
+        # set by the IPCW primary (mgca.analysis.estimation.missing_outcome); None: the
+        # estimate uses the episodes with a measured outcome only
+        "missing_outcome_handling": None,
+        "censoring_model": None,
         "reason": None,
     }
 
@@ -255,6 +259,8 @@ def no_estimate_entry(
         "notes": [],
         "model_spec": None,
         "delta_method": None,
+        "missing_outcome_handling": None,
+        "censoring_model": None,
         "reason": reason.replace(f"; {REPORT_SAYS}", ""),
     }
 

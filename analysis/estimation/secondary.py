@@ -347,73 +347,7 @@ def time_to_correction(
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. calcium supplementation × Mg repletion
-
-
-def calcium_mg_interaction(cohort: pd.DataFrame, study: StudyConfig) -> list[dict[str, Any]]:
-    """Does calcium given within the grace period work while Mg is not repleted?
-
-    OLS of the primary outcome (corrected Ca at the horizon, mmol/L) on exposure ×
-    ``calcium_in_grace`` + adjustment set, patient-clustered. Entries: the interaction
-    (how much more calcium supplementation raises the outcome with Mg repletion than
-    without; mmol/L) and the calcium-supplementation effect without Mg repletion.
-    Both treatments are decided in the same grace window (a 2 × 2 of co-interventions);
-    calcium supplementation is not randomised and is itself given for lower calcium.
-    """
-    what = "calcium × magnesium interaction model"
-    data, n_dropped, covariates = _adjusted_rows(cohort, [OUTCOME, "calcium_in_grace"], what)
-    ca = data["calcium_in_grace"].astype(bool)
-    treat = exposure_indicator(data[EXPOSURE]).astype(bool)
-    for label, cell in (("Mg and Ca", treat & ca), ("Ca without Mg", ~treat & ca)):
-        if cell.sum() == 0:
-            raise InsufficientDataError(f"no {what}: no episode received {label} in grace")
-    terms = f"{EXPOSURE} * calcium_in_grace"
-    X = _design(data, terms, covariates, [EXPOSURE, "calcium_in_grace"])
-    fit = clustered_ols(data[OUTCOME].to_numpy(dtype=float), X.to_numpy(), data[CLUSTER])
-    names = list(X.columns)
-    c_int = np.zeros(len(names))
-    c_int[names.index(f"{EXPOSURE}:calcium_in_grace")] = 1.0
-    c_ca = np.zeros(len(names))
-    c_ca[names.index("calcium_in_grace")] = 1.0
-    method = (
-        f"OLS of corrected Ca at the horizon on Mg repletion × calcium supplementation (both "
-        f"within {study.grace_hours} h), {_adjustment_words()}; patient-clustered (CR1) "
-        "covariance; t with (patients − 1) df."
-    )
-    common = {
-        "outcome": horizon_outcome_words(study),
-        "unit": "mmol/L",
-        "method": method,
-        "data": data,
-        "n_dropped": n_dropped,
-        "adjustment_set": covariates,
-        "notes": [
-            "calcium supplementation is given after index for low calcium: it is a "
-            "co-intervention chosen by clinicians, so its coefficients are associational",
-        ],
-    }
-    return [
-        entry(
-            name="calcium_x_mg_interaction",
-            estimand=(
-                "difference in the calcium-supplementation effect on corrected Ca at the "
-                "horizon with vs without Mg repletion (interaction on the additive scale)"
-            ),
-            scale="difference of differences",
-            stats_=_stats(linear_contrast(fit, c_int)),
-            **common,
-        ),
-        entry(
-            name="calcium_without_mg_effect",
-            estimand=(
-                "difference in corrected Ca at the horizon with vs without calcium "
-                'supplementation, among episodes without Mg repletion ("calcium alone")'
-            ),
-            scale="difference",
-            stats_=_stats(linear_contrast(fit, c_ca)),
-            **common,
-        ),
-    ]
+# shared by the linear models
 
 
 def _stats(c: dict[str, float | None]) -> dict[str, float | None]:
@@ -726,7 +660,6 @@ def run_secondary(
             "time_to_calcium_correction_hazard_ratio",
             lambda: time_to_correction(cohort, correction, study),
         ),
-        ("calcium_x_mg_interaction", lambda: calcium_mg_interaction(cohort, study)),
         ("pth_response_ratio", lambda: pth_response(cohort, pth, study)),
         ("mg_dose_response", lambda: mg_dose_response(cohort, study)),
         (
@@ -749,7 +682,6 @@ def run_secondary(
 
 
 __all__ = [
-    "calcium_mg_interaction",
     "calcium_trajectory_mixed",
     "correction_within_window",
     "entry",

@@ -127,8 +127,13 @@ class _DevTools:
 
         self.deadline = time.monotonic() + timeout_s
         self.process = subprocess.Popen(
-            [exe, *HEADLESS_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
-             "about:blank"],
+            [
+                exe,
+                *HEADLESS_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # a full stderr pipe would block Chromium

@@ -109,8 +109,14 @@ def correction_figure(curves: list[ArmCurve], threshold: int, horizon_hours: int
     ax, table = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
     colours = (EXPOSED_COLOUR, UNEXPOSED_COLOUR)
     for curve, colour in zip(curves, colours, strict=False):
-        ax.step(curve.times, 100 * curve.incidence, where="post", color=colour, lw=1.6,
-                label=curve.label)
+        ax.step(
+            curve.times,
+            100 * curve.incidence,
+            where="post",
+            color=colour,
+            lw=1.6,
+            label=curve.label,
+        )
     ticks = np.arange(0, horizon_hours + 1, AT_RISK_EVERY_HOURS)
     ax.set_xlim(-2, horizon_hours + 2)
     ax.set_ylim(0, 100)
@@ -124,8 +130,15 @@ def correction_figure(curves: list[ArmCurve], threshold: int, horizon_hours: int
     rows = list(zip(curves, colours, strict=False))
     for k, (curve, colour) in enumerate(rows):
         for tick, n in zip(ticks, curve.at_risk, strict=True):
-            table.text(tick, len(rows) - 1 - k, display_count(n, threshold), ha="center",
-                       va="center", fontsize=7, color=colour)
+            table.text(
+                tick,
+                len(rows) - 1 - k,
+                display_count(n, threshold),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=colour,
+            )
     table.set_ylim(-0.6, len(rows) - 0.4)
     table.set_yticks(range(len(rows)), [c.label for c, _ in rows][::-1], fontsize=7)
     table.set_title("Numbers at risk", fontsize=7, loc="left")

@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mgca.analysis.estimation.diagnostics import SMD_LIMIT
-from mgca.analysis.privacy import is_small
+from mgca.analysis.privacy import suppress_count
 from mgca.analysis.report.figures import EXPOSED_COLOUR, UNEXPOSED_COLOUR, figure_to_svg
+from mgca.analysis.report.format import format_ci, format_number
 
 OVERLAP_BINS = 10
 """Propensity-score histogram bins of width 0.1 on [0, 1] (wide, so that few bins fall
@@ -60,7 +61,8 @@ def love_plot(balance: pd.DataFrame) -> str:
 def overlap_histogram(score: np.ndarray, treat: np.ndarray, threshold: int) -> str:
     """Mirrored histogram of propensity scores: exposed up, unexposed down (episodes per bin).
 
-    Bins with 1 to ``threshold − 1`` episodes of an arm are left out (drawn as nothing).
+    Bins with 1 to ``threshold − 1`` episodes of an arm are left out (drawn as nothing); the
+    bar heights are rounded as the count rule says (``threshold``: a ``CountRule``).
     """
     edges = np.linspace(0.0, 1.0, OVERLAP_BINS + 1)
     fig = Figure(figsize=(6.4, 3.0), layout="constrained")
@@ -71,7 +73,8 @@ def overlap_histogram(score: np.ndarray, treat: np.ndarray, threshold: int) -> s
         (~t, -1, UNEXPOSED_COLOUR, "not given Mg"),
     ):
         counts, _ = np.histogram(np.asarray(score)[mask], bins=edges)
-        shown = np.array([0 if is_small(int(n), threshold) else int(n) for n in counts])
+        # small bins drawn as nothing; the others rounded when ``threshold`` is a CountRule
+        shown = np.array([suppress_count(int(n), threshold) or 0 for n in counts])
         ax.bar(
             edges[:-1],
             sign * shown,
@@ -112,6 +115,12 @@ def forest_rows(
                 continue
             if any(e.get(k) is None for k in ("estimate", "ci_low", "ci_high")):
                 continue
+            # a statistic over a hidden group is withheld (disclosure control), even when an
+            # entry reaches here unsuppressed: the plot prints its numbers
+            if e.get("withheld") or any(
+                k in e and e[k] is None for k in ("n", "n_exposed", "n_unexposed")
+            ):
+                continue
             name = e.get("name", "")
             rows.append(
                 {
@@ -126,7 +135,8 @@ def forest_rows(
 
 
 def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """Estimates with 95 % CIs (mmol/L), one line each, grouped; ``None`` when there are none."""
+    """Estimates with 95 % CIs (mmol/L), one line each, grouped, each row's estimate and CI
+    printed at its right; ``None`` when there are none."""
     if not rows:
         return None
     fig = Figure(figsize=(6.4, 1.0 + 0.28 * len(rows)), layout="constrained")
@@ -136,6 +146,7 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
         "primary estimators": EXPOSED_COLOUR,
         "secondary": "0.25",
         "sensitivity": UNEXPOSED_COLOUR,
+        "calibrated": "0.0",
     }
     for yi, row in zip(y, rows, strict=True):
         colour = colours.get(row["group"], "0.25")
@@ -146,6 +157,7 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
         "primary estimators": "primary",
         "secondary": "secondary",
         "sensitivity": "sensitivity",
+        "calibrated": "primary",
     }
     ax.set_yticks(
         y, [f"{r['label']} ({short.get(r['group'], r['group'])})" for r in rows], fontsize=7
@@ -153,4 +165,14 @@ def forest_plot(rows: Sequence[Mapping[str, Any]]) -> str | None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel("Difference in calcium, mmol/L (95 % CI)")
     ax.spines[["top", "right"]].set_visible(False)
+    # the numbers beside each row, so the plot reads on its own (same formatter as the tables)
+    values = ax.twinx()
+    values.set_ylim(ax.get_ylim())
+    values.set_yticks(
+        y,
+        [f"{format_number(r['estimate'], signed=True)} ({format_ci(r)})" for r in rows],
+        fontsize=7,
+    )
+    values.tick_params(axis="y", length=0)
+    values.spines[["top", "right", "left"]].set_visible(False)
     return figure_to_svg(fig)

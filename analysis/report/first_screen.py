@@ -15,13 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
 from mgca.analysis.privacy import NOT_APPLICABLE, display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
+from mgca.analysis.report.negative_controls_section import (
+    calibration_caveat,
+    with_calibrated_row,
+)
+from mgca.analysis.report.per_protocol_section import per_protocol_forest_rows
 from mgca.config import StudyConfig
 
 FIRST_SCREEN_FOREST_GROUPS = ("primary estimators", "unadjusted contrast", "sensitivity")
 """Forest rows on the first screen: the estimators of the primary contrast and the
-sensitivity analyses (the secondary analyses are further down)."""
+sensitivity analyses (the secondary analyses are further down); the per-protocol point
+(:func:`~mgca.analysis.report.per_protocol_section.per_protocol_forest_rows`) is added last."""
 
 SMALL_ARM = 100
 """An arm with fewer analysed episodes than this gets a caveat (wide intervals, few events)."""
@@ -39,9 +46,11 @@ class Caveat:
 
 
 def first_screen_forest(results: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
-    """SVG forest plot of the first screen (``None`` when there is no estimate to plot)."""
+    """SVG forest plot of the first screen (``None`` when there is no estimate to plot), with
+    the primary calibrated by the negative controls right under the primary."""
     rows = [r for r in forest_rows(results, labels) if r["group"] in FIRST_SCREEN_FOREST_GROUPS]
-    return forest_plot(rows)
+    return forest_plot(with_calibrated_row(rows, results) + per_protocol_forest_rows(results))
+    return forest_plot(with_calibrated_row(rows, results))
 
 
 def _split_rows(attrition: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -109,17 +118,12 @@ def _count(record: Mapping[str, Any] | None, key: str) -> int | None:
 
 
 def _missing_outcome_share(results: Mapping[str, Any]) -> tuple[float, int] | None:
-    """Share of eligible index events without an outcome calcium (and the eligible count),
-    from the calcium-measure counts (role ``outcome``) when none of them is hidden."""
-    rows = [r for r in results.get("calcium_measures") or [] if r.get("role") == "outcome"]
-    counts = [_count(r, "n_eligible_index_events") for r in rows]
-    if not rows or any(c is None for c in counts):
-        return None
-    eligible = sum(counts)
-    missing = sum(
-        c for r, c in zip(rows, counts, strict=True) if r.get("calcium_measure") == "not_measured"
-    )
-    return (missing / eligible, eligible) if eligible else None
+    """Share of eligible episodes without an outcome calcium and its denominator, from
+    results.json ``missing_outcome_share`` (computed before suppression); ``None`` when it
+    is withheld or absent."""
+    block = results.get(MISSING_OUTCOME_SHARE_KEY) or {}
+    share, denominator = block.get("share"), block.get("n_eligible")
+    return None if share is None or denominator is None else (float(share), int(denominator))
 
 
 def run_caveats(
@@ -132,8 +136,8 @@ def run_caveats(
     """The ``limit`` caveats that matter most for this run, from its own diagnostics.
 
     Candidates, by weight: each failed gate check; balance or overlap warnings of the
-    weighting diagnostics; a sensitivity analysis of the same outcome and horizon whose 95 % CI
-    excludes the answering estimate;
+    weighting diagnostics; negative controls that reject "no systematic error"; a sensitivity
+    analysis of the same outcome and horizon whose 95 % CI excludes the answering estimate;
     a large share of eligible episodes without an outcome calcium; a small arm; then the
     standing caveats of the design (regression to the mean, quoting this run's naive change;
     confounding by indication; corrected vs ionized calcium) fill what is left.
@@ -176,13 +180,17 @@ def run_caveats(
                     f"estimate ({point:+.2f} mmol/L): the answer depends on those choices.",
                 )
             )
+    systematic = calibration_caveat(results)
+    if systematic:
+        found.append(Caveat(75, "Negative controls reject", systematic))
     share = _missing_outcome_share(results)
     if share is not None and share[0] > MISSING_OUTCOME_SHARE:
         found.append(
             Caveat(
                 60,
                 "Missing outcomes",
-                f"{100 * share[0]:.0f} % of eligible episodes had no albumin-corrected calcium "
+                f"{100 * share[0]:.0f} % of {share[1]:,} eligible episodes had no "
+                "albumin-corrected calcium "
                 f"at {study.horizon_hours} ± {study.outcome_tolerance_hours} h and are not "
                 "analysed (discharged, died or not re-tested); if re-testing depends on how "
                 "calcium responds, the estimate is biased.",

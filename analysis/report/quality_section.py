@@ -59,6 +59,23 @@ def orphan_code_records(
     return out
 
 
+ORPHAN_MATCHED_BY: dict[str, str] = {
+    "name": "matched by name",
+    "left_out_list": "in lab_codes_left_out.csv",
+    "unit_value": "possible: matched by unit and value range only",
+}
+"""How each orphan row was found (``matched_by`` of ``sql/sources/common/orphan_codes.sql``)."""
+
+
+def orphan_status(record: Mapping[str, Any]) -> str:
+    """One phrase for an orphan-code row: known and left out on purpose (with why), or
+    unmapped, with how the row was matched to its look-alike."""
+    how = ORPHAN_MATCHED_BY.get(str(record.get("matched_by")), str(record.get("matched_by") or ""))
+    if record.get("left_out_why"):
+        return f"known, left out on purpose: {record['left_out_why']}"
+    return f"unmapped ({how})" if how else "unmapped"
+
+
 def episode_missingness(cohort: pd.DataFrame) -> list[dict[str, Any]]:
     """Per measure of :data:`EPISODE_MEASURES` present in ``cohort``: ``measure`` (label),
     ``n_missing`` and ``n_episodes`` (raw counts; the report hides small ones)."""
@@ -184,6 +201,7 @@ def data_quality_view(
             "values": " / ".join(
                 "—" if r.get(k) is None else f"{r[k]:.4g}" for k in ORPHAN_VALUE_KEYS
             ),
+            "status": orphan_status(r),
         }
         for r in results.get("orphan_codes") or []
     ]

@@ -57,10 +57,26 @@ from mgca.analysis.report.format import (
     format_p_value,
     inline_svg,
 )
+from mgca.analysis.report.missing_section import missing_outcomes_view
+from mgca.analysis.report.negative_controls_section import (
+    CALIBRATED_LABEL,
+    calibration_caveat,
+    negative_control_rows,
+)
 from mgca.analysis.report.no_episodes import no_eligible_episodes_reason
+from mgca.analysis.report.per_protocol_section import (
+    per_protocol_method_paragraph,
+    per_protocol_view,
+)
 from mgca.analysis.report.quality_section import data_quality_view
 from mgca.analysis.report.stats import FOREST_LABELS, stats_sections
-from mgca.analysis.text import estimand_words, methods_items, model_rule_words, question_words
+from mgca.analysis.text import (
+    estimand_words,
+    methods_items,
+    missing_outcome_methods,
+    model_rule_words,
+    question_words,
+)
 from mgca.config import MgcaConfig, StudyConfig
 
 TEMPLATE = "report.html.j2"
@@ -71,6 +87,7 @@ ESTIMATE_LABELS = {
     "doubly_robust": "Doubly robust (augmented IPW)",
     "unadjusted_difference": "Unadjusted difference (exposed − unexposed)",
     "naive_before_after": "Naive before/after change, exposed only (not causal)",
+    "primary_complete_case": "Primary model on complete cases (missing outcomes dropped)",
 }
 METHOD_SHORT = {
     "primary": "outcome regression, g-computation",
@@ -79,6 +96,7 @@ METHOD_SHORT = {
     "doubly_robust": "augmented IPW",
     "unadjusted_difference": "difference in means",
     "naive_before_after": "before/after, given Mg only",
+    "primary_complete_case": "g-computation, measured outcomes only",
 }
 """The method of each estimate in a few words (its paragraph is in the Methods appendix)."""
 ARM_KEYS = ("n", "n_exposed", "n_unexposed")
@@ -334,7 +352,9 @@ def _methods(config: MgcaConfig, threshold: int) -> list[tuple[str, str]]:
         estimator_labels=ESTIMATE_LABELS.values(),
         software=software_versions(),
     )
-    return [(label, replaced.get(label, text)) for label, text in items]
+    return [(label, replaced.get(label, text)) for label, text in items] + [
+        ("Missing outcomes", missing_outcome_methods(config.study, config.estimation))
+    ]
 
 
 def _sentence_end(text: str) -> str:
@@ -483,7 +503,9 @@ def render_report(context: ReportContext) -> str:
         correction_svg=inline_svg(context.figures.get(CORRECTION_FIGURE)),
         method_paragraphs=method_paragraphs(
             [_find(estimates, n) or {} for n in order], results.get("secondary") or []
-        ),
+        )
+        + per_protocol_method_paragraph(results.get("per_protocol")),
+        per_protocol=per_protocol_view(results.get("per_protocol"), threshold),
         primary=primary_view,
         gate=_gate_view(gate, threshold),
         estimates=[_estimate_view(_find(estimates, n) or {}, threshold, gate) for n in order],
@@ -515,8 +537,20 @@ def render_report(context: ReportContext) -> str:
         words=estimand_words(study),
         synthetic_truth=_synthetic_truth(results.get("synthetic_truth"), primary),
         **stats_sections(results, context.figures, threshold),
+        negative_controls=negative_controls_view(results, threshold),
         results=results,  # for _comparison.html.j2 (comparison_with_previous)
+        missing_outcomes=missing_outcomes_view(results.get("missing_outcomes"), threshold),
     )
+
+
+def negative_controls_view(results: Mapping[str, Any], threshold: int) -> dict[str, Any]:
+    """The negative-control section's rows, the calibration entry and its caveat."""
+    return {
+        "rows": _scrubbed(negative_control_rows(results, threshold)),
+        "calibration": results.get("calibration"),
+        "calibrated_label": CALIBRATED_LABEL[:1].upper() + CALIBRATED_LABEL[1:],
+        "caveat": calibration_caveat(results),
+    }
 
 
 def _scrubbed_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -530,12 +564,21 @@ def _synthetic_truth(
     """On synthetic data, one sentence comparing the estimate with the simulator's truth."""
     overlap = bool(primary) and primary.get("name") == "overlap"
     key = "true_effect_overlap" if overlap else "true_effect"
+    # the IPCW primary describes every eligible episode; the complete-case one does not
+    weighted = bool(primary) and not overlap and primary.get("censoring_model") is not None
+    if truth and not weighted and truth.get("true_effect_complete_case") is not None:
+        key = "true_effect_complete_case"
     if not truth or truth.get(key) is None:
         return None
     value = float(truth[key])
+    scope = (
+        " (every eligible episode, outcome measured or not)"
+        if key == "true_effect" and truth.get("true_effect_complete_case") is not None
+        else ""
+    )
     sentence = (
         f"These are synthetic data, so the true effect is known: replaying every stay of this "
-        f"very cohort with and without Mg repletion (same random draws) gives "
+        f"very cohort{scope} with and without Mg repletion (same random draws) gives "
         f"{format_number(value, signed=True)} mmol/L"
         + (", weighted like the overlap population." if overlap else ".")
     )

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mgca.analysis.privacy import display_record_count, scrub_dates
+from mgca.analysis.privacy import display_effective_size, display_record_count, scrub_dates
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
+from mgca.analysis.report.effect_modification import effect_modification_view
 from mgca.analysis.report.format import (
     MISSING,
     format_ci,
@@ -52,6 +53,7 @@ def _secondary_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
         "n": display_record_count(e, "n", threshold) if e.get("estimate") is not None else MISSING,
         "reason": scrub_dates(e.get("reason") or e.get("withheld") or ""),
         "notes": [scrub_dates(n) for n in e.get("notes") or []],
+        "caveat": scrub_dates(e.get("caveat") or ""),
     }
 
 
@@ -102,7 +104,7 @@ def _diagnostics_view(diag: Mapping[str, Any] | None, threshold: int) -> dict[st
         {
             "arm": r["arm"],
             "n": display_record_count(r, "n", threshold),
-            "ess": MISSING if r.get("ess") is None else f"{r['ess']:.0f}",
+            "ess": display_effective_size(r.get("ess"), threshold),
             "share": MISSING if r.get("ess_share") is None else f"{100 * r['ess_share']:.0f} %",
         }
         for r in diag.get("ess") or []
@@ -146,4 +148,7 @@ def stats_sections(
         "sensitivity": [_sensitivity_view(e, threshold) for e in sensitivity.get("analyses") or []],
         "evalue": _evalue_view(sensitivity.get("evalue")),
         "forest_svg": inline_svg(forest_plot(rows)),
+        "effect_modification": effect_modification_view(
+            results.get("effect_modification") or [], threshold
+        ),
     }

@@ -12,6 +12,12 @@ Disclosure control (``mgca.analysis.privacy``): a count from 1 to threshold − 
 than ``threshold`` episodes shows its size as ``<threshold`` and nothing else, and then the
 other arm's size is withheld too (the analysed total, printed in the attrition table, minus it
 would reveal the hidden one).
+
+Under ``privacy.rounding: nearest_5`` (``threshold`` a rounding
+:class:`~mgca.analysis.privacy.CountRule`) every count is rounded and each percentage is
+computed from the rounded counts (:func:`count_cell`). Means, SDs, medians and SMDs are
+computed from the exact data (summaries of values, not counts); a binary row's SMD uses the
+rounded proportions shown, since one of the exact proportions could single out the exact counts.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mgca.analysis.privacy import display_count, is_small
+from mgca.analysis.privacy import (
+    ROUNDING_BASES,
+    display_count,
+    is_small,
+    rounding_of,
+    suppress_count,
+)
 
 Kind = Literal["mean_sd", "median_iqr", "binary"]
 COLUMNS = ("characteristic", "exposed", "unexposed", "smd")
@@ -79,13 +91,22 @@ by a "<name> missing, n (%)" row."""
 
 
 def count_cell(count: int, total: int, threshold: int) -> tuple[str, bool]:
-    """``"n (p %)"`` for a count out of ``total``; the flag says whether anything was hidden."""
+    """``"n (p %)"`` for a count out of ``total``; the flag says whether anything was hidden.
+
+    When ``threshold`` is a :class:`~mgca.analysis.privacy.CountRule` that rounds, the count
+    is shown rounded and the percentage is the rounded count over the rounded total: a
+    percentage of the exact counts (to 0.1 %) would let a reader work the exact count back
+    out of the rounded one. The ``≥`` bound of a count whose complement is small is rounded
+    down to the rule's base, so it stays a true lower bound.
+    """
     if is_small(count, threshold):
         return display_count(count, threshold), True
     if is_small(total - count, threshold):
-        return f"≥{total - threshold + 1:,}", True
-    pct = 100.0 * count / total if total else 0.0
-    return f"{count:,} ({pct:.1f} %)", False
+        base = ROUNDING_BASES[rounding_of(threshold)]
+        return f"≥{(total - threshold + 1) // base * base:,}", True
+    shown, shown_total = suppress_count(count, threshold), suppress_count(total, threshold)
+    pct = 100.0 * shown / shown_total if shown_total else 0.0
+    return f"{display_count(count, threshold)} ({pct:.1f} %)", False
 
 
 def _continuous_cell(
@@ -118,6 +139,18 @@ def _smd_binary(p_a: float, p_b: float) -> float | None:
     """(p_a − p_b) / sqrt((p_a(1 − p_a) + p_b(1 − p_b)) / 2)."""
     pooled = np.sqrt((p_a * (1 - p_a) + p_b * (1 - p_b)) / 2)
     return None if pooled == 0 else float((p_a - p_b) / pooled)
+
+
+def _share(count: int, total: int, threshold: int) -> float:
+    """``count / total`` for a binary SMD (NaN when undefined). Under a rounding count rule it
+    is the rounded count over the rounded total, as the percentage shown: an SMD of the exact
+    proportions could single out the exact counts among the few the rounded ones allow."""
+    shown, shown_total = suppress_count(count, threshold), suppress_count(total, threshold)
+    if rounding_of(threshold) == "none":
+        shown, shown_total = count, total
+    if not shown_total or shown is None:
+        return np.nan
+    return shown / shown_total
 
 
 def _indicator(arm: pd.DataFrame, row: Characteristic) -> pd.Series:
@@ -173,7 +206,7 @@ def table_one(cohort: pd.DataFrame, threshold: int) -> pd.DataFrame:
         if row.kind == "binary":
             flags = {k: _indicator(a, row) for k, a in arms.items()}
             cells = {k: count_cell(int(f.sum()), sizes[k], threshold) for k, f in flags.items()}
-            p = [f.mean() if len(f) else np.nan for f in flags.values()]
+            p = [_share(int(f.sum()), len(f), threshold) for f in flags.values()]
             smd = None if np.isnan(p).any() else _smd_binary(p[0], p[1])
         else:
             values = {k: a[row.column] for k, a in arms.items()}

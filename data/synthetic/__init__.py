@@ -43,7 +43,7 @@ analysed episodes in the effect world (35-46 null) where the default leaves 382-
 (129-131); the true effect stays about +0.09 to +0.10 mmol/L and exactly 0.0 in the null world.
 """
 
-from mgca.synthetic.truth import TrueEffect, true_effect
+from mgca.synthetic.truth import TrueEffect, true_effect, true_per_protocol_effect
 from mgca.synthetic.world import (
     GENERATOR_VERSION,
     REGIMES,
@@ -63,5 +63,6 @@ __all__ = [
     "generate",
     "regime_world",
     "true_effect",
+    "true_per_protocol_effect",
     "ward_world",
 ]

@@ -13,7 +13,8 @@ The simulation indexes these arrays by (hour, stay) and never draws anything its
 intervention that changes what happens at one hour cannot shift which random number any other
 hour, stay or arm uses. Streams: ``SeedSequence([seed, 1, batch])`` for the batch draws,
 ``[seed, 2, batch, 0|1]`` for the Mg / Ca innovations, ``[seed, 4, batch]`` for the draws of
-the regime switches (discharge-planning skips, albumin intervals). That last stream is always
+the regime switches (discharge-planning skips, albumin intervals, ICU stays, the unmeasured
+illness factor). That last stream is always
 drawn, whatever the switches, and is never read in the default world, so the default world's
 draws do not depend on the switches (its tables per seed are pinned by
 ``tests/synthetic/test_synthetic_generator.py``).
@@ -89,6 +90,9 @@ class BatchInputs:
     # severity proxies (World.severity_*): in an ICU for the whole stay; on a vasopressor
     severity_icu: np.ndarray
     severity_vasopressor: np.ndarray
+    # unmeasured illness factor U (standard normal, per stay; read only when the threat
+    # "unmeasured_confounding" is on)
+    unmeasured: np.ndarray
 
     @property
     def n(self) -> int:
@@ -197,6 +201,7 @@ def batch_inputs(
     u_albumin_interval = rng_regime.random((MAX_MORNINGS, n))
     u_icu = rng_regime.random(n)
     u_icu_gap = rng_regime.random((MAX_ICU_GAPS, n), dtype=np.float32)
+    unmeasured = rng_regime.standard_normal(n)
 
     # Routine schedule: admission panel at hour 0, then one morning draw a day at clock
     # 05:mm or 06:mm (mm = admission minute), skipped if within the skip window after admission
@@ -284,4 +289,5 @@ def batch_inputs(
         z_ca_ar=_innovations(seed, batch, 1, n_hours, n),
         severity_icu=severity_icu,
         severity_vasopressor=severity_vasopressor,
+        unmeasured=unmeasured,
     )

@@ -112,7 +112,13 @@ class SimResult:
 
     def albumin(self, inputs: BatchInputs, world: World) -> np.ndarray:
         """Latent albumin (g/L), ``(hour, col)``."""
-        return inputs.albumin_g_l - world.albumin_illness_drop_g_l * self.severity
+        hours = np.arange(self.severity.shape[0])[:, None]
+        shift = unmeasured_shift(world, inputs, hours, np.arange(inputs.n))
+        return (
+            inputs.albumin_g_l
+            - world.albumin_illness_drop_g_l * self.severity
+            + world.unmeasured_albumin_rise_g_l * shift
+        )
 
 
 def _f64(x: np.ndarray) -> np.ndarray:
@@ -131,6 +137,16 @@ def report_values(
     scale = np.where(si, 10.0**spec.si_decimals, 10.0**spec.us_decimals)
     reported = np.rint(values / to_internal * scale) / scale
     return reported, reported * to_internal
+
+
+def unmeasured_shift(
+    world: World, inp: BatchInputs, hours: np.ndarray | int, cols: np.ndarray | slice
+) -> np.ndarray:
+    """The unmeasured illness factor's share at ``hours`` of stays ``cols``: ``U`` times the
+    linear ramp ``min(hours / unmeasured_ramp_hours, 1)`` (dimensionless; multiply by a
+    ``unmeasured_*_rise`` to get that analyte's rise). Zeros when the threat is off."""
+    ramp = np.minimum(np.asarray(hours, dtype=np.float64) / world.unmeasured_ramp_hours, 1.0)
+    return inp.unmeasured[cols] * ramp
 
 
 def ca_hinge(world: World, mg: np.ndarray) -> np.ndarray:
@@ -226,6 +242,14 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
     slow = np.zeros(n)
     target = np.zeros(n)
     prev_idx = np.zeros(0, dtype=np.int64)
+    # Threat "unmeasured_confounding": off (all zero) in every named regime.
+    confounded = (
+        w.unmeasured_mg_policy_coef != 0.0
+        or w.unmeasured_ca_rise_mmol_l != 0.0
+        or w.unmeasured_albumin_rise_g_l != 0.0
+    )
+    unmeasured = inp.unmeasured
+    all_cols = np.arange(n)
 
     # severity confounding (World.severity_*): mmol/L per hour lost from the Ca target over
     # the first 72 h of the stay
@@ -250,6 +274,8 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
         mg = inp.mg_setpoint - w.mg_illness_drop_mmol_l * s - drift + ar_mg + rep_r + rep_s
         mg = np.maximum(mg, w.mg_floor_mmol_l)
         target = inp.ca_setpoint - w.ca_illness_drop_mmol_l * s - severity_drift * min(h, 72)
+        if confounded:
+            target = target + w.unmeasured_ca_rise_mmol_l * unmeasured_shift(w, inp, h, all_cols)
         if w.effect:
             target = target - ca_hinge(w, mg)
         if h == 0:
@@ -284,6 +310,8 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
 
             c_idx = idx[with_ca]
             alb = inp.albumin_g_l[c_idx] - w.albumin_illness_drop_g_l * s[c_idx]
+            if confounded:
+                alb = alb + w.unmeasured_albumin_rise_g_l * unmeasured_shift(w, inp, h, c_idx)
             total = ca[c_idx] - CA_ALBUMIN_SLOPE * (CA_REFERENCE_ALBUMIN_G_L - alb)
             v = total * (1.0 + w.cv_calcium * _f64(inp.z_ca[h, c_idx]))
             r_v, m_v = report_values(v, "calcium_total", si[c_idx])
@@ -326,6 +354,10 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
             - w.mg_policy_creatinine_coef * (crm > w.mg_policy_creatinine_high_umol_l)
             + severity_eta[p]
         )
+        if w.mg_policy_normal_stop:
+            eta = eta - w.mg_policy_normal_stop * (mgm >= 0.70)
+        if confounded:
+            eta = eta + w.unmeasured_mg_policy_coef * unmeasured[p]
         order = (eta > inp.logit_u_mg[h, p]) & ~np.isnan(mgm)
         forced = ~forced_done[p] & (h > force_after[p])
         forced_done[p[forced]] = True
@@ -345,6 +377,13 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
             q2, rh = q2[keep], rh[keep]
             recheck[rh, q2] = True
             recheck_ca[rh, q2] |= inp.u_recheck_ca[h, q2] < w.recheck_calcium_fraction
+            # detection-bias switch: extra Mg + Ca re-checks after each given dose
+            for lag in w.detection_recheck_after_dose_hours:
+                q3 = q[gq]
+                rh3 = aq[gq] + int(lag)
+                keep3 = rh3 <= los[q3]
+                recheck[rh3[keep3], q3[keep3]] = True
+                recheck_ca[rh3[keep3], q3[keep3]] = True
 
         routine_prev = inp.routine[hp, p]
         r = p[routine_prev]

@@ -21,6 +21,7 @@ from mgca.synthetic.simulate import (
     MGSO4_IV,
     SimResult,
     report_values,
+    unmeasured_shift,
 )
 from mgca.synthetic.world import ANALYTES, LOINC_SI, UNITS, World
 
@@ -82,13 +83,16 @@ _MED_KINDS = [
     ("pantoprazole", "mg", "iv"),
     ("furosemide", "mg", "iv"),
     ("furosemide", "mg", "oral"),
+    ("potassium_chloride", "mmol", "oral"),
     ("norepinephrine", "mg", "iv"),
 ]
 assert _MED_KINDS[MGSO4_IV][0] == "magnesium_sulfate"
 assert _MED_KINDS[MGO_ORAL][0] == "magnesium_oxide"
 assert _MED_KINDS[CA_GLUCONATE_IV][0] == "calcium_gluconate"
-_OMEPRAZOLE, _PANTO_ORAL, _PANTO_IV, _FUROSEMIDE_IV, _FUROSEMIDE_ORAL = 3, 4, 5, 6, 7
-_NOREPINEPHRINE = 8
+_OMEPRAZOLE, _PANTO_ORAL, _PANTO_IV, _FUROSEMIDE_IV, _FUROSEMIDE_ORAL, _KCL_ORAL = 3, 4, 5, 6, 7, 8
+_NOREPINEPHRINE = 9
+KCL_DOSE_MMOL = 40.0
+"""Oral potassium chloride dose (mmol K), the usual replacement for a mildly low K."""
 _INGREDIENT_DICT = pa.array([k[0] for k in _MED_KINDS])
 _DOSE_UNIT_DICT = pa.array([k[1] for k in _MED_KINDS])
 _ROUTE_DICT = pa.array([k[2] for k in _MED_KINDS])
@@ -102,6 +106,16 @@ class BatchTables:
     labs: pa.Table
     meds: pa.Table
     defects: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PotassiumResults:
+    """Recorded K of every routine panel of a batch: hour, column and value (mmol/L, as
+    reported and converted back; NaN when recorded null)."""
+
+    hour: np.ndarray
+    col: np.ndarray
+    value_mmol_l: np.ndarray
 
 
 def persons_table(pop: Population) -> pa.Table:
@@ -168,8 +182,9 @@ def albumin_interval_panels(world: World, inp: BatchInputs) -> np.ndarray:
 
 def lab_table(
     world: World, pop: Population, inp: BatchInputs, sim: SimResult, rng: np.random.Generator
-) -> tuple[pa.Table, dict[str, int]]:
-    """Every lab row of the batch: one row per (draw, analyte measured)."""
+) -> tuple[pa.Table, dict[str, int], PotassiumResults]:
+    """Every lab row of the batch: one row per (draw, analyte measured), the defect counts
+    and the recorded K of the routine panels (which the KCl decisions read)."""
     w = world
     hours, cols = np.nonzero(sim.draw)
     routine = inp.routine[hours, cols]
@@ -200,7 +215,12 @@ def lab_table(
     z = rng.standard_normal((7, n_draw))
     u_null = rng.random((len(ANALYTES), n_draw))
 
-    alb_latent = inp.albumin_g_l[cols] - w.albumin_illness_drop_g_l * s
+    shift = unmeasured_shift(w, inp, hours, cols)
+    alb_latent = (
+        inp.albumin_g_l[cols]
+        - w.albumin_illness_drop_g_l * s
+        + w.unmeasured_albumin_rise_g_l * shift
+    )
     ckd = pop.ckd[subj]
     loop = inp.loop[cols]
     if w.albumin_schedule == "panel":
@@ -209,11 +229,14 @@ def lab_table(
         sel = albumin_interval_panels(w, inp)[hours, cols]
     add(sel, "albumin", (alb_latent * (1 + w.cv_albumin * z[0]))[sel])
     k = 4.0 + 0.9 * (mg - 0.85) + 0.3 * ckd - 0.25 * loop + pop.potassium_offset_mmol_l[subj]
-    add(routine, "potassium", (k * (1 + w.cv_potassium * z[1]))[routine])
+    k_reported, k_internal = report_values(
+        (k * (1 + w.cv_potassium * z[1]))[routine], "potassium", si[routine]
+    )
+    add(routine, "potassium", None, k_reported)
     phos = 1.10 + 0.35 * ckd - 0.15 * s + pop.phosphate_offset_mmol_l[subj]
     phos = np.maximum(phos, 0.2)
     add(routine, "phosphate", (phos * (1 + w.cv_phosphate * z[2]))[routine])
-    na = 139.0 - 3.0 * s + pop.sodium_offset_mmol_l[subj]
+    na = 139.0 - 3.0 * s + pop.sodium_offset_mmol_l[subj] + w.unmeasured_sodium_rise_mmol_l * shift
     add(routine, "sodium", (na * (1 + w.cv_sodium * z[3]))[routine])
     sel = u_ica < np.where(inp.icu[cols], w.icu_ionized_fraction, w.ionized_draw_fraction)
     ica = w.ionized_fraction_of_corrected * ca + w.ionized_sd_mmol_l * z[4]
@@ -271,7 +294,15 @@ def lab_table(
         },
         schema=LAB_SCHEMA,
     )
-    return table, {"duplicate_lab_rows": int(dup.sum()), "null_lab_values": n_null}
+    k_null = np.zeros(n_draw, dtype=bool)
+    k_null[row[(analyte == _A["potassium"]) & np.isnan(value)]] = True
+    potassium = PotassiumResults(
+        hour=hours[routine],
+        col=cols[routine],
+        value_mmol_l=np.where(k_null[routine], np.nan, k_internal),
+    )
+    defects = {"duplicate_lab_rows": int(dup.sum()), "null_lab_values": n_null}
+    return table, defects, potassium
 
 
 def _daily(inp: BatchInputs, pop: Population, cols: np.ndarray, clock: int, every: int):
@@ -286,7 +317,12 @@ def _daily(inp: BatchInputs, pop: Population, cols: np.ndarray, clock: int, ever
 
 
 def med_table(
-    world: World, pop: Population, inp: BatchInputs, sim: SimResult, rng: np.random.Generator
+    world: World,
+    pop: Population,
+    inp: BatchInputs,
+    sim: SimResult,
+    rng: np.random.Generator,
+    potassium: PotassiumResults,
 ) -> pa.Table:
     """Every administration (or unadministered order) of the batch."""
     ev = sim.events
@@ -332,6 +368,20 @@ def med_table(
         kinds.append(np.full(i.size, _NOREPINEPHRINE))
         doses.append(np.full(i.size, 4.0))
         given.append(np.ones(i.size, dtype=bool))
+
+    # Potassium chloride on the recorded K of routine panels (drawn last in the stream, so
+    # every earlier row keeps its values); never read by the simulation: K does not move Ca.
+    u_kcl = rng.random(potassium.hour.size)
+    low_k = potassium.value_mmol_l < world.kcl_below_k_mmol_l
+    p_kcl = np.where(low_k, world.kcl_probability_low, world.kcl_probability_other)
+    a = potassium.hour + world.kcl_delay_hours
+    ok = (u_kcl < p_kcl) & ~np.isnan(potassium.value_mmol_l)
+    ok &= a <= inp.los_hours[potassium.col]
+    cols.append(potassium.col[ok])
+    hours.append(a[ok])
+    kinds.append(np.full(int(ok.sum()), _KCL_ORAL))
+    doses.append(np.full(int(ok.sum()), KCL_DOSE_MMOL))
+    given.append(np.ones(int(ok.sum()), dtype=bool))
 
     col = np.concatenate(cols)
     hour = np.concatenate(hours)
@@ -400,6 +450,6 @@ def batch_tables(
 ) -> BatchTables:
     """Lab and medication tables of one simulated batch (usual care, no intervention)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 3, batch]))
-    labs, defects = lab_table(world, pop, inp, sim, rng)
-    meds = med_table(world, pop, inp, sim, rng)
+    labs, defects, potassium = lab_table(world, pop, inp, sim, rng)
+    meds = med_table(world, pop, inp, sim, rng, potassium)
     return BatchTables(labs=labs, meds=meds, defects=defects)

@@ -45,6 +45,45 @@ def _severity_confounding(world: World) -> World:
     return replace(world, severity_icu_fraction=0.3)
 
 
+def _informative_censoring(world: World) -> World:
+    # About a third of eligible episodes leave before the outcome window; a milder Mg deficit
+    # and a higher calcium send the patient home, IV Mg keeps them for the re-check, the
+    # sicker stay or die.
+    return replace(
+        world,
+        early_exit_probability_max=0.9,
+        early_exit_intercept=0.5,
+        early_exit_mg_coef=25.0,
+        early_exit_ca_coef=5.0,
+        early_exit_illness_coef=-1.0,
+        early_exit_treated_coef=-3.0,
+        early_exit_death_base=0.05,
+        early_exit_death_per_severity=0.4,
+    )
+
+
+def _recheck_stops_mg(world: World) -> World:
+    return replace(world, icu_fraction=0.5, mg_policy_normal_stop=4.0)
+
+
+def _unmeasured_confounding(world: World) -> World:
+    # Per SD of the unmeasured factor: odds of Mg repletion x e^1.5, and over the first 72 h
+    # of the stay corrected Ca +0.10 mmol/L, sodium +2.5 mmol/L, albumin +4 g/L (each about
+    # two-thirds of its outcome's SD in the analysed cohort, so the negative controls carry
+    # about the same standardised bias as the primary).
+    return replace(
+        world,
+        unmeasured_mg_policy_coef=1.5,
+        unmeasured_ca_rise_mmol_l=0.10,
+        unmeasured_sodium_rise_mmol_l=2.5,
+        unmeasured_albumin_rise_g_l=4.0,
+    )
+
+
+def _detection_bias(world: World) -> World:
+    return replace(world, detection_recheck_after_dose_hours=(10, 14, 20, 28, 40, 52, 64))
+
+
 THREATS: dict[str, Threat] = {
     threat.name: threat
     for threat in (
@@ -56,6 +95,21 @@ THREATS: dict[str, Threat] = {
             ),
             defence="primary (complete cases; the missing outcomes are counted in the attrition)",
             switch_on=_informative_end_of_stay,
+        ),
+        Threat(
+            name="informative_censoring",
+            problem=(
+                "Who has a 48-h calcium depends on calcium, illness and the arm: patients whose "
+                "calcium is near normal go home, those just given IV Mg are kept for the "
+                "re-check, the sickest die; the measured episodes are not a random part of "
+                "the eligible ones."
+            ),
+            defence=(
+                "primary (inverse probability of censoring weights over all eligible "
+                "episodes; primary_complete_case beside it; composite "
+                "composite_corrected_or_discharged_alive in missing_outcomes)"
+            ),
+            switch_on=_informative_censoring,
         ),
         Threat(
             name="icu_retests",
@@ -78,6 +132,51 @@ THREATS: dict[str, Threat] = {
                 "source records them; the notes say when it does not)"
             ),
             switch_on=_severity_confounding,
+        ),
+        Threat(
+            name="recheck_stops_mg",
+            problem=(
+                "On ICU-like stays (half of them; labs every 4-6 h) a re-check that comes back "
+                "normal stops Mg, inside the grace period or later, and a normal re-check also "
+                "predicts a better calcium: who keeps to 'no Mg' depends on the re-checks."
+            ),
+            defence=(
+                "per_protocol (clone-censor-weighting; the no-Mg clones' censoring is modelled "
+                "on the latest Mg and calcium re-check; the Mg clones' only on what was known "
+                "at time zero, so a re-check inside the grace period that stops Mg is not "
+                "defended against: the report's per-protocol section says so)"
+            ),
+            switch_on=_recheck_stops_mg,
+        ),
+        Threat(
+            name="unmeasured_confounding",
+            problem=(
+                "An illness factor no table records (how fast the patient is recovering) makes "
+                "Mg repletion likelier and raises calcium, sodium and albumin over the next "
+                "days, so the adjusted contrast credits Mg with part of the recovery."
+            ),
+            defence=(
+                "calibration (negative-control outcomes sodium and albumin, KCl as a "
+                "negative-control exposure and a pre-index placebo window calibrate the "
+                "primary CI; results.json negative_controls, calibration)"
+            ),
+            switch_on=_unmeasured_confounding,
+        ),
+        Threat(
+            name="detection_bias",
+            problem=(
+                "Treated patients get extra calcium re-checks after each Mg dose, so an "
+                "outcome that counts any normal draw sees correction likelier and sooner in "
+                "them even where Mg does nothing."
+            ),
+            defence=(
+                "primary (one calcium at a fixed horizon ± tolerance, not any draw); "
+                "calcium_corrected_fixed_looks_risk_difference reads one value per daily "
+                "look, yet its interval still failed the 6 % false-positive target, so it "
+                "and the any-draw and every-draw secondaries carry the caveat "
+                "'descriptive only, not protected against detection bias'"
+            ),
+            switch_on=_detection_bias,
         ),
     )
 }

@@ -162,11 +162,14 @@ def replay_arms(
     grace_hours: float,
     horizon_hours: float,
     extra_treat_dose_hours_after_index: float | None = None,
+    control_block_hours: float | None = None,
 ) -> Replay:
     """Replay every (encounter_id, index_time) pair under the treat and control strategies.
 
     ``extra_treat_dose_hours_after_index`` (tests): also give 2 g IV MgSO4 in the treat arm at
-    the first grid hour at or after index + this many hours.
+    the first grid hour at or after index + this many hours. ``control_block_hours``: the
+    control arm gets no Mg in (index, index + this many hours] (default ``grace_hours``: the
+    initiation contrast; ``horizon_hours``: "no Mg until the outcome", the per-protocol one).
     """
     for col in ("encounter_id", "index_time"):
         if col not in pairs.columns:
@@ -218,7 +221,9 @@ def replay_arms(
         iv = Intervention(
             force_after_hours=np.r_[xs, nan],
             block_from_hours=np.r_[nan, xs],
-            block_to_hours=np.r_[nan, xs + grace_hours],
+            block_to_hours=np.r_[
+                nan, xs + (grace_hours if control_block_hours is None else control_block_hours)
+            ],
             extra_mg_sulfate_g=extra,
         )
         sim = simulate(ds.world, sub, iv)
@@ -293,3 +298,31 @@ def true_effect(
         f"seed={manifest['seed']}"
     )
     return TrueEffect(mean=mean, per_pair=per_pair, n=n, description=description)
+
+
+def true_per_protocol_effect(
+    data_dir: Path, pairs: pd.DataFrame, grace_hours: float, horizon_hours: float
+) -> TrueEffect:
+    """The per-protocol truth: mean over pairs of latent corrected Ca at index + horizon
+    (mmol/L) with IV MgSO4 at the first decision point after index (usual-care dose, usual
+    care afterwards) minus with no Mg of any kind from index to index + horizon (the
+    sustained "no Mg until the outcome" strategy). Exactly 0.0 in the null world."""
+    replay = replay_arms(
+        data_dir, pairs, grace_hours, horizon_hours, control_block_hours=horizon_hours
+    )
+    per_pair = replay.ca_treat - replay.ca_control
+    n = int(per_pair.size)
+    manifest = json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8"))
+    description = (
+        f"true per-protocol mean difference in latent albumin-corrected Ca (mmol/L) at index "
+        f"+ {horizon_hours:g} h: IV MgSO4 at the first decision point after index (within "
+        f"{grace_hours:g} h; usual care afterwards) vs no Mg from index to index + "
+        f"{horizon_hours:g} h; {n} pairs; world={manifest['world']}, "
+        f"regime={manifest.get('regime', 'default')}, seed={manifest['seed']}"
+    )
+    return TrueEffect(
+        mean=float(per_pair.mean()) if n else float("nan"),
+        per_pair=per_pair,
+        n=n,
+        description=description,
+    )

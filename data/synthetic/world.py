@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 """Bump whenever the order or shape of random draws changes (a manifest from another version
 cannot be replayed)."""
 
@@ -225,6 +225,10 @@ class World:
     morning_skip_after_admission_hours: int = 8  # no routine draw this close after admission
     recheck_after_dose_hours: tuple[int, int] = (6, 8)  # Mg re-check after each IV dose
     recheck_calcium_fraction: float = 0.5
+    # Detection bias: after each given IV Mg dose, extra Mg + total Ca re-checks this many
+    # hours after the administration (on top of the usual re-check). Deterministic given the
+    # dose (no random draw), so () (off) leaves the default world's tables unchanged.
+    detection_recheck_after_dose_hours: tuple[int, ...] = ()
     albumin_panel_fraction: float = 0.6
     ionized_draw_fraction: float = 0.17
     pth_stay_fraction: float = 0.15  # stays whose clinicians order PTH when Ca is low
@@ -258,6 +262,24 @@ class World:
     severity_vasopressor_fraction: float = 0.5
     severity_mg_policy_coef: float = 2.0
     severity_ca_drift_mmol_l_per_day: float = 0.10
+    # Informative end of stay (mgca.synthetic.early_exit): at the first draw with recorded Mg
+    # below early_exit_mg_below_mmol_l (and a total Ca), the stay ends U{early_exit_after_hours}
+    # hours later with probability max * logistic(intercept + mg_coef (Mg - 0.55 mmol/L)
+    # + ca_coef (total Ca - 2.00 mmol/L) + illness_coef S + treated_coef [IV Mg within
+    # early_exit_treated_within_hours]), Mg and total Ca as recorded at that draw; the
+    # patient died (not went home) with probability death_base + death_per_severity * S.
+    # early_exit_probability_max 0: off (no draw is made, the tables stay the pinned ones).
+    early_exit_probability_max: float = 0.0
+    early_exit_mg_below_mmol_l: float = 0.70
+    early_exit_intercept: float = 0.0
+    early_exit_mg_coef: float = 0.0  # per mmol/L recorded Mg above 0.55
+    early_exit_ca_coef: float = 0.0  # per mmol/L recorded total Ca above 2.00
+    early_exit_illness_coef: float = 0.0  # per unit of illness severity S (0-1)
+    early_exit_treated_coef: float = 0.0  # IV Mg given within the hours below
+    early_exit_treated_within_hours: int = 6
+    early_exit_after_hours: tuple[int, int] = (12, 30)  # uniform int, before 36 h
+    early_exit_death_base: float = 0.0
+    early_exit_death_per_severity: float = 0.0
 
     # --- usual care: IV MgSO4 with probability
     # floor + (ceiling - floor) * logistic(a + b1 (0.70 - Mg) + b2 (2.15 - Ca) - b3 [cr high])
@@ -270,6 +292,12 @@ class World:
     mg_policy_ca_coef: float = 3.0  # per mmol/L measured total Ca below 2.15
     mg_policy_creatinine_coef: float = 1.0
     mg_policy_creatinine_high_umol_l: float = 177.0  # 2.0 mg/dL
+    # A normal re-check stops Mg: this many logit units are subtracted from the linear
+    # predictor above when the measured Mg is at or above 0.70 mmol/L (the lower reference
+    # limit), so a result that came back normal is rarely acted on; the floor keeps it
+    # possible (positivity). It reads the recorded Mg only, so adjusting for the latest
+    # re-check removes the confounding it makes. 0: off (the term is not evaluated).
+    mg_policy_normal_stop: float = 0.0
     mg_high_dose_below_mmol_l: float = 0.5  # 4 g below this measured Mg, else 2 g
     mg_not_given_fraction: float = 0.05  # ordered but not given (no effect, given=false)
     mg_admin_delay_hours: tuple[int, int] = (0, 2)  # decision to administration, uniform int
@@ -283,6 +311,25 @@ class World:
     mgo_mg_range_mmol_l: tuple[float, float] = (0.70, 0.80)  # measured Mg in [low, high)
     mgo_probability: float = 0.15
     mgo_delay_hours: int = 2
+    # Potassium chloride (the negative-control exposure): at a routine panel whose recorded
+    # K is below kcl_below_k_mmol_l, 40 mmol oral KCl with probability kcl_probability_low,
+    # else (maintenance) with kcl_probability_other, kcl_delay_hours after the draw. Decided
+    # on the recorded K and an independent uniform only; K never acts on Ca in this world.
+    kcl_below_k_mmol_l: float = 3.5
+    kcl_probability_low: float = 0.7
+    kcl_probability_other: float = 0.10
+    kcl_delay_hours: int = 2
+
+    # --- unmeasured confounding (threat "unmeasured_confounding"; 0 = off) ----------------
+    # A stay-level standard-normal illness factor U that no table records. Per SD of U:
+    # the usual-care Mg policy's linear predictor rises by unmeasured_mg_policy_coef, and the
+    # corrected-Ca set point, sodium and albumin rise by the amounts below, reached linearly
+    # over the first unmeasured_ramp_hours of the stay (a recovery the chart does not show).
+    unmeasured_mg_policy_coef: float = 0.0
+    unmeasured_ca_rise_mmol_l: float = 0.0
+    unmeasured_sodium_rise_mmol_l: float = 0.0
+    unmeasured_albumin_rise_g_l: float = 0.0
+    unmeasured_ramp_hours: float = 72.0
 
     # --- defects (per lab row) ----------------------------------------------------------------
     duplicate_row_rate: float = 0.003  # exact duplicate lab rows
@@ -316,6 +363,23 @@ class World:
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        lo_x, hi_x = self.early_exit_after_hours
+        if not 1 <= lo_x <= hi_x:
+            raise ValueError(f"early_exit_after_hours must be 1 <= low <= high, got {lo_x}, {hi_x}")
+        if not 0.0 <= self.early_exit_probability_max <= 1.0:
+            raise ValueError(
+                "early_exit_probability_max must be in [0, 1], got "
+                f"{self.early_exit_probability_max}"
+            )
+        if self.mg_policy_normal_stop < 0:
+            raise ValueError(
+                f"mg_policy_normal_stop must be >= 0, got {self.mg_policy_normal_stop}"
+            )
+        if any(int(h) != h or h < 1 for h in self.detection_recheck_after_dose_hours):
+            raise ValueError(
+                "detection_recheck_after_dose_hours must be whole hours >= 1, got "
+                f"{self.detection_recheck_after_dose_hours}"
+            )
         if not 0.0 <= self.discharge_planning_skip_probability <= 1.0:
             raise ValueError(
                 "discharge_planning_skip_probability must be in [0, 1], got "

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from mgca.engine.database import CARE_EVENTS_FILE
 from mgca.synthetic.draws import batch_inputs
+from mgca.synthetic.early_exit import cut_stays, early_exit_hours, early_exit_on
 from mgca.synthetic.population import make_population
 from mgca.synthetic.simulate import simulate
 from mgca.synthetic.tables import (
@@ -151,6 +152,10 @@ def generate(
             for b in range(n_batches):
                 inp = batch_inputs(params, pop, seed, b, BATCH_SIZE, STAY_GRID_HOURS)
                 sim = simulate(params, inp)
+                exit_died = np.zeros(inp.n, dtype=bool)
+                if early_exit_on(params):
+                    los, exit_died = early_exit_hours(params, inp, sim, seed, b)
+                    inp, sim = cut_stays(pop, inp, sim, los)
                 out = batch_tables(params, pop, inp, sim, seed, b)
                 labs.write_table(out.labs)
                 meds.write_table(out.meds)
@@ -158,7 +163,7 @@ def generate(
                 rows["medication_administrations"] += out.meds.num_rows
                 for key, value in out.defects.items():
                     defects[key] += value
-                died[inp.stay] = died_in_hospital(params, inp)
+                died[inp.stay] = died_in_hospital(params, inp) | exit_died
                 si_stays += int(inp.si_units.sum())
                 if params.severity_icu_fraction > 0:
                     care_batches.append(care_table(pop, inp))

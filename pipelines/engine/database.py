@@ -427,6 +427,7 @@ def study_config_values(config: MgcaConfig) -> dict[str, float | int]:
     }
     values["small_cell_threshold"] = config.privacy.small_cell_threshold
     values.update({name: getattr(config.report, name) for name in REPORT_SQL_KEYS})
+    values["per_protocol_interval_hours"] = config.per_protocol.interval_hours
     return values
 
 
@@ -447,6 +448,7 @@ def _study_config_types() -> dict[str, str]:
     }
     types["small_cell_threshold"] = "INTEGER"
     types.update({name: "INTEGER" for name in REPORT_SQL_KEYS})
+    types["per_protocol_interval_hours"] = "INTEGER"
     return types
 
 
@@ -501,6 +503,8 @@ REFERENCE_SCHEMAS: dict[str, dict[str, str]] = {
         "atc": "VARCHAR",
         "atc_status": "VARCHAR",
         "source": "VARCHAR",
+        "omop_concept_id": "BIGINT",
+        "code_verification": "VARCHAR",
     },
     "ctcae_grades": {
         "measure": "VARCHAR",

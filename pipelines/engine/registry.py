@@ -42,6 +42,7 @@ SQL_STEPS: tuple[str, ...] = (
     "index_outcome.sql",
     "cohort_eligibility.sql",
     "analytic_cohort.sql",
+    "eligible_episodes.sql",
     "attrition.sql",
     "episode_calcium_measures.sql",
     "calcium_trajectory_summary.sql",
@@ -49,11 +50,17 @@ SQL_STEPS: tuple[str, ...] = (
     "trajectory_sample.sql",
     "data_quality.sql",
     "post_grace_deviations.sql",
+    "per_protocol_followup.sql",
     # per-episode tables of the secondary and sensitivity analyses
     "calcium_correction_time.sql",
     "pth_response.sql",
     "calcium_trajectory_points.sql",
     "kidney_function.sql",
+    # the negative controls' outcomes and exposure (README "Methods: negative controls")
+    "negative_control_outcomes.sql",
+    "negative_control_exposure.sql",
+    "calcium_correction_fixed_looks.sql",
+    "effect_modifiers.sql",
 )
 """The files of ``mgca.sql`` in run order (each file's header names what it reads and writes)."""
 
@@ -186,6 +193,18 @@ TABLES: tuple[Table, ...] = (
     Table("index_pth_response", "episode", "ALL", secondary=True),
     Table("calcium_trajectory_points", "private", "ALL", secondary=True),
     Table("index_kidney_function", "episode", "ALL", secondary=True),
+    Table("eligible_episodes", "episode", COHORT_ORDER, secondary=True),
+    Table(
+        "per_protocol_followup",
+        "private",
+        "subject_id, encounter_id, index_time, interval_number",
+        secondary=True,
+    ),
+    Table("per_protocol_clones", "episode", f"{COHORT_ORDER}, clone", secondary=True),
+    Table("negative_control_outcomes", "episode", "ALL", secondary=True),
+    Table("negative_control_exposure", "episode", "ALL", secondary=True),
+    Table("index_calcium_fixed_looks", "episode", "ALL", secondary=True),
+    Table("index_effect_modifiers", "episode", "ALL", secondary=True),
 )
 """Every derived table read outside the SQL, in one list."""
 

@@ -28,7 +28,13 @@ from typing import Any
 
 import jinja2
 
-from mgca.analysis.privacy import SUPPRESSED_KEY, display_record_count, rule_words
+from mgca.analysis.privacy import (
+    SUPPRESSED_KEY,
+    CountRule,
+    display_record_count,
+    rule_words,
+    suppress_count,
+)
 from mgca.run.outputs import to_json, write_text_atomic
 
 HISTORY_JSON = "history.json"
@@ -166,7 +172,12 @@ def compare_with_previous(
     ]
     if not earlier:
         return None
-    prev = earlier[0]
+    prev = dict(earlier[0])
+    # the previous run's counts, republished here, follow THIS run's count rule
+    rule = CountRule(*_privacy(results))
+    prev["n_analysed"] = suppress_count(prev["n_analysed"], rule)
+    if prev["primary"]:
+        prev["primary"] = {**prev["primary"], "n": suppress_count(prev["primary"].get("n"), rule)}
     cur_p, prev_p = current["primary"] or {}, prev["primary"] or {}
     overlap = None
     if None not in (

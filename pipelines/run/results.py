@@ -12,15 +12,21 @@ from typing import Any
 
 import pandas as pd
 
+from mgca.analysis.data_quality_suppression import suppress_quality
 from mgca.analysis.estimation.models import COUNT_KEYS
+from mgca.analysis.estimation.per_protocol import suppress_block as suppress_per_protocol
 from mgca.analysis.estimation.target_trial import target_trial_spec
+from mgca.analysis.missing_outcome_share import KEY as MISSING_OUTCOME_SHARE_KEY
+from mgca.analysis.missing_outcome_share import missing_outcome_share
 from mgca.analysis.privacy import (
     COMPLEMENTARY,
     SMALL,
+    count_rule,
     is_small,
     mark_hidden,
     round_count,
     suppress_attrition,
+    suppress_count,
     suppress_estimate,
     suppress_record,
 )
@@ -111,7 +117,7 @@ def calcium_measure_records(
         }
         for key in CALCIUM_MEASURE_COUNTS:
             if key not in why:
-                row[key] = round_count(int(row[key]), rounding)
+                row[key] = round_count(int(row[key]), rounding, threshold)
         out.append(mark_hidden(row, why, threshold))
     return out
 
@@ -120,20 +126,21 @@ ROUNDED_KEYS = ("n", "n_exposed", "n_unexposed", "n_clusters", "n_dropped")
 """Count keys rounded inside the secondary, sensitivity and diagnostics blocks."""
 
 
-def rounded_counts(block: Any, rounding: str) -> Any:
+def rounded_counts(block: Any, rounding: str, threshold: int = 0) -> Any:
     """``block`` (nested dicts and lists) with every integer under a count key of
-    :data:`ROUNDED_KEYS` rounded by ``rounding`` (hidden counts are already ``None``)."""
+    :data:`ROUNDED_KEYS` rounded by ``rounding``, never below ``threshold`` (hidden counts
+    are already ``None``)."""
     if rounding == "none":
         return block
     if isinstance(block, dict):
         return {
-            k: round_count(v, rounding)
+            k: round_count(v, rounding, threshold)
             if k in ROUNDED_KEYS and isinstance(v, int) and not isinstance(v, bool)
-            else rounded_counts(v, rounding)
+            else rounded_counts(v, rounding, threshold)
             for k, v in block.items()
         }
     if isinstance(block, list):
-        return [rounded_counts(v, rounding) for v in block]
+        return [rounded_counts(v, rounding, threshold) for v in block]
     return block
 
 
@@ -182,6 +189,8 @@ def deviation_records(
         if exposed in hidden_arms or small:
             why = {key: SMALL if key in small else COMPLEMENTARY for key in DEVIATION_COUNTS}
             mark_hidden(record, why, threshold)
+        else:  # shown counts follow the rule's rounding (threshold: a CountRule)
+            record.update({key: suppress_count(v, threshold) for key, v in counts.items()})
         out.append(record)
     return out
 
@@ -204,7 +213,7 @@ def assemble_results(
     block, ``tables`` the report's tables by ``report_name``
     (:func:`mgca.engine.registry.report_tables`).
     """
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     rounding = config.privacy.rounding
     attrition = attrition_records(tables["attrition"], threshold, rounding)
     results: dict[str, Any] = {
@@ -215,22 +224,41 @@ def assemble_results(
         "estimate_notes": fitted["notes"],
         "gate": fitted["gate"],
         "target_trial": target_trial_spec(config),
-        "secondary": rounded_counts(fitted["secondary"], rounding),
-        "diagnostics": rounded_counts(fitted["diagnostics"], rounding),
-        "sensitivity": rounded_counts(sensitivity, rounding),
+        "secondary": rounded_counts(fitted["secondary"], rounding, threshold),
+        "missing_outcomes": rounded_counts(
+            fitted.get("missing_outcomes") or {"reason": "not computed for this run"},
+            rounding,
+            threshold,
+        ),
+        "negative_controls": rounded_counts(
+            fitted.get("negative_controls", []), rounding, threshold
+        ),
+        "calibration": fitted.get("calibration"),
+        "diagnostics": rounded_counts(fitted["diagnostics"], rounding, threshold),
+        "sensitivity": rounded_counts(sensitivity, rounding, threshold),
+        "effect_modification": rounded_counts(
+            fitted.get("effect_modification", []), rounding, threshold
+        ),
         "attrition": attrition,
         "calcium_measures": calcium_measure_records(
             tables["calcium_measures"], threshold, rounding, attrition_totals_hidden(attrition)
         ),
-        "data_quality": records(
-            tables["data_quality"], ["n_rows", "n_flagged"], threshold, rounding
+        # rows that add up to a shown total get complementary suppression too
+        "data_quality": suppress_quality(records(tables["data_quality"], [], threshold), threshold),
+        MISSING_OUTCOME_SHARE_KEY: missing_outcome_share(
+            tables["calcium_measures"], attrition, threshold
         ),
         "post_grace_deviations": deviation_records(
             tables["post_grace_deviations"], attrition, threshold
         ),
         "source_rows": records(tables["source_rows"], ["n_rows"], threshold, rounding),
         "orphan_codes": orphan_code_records(tables.get("orphan_codes"), threshold),
-        "synthetic_truth": truth,
+        "per_protocol": (
+            None
+            if fitted.get("per_protocol") is None
+            else suppress_per_protocol(fitted["per_protocol"], threshold, rounding)
+        ),
+        "synthetic_truth": rounded_counts(truth, rounding, threshold),
         "config": config.model_dump(mode="json"),
         "provenance": {},
     }

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mgca.analysis.privacy import count_rule
 from mgca.config import MgcaConfig
 from mgca.ops import history
 from mgca.run import cache, outputs, stages
@@ -197,7 +198,7 @@ def run_study(
     finally:
         run_lock.release()
     if s.record_artifacts is not None:
-        s.record_artifacts(results, published.name, config.privacy.small_cell_threshold)
+        s.record_artifacts(results, published.name, count_rule(config))
     s.update_history(str(root))
     cache.prune(root)
     progress(f"published run folder {published}")

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mgca.analysis.estimation.analyses import sensitivity_block
 from mgca.analysis.estimation.cohort_schema import validate_cohort
+from mgca.analysis.privacy import count_rule, display_count
 from mgca.analysis.report.figures import (
     analyte_trajectory_figure,
     calcium_trajectory_figure,
@@ -131,7 +133,8 @@ def derive_stage(
     )
     shutil.copy2(db, work / "mgca.duckdb")
     cache.commit_stage(work, entry_dir, "derive")
-    log(f"derived {n_analysed:,} analysed episodes in {time.perf_counter() - started:.1f} s")
+    shown = display_count(n_analysed, count_rule(config))  # the console follows the count rule
+    log(f"derived {shown} analysed episodes in {time.perf_counter() - started:.1f} s")
     return entry
 
 
@@ -227,16 +230,34 @@ def truth_stage(data_dir: str, cohort_path: str, config: MgcaConfig) -> dict[str
     """On synthetic data, the simulator's known true effect for this run's own cohort
     (:func:`mgca.run.study.synthetic_truths`): for the episodes the adjusted estimates used,
     and overlap-weighted for the overlap population."""
-    truths = study.synthetic_truths(Path(data_dir), pd.read_parquet(cohort_path), config)
+    truths = study.synthetic_truths(
+        Path(data_dir),
+        pd.read_parquet(cohort_path),
+        config,
+        _eligible_episodes(Path(cohort_path).parent / outputs.PRIVATE_DB),
+    )
     if truths is None:
         return None
     return {
-        "estimand": "sample average treatment effect in this run's analytic cohort "
-        "(the episodes the primary estimate used); true_effect_overlap: the same, "
-        "overlap-weighted (the overlap population)",
+        "estimand": "sample average treatment effect in the episodes the primary estimate "
+        "describes: every eligible episode, outcome measured or not, when the primary is "
+        "weighted for missing outcomes (true_effect_complete_case: the analysed episodes "
+        "alone); true_effect_overlap: the analysed episodes, overlap-weighted (the overlap "
+        "population)",
         "unit": "mmol/L",
         **truths,
     }
+
+
+def _eligible_episodes(db_path: Path) -> pd.DataFrame | None:
+    """The run's ``eligible_episodes`` (private: beside cohort.parquet in the staging
+    folder), or ``None`` when the database or the table is not there."""
+    if not db_path.exists():
+        return None
+    try:
+        return study.read_table(db_path, registry.table("eligible_episodes").select())
+    except duckdb.Error:  # an older database without the table: no eligible-episode truth
+        return None
 
 
 def render_stage(
@@ -254,7 +275,7 @@ def render_stage(
     ``trajectory_sample`` is the de-identified ``trajectory_sample`` table (hours from index,
     pseudonymous sample numbers); no id or date reaches the report.
     """
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     cohort = pd.read_parquet(cohort_path)
     table = table_one(cohort, threshold)
     study_cfg = config.study

@@ -18,9 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mgca.analysis.estimation.analyses import diagnostics_block, secondary_block
+from mgca.analysis.estimation.analyses import (
+    diagnostics_block,
+    effect_modification_block,
+    secondary_block,
+)
 from mgca.analysis.estimation.estimators import aipw_ate, ipw_ate, overlap_ate, overlap_weights
 from mgca.analysis.estimation.gate import evaluate_gate as gate_checks
+from mgca.analysis.estimation.missing_outcome import (
+    complete_case_entry,
+    eligible_rows,
+    fit_primary_ipcw,
+    missing_outcomes_analysis,
+)
 from mgca.analysis.estimation.models import (
     COUNT_KEYS,
     InsufficientDataError,
@@ -30,16 +40,18 @@ from mgca.analysis.estimation.models import (
     prepare_adjusted,
     unadjusted_difference,
 )
+from mgca.analysis.estimation.negative_controls import negative_controls_block
+from mgca.analysis.estimation.per_protocol import per_protocol_estimate
 from mgca.analysis.estimation.propensity import fit_propensity
 from mgca.analysis.estimation.sensitivity import CohortFor
-from mgca.analysis.privacy import suppress_estimate
+from mgca.analysis.privacy import count_rule, display_count, suppress_estimate
 from mgca.analysis.report.correction_curves import FIGURE_KEY as CORRECTION_FIGURE
 from mgca.analysis.report.correction_curves import correction_curve_svg
 from mgca.analysis.text import ESTIMAND_WORDS
 from mgca.config import MgcaConfig
 from mgca.engine import base, registry
 from mgca.engine.base import Progress, SourceTables, engine_for
-from mgca.synthetic import true_effect
+from mgca.synthetic import true_effect, true_per_protocol_effect
 
 
 def source_tables(
@@ -66,7 +78,11 @@ def load_tables(
     Returns the row count of each canonical table."""
     counts = engine_for(config.engine.name).load(source, db_path, config, progress)
     if progress:
-        progress("loaded " + ", ".join(f"{name}: {n:,} rows" for name, n in counts.items()))
+        rule = count_rule(config)  # the console follows the count rule
+        progress(
+            "loaded "
+            + ", ".join(f"{name}: {display_count(n, rule)} rows" for name, n in counts.items())
+        )
     return counts
 
 
@@ -154,12 +170,16 @@ ESTIMATE_NAMES: tuple[str, ...] = (
     "naive_before_after",
     "ipw",
     "doubly_robust",
+    "primary_complete_case",
 )
 """Every estimate results.json carries, in order; each is a figure or a named reason."""
 
 
 def fit_estimates(
-    cohort: pd.DataFrame, config: MgcaConfig, names: tuple[str, ...] = ESTIMATE_NAMES
+    cohort: pd.DataFrame,
+    config: MgcaConfig,
+    names: tuple[str, ...] = ESTIMATE_NAMES,
+    eligible: pd.DataFrame | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Primary estimate, the overlap-population estimate, the crude difference, the naive
     before/after contrast, and the primary contrast by inverse-probability weighting and by
@@ -169,11 +189,22 @@ def fit_estimates(
     a run fits them all; a simulation study may ask for the ones it scores), in that order:
     an estimate that cannot be made is an entry with ``estimate: None`` and a ``reason``.
     The notes repeat those reasons as ``"<name>: <reason>"``.
+
+    ``eligible`` (the ``eligible_episodes`` table): with it the primary weights the measured
+    episodes back to all eligible ones (:func:`fit_primary_ipcw`) and
+    ``primary_complete_case`` is the complete-case fit; without it both are complete-case.
     """
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     estimation = config.estimation
     fits = {
-        "primary": lambda: fit_primary(cohort, config.study, estimation=estimation),
+        "primary": lambda: (
+            fit_primary(cohort, config.study, estimation=estimation)
+            if eligible is None
+            else fit_primary_ipcw(eligible, config.study, estimation)[0]
+        ),
+        "primary_complete_case": lambda: complete_case_entry(
+            fit_primary(cohort, config.study, estimation=estimation), config.study
+        ),
         "overlap": lambda: overlap_ate(
             cohort, config.study, estimation=estimation, threshold=threshold
         ),
@@ -214,24 +245,31 @@ def fit_all(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Every estimate (:func:`fit_estimates`), the diagnostics gate (:func:`evaluate_gate`),
-    the weighting diagnostics with their figures (and the time-to-correction curves) and the
-    secondary analyses: ``{"estimates",
-    "notes", "gate", "diagnostics", "figures", "secondary"}``, JSON-ready.
+    the weighting diagnostics with their figures (and the time-to-correction curves), the
+    secondary analyses, the effect modification, the per-protocol estimate and the negative
+    controls with the calibrated primary
+    (:func:`mgca.analysis.estimation.negative_controls.negative_controls_block`) and the
+    missing-outcome analysis (:func:`missing_outcomes_analysis`: IPCW vs complete cases, the
+    composite): ``{"estimates", "notes", "gate", "diagnostics", "figures", "secondary",
+    "missing_outcomes", "per_protocol", "negative_controls", "calibration",
+    "effect_modification"}``, JSON-ready.
 
     ``progress`` gets the diagnostics warnings, the answering estimate (suppressed as in
     results.json: no statistic over a small arm) and the gate's verdict.
     """
     say = progress or (lambda _line: None)
-    estimates, notes = fit_estimates(cohort, config)
+    eligible = secondary_tables.get("eligible_episodes")
+    estimates, notes = fit_estimates(cohort, config, eligible=eligible)
     gate = evaluate_gate(cohort, estimates, config)
-    diagnostics, figures = diagnostics_block(cohort, config.privacy.small_cell_threshold)
+    diagnostics, figures = diagnostics_block(cohort, count_rule(config))
     for warning in diagnostics["warnings"]:
         say(f"diagnostics warning: {warning}")
     secondary = secondary_block(cohort, secondary_tables, config)
+    effect_modification = effect_modification_block(cohort, secondary_tables, config)
     curves = correction_curve_svg(
         cohort,
         secondary_tables["index_calcium_correction"],
-        config.privacy.small_cell_threshold,
+        count_rule(config),
         config.study.correction_window_hours,
     )
     if curves is not None:
@@ -240,7 +278,7 @@ def fit_all(
         next(e for e in estimates if e["name"] == gate["answer"]),
         COUNT_KEYS,
         ("n_exposed", "n_unexposed"),
-        config.privacy.small_cell_threshold,
+        count_rule(config),
     )
     if answer["estimate"] is not None:
         say(
@@ -254,6 +292,18 @@ def fit_all(
         say("diagnostics gate failed, the report states no answer: " + "; ".join(gate["failed"]))
     for note in notes:
         say(note)
+    primary = next((e for e in estimates if e["name"] == "primary"), None)
+    negative_controls, calibration = negative_controls_block(
+        cohort, secondary_tables, config, primary
+    )
+    if calibration["reason"] is None:
+        say(
+            f"calibrated primary {calibration['estimate']:+.3f} mmol/L (95% CI "
+            f"{calibration['ci_low']:+.3f} to {calibration['ci_high']:+.3f}) from "
+            f"{calibration['controls_count']} negative controls"
+        )
+    else:
+        say(f"calibration: {calibration['reason']}")
     return {
         "estimates": estimates,
         "notes": notes,
@@ -261,9 +311,35 @@ def fit_all(
         "diagnostics": diagnostics,
         "figures": figures,
         "secondary": secondary,
+        "missing_outcomes": missing_outcomes_analysis(
+            eligible,
+            estimates,
+            config.study,
+            config.estimation,
+            config.privacy.small_cell_threshold,
+            config.privacy.rounding,
+        ),
+        "per_protocol": per_protocol_block(cohort, secondary_tables, config),
+        "negative_controls": negative_controls,
+        "calibration": calibration,
+        "effect_modification": effect_modification,
     }
 
 
+def per_protocol_block(
+    cohort: pd.DataFrame, secondary_tables: dict[str, pd.DataFrame], config: MgcaConfig
+) -> dict[str, Any] | None:
+    """results.json ``per_protocol`` before suppression: the clone-censor-weight estimate
+    (:func:`mgca.analysis.estimation.per_protocol.per_protocol_estimate`); None when
+    ``per_protocol.enabled`` is false."""
+    if not config.per_protocol.enabled:
+        return None
+    return per_protocol_estimate(
+        cohort,
+        secondary_tables["per_protocol_followup"],
+        secondary_tables["per_protocol_clones"],
+        config,
+    )
 
 
 def evaluate_gate(
@@ -271,11 +347,14 @@ def evaluate_gate(
 ) -> dict[str, Any]:
     """results.json ``gate``: which estimate answers, each diagnostic check, the verdict
     (:func:`mgca.analysis.estimation.gate.evaluate_gate`)."""
-    return gate_checks(cohort, estimates, config.gate, config.privacy.small_cell_threshold)
+    return gate_checks(cohort, estimates, config.gate, count_rule(config))
 
 
 def synthetic_truths(
-    data_dir: Path | str, cohort: pd.DataFrame, config: MgcaConfig
+    data_dir: Path | str,
+    cohort: pd.DataFrame,
+    config: MgcaConfig,
+    eligible: pd.DataFrame | None = None,
 ) -> dict[str, Any] | None:
     """On synthetic data, the simulator's true effect for the populations mgca may answer for.
 
@@ -285,7 +364,9 @@ def synthetic_truths(
     ``{"true_effect": mean per-episode effect (the primary's cohort), "true_effect_overlap":
     the same effects weighted by the overlap weights of the propensity model the overlap
     estimate uses (None when it cannot be fitted), "n", "description"}``, mmol/L; ``None``
-    for an empty cohort.
+    for an empty cohort. With ``eligible`` (the IPCW primary's population) ``true_effect``
+    and ``n`` are over the eligible episodes, and the complete-case cohort's truth moves to
+    ``true_effect_complete_case`` and ``n_complete_case``.
     """
     if cohort.empty:
         return None
@@ -305,12 +386,54 @@ def synthetic_truths(
     overlap = None
     if weights is not None:
         overlap = float(np.sum(weights * truth.per_pair) / np.sum(weights))
-    return {
+    out: dict[str, Any] = {
         "true_effect": float(truth.mean),
         "true_effect_overlap": overlap,
         "n": int(truth.n),
         "description": truth.description,
     }
+    if config.per_protocol.enabled:
+        # the per-protocol analysis clones the analysed (complete-case) episodes
+        per_protocol = true_per_protocol_effect(
+            Path(data_dir),
+            rows[["encounter_id", "index_time"]],
+            grace_hours=config.study.grace_hours,
+            horizon_hours=config.study.horizon_hours,
+        )
+        out["true_per_protocol_effect"] = float(per_protocol.mean)
+        out["per_protocol_description"] = per_protocol.description
+    weighted = eligible_truth(data_dir, eligible, config)
+    if weighted is not None:
+        # the IPCW primary describes every eligible episode: its truth is the headline one
+        out.update(
+            {
+                "true_effect": weighted[0],
+                "n": weighted[1],
+                "true_effect_complete_case": float(truth.mean),
+                "n_complete_case": int(truth.n),
+            }
+        )
+    return out
+
+
+def eligible_truth(
+    data_dir: Path | str, eligible: pd.DataFrame | None, config: MgcaConfig
+) -> tuple[float, int] | None:
+    """The simulator's mean true effect (mmol/L) over the eligible episodes the IPCW primary
+    uses (outcome measured or not: as if every patient had stayed to be measured) and their
+    number; ``None`` without an eligible-episode table or episode."""
+    if eligible is None:
+        return None
+    rows, _ = eligible_rows(eligible)
+    if rows.empty:
+        return None
+    truth = true_effect(
+        Path(data_dir),
+        rows[["encounter_id", "index_time"]],
+        grace_hours=config.study.grace_hours,
+        horizon_hours=config.study.horizon_hours,
+    )
+    return float(truth.mean), int(truth.n)
 
 
 def read_secondary_tables(db_path: Path) -> dict[str, pd.DataFrame]:

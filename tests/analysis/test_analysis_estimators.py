@@ -90,6 +90,7 @@ def test_fit_estimates_adds_ipw_and_doubly_robust(confounded) -> None:
         "naive_before_after",
         "ipw",
         "doubly_robust",
+        "primary_complete_case",
     ]
     assert all(set(e) == set(estimates[0]) for e in estimates)
 

@@ -435,11 +435,7 @@ def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
             {"name": "horizon_72h", "unit": "mmol/L", "estimate": 0.3, "ci_low": 0.2,
              "ci_high": 0.4, "horizon_hours": 72},  # another question: no caveat
         ]},
-        "calcium_measures": [
-            {"role": "outcome", "calcium_measure": "corrected_same_day_albumin",
-             "n_eligible_index_events": 300},
-            {"role": "outcome", "calcium_measure": "not_measured", "n_eligible_index_events": 100},
-        ],
+        "missing_outcome_share": {"share": 0.25, "n_eligible": 400},
     }
     caveats = run_caveats(troubled, STUDY, THRESHOLD)
     assert [c.title for c in caveats] == [
@@ -447,7 +443,7 @@ def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
     ]
     assert "grace 3h" in caveats[2].text and "horizon" not in caveats[2].text
     more = run_caveats(troubled, STUDY, THRESHOLD, limit=6)
-    assert "25 % of eligible episodes" in more[3].text and more[4].title == "Small arm"
+    assert "25 % of 400 eligible episodes" in more[3].text and more[4].title == "Small arm"
     assert gate_list(troubled["gate"]) == [
         {"passed": False, "words": "8 % in equipoise (20 % needed)"},
         {"passed": True, "words": "fine"},

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from helpers.analysis_sim import TRAJECTORY_TRUTH, simulate_cohort, simulate_trajectory_points
 
+from mgca.analysis.estimation.mechanism import calcium_alone_effect
 from mgca.analysis.estimation.secondary import (
-    calcium_mg_interaction,
     calcium_trajectory_mixed,
     correction_within_window,
     mg_dose_response,
@@ -63,17 +63,20 @@ def test_cox_recovers_the_hazard_ratio(cohort: pd.DataFrame) -> None:
     assert abs(np.log(hr["estimate"]) - np.log(2.0)) < 0.2
 
 
-def test_interaction_of_calcium_with_mg_repletion(cohort: pd.DataFrame) -> None:
+def test_calcium_alone_effect_among_episodes_not_given_mg(cohort: pd.DataFrame) -> None:
+    """Calcium given without Mg vs neither: recovers a known +0.05 mmol/L among the
+    unexposed, whatever the exposed do; n_exposed counts the episodes given calcium."""
     rng = np.random.default_rng(3)
     t = _treat(cohort)
     ca = rng.uniform(size=len(t)) < 0.4
-    y = 2.0 + 0.1 * t + 0.0 * ca + 0.08 * t * ca + rng.normal(0, 0.05, len(t))
+    y = 2.0 + 0.1 * t + 0.05 * ca * (1 - t) + 0.3 * ca * t + rng.normal(0, 0.05, len(t))
     data = cohort.assign(calcium_in_grace=ca, outcome_ca_corrected_mmol_l=y)
-    interaction, alone = calcium_mg_interaction(data, STUDY)
-    assert interaction["ci_low"] < 0.08 < interaction["ci_high"]
-    assert abs(interaction["estimate"] - 0.08) < 0.02
-    assert alone["ci_low"] < 0.0 < alone["ci_high"]
-    assert interaction["unit"] == "mmol/L"
+    alone = calcium_alone_effect(data, STUDY)
+    assert alone["ci_low"] < 0.05 < alone["ci_high"]
+    assert abs(alone["estimate"] - 0.05) < 0.02
+    assert alone["n"] == int((t == 0).sum())
+    assert alone["n_exposed"] == int((ca & (t == 0)).sum())
+    assert alone["unit"] == "mmol/L" and "calcium alone" in alone["estimand"]
 
 
 def test_pth_ratio_of_geometric_means(cohort: pd.DataFrame) -> None:
@@ -205,7 +208,7 @@ def test_every_analysis_gives_an_entry_with_a_reason_when_it_cannot_be_fitted(
     entries = run_secondary(
         small, correction=empty_correction, pth=no_pth, points=no_points, study=STUDY
     )
-    assert len(entries) == 6
+    assert len(entries) == 5
     for e in entries:
         assert e["estimate"] is None and e["reason"], e
         assert "fewer than" in e["reason"] or "no " in e["reason"]

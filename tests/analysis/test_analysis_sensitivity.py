@@ -125,6 +125,7 @@ def test_run_sensitivity_lists_every_analysis(small_db: Path, tmp_path: Path) ->
         "grace_12h",
         "horizon_24h",
         "horizon_72h",
+        "ionized_only_cohort",
     ]
     for e in out["analyses"]:
         assert (e["estimate"] is None) == (e["reason"] is not None), e["name"]

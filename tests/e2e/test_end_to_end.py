@@ -157,7 +157,8 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "calcium_corrected_risk_difference",
         "calcium_corrected_odds_ratio",
         "time_to_calcium_correction_hazard_ratio",
-        "calcium_x_mg_interaction",
+        "calcium_alone_effect",
+        "calcium_corrected_fixed_looks_risk_difference",
         "pth_response_ratio",
         "mg_dose_response",
         "trajectory_slope_difference",
@@ -194,8 +195,34 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "grace_12h",
         "horizon_24h",
         "horizon_72h",
+        "ionized_only_cohort",
     ]
     assert sensitivity["evalue"]["evalue_estimate"] >= 1
+    controls = results["negative_controls"]
+    assert [c["name"] for c in controls] == [
+        "sodium_outcome",
+        "albumin_outcome",
+        "placebo_window",
+        "potassium_exposure",
+    ]
+    for c in controls:
+        assert c["estimand"] and c["outcome"] and c["exposure"], c["name"]
+        assert (c["estimate"] is None) == bool(c["reason"] or c.get("withheld")), c["name"]
+    calibration = results["calibration"]
+    assert calibration["min_controls"] == 3
+    assert (calibration["estimate"] is None) == bool(calibration["reason"])
+    modification = results["effect_modification"]
+    assert {e["modifier"] for e in modification} == {
+        "baseline_mg_class",
+        "pth_status_before_index",
+        "egfr_class",
+        "mg_route_class",
+    }
+    for e in modification:
+        assert e["estimand"] and (e["estimate"] is None) == bool(e["reason"] or e.get("withheld"))
+    caveats = {e["name"] for e in results["secondary"] if e.get("caveat")}
+    assert "time_to_calcium_correction_hazard_ratio" in caveats
+    assert "mg_dose_response" not in caveats
     assert not list((run_dir / "private").glob("sensitivity-*"))  # copies cleaned up
     html = (run_dir / "report.html").read_text()
     for section in (
@@ -204,8 +231,10 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "diagnostics",
         "secondary",
         "sensitivity",
+        "negative-controls",
         "forest",
         "time-to-correction",
+        "effect-modification",
     ):
         assert f'id="{section}"' in html
     assert "<svg" in html.split('id="time-to-correction"')[1].split("</section>")[0]
@@ -320,6 +349,12 @@ def test_report_as_chromium_draws_it(run_dir: Path) -> None:
     assert first.count('class="pass"') + first.count('class="fail"') == len(gate["checks"])
     assert first.count('class="fail"') == sum(not c["passed"] for c in gate["checks"])
     assert "What matters most in this run" in first_text
+    # the forest prints each row's numbers; the flow's headline steps are not suppressed
+    from mgca.analysis.report.format import format_ci
+
+    primary_ci = f"({format_ci(answer)})"
+    assert gate["passed"] is False or primary_ci in first, primary_ci
+    assert not re.search(r"suppressed</span>\s*Eligible episodes", first)
     boxes = element_boxes(
         run_dir / "report.html", ["#summary", "#answer", "#first-forest", ".fs-checks"]
     )

@@ -179,7 +179,7 @@ class _Recorder:
 
 def test_study_config_is_one_row_written_with_bound_parameters() -> None:
     config = MgcaConfig(
-        study=StudyConfig(mg_low_mmol_l=0.6543, grace_hours=7),
+        study=StudyConfig(mg_low_mmol_l=0.6543, grace_hours=8),
         privacy=PrivacyConfig(small_cell_threshold=13),
     )
     con = _con()
@@ -193,9 +193,10 @@ def test_study_config_is_one_row_written_with_bound_parameters() -> None:
         "small_cell_threshold",
         "trajectory_sample_size",
         "trajectory_sample_seed",
+        "per_protocol_interval_hours",
     ]
     assert row[0]["mg_low_mmol_l"] == 0.6543
-    assert row[0]["grace_hours"] == 7
+    assert row[0]["grace_hours"] == 8
     assert row[0]["small_cell_threshold"] == 13
     sql_text = " ".join(sql for sql, _ in recorder.calls)
     assert "0.6543" not in sql_text and "13" not in sql_text

@@ -302,9 +302,10 @@ def write_meds(root: Path, rows: list[tuple] = MEDS_ROWS, hadm: bool = True) -> 
 # --- real vocabulary shapes (issue 16) --------------------------------------------------------
 # Two stays of one hospital as its OMOP CDM, FHIR export and MEDS dataset code them: standard
 # LOINC concepts with a third of the albumin rows coded by method (BCG 61151-7), SI LOINC codes
-# in FHIR, 'LOINC/' codes in MEDS, calcium gluconate whose ingredient has no RxNorm code in
-# ingredients.csv and is reached only through concept_relationship, and look-alikes in no code
-# list (albumin by electrophoresis 2862-1, magnesium citrate) that must show up as orphans.
+# in FHIR, 'LOINC/' codes in MEDS, calcium gluconate whose ingredient concept carries a made-up code
+# (not its RxNorm 1908) and is reached only through concept_relationship, look-alikes in no code
+# list (albumin by electrophoresis 2862-1) that must show up as orphans, and magnesium citrate,
+# a laxative listed with role mg_laxative (mapped by name, never exposure).
 # Stay 10 has a listed albumin as well; stay 11 has only the electrophoresis albumin, so
 # listing 2862-1 would add that one stay. Concept ids of Athena where clinical.md gives them
 # (3001420, 3006906, 3024561, 40763912, 19093848, 19037038); ids from 990000 are made up here.

@@ -160,6 +160,17 @@ def test_comparison_and_index_over_two_runs(tmp_path: Path) -> None:
     assert "<script" not in html and "http" not in html  # self-contained, offline
 
 
+def test_previous_counts_in_the_comparison_follow_this_runs_rounding(tmp_path: Path) -> None:
+    _publish(tmp_path, "run-a", "2026-01-01T00:00:00Z", _results(452, 0.10))  # rule: none
+    second = _results(450, 0.10)
+    second["config"]["privacy"]["rounding"] = "nearest_5"
+    second["provenance"]["started_at_utc"] = "2026-01-02T00:00:00Z"
+    cmp = history.compare_with_previous(tmp_path, tmp_path / "run-b", second)
+    assert cmp is not None
+    assert cmp["n_analysed_previous"] == 450 and cmp["previous_primary"]["n"] == 450
+    assert cmp["n_analysed_change"] == 0
+
+
 def test_first_run_has_nothing_to_compare_and_small_counts_stay_hidden(tmp_path: Path) -> None:
     assert history.compare_with_previous(tmp_path, tmp_path / "r", _results(5, None)) is None
     _publish(tmp_path, "run-small", "2026-01-01T00:00:00Z", _results(None, None))

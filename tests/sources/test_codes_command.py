@@ -24,7 +24,9 @@ def test_codes_prints_mapped_and_orphan_codes_with_counts(tmp_path: Path) -> Non
     orphan = next(line for line in lines if "LOINC:2862-1" in line)
     assert "albumin" in orphan and "Electrophoresis" in orphan
     # rows 2, stays 2, stays added 0; values p5/p50/p95 of 3.6 g/dL and 2.9 g/dL
-    assert orphan.split()[-8:-5] == ["2", "2", "0"] and "3.25" in orphan
+    counts, status = orphan.split("unmapped")
+    assert counts.split()[-8:-5] == ["2", "2", "0"] and "3.25" in orphan
+    assert status.strip() == "(matched by name)"
     assert str(tmp_path) not in result.stdout  # no path (site names) in the printout
 
 

@@ -28,19 +28,22 @@ def _orphan_table(tmp_path: Path):
 
 def test_orphan_codes_reach_results_suppressed_and_the_report(tmp_path: Path) -> None:
     frame = _orphan_table(tmp_path)
-    # stable order: domain, look-alike, rows (most first), code
-    assert list(frame["code"]) == ["RxNorm:990030 (OMOP 990030)", "LOINC:2862-1 (OMOP 990001)"]
+    # stable order: domain, look-alike, rows (most first), code; magnesium citrate is listed
+    assert list(frame["code"]) == ["LOINC:2862-1 (OMOP 990001)"]
+    assert list(frame["matched_by"]) == ["name"] and frame["left_out_why"].isna().all()
     shown = orphan_code_records(frame, threshold=1)
-    assert shown[1]["n_rows"] == 2 and shown[1]["value_p50"] == 3.25
+    assert shown[0]["n_rows"] == 2 and shown[0]["value_p50"] == 3.25
     hidden = orphan_code_records(frame, threshold=11)
-    assert hidden[1]["n_rows"] is None and hidden[1]["suppressed"] == "<11"
-    assert hidden[1]["value_p50"] is None and hidden[1]["n_stays_added"] == 0
+    assert hidden[0]["n_rows"] is None and hidden[0]["suppressed"] == "<11"
+    assert hidden[0]["value_p50"] is None and hidden[0]["n_stays_added"] == 0
     view = data_quality_view({"orphan_codes": hidden}, None, 11)
-    assert view["orphan_codes"][1]["n"] == "<11" and view["orphan_codes"][1]["values"] == (
+    assert view["orphan_codes"][0]["n"] == "<11" and view["orphan_codes"][0]["values"] == (
         "— / — / —"
     )
+    assert view["orphan_codes"][0]["status"] == "unmapped (matched by name)"
     html = _environment().get_template("_data_quality.html.j2").render(quality=view)
     assert "in no code list" in html and "LOINC:2862-1 (OMOP 990001)" in html
+    assert "unmapped (matched by name)" in html
     assert "3.25" not in html
 
 

@@ -58,9 +58,8 @@ def test_omop_keeps_every_albumin_coded_by_method_and_reports_the_orphans(
     orphans = _orphans(target)
     # electrophoresis albumin: 2 rows in 2 stays, both stays already have a listed albumin
     assert orphans[("lab", "LOINC:2862-1 (OMOP 990001)")] == ("albumin", 2, 2, 0, "g/dL")
-    # magnesium citrate is in no code list: its stay has no mapped Mg drug, so it would add one
-    assert orphans[("drug", "RxNorm:990030 (OMOP 990030)")] == ("magnesium", 1, 1, 1, "mL")
-    assert len(orphans) == 2
+    # magnesium citrate is listed (role mg_laxative, found by name): mapped, so not an orphan
+    assert len(orphans) == 1
 
 
 def test_omop_finds_an_ingredient_without_rxnorm_code_through_concept_relationship(
@@ -71,12 +70,16 @@ def test_omop_finds_an_ingredient_without_rxnorm_code_through_concept_relationsh
         f"SELECT ingredient, count(*) FROM '{target}/medication_administrations.parquet' "
         "GROUP BY 1"
     ).fetchall()
-    assert dict(drugs) == {"magnesium_sulfate": 1, "calcium_gluconate": 2}
+    assert dict(drugs) == {"magnesium_sulfate": 1, "calcium_gluconate": 2, "magnesium_citrate": 1}
     notes = duckdb.sql(
         f"SELECT reason, n_rows FROM '{target}/source_rows.parquet' "
         "WHERE source_table = 'drug_exposure' AND status = 'mapped'"
     ).fetchall()
-    assert dict(notes) == {None: 1, "ingredient found by concept_relationship": 2}
+    assert dict(notes) == {
+        None: 1,
+        "ingredient found by concept_relationship": 2,
+        "ingredient found by concept_name": 1,  # magnesium citrate
+    }
 
 
 def test_omop_without_relationships_falls_back_to_ingredient_names(tmp_path: Path) -> None:
@@ -91,7 +94,7 @@ def test_omop_without_relationships_falls_back_to_ingredient_names(tmp_path: Pat
         f"SELECT reason, n_rows FROM '{target}/source_rows.parquet' "
         "WHERE source_table = 'drug_exposure' AND status = 'mapped'"
     ).fetchall())
-    assert notes == {None: 1, "ingredient found by concept_name": 2}
+    assert notes == {None: 1, "ingredient found by concept_name": 3}  # Ca gluconate 2, Mg citrate
 
 
 def test_fhir_with_si_loinc_codes_loses_no_listed_analyte(tmp_path: Path) -> None:
@@ -180,11 +183,8 @@ def test_omop_on_postgresql_streams_what_the_mapping_and_orphans_need(tmp_path: 
         f"SELECT ingredient, count(*) FROM '{target}/medication_administrations.parquet' "
         "GROUP BY 1"
     ).fetchall()
-    assert dict(drugs) == {"magnesium_sulfate": 1, "calcium_gluconate": 2}
-    assert set(_orphans(target)) == {
-        ("lab", "LOINC:2862-1 (OMOP 990001)"),
-        ("drug", "RxNorm:990030 (OMOP 990030)"),
-    }
+    assert dict(drugs) == {"magnesium_sulfate": 1, "calcium_gluconate": 2, "magnesium_citrate": 1}
+    assert set(_orphans(target)) == {("lab", "LOINC:2862-1 (OMOP 990001)")}
 
 
 def test_mimic_unlisted_itemid_labelled_like_an_analyte_and_eMAR_drug_are_orphans(

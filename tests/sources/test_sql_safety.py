@@ -64,12 +64,12 @@ def test_hostile_engine_and_threshold_values_are_rejected(
 
 def test_thresholds_travel_as_bound_parameters(tmp_path: Path) -> None:
     """study_config holds exactly the configured numbers (no SQL text is built from them)."""
-    config = MgcaConfig.model_validate({"study": {"mg_low_mmol_l": 0.65, "grace_hours": 7}})
+    config = MgcaConfig.model_validate({"study": {"mg_low_mmol_l": 0.65, "grace_hours": 8}})
     con = open_database(tmp_path / "db.duckdb", config)
     write_study_config(con, config)
     row = con.execute("SELECT mg_low_mmol_l, grace_hours FROM study_config").fetchone()
     con.close()
-    assert row == (0.65, 7)
+    assert row == (0.65, 8)
 
 
 def test_file_name_that_looks_like_sql_is_read_as_a_file(tmp_path: Path) -> None:

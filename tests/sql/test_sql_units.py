@@ -561,7 +561,8 @@ def test_ingredients_carry_clinical_md_elemental_amounts() -> None:
     rows = {r["ingredient"]: r for r in _reference("ingredients.csv")}
     assert {r["role"] for r in rows.values()} <= {
         "mg_repletion", "calcium_supplement", "ppi", "loop_diuretic", "thiazide",
-        "vitamin_d_analogue", "mg_wasting", "obstetric_magnesium", "crrt_citrate",
+        "vitamin_d_analogue", "mg_wasting", "obstetric_magnesium", "crrt_citrate", "mg_laxative",
+        "potassium_repletion",
     }  # fmt: skip
     expected = {
         "magnesium_sulfate": 4.06, "magnesium_oxide": 24.8,
@@ -579,8 +580,9 @@ def test_ingredients_carry_clinical_md_elemental_amounts() -> None:
 
 def test_ingredient_codes_say_whether_they_were_checked() -> None:
     # clinical.md lists some RxNorm codes as checked and some under "to verify" (MgSO4 6585,
-    # MgO 29155, calcium carbonate 1897, calcitriol 1894): the CSV carries that flag, and
-    # every code not taken from clinical.md is unverified too.
+    # MgO 29155, calcium carbonate 1897, calcitriol 1894): the CSV carries that flag. MgO's
+    # 29155 is wrong (6582 is magnesium oxide); the calcium salts and Mg chloride were checked
+    # against the OHDSI vocabulary, each row naming where (code_verification).
     rows = {r["ingredient"]: r for r in _reference("ingredients.csv")}
     checked_in_clinical_md = {
         "omeprazole": "7646", "pantoprazole": "40790", "lansoprazole": "17128",
@@ -588,10 +590,18 @@ def test_ingredient_codes_say_whether_they_were_checked() -> None:
         "hydrochlorothiazide": "5487", "cisplatin": "2555", "cyclosporine": "3008",
         "ciclosporin": "3008", "tacrolimus": "42316",
     }  # fmt: skip
-    to_verify = {"magnesium_sulfate": "6585", "magnesium_oxide": "29155",
-                 "calcium_carbonate": "1897", "calcitriol": "1894"}  # fmt: skip
+    to_verify = {"magnesium_sulfate": "6585", "calcium_carbonate": "1897",
+                 "calcitriol": "1894"}  # fmt: skip
+    checked_elsewhere = {"magnesium_oxide": "6582", "magnesium_chloride": "6579",
+                         "calcium_gluconate": "1908", "calcium_chloride": "1901"}  # fmt: skip
     for ingredient, row in rows.items():
-        if ingredient in checked_in_clinical_md:
+        if row["rxnorm"]:
+            assert row["code_verification"], ingredient
+        if ingredient in checked_elsewhere:
+            expected = (checked_elsewhere[ingredient], "checked")
+            assert (row["rxnorm"], row["rxnorm_status"]) == expected, ingredient
+            assert row["omop_concept_id"] and "OHDSI vocabulary" in row["code_verification"]
+        elif ingredient in checked_in_clinical_md:
             assert (row["rxnorm"], row["rxnorm_status"]) == (
                 checked_in_clinical_md[ingredient],
                 "checked",

@@ -247,6 +247,33 @@ def test_every_given_iv_mg_dose_is_rechecked_6_to_8_hours_later(
     assert checked > 0.8 * len(doses)
 
 
+def test_potassium_chloride_follows_a_recorded_low_potassium(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    """KCl (the negative-control exposure) is 40 mmol oral, given 2 h after a routine panel
+    with a recorded K, and far more often after a K below 3.5 mmol/L than after a normal one
+    (world: 70 % vs 10 %; tolerance: at least 40 points apart)."""
+    meds, labs = tables["medication_administrations"], tables["lab_results"]
+    kcl = meds[meds["ingredient"] == "potassium_chloride"]
+    assert len(kcl) > 0
+    assert (kcl["dose"] == 40.0).all() and (kcl["dose_unit"] == "mmol").all()
+    assert (kcl["route"] == "oral").all() and kcl["given"].all()
+    k = labs[(labs["analyte"] == "potassium") & labs["value"].notna()].drop_duplicates(
+        ["encounter_id", "time"]
+    )
+    k = k.assign(dose_time=k["time"] + pd.Timedelta(hours=2))
+    hit = k.merge(
+        kcl[["encounter_id", "time"]].rename(columns={"time": "dose_time"}).drop_duplicates(),
+        on=["encounter_id", "dose_time"],
+        how="left",
+        indicator=True,
+    )
+    given = hit["_merge"] == "both"
+    assert given.sum() == len(kcl.drop_duplicates(["encounter_id", "time"]))
+    low = hit["value"] < 3.5  # every K unit here is mmol/L or mEq/L (1:1)
+    assert given[low].mean() - given[~low].mean() > 0.4
+
+
 def test_ordered_but_not_given_mg_is_rare_and_recorded(tables: dict[str, pd.DataFrame]) -> None:
     mg = tables["medication_administrations"]
     mg = mg[mg["ingredient"] == "magnesium_sulfate"]
@@ -499,19 +526,21 @@ def _table_digest(path: Path) -> tuple[int, str]:
 
 
 # Recorded with the generator as it was before the regime switches existed (the tables were
-# checked identical, value for value, at 300 and 4,200 stays, effect and null).
+# checked identical, value for value, at 300 and 4,200 stays, effect and null); generator
+# 1.1.0 re-pinned the medication table only: it adds the potassium chloride doses (drawn
+# last in the post-hoc stream, so every earlier row is unchanged; lab tables identical).
 DEFAULT_WORLD_PIN = {
     "effect": {
         "persons": (249, "2b352b1c4f2be846"),
         "encounters": (300, "228877e2afa79531"),
         "lab_results": (12834, "f2b4d65cbe448cec"),
-        "medication_administrations": (1512, "1c8da851cb13fbb7"),
+        "medication_administrations": (1801, "6b8ad8137fb5ead8"),
     },
     "null": {
         "persons": (249, "2b352b1c4f2be846"),
         "encounters": (300, "228877e2afa79531"),
         "lab_results": (12810, "148f34b7844657ec"),
-        "medication_administrations": (1458, "0102d65b2e20474b"),
+        "medication_administrations": (1791, "90b83b7c78106239"),
     },
 }
 

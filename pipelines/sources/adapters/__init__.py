@@ -63,6 +63,8 @@ ORPHAN_CODES_COLUMNS: dict[str, str] = {
     "value_p05": "DOUBLE",
     "value_p50": "DOUBLE",
     "value_p95": "DOUBLE",
+    "matched_by": "VARCHAR",  # 'name' | 'left_out_list' | 'unit_value' (orphan_codes.sql)
+    "left_out_why": "VARCHAR",  # lab_codes_left_out.csv: known and left out on purpose; else NULL
 }
 
 # Columns of source_rows.parquet, in order (one row per source table × target × status × reason).

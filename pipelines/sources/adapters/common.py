@@ -24,7 +24,9 @@ Naming rules, one for each kind of thing:
     codes that look like a study analyte or drug but are in no code list);
   - ``stage_<name>.sql``: one SELECT written once to a private Parquet file and read back as
     view ``stage_<name>``, so a big input table is scanned once;
-  - any other name: statements (views, macros, tables) that later files read.
+  - any other name: statements (views, macros, tables) that later files read;
+    ``common/<name>`` runs ``sql/sources/common/<name>.sql`` (macros several adapters share,
+    e.g. ``common/carrier_fluids``).
 
 Output is written with ``COPY (SELECT …) TO … (FORMAT parquet)`` to a temporary name and
 renamed, with ``preserve_insertion_order = false`` so DuckDB streams without buffering the
@@ -208,7 +210,7 @@ def run_sql_files(
     stage = target / ".stage"
     try:
         for name in names:
-            text = source_sql(kind, name)
+            text = source_sql(*name.split("/", 1)) if "/" in name else source_sql(kind, name)
             if name in CANONICAL_TABLE_NAMES:
                 copy_to_parquet(con, text, target / f"{name}.parquet")
             elif name == "care_events":
@@ -235,8 +237,9 @@ def run_sql_files(
 
 def write_orphan_codes(con: duckdb.DuckDBPyConnection, target: Path) -> None:
     """Aggregate the view ``orphan_candidates`` into ``orphan_codes.parquet`` in ``target``
-    (``sql/sources/common/orphan_codes.sql``; needs table ``ref_orphan_patterns``)."""
-    load_reference(con, ("orphan_patterns",))
+    (``sql/sources/common/orphan_codes.sql``; loads its look-alike rules, value signatures and
+    left-out codes from ``sql/reference/sources/``)."""
+    load_reference(con, ("orphan_patterns", "orphan_value_signatures", "lab_codes_left_out"))
     copy_to_parquet(con, source_sql("common", "orphan_codes"), target / ORPHAN_CODES_FILE)
 
 

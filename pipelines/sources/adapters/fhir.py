@@ -40,6 +40,7 @@ REQUIRED_ELEMENTS: dict[str, tuple[str, ...]] = {
 SAMPLE_LINES = 1000
 # sql/sources/fhir/<name>.sql in run order; they define the views of VIEWS.
 SQL_FILES = (
+    "common/carrier_fluids",
     "resources",
     "patient_encounter_rows",
     "observation_rows",
@@ -54,6 +55,7 @@ REFERENCE_STEMS = (
     "drug_route_codes",
     "fhir_statuses",
     "fhir_encounter_classes",
+    "carrier_fluids",
 )
 # canonical table → the view of sql/sources/fhir/ holding its rows (with skip_reason)
 VIEWS = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from mgca.analysis.privacy import count_rule, display_count
 from mgca.config import MgcaConfig
 from mgca.sources.adapters import AdapterResult, Log
 from mgca.sources.adapters.common import (
@@ -88,9 +89,11 @@ REFERENCE_STEMS = (
     "mimic_input_items",
     "mimic_procedure_items",
     "orphan_patterns",
+    "carrier_fluids",
 )
 # sql/sources/mimic/<name>.sql in run order (common.run_sql_files: what each name does).
 SQL_FILES = (
+    "common/carrier_fluids",
     "stage_labevents",
     "stage_emar",
     "stage_emar_detail",
@@ -191,9 +194,9 @@ def to_canonical(path: Path, target: Path, config: MgcaConfig, log: Log) -> Adap
     finally:
         con.close()
         shutil.rmtree(target / ".duckdb_tmp", ignore_errors=True)
-    threshold = config.privacy.small_cell_threshold
+    threshold = count_rule(config)
     for source_table, status, n in summary:
-        shown = f"{int(n):,}" if n == 0 or n >= threshold else f"<{threshold}"
+        shown = display_count(int(n), threshold)
         log(f"mimic: {source_table}: {shown} rows {status}")
     tables = [*required.values(), *(t for t in optional.values() if t is not None)]
     files = tuple(

@@ -53,6 +53,7 @@ OPTIONAL_TABLE_WHY = {
 }
 # sql/sources/omop/<name>.sql in run order; they define the views of VIEWS.
 SQL_FILES = (
+    "common/carrier_fluids",
     "concept_maps",
     "person_rows",
     "visit_rows",
@@ -71,6 +72,7 @@ REFERENCE_STEMS = (
     "omop_drug_types",
     "omop_visit_types",
     "omop_gender",
+    "carrier_fluids",
 )
 # canonical table → the view of sql/sources/omop/ holding its rows (with skip_reason)
 VIEWS = {
@@ -289,6 +291,7 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
     ingredients = reference_rows("ingredients")
     rx = [r["rxnorm"] for r in ingredients if r["rxnorm"]]
     names = [r["ingredient"].replace("_", " ") for r in ingredients]
+    standard_ids = [int(r["omop_concept_id"]) for r in ingredients if r["omop_concept_id"]]
     between = [
         r["relationship_id"]
         for r in reference_rows("omop_drug_relationships")
@@ -314,7 +317,8 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
             )
             ingredient_ids = sql.SQL(
                 "SELECT concept_id FROM {c} WHERE vocabulary_id IN ('RxNorm', 'RxNorm Extension') "
-                "AND (concept_code = ANY(%s) OR lower(concept_name) = ANY(%s))"
+                "AND (concept_code = ANY(%s) OR lower(concept_name) = ANY(%s)"
+                " OR concept_id = ANY(%s))"
             ).format(c=sql.Identifier(cschema, cname))
             if table == "concept":
                 # the listed LOINC codes, every concept measured or given (their names feed the
@@ -331,19 +335,19 @@ def extract_postgres(url: str, folder: Path, log: Log) -> None:
                     used_drugs=used_drugs,
                     ingredients=ingredient_ids,
                 )
-                params = [labs, routes, rx, names]
+                params = [labs, routes, rx, names, standard_ids]
             elif table == "concept_ancestor":
                 select += sql.SQL(" WHERE ancestor_concept_id IN ({ingredients})").format(
                     ingredients=ingredient_ids
                 )
-                params = [rx, names]
+                params = [rx, names, standard_ids]
             elif table == "concept_relationship":
                 # the hop into an ingredient, and the hop between drugs out of a drug given
                 select += sql.SQL(
                     " WHERE concept_id_2 IN ({ingredients})"
                     " OR (relationship_id = ANY(%s) AND concept_id_1 IN ({used_drugs}))"
                 ).format(ingredients=ingredient_ids, used_drugs=used_drugs)
-                params = [rx, names, between]
+                params = [rx, names, standard_ids, between]
             copy = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(select)
             out = folder / f"{table}.csv"
             with (

@@ -3,7 +3,9 @@
 -- Ingredient: medicationCodeableConcept.coding with the RxNorm system whose code is an
 -- ingredient's RxNorm code (ingredients.csv), else the concept's text or a coding display
 -- containing the ingredient's name ('Magnesium sulfate 2 g in 50 mL'). A medicationReference
--- (a separate Medication resource) is not resolved and is counted as skipped.
+-- (a separate Medication resource) is not resolved and is counted as skipped. A carrier fluid
+-- (sql/sources/common/carrier_fluids.sql: Lactated Ringer's, Plasma-Lyte) loses the ingredient
+-- it carries; left with none, it is skipped as 'carrier fluid: …'.
 -- Dose: dosage.dose.value with dosage.dose.code (UCUM) or .unit; route: dosage.route coding
 -- (SNOMED, drug_route_codes.csv) or its text; a route that matches nothing is 'other'.
 CREATE OR REPLACE TEMP VIEW fhir_medication AS
@@ -41,10 +43,21 @@ WITH matched AS (
                     r.code))
             OR (r.vocabulary = 'text' AND r.code = m.route_text)) AS mapped_route
     FROM fhir_medication AS m
+),
+named AS (
+    SELECT *,
+        coalesce(nullif(by_code, []), nullif(by_name, [])) AS all_ingredients,
+        coalesce(med_text, '') || ' ' || lower(coalesce(array_to_string(
+            list_transform(codings, lambda x: x.display), ' '), '')) AS drug_name
+    FROM matched
+),
+carried AS (
+    SELECT *, carrier_ingredients(drug_name) AS carried, carrier_reason(drug_name) AS carrier_why
+    FROM named
 )
 SELECT
     subject_id, encounter_id, "time",
-    coalesce(nullif(by_code, []), nullif(by_name, [])) AS ingredients,
+    without_carried(all_ingredients, carried) AS ingredients,
     dose, dose_unit,
     CASE WHEN mapped_route IS NOT NULL THEN mapped_route
          WHEN len(coalesce(route_codings, [])) > 0 OR route_text IS NOT NULL THEN 'other'
@@ -56,8 +69,8 @@ SELECT
     CASE
         WHEN has_reference AND codings IS NULL AND med_text IS NULL
             THEN 'medicationReference not resolved (Medication resources not read)'
-        WHEN coalesce(nullif(by_code, []), nullif(by_name, [])) IS NULL
-            THEN 'medication not a listed ingredient'
+        WHEN all_ingredients IS NULL THEN 'medication not a listed ingredient'
+        WHEN without_carried(all_ingredients, carried) IS NULL THEN carrier_why
         WHEN fhir_status_skip('MedicationAdministration', status) IS NOT NULL
             THEN fhir_status_skip('MedicationAdministration', status)
         WHEN subject_id IS NULL THEN 'MedicationAdministration.subject not a Patient reference'
@@ -65,8 +78,9 @@ SELECT
     END AS skip_reason,
     -- for the orphan-code diagnostics (orphan_codes.sql)
     coalesce(med_text, list_filter(list_transform(codings, lambda x: x.display),
-                                   lambda d: d IS NOT NULL)[1]) AS display
-FROM matched;
+                                   lambda d: d IS NOT NULL)[1]) AS display,
+    all_ingredients IS NOT NULL AS listed
+FROM carried;
 
 CREATE OR REPLACE TEMP VIEW fhir_medication_rows AS
 SELECT subject_id, encounter_id, "time", unnest(ingredients) AS ingredient, dose, dose_unit,

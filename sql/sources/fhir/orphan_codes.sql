@@ -22,7 +22,7 @@ SELECT
     dose_unit,
     dose,
     encounter_id,
-    ingredients IS NOT NULL,
+    listed,
     CASE WHEN skip_reason IS NULL THEN ingredient END
 FROM (SELECT *, unnest(coalesce(ingredients, [CAST(NULL AS VARCHAR)])) AS ingredient
       FROM fhir_drug_rows);

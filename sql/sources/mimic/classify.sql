@@ -139,7 +139,8 @@ SELECT
     ev.outcome = 'given' AS given,
     'MIMIC-IV:emar:' || s.medication AS source_code,
     CASE
-        WHEN NOT s.listed THEN 'medication not in code list'
+        WHEN NOT s.listed
+            THEN coalesce(carrier_reason(s.medication), 'medication not in code list')
         WHEN coalesce(m.ingredient, '') = '' THEN 'medication excluded: ' || m.exclude_reason
         WHEN ev.outcome IS NULL THEN 'event_txt not in code list'
         WHEN ev.outcome = 'not_a_dose' THEN 'not a dose event: ' || s.event_txt

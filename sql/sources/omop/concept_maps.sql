@@ -29,8 +29,8 @@ JOIN ref_drug_route_codes AS r ON r.vocabulary = c.vocabulary_id AND r.code = c.
 GROUP BY 1;
 
 -- Ingredient concepts: RxNorm (or RxNorm Extension) concepts whose code is an ingredient's
--- RxNorm code in ingredients.csv, or, for an ingredient without a code there (e.g. calcium
--- gluconate), the Ingredient-class concept of the same name ('Calcium Gluconate'). Several
+-- RxNorm code in ingredients.csv, whose concept_id is its OMOP standard id there, or the
+-- Ingredient-class concept of the same name ('Calcium Gluconate'). Several
 -- canonical names may share a code (cyclosporine/ciclosporin): the first in alphabetical
 -- order is used.
 CREATE OR REPLACE TEMP VIEW omop_ingredient_concepts AS
@@ -40,6 +40,7 @@ JOIN ref_ingredients AS i
     ON c.vocabulary_id IN ('RxNorm', 'RxNorm Extension')
     AND ((coalesce(i.rxnorm, '') <> '' AND c.vocabulary_id = 'RxNorm'
           AND c.concept_code = i.rxnorm)
+      OR TRY_CAST(c.concept_id AS BIGINT) = TRY_CAST(i.omop_concept_id AS BIGINT)
       OR (coalesce(c.concept_class_id, 'Ingredient') = 'Ingredient'
           AND lower(trim(c.concept_name)) = replace(i.ingredient, '_', ' ')))
 GROUP BY 1;
@@ -104,3 +105,15 @@ SELECT drug_concept_id, list(DISTINCT ingredient ORDER BY ingredient) AS ingredi
 FROM omop_drug_ingredient_routes
 WHERE drug_concept_id IS NOT NULL
 GROUP BY drug_concept_id;
+
+-- Carrier fluids (sql/sources/common/carrier_fluids.sql): drug concepts mapped to an ingredient
+-- whose name is a carrier fluid's (Lactated Ringer's → calcium chloride), with the carried
+-- ingredients they lose and the reason source_rows gives.
+CREATE OR REPLACE TEMP VIEW omop_carrier_drugs AS
+SELECT di.drug_concept_id,
+       carrier_ingredients(min(c.concept_name)) AS carried,
+       carrier_reason(min(c.concept_name)) AS carrier_reason
+FROM omop_drug_ingredients AS di
+JOIN src_concept AS c ON TRY_CAST(c.concept_id AS BIGINT) = di.drug_concept_id
+WHERE carrier_fluid(c.concept_name) IS NOT NULL
+GROUP BY di.drug_concept_id;

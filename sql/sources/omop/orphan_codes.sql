@@ -38,9 +38,9 @@ SELECT
     r.dose_unit,
     r.dose,
     r.encounter_id,
-    r.ingredients IS NOT NULL,
-    CASE WHEN r.skip_reason IS NULL THEN ing.ingredient END
-FROM omop_drug_rows AS r
-LEFT JOIN omop_concept_names AS c ON c.concept_id = r.concept_id
-LEFT JOIN (SELECT drug_concept_id, unnest(ingredients) AS ingredient
-           FROM omop_drug_ingredients) AS ing ON ing.drug_concept_id = r.concept_id;
+    r.listed,
+    CASE WHEN r.skip_reason IS NULL THEN r.ingredient END
+-- one row per ingredient the drug row was mapped to (a carrier fluid's carried salt removed)
+FROM (SELECT *, unnest(coalesce(ingredients, [CAST(NULL AS VARCHAR)])) AS ingredient
+      FROM omop_drug_rows) AS r
+LEFT JOIN omop_concept_names AS c ON c.concept_id = r.concept_id;

@@ -14,11 +14,13 @@ SELECT 'omop', 'measurement',
        CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END, skip_reason, count(*)
 FROM omop_lab_rows GROUP BY ALL
 UNION ALL
--- a mapped drug whose ingredient was not found through concept_ancestor says how it was found
+-- a mapped drug whose ingredient was not found through concept_ancestor says how it was found;
+-- a carrier fluid that kept another ingredient says which it lost
 SELECT 'omop', 'drug_exposure',
        CASE WHEN skip_reason IS NULL THEN 'medication_administrations' END,
        CASE WHEN skip_reason IS NULL THEN 'mapped' ELSE 'skipped' END,
-       coalesce(skip_reason, CASE WHEN ingredient_route <> 'concept_ancestor'
-                                  THEN 'ingredient found by ' || ingredient_route END),
+       coalesce(skip_reason, carrier_note,
+                CASE WHEN ingredient_route <> 'concept_ancestor'
+                     THEN 'ingredient found by ' || ingredient_route END),
        count(*)
 FROM omop_drug_rows GROUP BY ALL

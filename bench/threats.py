@@ -1,0 +1,358 @@
+"""The threat table: bias, coverage and false-positive rate of every estimate, each threat on
+and off.
+
+    python bench/threats.py [--threats detection_bias icu_retests ...] [--worlds effect null]
+                            [--replicates 8] [--stays 3000] [--regime default] [--jobs 1]
+                            [--sensitivity] [--out bench/threats.json]
+    python bench/threats.py --summarise bench/threats.json [more.json ...]
+                            [--blocks estimates secondary]
+
+Every threat is read from :data:`mgca.synthetic.threats.THREATS` (the one registry; default:
+all of them). For each replicate seed the same hospital is generated with no threat
+(``none``: the ``--regime`` world) and with each threat switched on, and run through the
+real pipeline (DuckDB file, the SQL of sql/, :func:`mgca.run.study.fit_all`: the five
+estimates, the secondary analyses and every other block ``fit_all`` returns; with
+``--sensitivity`` also the sensitivity analyses, which re-derive cohorts and cost more).
+
+Every entry with ``name``, ``estimate``, ``ci_low`` and ``ci_high`` is scored, whatever block
+it is in, so an estimate added later is in the table without touching this file. Its truth:
+
+- the effect world: the simulator's replayed true effect of the run's own cohort for the
+  estimates that target it (:data:`COHORT_TRUTH`: primary, IPW, AIPW, crude difference; the
+  overlap estimate against the overlap-weighted truth); no truth for the others (their
+  bias and coverage are shown as "—");
+- the null world: Mg does nothing, so every contrast of Mg repletion has its no-effect value
+  (0 on a difference scale, 1 on a ratio scale) except the entries of :data:`NO_NULL_TRUTH`
+  (not a contrast of Mg repletion). The false-positive rate is the share of runs whose 95 %
+  CI excludes that value.
+
+Replicate seeds are ``--seed-base + i`` (null world + 100000), the same for every threat, so
+"on" and "off" are paired. ``--out`` gets ``{"cells": [...], "replicates": [...]}``:
+aggregates only (estimates and counts, no ids, no dates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+NO_THREAT = "none"
+"""The threat state of the baseline world (every switch off)."""
+
+NULL_SEED_OFFSET = 100_000
+
+FPR_TARGET = 0.06
+"""A false-positive rate above this (null world, 95 % CI) fails the design's target."""
+
+COHORT_TRUTH: dict[str, str] = {
+    "primary": "true_effect",
+    "ipw": "true_effect",
+    "doubly_robust": "true_effect",
+    "unadjusted_difference": "true_effect",
+    "overlap": "true_effect_overlap",
+}
+"""Effect world: the estimates whose target is the replayed cohort truth (key of
+:func:`mgca.run.study.synthetic_truths`)."""
+
+NO_NULL_TRUTH: dict[str, str] = {
+    "naive_before_after": "a before/after change among the treated, not a contrast of arms",
+    "calcium_without_mg_effect": "calcium supplementation vs none, not a contrast of Mg",
+    "calcium_alone_effect": "calcium supplementation vs none, not a contrast of Mg",
+}
+"""Entries with no known value in the null world, and why."""
+
+
+def null_value(entry: dict[str, Any]) -> float | None:
+    """The no-effect value of ``entry`` in the null world (1 on a ratio scale, else 0), or
+    None for the entries of :data:`NO_NULL_TRUTH`."""
+    if entry["name"] in NO_NULL_TRUTH:
+        return None
+    scale = f"{entry.get('scale') or ''} {entry.get('unit') or ''}".lower()
+    return 1.0 if "ratio" in scale else 0.0
+
+
+def scored_entries(blocks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every ``(block, entry)`` with a name and an estimate/CI, in any list-valued block
+    (one level of nesting: ``{"analyses": [...]}`` blocks too)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+
+    def visit(block: str, value: Any) -> None:
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and {"name", "estimate", "ci_low", "ci_high"} <= set(
+                    item
+                ):
+                    out.append((block, item))
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                if isinstance(inner, list):
+                    visit(f"{block}.{key}", inner)
+
+    for block, value in blocks.items():
+        visit(block, value)
+    return out
+
+
+def run_replicate(
+    threat: str, world_kind: str, stays: int, seed: int, regime: str, sensitivity: bool
+) -> list[dict[str, Any]]:
+    """One hospital with ``threat`` on (or none) through the pipeline: one row per scored
+    estimate (threat, world, seed, block, name, estimate, ci_low, ci_high, truth)."""
+    from mgca.analysis.estimation.analyses import sensitivity_block
+    from mgca.config import MgcaConfig
+    from mgca.engine import registry
+    from mgca.run import study
+    from mgca.synthetic import generate
+    from mgca.synthetic.threats import threat_world
+    from mgca.synthetic.world import regime_world
+
+    warnings.simplefilter("ignore")  # per-model warnings of hundreds of fits; figures only
+    config = MgcaConfig.model_validate(
+        {"engine": {"duckdb_threads": 1, "duckdb_memory_limit": "2GB"}}
+    )
+    base = regime_world(regime, world_kind)  # type: ignore[arg-type]
+    world = base if threat == NO_THREAT else threat_world(threat, base.kind, base)
+    root = Path(tempfile.mkdtemp(prefix="mgca-threat-"))
+    try:
+        data = root / "data"
+        generate(data, n_stays=stays, world=world, seed=seed)
+        db = root / "run.duckdb"
+        study.build_database(data, db, config)
+        cohort = study.read_cohort(db)
+        tables = study.read_secondary_tables(db)
+        fitted = study.fit_all(cohort, tables, config)
+        blocks = {k: v for k, v in fitted.items() if k not in ("figures", "notes", "gate")}
+        if sensitivity:
+            primary = next((e for e in fitted["estimates"] if e["name"] == "primary"), None)
+            blocks["sensitivity"] = sensitivity_block(
+                cohort,
+                kidney=study.read_table(db, registry.table("index_kidney_function").select()),
+                primary=primary,
+                config=config,
+                cohort_for=study.cohort_for(config.engine.name, db, root),
+            )
+        truths = study.synthetic_truths(data, cohort, config) or {}
+        rows = []
+        for block, entry in scored_entries(blocks):
+            if world_kind == "null":
+                truth = null_value(entry)
+            else:
+                key = COHORT_TRUTH.get(entry["name"]) if block == "estimates" else None
+                truth = truths.get(key) if key else None
+            rows.append(
+                {
+                    "threat": threat,
+                    "world": world_kind,
+                    "stays": stays,
+                    "seed": seed,
+                    "episodes": len(cohort),
+                    "block": block,
+                    "name": entry["name"],
+                    "scale": entry.get("scale"),
+                    "estimate": entry["estimate"],
+                    "ci_low": entry["ci_low"],
+                    "ci_high": entry["ci_high"],
+                    "truth": truth,
+                    "reason": entry.get("reason"),
+                }
+            )
+        return rows
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
+    """One row per (block, estimate, threat, world): runs, runs with an estimate, median
+    estimate, bias (mean estimate − truth; on a ratio scale mean log estimate − log truth,
+    since a separated logistic fit can give an odds ratio of 1e30) and coverage (where the
+    truth is known), false-positive rate (null world)."""
+    rows = []
+    frame = replicates.copy()
+    for col in ("estimate", "ci_low", "ci_high", "truth"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    keys = ["block", "name", "world", "threat"]
+    for (block, name, world, threat), cell in frame.groupby(keys, sort=False):
+        fitted = cell.loc[cell[["estimate", "ci_low", "ci_high"]].notna().all(axis=1)]
+        known = fitted.loc[fitted["truth"].notna()]
+        ratio = "ratio" in str(cell["scale"].iloc[0] or "")
+        error = (
+            np.log(known["estimate"].clip(lower=1e-300)) - np.log(known["truth"])
+            if ratio
+            else known["estimate"] - known["truth"]
+        )
+        covered = (known["ci_low"] <= known["truth"]) & (known["truth"] <= known["ci_high"])
+        excludes = (known["ci_low"] > known["truth"]) | (known["ci_high"] < known["truth"])
+        rows.append(
+            {
+                "block": block,
+                "name": name,
+                "world": world,
+                "threat": threat,
+                "runs": len(cell),
+                "estimated": len(fitted),
+                "stays": int(cell["stays"].iloc[0]),
+                "ratio_scale": ratio,
+                "median_estimate": float(fitted["estimate"].median()) if len(fitted) else np.nan,
+                "bias": float(error.mean()) if len(known) else np.nan,
+                "coverage": float(covered.mean()) if len(known) else np.nan,
+                "false_positive": float(excludes.mean())
+                if world == "null" and len(known)
+                else np.nan,
+            }
+        )
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    order = {t: i for i, t in enumerate(dict.fromkeys([NO_THREAT, *out["threat"]]))}
+    return out.sort_values(
+        ["block", "name", "world", "threat"],
+        key=lambda s: s.map(order) if s.name == "threat" else s,
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The README table: one line per (estimate, world, threat); shares in %, "—" where the
+    truth is unknown; a false-positive rate above :data:`FPR_TARGET` is marked **bold**."""
+
+    def pct(x: float, flag: bool = False) -> str:
+        if not np.isfinite(x):
+            return "—"
+        text = f"{100 * x:.0f} %"
+        return f"**{text}**" if flag and x > FPR_TARGET else text
+
+    def num(x: float) -> str:
+        return "—" if not np.isfinite(x) else f"{x:+.3g}" if abs(x) >= 1000 else f"{x:+.3f}"
+
+    lines = [
+        "| estimate | world | threat | runs (estimated) | stays | median estimate | bias | "
+        "coverage | false-positive |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary.itertuples():
+        lines.append(
+            f"| {r.name} | {r.world} | {r.threat} | {r.runs} ({r.estimated}) | {r.stays:,} | "
+            f"{num(r.median_estimate)} | "
+            f"{num(r.bias)}{' (log)' if r.ratio_scale and np.isfinite(r.bias) else ''} | "
+            f"{pct(r.coverage)} | "
+            f"{pct(r.false_positive, flag=True)} |"
+        )
+    return "\n".join(lines)
+
+
+def _job(args: tuple[str, str, int, int, str, bool]) -> list[dict[str, Any]]:
+    return run_replicate(*args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mgca.synthetic.threats import THREATS
+
+    parser = argparse.ArgumentParser(
+        description="Threat table: bias, coverage and false-positive rate of every estimate, "
+        "each design threat of the simulator on and off.",
+    )
+    parser.add_argument(
+        "--threats",
+        nargs="+",
+        default=list(THREATS),
+        choices=list(THREATS),
+        help="threats to switch on (default: every one); 'none' is always run",
+    )
+    parser.add_argument(
+        "--worlds", nargs="+", default=["effect", "null"], choices=["effect", "null"]
+    )
+    parser.add_argument("--replicates", type=int, default=8, help="runs per cell")
+    parser.add_argument("--stays", type=int, default=3000, help="stays per hospital")
+    parser.add_argument("--regime", default="default", help="base simulator regime")
+    parser.add_argument("--seed-base", type=int, default=7000)
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--sensitivity", action="store_true", help="also score the sensitivity analyses"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write cells and replicates here")
+    parser.add_argument(
+        "--summarise",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="instead of running, summarise the replicates of these earlier --out files",
+    )
+    parser.add_argument(
+        "--blocks",
+        nargs="+",
+        default=None,
+        help="with --summarise: only these blocks (e.g. estimates secondary)",
+    )
+    args = parser.parse_args(argv)
+    if args.summarise:
+        frames = [
+            pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))["replicates"])
+            for path in args.summarise
+        ]
+        replicates = pd.concat(frames, ignore_index=True)
+        if args.blocks:
+            replicates = replicates.loc[replicates["block"].isin(args.blocks)]
+        print(markdown_table(summarise(replicates)))
+        return 0
+
+    jobs = [
+        (
+            threat,
+            world,
+            args.stays,
+            args.seed_base + i + (NULL_SEED_OFFSET if world == "null" else 0),
+            args.regime,
+            args.sensitivity,
+        )
+        for threat in [NO_THREAT, *args.threats]
+        for world in args.worlds
+        for i in range(args.replicates)
+    ]
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for k, result in enumerate(pool.map(_job, jobs, chunksize=1), start=1):
+            rows.extend(result)
+            print(
+                f"  {k}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    replicates = pd.DataFrame(rows)
+    summary = summarise(replicates)
+    print(markdown_table(summary))
+    print(
+        f"total {time.perf_counter() - started:.0f} s for {len(jobs)} runs "
+        f"({args.stays:,} stays, regime {args.regime}, {args.jobs} workers)"
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "cells": summary.to_dict("records"),
+                    "replicates": replicates.drop(columns=["seed"]).to_dict("records"),
+                },
+                indent=1,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
+        tmp.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
