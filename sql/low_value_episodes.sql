@@ -120,7 +120,10 @@ flagged AS (
     CROSS JOIN study_config AS cfg
 ),
 
-numbered_rows AS (
+-- Only low results start a run, so a low result's run number (the runs started at or before
+-- it) counts the same over the low results alone as over all results: the running count is
+-- taken after the normal results are dropped, which sorts only the low ones again.
+low_results AS (
     SELECT
         *,
         SUM(CASE WHEN starts_run THEN 1 ELSE 0 END) OVER (
@@ -129,13 +132,8 @@ numbered_rows AS (
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS run_number,
         -- the last low result of its run: the next result is not low, or too late, or none
-        is_low AND NOT (COALESCE(next_is_low, FALSE) AND next_within_gap) AS ends_run
+        NOT (COALESCE(next_is_low, FALSE) AND next_within_gap) AS ends_run
     FROM flagged
-),
-
-low_results AS (
-    SELECT *
-    FROM numbered_rows
     WHERE is_low
 ),
 
