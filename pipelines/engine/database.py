@@ -8,7 +8,12 @@ Public API:
   ``medication_administrations``, casting every column explicitly to its canonical type after
   checking, before any row is read, that each file has the columns and types the contract asks
   for. Anything wrong raises :class:`CanonicalSchemaError` naming the file, the column, what was
-  expected and how to fix it.
+  expected and how to fix it. Tables named in ``in_place`` (the run passes
+  :data:`IN_PLACE_TABLES`) become views that read the Parquet file where it is, with the same
+  casts and checks, instead of copies.
+- :func:`lab_results_from_harmonised` turns ``lab_results`` into a view over
+  ``lab_harmonised`` once that is derived, so the database never depends on the source files
+  after derive.
 - :func:`write_study_config` writes the one-row ``study_config`` table the SQL takes every
   threshold from, and ``study_outcome_horizons`` (one row per outcome horizon), values as
   bound parameters, never formatted into SQL.
@@ -232,13 +237,29 @@ def _failing_cast_column(
     return None
 
 
-def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, int]:
+IN_PLACE_TABLES: tuple[str, ...] = ("lab_results",)
+"""Canonical tables a run reads from their Parquet file instead of copying them into the
+database: the lab rows, by far the largest input, which the SQL reads only to derive
+``lab_harmonised`` (every row, with every source column) and to count them. Copying them cost
+a write of every lab row (0.4 CPU s per million rows) and stored each lab row twice;
+:func:`lab_results_from_harmonised` re-points the view at ``lab_harmonised`` after derive."""
+
+
+def load_canonical(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, in_place: Iterable[str] = ()
+) -> dict[str, int]:
     """Load the four canonical Parquet files of ``data_dir``; return rows loaded per table.
 
     Every file's columns and types are checked before anything is loaded, and all problems
     are reported at once. Columns are cast explicitly to their canonical types. After loading,
     NOT NULL columns and unique keys are checked.
+
+    Tables named in ``in_place`` become views over their Parquet file (same columns, casts and
+    checks, nothing copied): the file must then stay where it is until the SQL has read it
+    (:func:`mgca.engine.derive.derive` calls :func:`lab_results_from_harmonised` at its end).
+    The default copies every table, so the folder may be deleted right after loading.
     """
+    in_place = frozenset(in_place)
     data_dir = Path(data_dir)
     schemas: dict[str, dict[str, str]] = {}
     problems: list[str] = []
@@ -264,10 +285,21 @@ def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, 
         file = data_dir / f"{table}.parquet"
         select = _select_list(columns, set(schemas[table]))
         try:
-            con.execute(
-                f'CREATE OR REPLACE TABLE "{table}" AS\nSELECT\n    {select}\nFROM read_parquet(?)',
-                [str(file)],
-            )
+            if table in in_place:
+                # a view cannot take a bound parameter: the absolute path as a quoted literal
+                literal = "'" + str(file.resolve()).replace("'", "''") + "'"
+                con.execute(f'DROP TABLE IF EXISTS "{table}"')
+                con.execute(
+                    f'CREATE OR REPLACE VIEW "{table}" AS\nSELECT\n    {select}\n'
+                    f"FROM read_parquet({literal})"
+                )
+            else:
+                con.execute(f'DROP VIEW IF EXISTS "{table}"')
+                con.execute(
+                    f'CREATE OR REPLACE TABLE "{table}" AS\nSELECT\n    {select}\n'
+                    "FROM read_parquet(?)",
+                    [str(file)],
+                )
         except duckdb.Error as exc:
             column = _failing_cast_column(con, file, columns, set(schemas[table]))
             where = (
@@ -286,6 +318,34 @@ def load_canonical(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, 
             f"canonical input in {data_dir} breaks the contract:\n  " + "\n  ".join(problems)
         )
     return counts
+
+
+def lab_results_from_harmonised(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``lab_results`` a view over ``lab_harmonised`` when it is a view over the source's
+    Parquet file (:data:`IN_PLACE_TABLES`), so the run's database (and its cached copy) never
+    reads the source folder again. ``lab_harmonised`` holds every ``lab_results`` row once
+    with every source column; the source's encounter_id is its encounter_id unless the stay was
+    attached by time (``encounter_assigned_by_time``: the source gave none). A copied table is
+    left as it is."""
+    (n_views,) = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_name = 'lab_results' AND table_type = 'VIEW'"
+    ).fetchone()
+    if not n_views:
+        return
+    con.execute(
+        "CREATE OR REPLACE VIEW lab_results AS\n"
+        "SELECT\n"
+        "    subject_id,\n"
+        "    CASE WHEN encounter_assigned_by_time THEN NULL ELSE encounter_id END"
+        " AS encounter_id,\n"
+        "    time,\n"
+        "    analyte,\n"
+        "    value,\n"
+        "    unit,\n"
+        "    source_code\n"
+        "FROM lab_harmonised"
+    )
 
 
 def load_source_rows(

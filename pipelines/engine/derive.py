@@ -18,7 +18,11 @@ import duckdb
 from mgca.config import MgcaConfig
 from mgca.engine import registry
 from mgca.engine.base import Progress
-from mgca.engine.database import study_config_values, study_outcome_horizons
+from mgca.engine.database import (
+    lab_results_from_harmonised,
+    study_config_values,
+    study_outcome_horizons,
+)
 from mgca.engine.registry import SQL_STEPS, read_sql
 
 
@@ -133,7 +137,9 @@ def _check_inputs(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def derive(con: duckdb.DuckDBPyConnection, progress: Progress | None = None) -> None:
-    """Run every file of :data:`SQL_STEPS` in order on ``con``.
+    """Run every file of :data:`SQL_STEPS` in order on ``con``; then, when ``lab_results``
+    reads the source's Parquet file in place, re-point it at ``lab_harmonised``
+    (:func:`mgca.engine.database.lab_results_from_harmonised`).
 
     Raises :class:`DerivationError` naming the SQL file when DuckDB rejects a step.
     """
@@ -155,3 +161,4 @@ def derive(con: duckdb.DuckDBPyConnection, progress: Progress | None = None) -> 
             raise DerivationError(
                 f"SQL step {number}/{n_steps} {sql_file} failed: {exc}", sql_file
             ) from exc
+    lab_results_from_harmonised(con)

@@ -1,5 +1,6 @@
-"""The embedded default engine: the canonical tables are copied into the run's DuckDB file
-and every step of ``mgca.sql`` runs there."""
+"""The embedded default engine: the canonical tables are copied into the run's DuckDB file,
+except the lab rows, read from their Parquet file in place until ``lab_harmonised`` holds them
+(:data:`mgca.engine.database.IN_PLACE_TABLES`), and every step of ``mgca.sql`` runs there."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mgca.config import MgcaConfig
 from mgca.engine import registry
 from mgca.engine.base import CohortUnavailable, Progress, SourceTables
 from mgca.engine.database import (
+    IN_PLACE_TABLES,
     load_canonical,
     open_database,
     write_run_inputs,
@@ -42,7 +44,7 @@ class DuckDBEngine:
         data_dir = Path(source.location)
         con = open_database(db_path, config)
         try:
-            counts = load_canonical(con, data_dir)
+            counts = load_canonical(con, data_dir, in_place=IN_PLACE_TABLES)
             write_run_inputs(con, data_dir, counts, config)
         finally:
             con.close()
