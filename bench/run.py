@@ -477,6 +477,7 @@ def episodes_agree(mgca_cohort: pd.DataFrame, pandas_cohort: pd.DataFrame) -> bo
 # ---------------------------------------------------------------------------------------------
 # targets and cost growth
 
+
 @dataclass(frozen=True)
 class Targets:
     """The speed targets of one dataset size (``--rows``): whole-pipeline seconds, the lowest
@@ -754,9 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"analysed episodes: mgca {mgca.n_analysed:,} (pandas reference skipped)")
     agree = pandas_cohort is None or episodes_agree(mgca.cohort, pandas_cohort)
-    for line in target_lines(
-        args.rows, total_s, peak_mb, ratio, config.engine.duckdb_memory_limit
-    ):
+    for line in target_lines(args.rows, total_s, peak_mb, ratio, config.engine.duckdb_memory_limit):
         print(line)
     runs = record_run(
         args.cache_dir,
