@@ -1,8 +1,8 @@
 -- eligible_episodes: every eligible episode, whether or not its outcome was measured, with its
 -- arm, its pre-index covariates, whether the primary outcome was observed and, when not, why.
 --
--- Reads:  cohort_eligibility, eligibility_steps, index_events, index_exposure, index_covariates, index_outcome,
---         encounters, persons, study_config.
+-- Reads:  cohort_eligibility, eligibility_steps, index_events, index_exposure, index_covariates,
+--         index_severity, index_outcome, encounters, persons, study_config.
 -- Writes: eligible_episodes (one row per episode that passes every eligibility step before
 --         the outcome step, 1-9 of cohort_eligibility.sql; ids: episode-level, private).
 --
@@ -50,6 +50,9 @@ SELECT
     c.thiazide_before_index,
     c.calcium_before_index,
     c.vitamin_d_analogue_before_index,
+    -- severity proxies at index (null in every row when the source does not record them)
+    sev.icu_at_index,                                   -- index_severity
+    sev.vasopressor_at_index,
     o.outcome_ca_corrected_mmol_l,                      -- index_outcome
     o.outcome_hours_from_index,
     o.outcome_ca_corrected_mmol_l IS NOT NULL AS outcome_observed,
@@ -86,6 +89,8 @@ INNER JOIN index_exposure AS x
     ON x.encounter_id = i.encounter_id
 INNER JOIN index_covariates AS c
     ON c.encounter_id = i.encounter_id
+INNER JOIN index_severity AS sev
+    ON sev.encounter_id = i.encounter_id
 INNER JOIN index_outcome AS o
     ON o.encounter_id = i.encounter_id
 LEFT JOIN persons AS p
