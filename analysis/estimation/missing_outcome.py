@@ -190,7 +190,7 @@ def fit_primary_ipcw(
     checked = outcome_design(adjusted, what, spec)  # raises when an arm is too small
     censoring = fit_censoring(
         data,
-        recorded_covariates(data, ADJUSTMENT_SET)[0],
+        ADJUSTMENT_SET,
         truncation_quantile=estimation.ipcw_truncation_quantile,
         min_episodes_per_parameter=estimation.min_episodes_per_parameter,
     )
@@ -282,7 +282,7 @@ def missing_outcomes_analysis(
     if len(data):
         censoring = fit_censoring(
             data,
-            recorded_covariates(data, ADJUSTMENT_SET)[0],
+            ADJUSTMENT_SET,
             truncation_quantile=estimation.ipcw_truncation_quantile,
             min_episodes_per_parameter=estimation.min_episodes_per_parameter,
         )
