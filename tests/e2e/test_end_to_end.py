@@ -251,8 +251,11 @@ def test_cohort_parquet_is_one_row_per_episode(run_dir: Path) -> None:
     assert len(cohort) in {step["n"] for step in results["attrition"]}
     # the IPCW primary weights the analysed episodes back to every eligible one: its n is
     # bounded by the episodes eligible before the outcome step, not by the analysed ones
-    eligible = results["attrition"][-2]["n"]
-    assert estimates["primary"]["n"] <= eligible
+    steps = results["attrition"]
+    outcome_step = next(
+        k for k, step in enumerate(steps) if step["step"].startswith("analysed episodes (")
+    )
+    assert estimates["primary"]["n"] <= steps[outcome_step - 1]["n"]
 
 
 def test_report_is_valid_self_contained_html(run_dir: Path) -> None:
