@@ -85,7 +85,10 @@ def run_replicate(
         db = root / "run.duckdb"
         study.build_database(data, db, config)
         cohort = study.read_cohort(db)
-        estimates, _ = study.fit_estimates(cohort, config)
+        # as a run fits them: the primary weights the measured episodes back to every
+        # eligible one (IPCW), so its truth is the eligible episodes' one
+        eligible = study.read_secondary_tables(db).get("eligible_episodes")
+        estimates, _ = study.fit_estimates(cohort, config, eligible=eligible)
         gate = study.evaluate_gate(cohort, estimates, config)
         by_name = {e["name"]: e for e in estimates}
         row: dict[str, Any] = {
@@ -100,7 +103,7 @@ def run_replicate(
             "failed": gate["failed"],
             "model_spec": (by_name["primary"].get("model_spec") or {}).get("name"),
         }
-        truths = study.synthetic_truths(data, cohort, config) or {}
+        truths = study.synthetic_truths(data, cohort, config, eligible) or {}
         truth_ate = truths.get("true_effect", float("nan"))
         truth_ato = truths.get("true_effect_overlap")
         truth_ato = float("nan") if truth_ato is None else truth_ato

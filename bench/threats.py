@@ -55,15 +55,19 @@ NULL_SEED_OFFSET = 100_000
 FPR_TARGET = 0.06
 """A false-positive rate above this (null world, 95 % CI) fails the design's target."""
 
-COHORT_TRUTH: dict[str, str] = {
-    "primary": "true_effect",
-    "ipw": "true_effect",
-    "doubly_robust": "true_effect",
-    "unadjusted_difference": "true_effect",
-    "overlap": "true_effect_overlap",
+COHORT_TRUTH: dict[str, tuple[str, ...]] = {
+    "primary": ("true_effect",),
+    "primary_complete_case": ("true_effect_complete_case", "true_effect"),
+    "ipw": ("true_effect_complete_case", "true_effect"),
+    "doubly_robust": ("true_effect_complete_case", "true_effect"),
+    "unadjusted_difference": ("true_effect_complete_case", "true_effect"),
+    "overlap": ("true_effect_overlap",),
 }
-"""Effect world: the estimates whose target is the replayed cohort truth (key of
-:func:`mgca.run.study.synthetic_truths`)."""
+"""Effect world: the estimates whose target is a replayed cohort truth, and its key of
+:func:`mgca.run.study.synthetic_truths` (the first one present): the IPCW primary describes
+every eligible episode (``true_effect``), the other adjusted estimates the episodes with a
+measured outcome (``true_effect_complete_case``, the same as ``true_effect`` when a run has
+no eligible-episode table)."""
 
 NO_NULL_TRUTH: dict[str, str] = {
     "naive_before_after": "a before/after change among the treated, not a contrast of arms",
@@ -142,14 +146,16 @@ def run_replicate(
                 config=config,
                 cohort_for=study.cohort_for(config.engine.name, db, root),
             )
-        truths = study.synthetic_truths(data, cohort, config) or {}
+        truths = (
+            study.synthetic_truths(data, cohort, config, tables.get("eligible_episodes")) or {}
+        )
         rows = []
         for block, entry in scored_entries(blocks):
             if world_kind == "null":
                 truth = null_value(entry)
             else:
-                key = COHORT_TRUTH.get(entry["name"]) if block == "estimates" else None
-                truth = truths.get(key) if key else None
+                keys = COHORT_TRUTH.get(entry["name"], ()) if block == "estimates" else ()
+                truth = next((truths[k] for k in keys if truths.get(k) is not None), None)
             rows.append(
                 {
                     "threat": threat,

@@ -50,8 +50,7 @@ SELECT
     c.thiazide_before_index,
     c.calcium_before_index,
     c.vitamin_d_analogue_before_index,
-    -- severity proxies at index, in the adjustment set (null in every row when the source
-    -- does not record them)
+    -- severity proxies at index (null in every row when the source does not record them)
     sev.icu_at_index,                                   -- index_severity
     sev.vasopressor_at_index,
     o.outcome_ca_corrected_mmol_l,                      -- index_outcome

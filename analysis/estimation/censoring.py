@@ -42,6 +42,7 @@ from mgca.analysis.estimation.models import (
     covariate_rhs,
     exposure_indicator,
     independent_columns,
+    recorded_covariates,
     usable_covariates,
 )
 
@@ -150,10 +151,14 @@ def fit_censoring(
     min_episodes_per_parameter: int,
 ) -> CensoringFit:
     """Fit the censoring model on the eligible episodes ``data`` (every row complete in the
-    arm and ``adjustment``; ``outcome_observed`` bool) and compute its weights."""
+    arm and the ``adjustment`` columns the source records; ``outcome_observed`` bool) and
+    compute its weights. A severity proxy the source does not record is left out with a note
+    (:func:`~mgca.analysis.estimation.models.recorded_covariates`)."""
     observed = data[OBSERVED].astype(bool).to_numpy()
     treat = exposure_indicator(data[EXPOSURE])
-    covariates, notes = usable_covariates(data, adjustment, treat)
+    adjustment, notes = recorded_covariates(data, adjustment)
+    covariates, usable_notes = usable_covariates(data, adjustment, treat)
+    notes.extend(usable_notes)
     core = [c for c in CORE_COVARIATES if c in covariates]
     frame = _frame(data, covariates)
     rarer = int(min(observed.sum(), (~observed).sum()))

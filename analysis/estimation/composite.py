@@ -35,6 +35,7 @@ from mgca.analysis.estimation.models import (
     exposure_indicator,
     independent_columns,
     linear_contrast,
+    recorded_covariates,
     require_arms,
     require_size,
     usable_covariates,
@@ -93,13 +94,16 @@ def composite_risk_difference(eligible: pd.DataFrame, study: StudyConfig) -> dic
     }
     what = "composite sensitivity analysis"
     try:
-        needed = [CLUSTER, EXPOSURE, COMPOSITE, *ADJUSTMENT_SET]
+        # a severity proxy the source does not record is left out, not a reason to drop all
+        adjustment, notes = recorded_covariates(eligible, ADJUSTMENT_SET)
+        needed = [CLUSTER, EXPOSURE, COMPOSITE, *adjustment]
         check_columns(eligible, [*needed, OBSERVED])
         data, n_dropped = complete_cases(eligible, needed)
         treat = exposure_indicator(data[EXPOSURE])
         require_arms(treat, what=what)
         require_size(len(data), data[CLUSTER].nunique(), what=what)
-        covariates, notes = usable_covariates(data, ADJUSTMENT_SET, treat)
+        covariates, usable_notes = usable_covariates(data, adjustment, treat)
+        notes.extend(usable_notes)
         frame = pd.DataFrame(
             {_Y: data[COMPOSITE].astype(bool).to_numpy(dtype=float), _TREAT: treat}
         )

@@ -53,6 +53,7 @@ from mgca.analysis.estimation.models import (
     linear_contrast,
     outcome_design,
     prepare_adjusted,
+    recorded_covariates,
     resample_counts,
 )
 from mgca.analysis.finite import finite_or_none
@@ -160,8 +161,10 @@ def complete_case_entry(entry: dict[str, Any], study: StudyConfig | None) -> dic
 def eligible_rows(
     eligible: pd.DataFrame, adjustment: Sequence[str] = ADJUSTMENT_SET
 ) -> tuple[pd.DataFrame, int]:
-    """Eligible episodes complete in the arm, the cluster and ``adjustment`` (outcome may be
-    missing), with ``outcome_observed`` true only where the outcome is present; n dropped."""
+    """Eligible episodes complete in the arm, the cluster and the ``adjustment`` columns the
+    source records (:func:`recorded_covariates`; outcome may be missing), with
+    ``outcome_observed`` true only where the outcome is present; n dropped."""
+    adjustment, _ = recorded_covariates(eligible, adjustment)  # a proxy not recorded: out
     needed = [CLUSTER, EXPOSURE, OBSERVED, *adjustment]
     check_columns(eligible, [*needed, OUTCOME])
     data, n_dropped = complete_cases(eligible, needed)

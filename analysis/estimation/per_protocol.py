@@ -69,6 +69,7 @@ from mgca.analysis.estimation.models import (
     OUTCOME,
     InsufficientDataError,
     prepare_adjusted,
+    recorded_covariates,
     usable_covariates,
 )
 from mgca.analysis.finite import finite_or_none
@@ -192,7 +193,7 @@ def _prepare(
 ) -> _Data:
     adjusted = prepare_adjusted(cohort, "the per-protocol estimate")
     episodes = adjusted.data.reset_index(drop=True)
-    covariates, _ = usable_covariates(episodes, ADJUSTMENT_SET)
+    covariates, _ = usable_covariates(episodes, recorded_covariates(episodes, ADJUSTMENT_SET)[0])
     ids = episodes["encounter_id"].astype(str)
     position = pd.Series(np.arange(len(episodes)), index=ids)
     fu = followup[followup["encounter_id"].astype(str).isin(position.index)].copy()

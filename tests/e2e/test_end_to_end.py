@@ -246,9 +246,16 @@ def test_cohort_parquet_is_one_row_per_episode(run_dir: Path) -> None:
     assert not cohort.duplicated(["encounter_id"]).any()
     assert cohort["exposed"].dtype == bool
     results = json.loads((run_dir / "results.json").read_text())
-    primary = next(e for e in results["estimates"] if e["name"] == "primary")
-    assert primary["n"] <= len(cohort)
+    estimates = {e["name"]: e for e in results["estimates"]}
+    assert estimates["primary_complete_case"]["n"] <= len(cohort)
     assert len(cohort) in {step["n"] for step in results["attrition"]}
+    # the IPCW primary weights the analysed episodes back to every eligible one: its n is
+    # bounded by the episodes eligible before the outcome step, not by the analysed ones
+    steps = results["attrition"]
+    outcome_step = next(
+        k for k, step in enumerate(steps) if step["step"].startswith("analysed episodes (")
+    )
+    assert estimates["primary"]["n"] <= steps[outcome_step - 1]["n"]
 
 
 def test_report_is_valid_self_contained_html(run_dir: Path) -> None:

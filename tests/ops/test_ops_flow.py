@@ -110,7 +110,9 @@ def test_second_run_on_unchanged_input_is_served_from_the_cache(two_runs: dict[s
     # The run folder is complete and independent of the cache.
     cohort = pd.read_parquet(root / "run-2" / "cohort.parquet")
     pd.testing.assert_frame_equal(cohort, pd.read_parquet(root / "run-1" / "cohort.parquet"))
-    primary = r2["estimates"][0]
+    # the complete-case fit counts the analysed episodes it left out (the IPCW primary's n is
+    # over every eligible episode, measured or not)
+    primary = next(e for e in r2["estimates"] if e["name"] == "primary_complete_case")
     dropped = primary.get("n_dropped", 0)
     if dropped is None:  # 1 to 10 episodes left out of the model: suppressed in results.json
         assert primary["suppressed"] == "<11"

@@ -66,14 +66,14 @@ def test_every_eligible_episode_says_whether_and_why_its_outcome_is_missing(
         }
     ]
     # the analysed episodes are exactly the eligible ones with an observed outcome
-    assert story.excluded_at("e1") == (None if observed else 9)
+    assert story.excluded_at("e1") == (None if observed else 10)
 
 
 def test_an_episode_failing_an_earlier_step_is_not_eligible() -> None:
-    # no baseline creatinine: excluded at step 8, so not among the eligible episodes either
+    # no baseline creatinine: excluded at step 9, so not among the eligible episodes either
     labs = "\n".join(line for line in QUALIFYING_LABS.splitlines() if "creatinine" not in line)
     story = build(encounters=_stay("d9 00:00"), labs=labs + calcium_at(("d3 10:00", 2.3)))
-    assert story.excluded_at("e1") == 8
+    assert story.excluded_at("e1") == 9
     assert story.rows("eligible_episodes", COLUMNS) == []
 
 

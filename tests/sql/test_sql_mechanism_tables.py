@@ -164,4 +164,4 @@ def test_ionized_only_cohort_indexes_on_ionized_ca_and_needs_an_ionized_outcome(
         labs=QUALIFYING_LABS + IONIZED_LATER + calcium_at(("d3 14:00", 2.20)),
         index_on_ionized_calcium_only=True,
     )
-    assert no_outcome.excluded_at("e1") == 9
+    assert no_outcome.excluded_at("e1") == 10

@@ -562,7 +562,7 @@ def test_ingredients_carry_clinical_md_elemental_amounts() -> None:
     assert {r["role"] for r in rows.values()} <= {
         "mg_repletion", "calcium_supplement", "ppi", "loop_diuretic", "thiazide",
         "vitamin_d_analogue", "mg_wasting", "obstetric_magnesium", "crrt_citrate", "mg_laxative",
-        "potassium_repletion",
+        "potassium_repletion", "vasopressor",
     }  # fmt: skip
     expected = {
         "magnesium_sulfate": 4.06, "magnesium_oxide": 24.8,
@@ -591,7 +591,10 @@ def test_ingredient_codes_say_whether_they_were_checked() -> None:
         "ciclosporin": "3008", "tacrolimus": "42316",
     }  # fmt: skip
     to_verify = {"magnesium_sulfate": "6585", "calcium_carbonate": "1897",
-                 "calcitriol": "1894"}  # fmt: skip
+                 "calcitriol": "1894",
+                 # the vasopressors of the severity proxy: not in clinical.md, to verify
+                 "norepinephrine": "7512", "epinephrine": "3992", "vasopressin": "11149",
+                 "phenylephrine": "8163", "dopamine": "3628"}  # fmt: skip
     checked_elsewhere = {"magnesium_oxide": "6582", "magnesium_chloride": "6579",
                          "calcium_gluconate": "1908", "calcium_chloride": "1901"}  # fmt: skip
     for ingredient, row in rows.items():
