@@ -9,8 +9,7 @@ unless a rule under test removes it."""
 from __future__ import annotations
 
 import pytest
-
-from tests.helpers.stories import QUALIFYING_LABS, build, calcium_at
+from helpers.stories import QUALIFYING_LABS, build, calcium_at
 
 STAY = """
 encounter_id | subject_id | admit_time | discharge_time | age_years
