@@ -14,9 +14,10 @@ intervention that changes what happens at one hour cannot shift which random num
 hour, stay or arm uses. Streams: ``SeedSequence([seed, 1, batch])`` for the batch draws,
 ``[seed, 2, batch, 0|1]`` for the Mg / Ca innovations, ``[seed, 4, batch]`` for the draws of
 the regime switches (discharge-planning skips, albumin intervals, ICU stays, the unmeasured
-illness factor). That last stream is always
-drawn, whatever the switches, and is never read in the default world, so the default world's
-draws do not depend on the switches (its tables per seed are pinned by
+illness factor; ``[seed, 6, batch]``: membership of the excluded populations of
+:mod:`mgca.synthetic.exclusions`). Those streams are always drawn, whatever the switches,
+and are never read in the default world, so the default world's draws do not depend on the
+switches (its tables per seed are pinned by
 ``tests/synthetic/test_synthetic_generator.py``).
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from mgca.synthetic.exclusions import draw_membership, exclusions_on, setpoint_drops
 from mgca.synthetic.population import Population
 from mgca.synthetic.world import STAY_GRID_HOURS, World
 
@@ -93,6 +95,10 @@ class BatchInputs:
     # unmeasured illness factor U (standard normal, per stay; read only when the threat
     # "unmeasured_confounding" is on)
     unmeasured: np.ndarray
+    # populations a clinician excludes (mgca.synthetic.exclusions; all False when off)
+    obstetric: np.ndarray
+    crrt: np.ndarray
+    dialysis: np.ndarray
 
     @property
     def n(self) -> int:
@@ -249,13 +255,20 @@ def batch_inputs(
     rng_severity = np.random.default_rng(np.random.SeedSequence([seed, 5, batch]))
     severity_icu = rng_severity.random(n) < w.severity_icu_fraction
     severity_vasopressor = severity_icu & (rng_severity.random(n) < w.severity_vasopressor_fraction)
+    # Excluded populations, own stream; their set points move only when the switch is on.
+    obstetric, crrt, dialysis = draw_membership(w, pop, stay, seed, batch)
+    mg_set = pop.mg_setpoint_mmol_l[subj] + w.mg_ckd_rise_mmol_l * ckd
+    if exclusions_on(w):
+        mg_drop, ca_drop = setpoint_drops(w, obstetric, crrt, dialysis)
+        mg_set = mg_set - mg_drop
+        ca_set = ca_set - ca_drop
     return BatchInputs(
         stay=stay,
         los_hours=los,
         si_units=si_units,
         s0=s0,
         s_decay=np.exp(-1.0 / tau_s),
-        mg_setpoint=pop.mg_setpoint_mmol_l[subj] + w.mg_ckd_rise_mmol_l * ckd,
+        mg_setpoint=mg_set,
         mg_deficit0=deficit0,
         mg_drift_per_hour=drift_per_day / 24.0,
         mg_gain=mg_gain,
@@ -290,4 +303,7 @@ def batch_inputs(
         severity_icu=severity_icu,
         severity_vasopressor=severity_vasopressor,
         unmeasured=unmeasured,
+        obstetric=obstetric,
+        crrt=crrt,
+        dialysis=dialysis,
     )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mgca.synthetic.draws import BatchInputs
+from mgca.synthetic.exclusions import ExclusionDynamics, exclusions_on
 from mgca.synthetic.world import (
     MG_OXIDE_TABLET_MMOL,
     MG_SULFATE_MMOL_PER_G,
@@ -256,6 +257,12 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
     n_proxies = inp.severity_icu.astype(float) + inp.severity_vasopressor.astype(float)
     severity_drift = w.severity_ca_drift_mmol_l_per_day / 24.0 * n_proxies
     severity_eta = w.severity_mg_policy_coef * n_proxies
+    # populations a clinician excludes (mgca.synthetic.exclusions): off in every named regime
+    excluded = (
+        ExclusionDynamics(w, inp.obstetric, inp.crrt, inp.dialysis, los)
+        if exclusions_on(w)
+        else None
+    )
 
     for h in range(n_hours):
         # 1. latent update
@@ -270,14 +277,20 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
             slow = slow + (target - slow) * inp.ca_step
             ar_mg = rho_mg * ar_mg + c_mg * _f64(inp.z_mg_ar[h])
             ar_ca = rho_ca * ar_ca + c_ca * _f64(inp.z_ca_ar[h])
+            if excluded is not None:
+                excluded.advance(h)
         drift = np.minimum(inp.mg_deficit0 + inp.mg_drift_per_hour * h, w.mg_drift_cap_mmol_l)
         mg = inp.mg_setpoint - w.mg_illness_drop_mmol_l * s - drift + ar_mg + rep_r + rep_s
+        if excluded is not None:
+            mg = mg + excluded.mg_shift()
         mg = np.maximum(mg, w.mg_floor_mmol_l)
         target = inp.ca_setpoint - w.ca_illness_drop_mmol_l * s - severity_drift * min(h, 72)
         if confounded:
             target = target + w.unmeasured_ca_rise_mmol_l * unmeasured_shift(w, inp, h, all_cols)
         if w.effect:
             target = target - ca_hinge(w, mg)
+        if excluded is not None:
+            target = excluded.ca_target(target, h)
         if h == 0:
             slow = target.copy()
         ca = slow + glu + ar_ca
@@ -358,6 +371,8 @@ def simulate(world: World, inp: BatchInputs, intervention: Intervention | None =
             eta = eta - w.mg_policy_normal_stop * (mgm >= 0.70)
         if confounded:
             eta = eta + w.unmeasured_mg_policy_coef * unmeasured[p]
+        if excluded is not None:
+            eta = eta + excluded.policy_shift(p, h)
         order = (eta > inp.logit_u_mg[h, p]) & ~np.isnan(mgm)
         forced = ~forced_done[p] & (h > force_after[p])
         forced_done[p[forced]] = True

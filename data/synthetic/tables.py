@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mgca.synthetic.draws import BatchInputs
+from mgca.synthetic.exclusions import crrt_calcium_rows, obstetric_doses
 from mgca.synthetic.population import US_PER_HOUR, Population
 from mgca.synthetic.simulate import (
     CA_GLUCONATE_IV,
@@ -85,12 +86,15 @@ _MED_KINDS = [
     ("furosemide", "mg", "oral"),
     ("potassium_chloride", "mmol", "oral"),
     ("norepinephrine", "mg", "iv"),
+    ("magnesium_sulfate_obstetric", "g", "iv"),  # mgca.synthetic.exclusions
+    ("citrate_crrt", "mmol", "iv"),  # calcium infusion of citrate CRRT
 ]
 assert _MED_KINDS[MGSO4_IV][0] == "magnesium_sulfate"
 assert _MED_KINDS[MGO_ORAL][0] == "magnesium_oxide"
 assert _MED_KINDS[CA_GLUCONATE_IV][0] == "calcium_gluconate"
 _OMEPRAZOLE, _PANTO_ORAL, _PANTO_IV, _FUROSEMIDE_IV, _FUROSEMIDE_ORAL, _KCL_ORAL = 3, 4, 5, 6, 7, 8
 _NOREPINEPHRINE = 9
+_OBSTETRIC_MG, _CRRT_CALCIUM = 10, 11
 KCL_DOSE_MMOL = 40.0
 """Oral potassium chloride dose (mmol K), the usual replacement for a mildly low K."""
 _INGREDIENT_DICT = pa.array([k[0] for k in _MED_KINDS])
@@ -368,6 +372,19 @@ def med_table(
         kinds.append(np.full(i.size, _NOREPINEPHRINE))
         doses.append(np.full(i.size, 4.0))
         given.append(np.ones(i.size, dtype=bool))
+
+    # excluded populations (mgca.synthetic.exclusions): the obstetric MgSO4 infusion and the
+    # citrate-CRRT calcium, deterministic given membership (no random number drawn here)
+    for kind_code, (c, h, d) in (
+        (_OBSTETRIC_MG, obstetric_doses(world, inp.obstetric, inp.los_hours)),
+        (_CRRT_CALCIUM, crrt_calcium_rows(world, inp.crrt, inp.los_hours)),
+    ):
+        if c.size:
+            cols.append(c)
+            hours.append(h)
+            kinds.append(np.full(c.size, kind_code))
+            doses.append(d)
+            given.append(np.ones(c.size, dtype=bool))
 
     # Potassium chloride on the recorded K of routine panels (drawn last in the stream, so
     # every earlier row keeps its values); never read by the simulation: K does not move Ca.

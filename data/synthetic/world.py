@@ -331,6 +331,69 @@ class World:
     unmeasured_albumin_rise_g_l: float = 0.0
     unmeasured_ramp_hours: float = 72.0
 
+    # --- populations a clinician excludes (threat "excluded_populations"; fractions 0 = off;
+    # mgca.synthetic.exclusions). Each has its own reason for Mg and Ca to move that is not Mg
+    # repletion, and a record the pipeline's SQL excludes by (cohort_eligibility.sql steps 5-7).
+    # Obstetric MgSO4 (pre-eclampsia seizure prophylaxis): this share of the stays of women
+    # aged within obstetric_age_years gets a 4 g loading dose at obstetric_start_hour and
+    # 2 g/h for obstetric_infusion_hours (to 24 h after delivery), charted as ingredient
+    # 'magnesium_sulfate_obstetric' (MIMIC-IV inputevents 227524). Given whatever the serum Mg;
+    # it replaces repletion (no usual-care IV Mg from admission to the end of the infusion).
+    # While it runs latent Mg rises by obstetric_mg_rise_mmol_l and the corrected-Ca target
+    # falls by obstetric_ca_drop_mmol_l, both first-order with obstetric_tau_hours (Cruikshank
+    # 1979, 4 g + 1-2 g/h: Mg +150 % to 1.65-2.25 mmol/L, ionized Ca -16 %, about 0.37 mmol/L
+    # of corrected Ca at this world's ionized fraction 0.5; hypermagnesaemia suppresses PTH
+    # via the calcium-sensing receptor and raises calciuria). Pregnancy (haemodilution, a
+    # higher GFR; lower still in pre-eclampsia) lowers their Mg and Ca set points by
+    # obstetric_mg_setpoint_drop_mmol_l and obstetric_ca_setpoint_drop_mmol_l (modelling
+    # choices, so that many of them meet the index criteria before the infusion).
+    obstetric_fraction: float = 0.0
+    obstetric_age_years: tuple[float, float] = (18.0, 45.0)
+    obstetric_start_hour: int = 2  # admission panel result at 1 h, infusion started 1 h later
+    obstetric_infusion_hours: int = 36
+    obstetric_mg_rise_mmol_l: float = 1.2
+    obstetric_ca_drop_mmol_l: float = 0.30
+    obstetric_tau_hours: float = 3.0
+    obstetric_mg_setpoint_drop_mmol_l: float = 0.12
+    obstetric_ca_setpoint_drop_mmol_l: float = 0.12
+    # CRRT with regional citrate anticoagulation: this share of stays is on CRRT from
+    # admission to discharge with a systemic calcium infusion charted every
+    # crrt_chart_every_hours as ingredient 'citrate_crrt' (MIMIC-IV inputevents 227525), never
+    # as a calcium supplement. The infusion is titrated to a systemic ionized-Ca target, so
+    # the corrected-Ca target moves towards crrt_ca_target_mmol_l (2.30 mmol/L = ionized 1.15
+    # at the ionized fraction 0.5) with a weight rising linearly to crrt_ca_clamp over
+    # crrt_titration_hours: the circuit, not Mg, sets calcium (the Mg hinge keeps only
+    # 1 - weight of its effect). Mg lost in the effluent and chelated by citrate lowers the Mg
+    # set point by crrt_mg_setpoint_drop_mmol_l, the acute illness the Ca set point by
+    # crrt_ca_setpoint_drop_mmol_l, and the unit's protocol replaces Mg: the usual-care IV Mg
+    # logit rises by crrt_mg_policy_coef (modelling choices).
+    crrt_fraction: float = 0.0
+    crrt_chart_every_hours: int = 4
+    crrt_ca_target_mmol_l: float = 2.30
+    crrt_ca_clamp: float = 0.8
+    crrt_titration_hours: float = 24.0
+    crrt_mg_setpoint_drop_mmol_l: float = 0.15
+    crrt_ca_setpoint_drop_mmol_l: float = 0.15
+    crrt_mg_policy_coef: float = 2.0
+    # Intermittent haemodialysis: this share of the stays of CKD subjects is on haemodialysis,
+    # a dialysis_session_hours session every dialysis_interval_hours from
+    # dialysis_first_session_hour, each written to care_events as event 'dialysis' (MIMIC-IV
+    # procedureevents). The dialysate sets Mg and Ca: a low-Mg bath (0.25-0.5 mmol/L) lowers
+    # the Mg set point by dialysis_mg_setpoint_drop_mmol_l; each session resets the Ca target
+    # (dialysate calcium), which then falls by dialysis_ca_fall_mmol_l_per_day until the next
+    # session (phosphate retention, low calcitriol); CKD-mineral bone disease lowers the Ca
+    # set point by dialysis_ca_setpoint_drop_mmol_l. IV Mg is withheld without renal
+    # excretion (hypermagnesaemia risk): the usual-care logit falls by
+    # dialysis_mg_policy_coef (modelling choices).
+    dialysis_ckd_fraction: float = 0.0
+    dialysis_first_session_hour: int = 3
+    dialysis_interval_hours: int = 48
+    dialysis_session_hours: int = 4
+    dialysis_mg_setpoint_drop_mmol_l: float = 0.15
+    dialysis_ca_setpoint_drop_mmol_l: float = 0.10
+    dialysis_ca_fall_mmol_l_per_day: float = 0.10
+    dialysis_mg_policy_coef: float = 3.0
+
     # --- defects (per lab row) ----------------------------------------------------------------
     duplicate_row_rate: float = 0.003  # exact duplicate lab rows
     null_value_rate: float = 0.002  # lab rows with value null
@@ -384,6 +447,23 @@ class World:
             raise ValueError(
                 "discharge_planning_skip_probability must be in [0, 1], got "
                 f"{self.discharge_planning_skip_probability}"
+            )
+        for name in ("obstetric_fraction", "crrt_fraction", "dialysis_ckd_fraction", "crrt_ca_clamp"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not (
+            self.obstetric_start_hour >= 1
+            and self.obstetric_infusion_hours >= 1
+            and self.crrt_chart_every_hours >= 1
+            and self.dialysis_first_session_hour >= 0
+            and 1 <= self.dialysis_session_hours < self.dialysis_interval_hours
+            and self.obstetric_tau_hours > 0
+            and self.crrt_titration_hours > 0
+        ):
+            raise ValueError(
+                "excluded populations: start, infusion, charting and session hours must be "
+                "positive whole hours, a dialysis session shorter than its interval, and "
+                "obstetric_tau_hours and crrt_titration_hours > 0"
             )
 
     @property

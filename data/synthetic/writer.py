@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from mgca.engine.database import CARE_EVENTS_FILE
 from mgca.synthetic.draws import batch_inputs
 from mgca.synthetic.early_exit import cut_stays, early_exit_hours, early_exit_on
+from mgca.synthetic.exclusions import dialysis_care_table, dialysis_on
 from mgca.synthetic.population import make_population
 from mgca.synthetic.simulate import simulate
 from mgca.synthetic.tables import (
@@ -49,7 +50,8 @@ from mgca.synthetic.world import (
 
 TABLES = ("persons", "encounters", "lab_results", "medication_administrations")
 # care_events.parquet is written only when the world has ICU stays
-# (World.severity_icu_fraction > 0): a default world's hospital does not record ICU stays.
+# (World.severity_icu_fraction > 0) or dialysis sessions (World.dialysis_ckd_fraction > 0): a
+# default world's hospital records neither.
 DATASET_FILES = frozenset(
     {f"{t}.parquet" for t in TABLES} | {"manifest.json", CARE_EVENTS_FILE}
 )
@@ -167,6 +169,12 @@ def generate(
                 si_stays += int(inp.si_units.sum())
                 if params.severity_icu_fraction > 0:
                     care_batches.append(care_table(pop, inp))
+                if dialysis_on(params):
+                    care_batches.append(
+                        dialysis_care_table(
+                            params, pop, inp.stay, inp.dialysis, inp.los_hours, CARE_SCHEMA
+                        )
+                    )
                 say(f"synthetic: batch {b + 1}/{n_batches} ({int(inp.stay[-1]) + 1:,} stays)")
         persons = persons_table(pop)
         encounters = encounters_table(pop, died)
@@ -175,7 +183,7 @@ def generate(
         assert persons.schema.equals(PERSONS_SCHEMA) and encounters.schema.equals(ENCOUNTERS_SCHEMA)
         rows["persons"] = persons.num_rows
         rows["encounters"] = encounters.num_rows
-        if params.severity_icu_fraction > 0:
+        if params.severity_icu_fraction > 0 or dialysis_on(params):
             care = pa.concat_tables(care_batches) if care_batches else CARE_SCHEMA.empty_table()
             pq.write_table(care, tmp / CARE_EVENTS_FILE)
             rows["care_events"] = care.num_rows
