@@ -58,8 +58,8 @@ regional citrate anticoagulation, modelling choice), charted every
 
 def exclusions_on(world: World) -> bool:
     """True when any excluded population is switched on."""
-    return world.obstetric_fraction > 0 or world.crrt_fraction > 0 or (
-        world.dialysis_ckd_fraction > 0
+    return (
+        world.obstetric_fraction > 0 or world.crrt_fraction > 0 or (world.dialysis_ckd_fraction > 0)
     )
 
 
@@ -132,8 +132,11 @@ class ExclusionDynamics:
 
     def _infusing(self, h: int) -> np.ndarray:
         start = self.w.obstetric_start_hour
-        return self.obstetric & (h >= start) & (h < start + self.w.obstetric_infusion_hours) & (
-            h <= self.los
+        return (
+            self.obstetric
+            & (h >= start)
+            & (h < start + self.w.obstetric_infusion_hours)
+            & (h <= self.los)
         )
 
     def advance(self, h: int) -> None:

@@ -84,6 +84,13 @@ def _detection_bias(world: World) -> World:
     return replace(world, detection_recheck_after_dose_hours=(10, 14, 20, 28, 40, 52, 64))
 
 
+def _excluded_populations(world: World) -> World:
+    # Obstetric MgSO4 for 60 % of women aged 18-45 (about 4 % of stays), citrate CRRT for 4 %
+    # of stays, haemodialysis for half the stays of CKD subjects (about 6 %); each population's
+    # physiology and care are in World's "populations a clinician excludes" block.
+    return replace(world, obstetric_fraction=0.6, crrt_fraction=0.04, dialysis_ckd_fraction=0.5)
+
+
 THREATS: dict[str, Threat] = {
     threat.name: threat
     for threat in (
@@ -177,6 +184,25 @@ THREATS: dict[str, Threat] = {
                 "'descriptive only, not protected against detection bias'"
             ),
             switch_on=_detection_bias,
+        ),
+        Threat(
+            name="excluded_populations",
+            problem=(
+                "Patients a clinician would never count are in the extract: women on "
+                "obstetric MgSO4 (given whatever the serum Mg; calcium falls under it), "
+                "patients on citrate CRRT (the circuit's calcium infusion sets calcium; the "
+                "protocol replaces Mg) and patients on haemodialysis (the dialysate sets Mg "
+                "and calcium; IV Mg is withheld). Counted as ordinary patients they look "
+                "unexposed or uncomplicated and their calcium moves for reasons that are "
+                "not Mg repletion."
+            ),
+            defence=(
+                "primary (eligibility steps 5-7 exclude obstetric MgSO4, citrate-CRRT "
+                "calcium and dialysis started by the end of the grace period, each counted "
+                "in the attrition under its reason; dialysis only where the source records "
+                "it in care_events)"
+            ),
+            switch_on=_excluded_populations,
         ),
     )
 }

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mgca.synthetic.draws import batch_inputs
+from mgca.synthetic.exclusions import draw_membership
 from mgca.synthetic.population import US_PER_HOUR, Population, make_population
 from mgca.synthetic.simulate import Intervention, simulate
 from mgca.synthetic.world import GENERATOR_VERSION, STAY_GRID_HOURS, World
@@ -326,3 +327,27 @@ def true_per_protocol_effect(
         n=n,
         description=description,
     )
+
+
+EXCLUDED_POPULATIONS = ("obstetric", "crrt", "dialysis")
+"""The simulator's populations a clinician excludes (:mod:`mgca.synthetic.exclusions`), in
+the order of their eligibility steps (obstetric MgSO4, citrate CRRT, dialysis)."""
+
+
+def excluded_stays(data_dir: Path) -> pd.DataFrame:
+    """Which stays of a generated folder belong to an excluded population, rebuilt from its
+    manifest: columns ``encounter_id`` and ``population`` (one of
+    :data:`EXCLUDED_POPULATIONS`), one row per member stay; empty when the switch is off.
+    The truth of an analysis that keeps these stays (a source that does not record them)
+    is a different population's truth than the eligible one."""
+    ds = _load(Path(data_dir))
+    pop = ds.pop
+    frames = []
+    for b in range(-(-pop.n_stays // ds.batch_size)):
+        stay = np.arange(b * ds.batch_size, min((b + 1) * ds.batch_size, pop.n_stays))
+        members = draw_membership(ds.world, pop, stay, ds.seed, b)
+        for name, member in zip(EXCLUDED_POPULATIONS, members, strict=True):
+            frames.append(
+                pd.DataFrame({"encounter_id": pop.encounter_ids[stay[member]], "population": name})
+            )
+    return pd.concat(frames, ignore_index=True)

@@ -448,7 +448,12 @@ class World:
                 "discharge_planning_skip_probability must be in [0, 1], got "
                 f"{self.discharge_planning_skip_probability}"
             )
-        for name in ("obstetric_fraction", "crrt_fraction", "dialysis_ckd_fraction", "crrt_ca_clamp"):
+        for name in (
+            "obstetric_fraction",
+            "crrt_fraction",
+            "dialysis_ckd_fraction",
+            "crrt_ca_clamp",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not (
