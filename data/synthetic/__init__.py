@@ -18,7 +18,9 @@ Modules, one job each:
   usual-care decisions), with optional interventions;
 - :mod:`~mgca.synthetic.tables`: canonical Arrow tables (post-hoc analytes, units, defects);
 - :mod:`~mgca.synthetic.writer`: :func:`generate` (atomic folder publication, manifest);
-- :mod:`~mgca.synthetic.truth`: :func:`true_effect` (treat vs control replay of each pair).
+- :mod:`~mgca.synthetic.truth`: :func:`true_effect` (treat vs control replay of each pair);
+- :mod:`~mgca.synthetic.exclusions`: obstetric MgSO4, citrate CRRT and haemodialysis stays
+  (threat ``excluded_populations``; off by default).
 
 Identifiability by design: clinicians decide only at result times (draw + 1 h), on the
 recorded values of that draw (measured Mg, total Ca, creatinine, after rounding to the lab's

@@ -21,6 +21,11 @@ Latent model (units mmol/L unless stated; S = illness severity 0..1):
   ``G`` = calcium gluconate, decaying with ``tau_gluconate``;
 - albumin (g/L) ``= base - drop*S``; creatinine (µmol/L) ``= base * (1 + rise*S)``.
 
+The populations a clinician excludes (:mod:`mgca.synthetic.exclusions`, off by default) add an
+obstetric MgSO4 infusion to Mg and lower the Ca target under it, pull the Ca target of citrate
+CRRT towards the circuit's target, lower it between dialysis sessions, and shift the usual-care
+IV Mg decision; none of it reads latent Mg.
+
 In the null world ``f`` is never evaluated, so no Ca value depends on Mg: the two arms of the
 known-truth replay then share every Ca value bit for bit. The loop uses only +, -, *, /, sqrt,
 rint and comparisons (no exp/log), which IEEE 754 makes exact and independent of which other
