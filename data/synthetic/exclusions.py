@@ -36,12 +36,25 @@ repletion: the replay's control arm ("no Mg in the grace period") does not stop 
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from mgca.engine.database import CARE_EVENTS_FILE
 from mgca.synthetic.population import US_PER_HOUR, Population
 from mgca.synthetic.world import World
+
+OBSTETRIC_INGREDIENT = "magnesium_sulfate_obstetric"
+"""Ingredient of the charted obstetric MgSO4 (sql/reference/ingredients.csv role
+'obstetric_magnesium')."""
+CRRT_INGREDIENT = "citrate_crrt"
+"""Ingredient of the charted citrate-CRRT calcium (ingredients.csv role 'crrt_citrate')."""
+DIALYSIS_EVENT = "dialysis"
+"""care_events event of a haemodialysis session."""
 
 EXCLUSION_STREAM = 6
 """``SeedSequence([seed, EXCLUSION_STREAM, batch])``: the membership draws' own stream."""
@@ -246,8 +259,25 @@ def dialysis_care_table(
             "encounter_id": pc.take(enc, col),
             "start_time": pa.array(admit + start_h * US_PER_HOUR, pa.timestamp("us")),
             "end_time": pa.array(admit + end_h * US_PER_HOUR, pa.timestamp("us")),
-            "event": pa.array(["dialysis"] * c.size, pa.string()),
+            "event": pa.array([DIALYSIS_EVENT] * c.size, pa.string()),
             "source_code": pa.array(["mgca-synthetic:haemodialysis"] * c.size, pa.string()),
         },
         schema=schema,
     )
+
+
+def strip_exclusion_records(data_dir: Path, out_dir: Path) -> Path:
+    """Copy a generated folder to ``out_dir`` without the records the exclusions read (the
+    obstetric MgSO4 and citrate-CRRT rows, the dialysis sessions): the same hospital as a
+    source that codes none of them would deliver it, for measuring what the exclusions
+    defend against. Returns ``out_dir`` (which must not exist)."""
+    shutil.copytree(data_dir, out_dir)
+    path = out_dir / "medication_administrations.parquet"
+    meds = pq.read_table(path)
+    drop = pc.is_in(meds["ingredient"], value_set=pa.array([OBSTETRIC_INGREDIENT, CRRT_INGREDIENT]))
+    pq.write_table(meds.filter(pc.invert(drop)), path)
+    care = out_dir / CARE_EVENTS_FILE
+    if care.exists():
+        events = pq.read_table(care)
+        pq.write_table(events.filter(pc.not_equal(events["event"], DIALYSIS_EVENT)), care)
+    return out_dir

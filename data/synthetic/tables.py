@@ -14,7 +14,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mgca.synthetic.draws import BatchInputs
-from mgca.synthetic.exclusions import crrt_calcium_rows, obstetric_doses
+from mgca.synthetic.exclusions import (
+    CRRT_INGREDIENT,
+    OBSTETRIC_INGREDIENT,
+    crrt_calcium_rows,
+    obstetric_doses,
+)
 from mgca.synthetic.population import US_PER_HOUR, Population
 from mgca.synthetic.simulate import (
     CA_GLUCONATE_IV,
@@ -86,8 +91,8 @@ _MED_KINDS = [
     ("furosemide", "mg", "oral"),
     ("potassium_chloride", "mmol", "oral"),
     ("norepinephrine", "mg", "iv"),
-    ("magnesium_sulfate_obstetric", "g", "iv"),  # mgca.synthetic.exclusions
-    ("citrate_crrt", "mmol", "iv"),  # calcium infusion of citrate CRRT
+    (OBSTETRIC_INGREDIENT, "g", "iv"),  # mgca.synthetic.exclusions
+    (CRRT_INGREDIENT, "mmol", "iv"),  # calcium infusion of citrate CRRT
 ]
 assert _MED_KINDS[MGSO4_IV][0] == "magnesium_sulfate"
 assert _MED_KINDS[MGO_ORAL][0] == "magnesium_oxide"

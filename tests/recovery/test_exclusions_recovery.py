@@ -11,9 +11,9 @@ care_events ``dialysis``; the real pipeline (DuckDB, sql/cohort_eligibility.sql 
 excludes them. ``mgca.synthetic.truth.excluded_stays`` rebuilds who they are from the
 manifest, so the test checks the attrition stay by stay.
 
-"Without the exclusion": the same folder with those three records deleted (a source that
-codes none of them, as before the exclusions existed): the members then enter the cohort,
-the obstetric women and most dialysis patients as unexposed.
+"Without the exclusion": the same folder with those three records deleted
+(``strip_exclusion_records``: a source that codes none of them): the members then enter the
+cohort, the obstetric women and most dialysis patients as unexposed.
 
 Seeds 1 and 2 per world, 3,000 stays each, 100 bootstrap resamples (each pipeline run about
 4 s; the test about 35 s). Measured when written (IPCW primary, mmol/L; seed 1, seed 2):
@@ -29,20 +29,16 @@ effect-world error is within 0.03 mmol/L; stripped, the null-world estimates ave
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 from mgca.analysis.estimation.missing_outcome import eligible_rows, fit_primary_ipcw
 from mgca.config import EstimationConfig, MgcaConfig
-from mgca.engine.database import CARE_EVENTS_FILE
 from mgca.run import study
 from mgca.synthetic import generate, true_effect
+from mgca.synthetic.exclusions import strip_exclusion_records
 from mgca.synthetic.threats import threat_world
 from mgca.synthetic.truth import excluded_stays
 
@@ -53,7 +49,6 @@ SEEDS = (1, 2)
 CONFIG = MgcaConfig(estimation=EstimationConfig(bootstrap_replicates=100))
 STEP_OF = {"obstetric": 5, "crrt": 6, "dialysis": 7}
 """cohort_eligibility.sql step that excludes each population."""
-EXCLUSION_INGREDIENTS = ("magnesium_sulfate_obstetric", "citrate_crrt")
 
 
 def _primary(data: Path, db: Path) -> tuple[dict, float]:
@@ -69,17 +64,6 @@ def _primary(data: Path, db: Path) -> tuple[dict, float]:
         horizon_hours=CONFIG.study.horizon_hours,
     ).mean
     return primary, truth
-
-
-def _strip_exclusion_records(data: Path, out: Path) -> Path:
-    """A copy of ``data`` with the obstetric MgSO4, citrate-CRRT and dialysis records removed."""
-    shutil.copytree(data, out)
-    path = out / "medication_administrations.parquet"
-    meds = pq.read_table(path)
-    drop = pc.is_in(meds["ingredient"], value_set=pa.array(EXCLUSION_INGREDIENTS))
-    pq.write_table(meds.filter(pc.invert(drop)), path)
-    (out / CARE_EVENTS_FILE).unlink()
-    return out
 
 
 def _replicate(kind: str, seed: int, root: Path) -> dict:
@@ -106,7 +90,7 @@ def _replicate(kind: str, seed: int, root: Path) -> dict:
         assert counted[step] == int((reached["population"] == name).sum()), (name, counted)
 
     stripped, _ = _primary(
-        _strip_exclusion_records(data, root / f"{kind}-{seed}-stripped"),
+        strip_exclusion_records(data, root / f"{kind}-{seed}-stripped"),
         root / f"{kind}-{seed}-stripped.duckdb",
     )
     return {"primary": primary, "truth": truth, "stripped": stripped["estimate"]}
