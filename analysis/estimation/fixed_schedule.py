@@ -39,7 +39,7 @@ import pandas as pd
 
 from mgca.analysis.estimation.censoring import OBSERVED
 from mgca.analysis.estimation.missing_outcome import fit_primary_ipcw
-from mgca.analysis.estimation.models import OUTCOME
+from mgca.analysis.estimation.models import ADJUSTMENT_SET, OUTCOME
 from mgca.analysis.estimation.secondary import entry
 from mgca.analysis.text import eligible_cohort_words, exposure_words, horizon_words
 from mgca.config import EstimationConfig, StudyConfig
@@ -61,7 +61,9 @@ def _method(read: str) -> str:
     """results.json ``method``; ``read``: what an episode needs to count as read."""
     return (
         "Linear probability model of the 0/1 outcome on exposure and the primary adjustment "
-        "set (the primary's pre-specified model rule), weighted least squares on the episodes "
+        f"set ({', '.join(ADJUSTMENT_SET)}, where the source records them; creatinine "
+        "logged; splines and exposure interactions as the primary's pre-specified model rule "
+        "allows), weighted least squares on the episodes "
         f"with {read}; weights: stabilised inverse probability of {read} given the arm and "
         "the pre-index adjustment set (the primary's censoring model and truncation); risk "
         "difference standardised over every eligible episode (g-computation); "
@@ -117,7 +119,12 @@ def _as_secondary(
         method=method,
         stats_={k: fitted[k] for k in _STAT_KEYS},
         adjustment_set=fitted["adjustment_set"],
-        notes=[*notes, *fitted["notes"]],
+        notes=[
+            f"cohort: {eligible_cohort_words(study)}",
+            f"exposure: {exposure_words(study)}",
+            *notes,
+            *fitted["notes"],
+        ],
     )
     out.update({k: fitted[k] for k in _COUNT_KEYS})
     out["cohort"] = eligible_cohort_words(study)
