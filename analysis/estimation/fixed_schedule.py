@@ -39,7 +39,7 @@ import pandas as pd
 
 from mgca.analysis.estimation.censoring import OBSERVED
 from mgca.analysis.estimation.missing_outcome import fit_primary_ipcw
-from mgca.analysis.estimation.models import ADJUSTMENT_SET, OUTCOME
+from mgca.analysis.estimation.models import ADJUSTMENT_SET, OUTCOME, InsufficientDataError
 from mgca.analysis.estimation.secondary import entry
 from mgca.analysis.text import eligible_cohort_words, exposure_words, horizon_words
 from mgca.config import EstimationConfig, StudyConfig
@@ -94,6 +94,12 @@ def ipcw_risk_difference(
     frame = eligible.copy()
     frame[OBSERVED] = seen & value.notna().to_numpy()
     frame[OUTCOME] = np.where(frame[OBSERVED], value.to_numpy(dtype=float, na_value=np.nan), np.nan)
+    read = frame.loc[frame[OBSERVED], OUTCOME]
+    if read.nunique() < 2:
+        # a constant outcome fits a risk difference of exactly 0 with a zero-width interval
+        raise InsufficientDataError(
+            "no risk difference: every episode with the outcome read has the same outcome"
+        )
     fitted, _ = fit_primary_ipcw(frame, study, estimation)
     return fitted
 

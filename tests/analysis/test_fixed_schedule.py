@@ -17,6 +17,7 @@ from mgca.analysis.estimation.fixed_schedule import (
     corrected_at_fixed_looks,
     corrected_at_horizon,
 )
+from mgca.analysis.estimation.models import InsufficientDataError
 from mgca.analysis.estimation.secondary import SECONDARY_COUNT_KEYS, entry
 from mgca.config import EstimationConfig, StudyConfig
 
@@ -86,3 +87,15 @@ def test_an_unread_look_is_weighted_not_dropped(null_eligible: pd.DataFrame) -> 
     )
     horizon = corrected_at_horizon(null_eligible, STUDY, ESTIMATION)
     assert same["estimate"] == pytest.approx(horizon["estimate"], abs=1e-12)
+
+
+def test_a_constant_outcome_gives_a_reason_not_a_zero_width_interval(
+    null_eligible: pd.DataFrame,
+) -> None:
+    everyone = null_eligible.assign(
+        outcome_corrected=null_eligible["outcome_corrected"].where(
+            null_eligible["outcome_corrected"].isna(), True
+        )
+    )
+    with pytest.raises(InsufficientDataError, match="same outcome"):
+        corrected_at_horizon(everyone, STUDY, ESTIMATION)
