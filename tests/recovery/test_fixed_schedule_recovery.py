@@ -13,7 +13,7 @@ pipeline (DuckDB, the SQL of sql/) and fits, on the same hospital:
 - ``time_to_calcium_correction_hazard_ratio`` (first normal draw after the grace period,
   Cox), which counts any draw.
 
-Seeds 31-36, chosen before the first run. Tolerances (bench/threats.py measured the
+Seeds 31-36, chosen before the first run. Tolerances (bench/secondary_null.py measured the
 distribution over more replicates; README, "Design threats"):
 - each fixed-schedule 95 % CI excludes 0 in at most 1 of the 6 replicates (at a true 5 %
   rate, 2 or more of 6 happen 3 % of the time) and the mean estimate is within ± 0.04
