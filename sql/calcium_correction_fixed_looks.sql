@@ -1,8 +1,10 @@
 -- index_calcium_fixed_looks: was calcium corrected at scheduled looks after index? One row
--- per analysed episode, for the secondary analysis "calcium corrected at the fixed looks"
--- (the detection-bias-resistant counterpart of "corrected within correction_window_hours").
+-- per eligible episode (eligible_episodes: primary outcome measured or not, so the analysis
+-- can weight an episode with an unread look back rather than drop it), for the secondary
+-- analysis "calcium corrected at the fixed looks" (the detection-bias-resistant counterpart
+-- of "corrected within correction_window_hours").
 --
--- Reads:  analytic_cohort, calcium_corrected (non-null ca_corrected_mmol_l), encounters,
+-- Reads:  eligible_episodes, calcium_corrected (non-null ca_corrected_mmol_l), encounters,
 --         study_config.
 -- Writes: index_calcium_fixed_looks (subject_id, encounter_id, index_time,
 --         n_looks INTEGER, n_looks_observed INTEGER, n_looks_normal INTEGER,
@@ -44,7 +46,7 @@ draws AS (
         a.encounter_id,
         date_diff('second', a.index_time, c.time) / 3600.0 AS hours_from_index,
         c.ca_corrected_mmol_l
-    FROM analytic_cohort AS a
+    FROM eligible_episodes AS a
     INNER JOIN encounters AS e
         ON e.encounter_id = a.encounter_id
     INNER JOIN calcium_corrected AS c
@@ -96,6 +98,6 @@ SELECT
         WHEN COALESCE(p.n_looks_observed, 0) < (SELECT COUNT(*) FROM looks) THEN NULL
         ELSE p.n_looks_normal > 0
     END AS corrected_at_fixed_looks
-FROM analytic_cohort AS a
+FROM eligible_episodes AS a
 LEFT JOIN per_episode AS p
     ON p.encounter_id = a.encounter_id;

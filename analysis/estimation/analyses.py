@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from mgca.analysis.estimation import mechanism
+from mgca.analysis.estimation import fixed_schedule, mechanism
 from mgca.analysis.estimation.diagnostics import (
     ESS_SHARE_LIMIT,
     OVERLAP_SHARE_LIMIT,
@@ -109,11 +109,21 @@ def secondary_block(
         study=config.study,
         threshold=threshold,
     )
+    eligible = tables.get("eligible_episodes")
     for name, fit in (
         (
-            mechanism.FIXED_LOOKS_NAME,
-            lambda: mechanism.fixed_looks_risk_difference(
-                cohort, tables["index_calcium_fixed_looks"], config.study
+            fixed_schedule.HORIZON_NAME,
+            lambda: fixed_schedule.corrected_at_horizon(
+                _eligible_or_raise(eligible), config.study, config.estimation
+            ),
+        ),
+        (
+            fixed_schedule.FIXED_LOOKS_NAME,
+            lambda: fixed_schedule.corrected_at_fixed_looks(
+                _eligible_or_raise(eligible),
+                tables["index_calcium_fixed_looks"],
+                config.study,
+                config.estimation,
             ),
         ),
         ("calcium_alone_effect", lambda: mechanism.calcium_alone_effect(cohort, config.study)),
@@ -128,6 +138,13 @@ def secondary_block(
         suppress_estimate(finite_or_none(e), SECONDARY_COUNT_KEYS, SECONDARY_GROUP_KEYS, threshold)
         for e in mechanism.flag_detection_bias(entries)
     ]
+
+
+def _eligible_or_raise(eligible: pd.DataFrame | None) -> pd.DataFrame:
+    """The eligible-episode table the fixed-schedule secondaries weight back to."""
+    if eligible is None or eligible.empty:
+        raise InsufficientDataError("no eligible-episode table: nothing to weight back to")
+    return eligible
 
 
 def effect_modification_block(

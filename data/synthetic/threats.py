@@ -178,9 +178,10 @@ THREATS: dict[str, Threat] = {
             ),
             defence=(
                 "primary (one calcium at a fixed horizon ± tolerance, not any draw); "
-                "calcium_corrected_fixed_looks_risk_difference reads one value per daily "
-                "look, yet its interval still failed the 6 % false-positive target, so it "
-                "and the any-draw and every-draw secondaries carry the caveat "
+                "calcium_corrected_at_horizon_risk_difference and "
+                "calcium_corrected_fixed_looks_risk_difference (one value per pre-specified "
+                "look, a missing look weighted by the primary's censoring model); the "
+                "any-draw and every-draw secondaries are not defended and carry the caveat "
                 "'descriptive only, not protected against detection bias'"
             ),
             switch_on=_detection_bias,

@@ -159,6 +159,7 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "time_to_calcium_correction_hazard_ratio",
         "calcium_alone_effect",
         "calcium_corrected_fixed_looks_risk_difference",
+        "calcium_corrected_at_horizon_risk_difference",
         "pth_response_ratio",
         "mg_dose_response",
         "trajectory_slope_difference",

@@ -61,6 +61,25 @@ def test_a_normal_look_corrects_and_a_missing_look_leaves_the_outcome_unknown() 
     )
 
 
+def test_an_eligible_episode_without_the_primary_outcome_still_has_its_looks() -> None:
+    # draws at 24 h and 72 h only: no corrected Ca within 48 h ± 12 h, so the episode is
+    # eligible but not analysed; its looks are still read (two of three), so the analysis can
+    # weight it back (inverse probability of every look being read) instead of losing it
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS + calcium_at(("d2 10:00", 2.20), ("d4 10:00", 2.25)),
+    )
+    assert story.value("SELECT COUNT(*) FROM analytic_cohort") == 0
+    assert story.value("SELECT outcome_observed FROM eligible_episodes") is False
+    assert_rows(
+        story.rows("index_calcium_fixed_looks", LOOKS),
+        expect("""
+        n_looks | n_looks_observed | n_looks_normal | corrected_at_fixed_looks
+        3       | 2                | 2              | -
+        """),
+    )
+
+
 def test_a_draw_inside_the_grace_period_is_never_a_look() -> None:
     # correction_window_hours 24: one look (24 h, window 12-36 h); the only draw near it is
     # at 5 h, inside the 6-h grace period, so the look is unobserved
