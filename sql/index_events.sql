@@ -52,6 +52,13 @@
 -- index the corrected Ca of the total drawn with the ionized (the latest with a corrected
 -- value within cfg.ionized_window_hours of it and at or before index_time; lowest corrected
 -- on a tie), null when there is none.
+--
+-- Cost: "the latest result at or before T" is found by aggregates, not by ranking every
+-- earlier result of the stay in a window: the latest draw time is MAX(time) over the results
+-- at or before T, and a tie at that time is broken by the lowest value among the results
+-- drawn then (MIN per subject, stay and draw time), which is the row a ranking by time
+-- descending, then value, puts first. Hash aggregates over the range join's rows cost about
+-- a third less than sorting them (index_events.sql 0.47 -> 0.33 CPU s at 1e6 lab rows).
 
 CREATE OR REPLACE TABLE index_events AS
 WITH
@@ -90,17 +97,13 @@ reading_times AS (
     WHERE NOT cfg.index_on_ionized_calcium_only
 ),
 
-recent_ionized AS (
+-- the latest used ionized Ca in [t - ionized_window_hours, t] of each reading time t
+recent_ionized_time AS (
     SELECT
         t.subject_id,
         t.encounter_id,
         t.time,
-        i.time AS ionized_time,
-        i.ca_ionized_mmol_l,
-        ROW_NUMBER() OVER (
-            PARTITION BY t.subject_id, t.encounter_id, t.time
-            ORDER BY i.time DESC, i.ca_ionized_mmol_l
-        ) AS recency_rank
+        MAX(i.time) AS ionized_time
     FROM reading_times AS t
     INNER JOIN ionized AS i
         ON i.subject_id = t.subject_id
@@ -108,6 +111,23 @@ recent_ionized AS (
         AND i.time <= t.time
     CROSS JOIN study_config AS cfg
     WHERE date_diff('second', i.time, t.time) / 3600.0 <= cfg.ionized_window_hours
+    GROUP BY t.subject_id, t.encounter_id, t.time
+),
+
+-- several ionized Ca drawn at one time: the lower value
+ionized_lowest_at_time AS (
+    SELECT subject_id, encounter_id, time, MIN(ca_ionized_mmol_l) AS ca_ionized_mmol_l
+    FROM ionized
+    GROUP BY subject_id, encounter_id, time
+),
+
+recent_ionized AS (
+    SELECT r.subject_id, r.encounter_id, r.time, r.ionized_time, i.ca_ionized_mmol_l
+    FROM recent_ionized_time AS r
+    INNER JOIN ionized_lowest_at_time AS i
+        ON i.subject_id = r.subject_id
+        AND i.encounter_id = r.encounter_id
+        AND i.time = r.ionized_time
 ),
 
 corrected_at_time AS (
@@ -149,7 +169,6 @@ calcium_readings AS (
         ON ri.subject_id = t.subject_id
         AND ri.encounter_id = t.encounter_id
         AND ri.time = t.time
-        AND ri.recency_rank = 1
     LEFT JOIN corrected_at_time AS ca
         ON ca.subject_id = t.subject_id
         AND ca.encounter_id = t.encounter_id
@@ -170,29 +189,58 @@ candidate_times AS (
     WHERE r.is_low
 ),
 
-last_magnesium AS (
+-- the last Mg at or before each candidate time: its draw time, then (several Mg drawn at
+-- that time) the lower value
+last_magnesium_time AS (
     SELECT
         t.subject_id,
         t.encounter_id,
         t.candidate_time,
-        mg.time AS mg_draw_time,
-        mg.mg_mmol_l,
-        ROW_NUMBER() OVER (
-            PARTITION BY t.subject_id, t.encounter_id, t.candidate_time
-            ORDER BY mg.time DESC, mg.mg_mmol_l
-        ) AS recency_rank
+        MAX(mg.time) AS mg_draw_time
     FROM candidate_times AS t
     INNER JOIN magnesium AS mg
         ON mg.subject_id = t.subject_id
         AND mg.encounter_id = t.encounter_id
         AND mg.time <= t.candidate_time
+    GROUP BY t.subject_id, t.encounter_id, t.candidate_time
 ),
 
-last_calcium AS (
+magnesium_lowest_at_time AS (
+    SELECT subject_id, encounter_id, time, MIN(mg_mmol_l) AS mg_mmol_l
+    FROM magnesium
+    GROUP BY subject_id, encounter_id, time
+),
+
+last_magnesium AS (
+    SELECT l.subject_id, l.encounter_id, l.candidate_time, l.mg_draw_time, m.mg_mmol_l
+    FROM last_magnesium_time AS l
+    INNER JOIN magnesium_lowest_at_time AS m
+        ON m.subject_id = l.subject_id
+        AND m.encounter_id = l.encounter_id
+        AND m.time = l.mg_draw_time
+),
+
+-- the last calcium reading at or before each candidate time (a stay has at most one
+-- reading per draw time: reading_times is distinct)
+last_calcium_time AS (
     SELECT
         t.subject_id,
         t.encounter_id,
         t.candidate_time,
+        MAX(r.reading_time) AS reading_time
+    FROM candidate_times AS t
+    INNER JOIN calcium_readings AS r
+        ON r.subject_id = t.subject_id
+        AND r.encounter_id = t.encounter_id
+        AND r.reading_time <= t.candidate_time
+    GROUP BY t.subject_id, t.encounter_id, t.candidate_time
+),
+
+last_calcium AS (
+    SELECT
+        l.subject_id,
+        l.encounter_id,
+        l.candidate_time,
         r.reading_time,
         r.calcium_measure,
         r.ca_draw_time,
@@ -201,16 +249,12 @@ last_calcium AS (
         r.ca_corrected_mmol_l,
         r.ca_total_mmol_l,
         r.albumin_g_l,
-        r.albumin_time,
-        ROW_NUMBER() OVER (
-            PARTITION BY t.subject_id, t.encounter_id, t.candidate_time
-            ORDER BY r.reading_time DESC
-        ) AS recency_rank
-    FROM candidate_times AS t
+        r.albumin_time
+    FROM last_calcium_time AS l
     INNER JOIN calcium_readings AS r
-        ON r.subject_id = t.subject_id
-        AND r.encounter_id = t.encounter_id
-        AND r.reading_time <= t.candidate_time
+        ON r.subject_id = l.subject_id
+        AND r.encounter_id = l.encounter_id
+        AND r.reading_time = l.reading_time
 ),
 
 qualifying AS (
@@ -236,9 +280,7 @@ qualifying AS (
         AND c.encounter_id = m.encounter_id
         AND c.candidate_time = m.candidate_time
     CROSS JOIN study_config AS cfg
-    WHERE m.recency_rank = 1
-        AND c.recency_rank = 1
-        AND m.mg_mmol_l < cfg.mg_low_mmol_l
+    WHERE m.mg_mmol_l < cfg.mg_low_mmol_l
         AND c.is_low
         AND abs(date_diff('second', m.mg_draw_time, c.ca_draw_time)) / 3600.0
             <= cfg.concurrent_window_hours

@@ -206,3 +206,47 @@ def test_which_measure_defined_the_index_and_the_outcome_per_episode_and_counted
         outcome | not_measured               | 1                       | 0
         """),
     )
+
+
+def test_the_last_result_before_a_time_is_the_latest_draw_and_the_lower_value_of_a_tie() -> None:
+    # e1: two Mg drawn together at 08:00, 0.80 (normal) and 0.60 (low), with an ionized Ca
+    #     1.05 (low) at 08:00: the last Mg at 08:00 is the lower of the two: index at 08:00
+    #     with Mg 0.60.
+    # e2: Mg 0.55 at 08:00 and two ionized Ca drawn together at 09:00, 1.20 (normal) and
+    #     1.05 (low): the lower one is the reading: index at 09:00 on ionized 1.05.
+    # e3: Mg 0.55 at 08:00, Mg 0.80 at 09:00, ionized 1.05 at 10:00: the last Mg at 10:00 is
+    #     the 09:00 one (latest, not lowest), normal: no index.
+    story = build(
+        encounters=stays("e1", "e2", "e3"),
+        labs="""
+        subject_id | encounter_id | time     | analyte         | value | unit
+        p1         | e1           | d1 08:00 | magnesium       | 0.80  | mmol/L
+        p1         | e1           | d1 08:00 | magnesium       | 0.60  | mmol/L
+        p1         | e1           | d1 08:00 | calcium_ionized | 1.05  | mmol/L
+        p2         | e2           | d1 08:00 | magnesium       | 0.55  | mmol/L
+        p2         | e2           | d1 09:00 | calcium_ionized | 1.20  | mmol/L
+        p2         | e2           | d1 09:00 | calcium_ionized | 1.05  | mmol/L
+        p3         | e3           | d1 08:00 | magnesium       | 0.55  | mmol/L
+        p3         | e3           | d1 09:00 | magnesium       | 0.80  | mmol/L
+        p3         | e3           | d1 10:00 | calcium_ionized | 1.05  | mmol/L
+        """,
+    )
+    assert_rows(
+        story.rows(
+            "index_events",
+            [
+                "encounter_id",
+                "index_time",
+                "mg_draw_time",
+                "mg_mmol_l",
+                "ca_draw_time",
+                "index_calcium_measure",
+                "baseline_ca_ionized_mmol_l",
+            ],
+        ),
+        expect("""
+        encounter_id | index_time | mg_draw_time | mg_mmol_l | ca_draw_time | index_calcium_measure | baseline_ca_ionized_mmol_l
+        e1           | d1 08:00   | d1 08:00     | 0.60      | d1 08:00     | ionized               | 1.05
+        e2           | d1 09:00   | d1 08:00     | 0.55      | d1 09:00     | ionized               | 1.05
+        """),  # noqa: E501
+    )
