@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mgca.analysis.blas import model_blas_threads
 from mgca.analysis.estimation import fixed_schedule, mechanism
 from mgca.analysis.estimation.diagnostics import (
     ESS_SHARE_LIMIT,
@@ -167,6 +168,7 @@ def effect_modification_block(
     ]
 
 
+@model_blas_threads
 def sensitivity_block(
     cohort: pd.DataFrame,
     *,

@@ -709,17 +709,23 @@ def _gcomp_bootstrap(
     all resamples of a chunk are solved at once (pseudo-inverse: a factor level no resampled
     patient has drops out, as it does from the difference it would multiply). Resamples
     with an empty arm are skipped. Returns the ATEs and the number skipped.
+
+    ``x x'`` is symmetric: only its upper triangle (``p (p + 1) / 2`` of the ``p^2``
+    products) is summed and resampled, and mirrored into each resample's matrix; the
+    products are the same numbers (``x_i x_j == x_j x_i`` exactly), so the fits are too.
     """
     X, y = design.X, design.y
-    n, p = X.shape
+    p = X.shape[1]
     scale = np.linalg.norm(X, axis=0)
     scale[scale == 0] = 1.0
     Xs = X / scale
+    upper_i, upper_j = np.triu_indices(p)
+    m = len(upper_i)
     per_patient = cluster_sums(
         groups,
         np.column_stack(
             [
-                (Xs[:, :, None] * Xs[:, None, :]).reshape(n, p * p),
+                Xs[:, upper_i] * Xs[:, upper_j],
                 Xs * y[:, None],
                 (design.x1 - design.x0) / scale,
                 treat,
@@ -727,8 +733,8 @@ def _gcomp_bootstrap(
             ]
         ),
     )
-    xx, xy = per_patient[:, : p * p], per_patient[:, p * p : p * p + p]
-    diff = per_patient[:, p * p + p : p * p + 2 * p]
+    xx_upper, xy = per_patient[:, :m], per_patient[:, m : m + p]
+    diff = per_patient[:, m + p : m + 2 * p]
     n1, n0 = per_patient[:, -2], per_patient[:, -1]
     values: list[np.ndarray] = []
     skipped = 0
@@ -736,7 +742,11 @@ def _gcomp_bootstrap(
         ok = ((counts @ n1) > 0) & ((counts @ n0) > 0)
         skipped += int((~ok).sum())
         c = counts[ok]
-        beta = np.linalg.pinv((c @ xx).reshape(-1, p, p), rcond=1e-13) @ (c @ xy)[..., None]
+        upper = c @ xx_upper
+        xtx = np.empty((len(c), p, p))
+        xtx[:, upper_i, upper_j] = upper
+        xtx[:, upper_j, upper_i] = upper
+        beta = np.linalg.pinv(xtx, rcond=1e-13) @ (c @ xy)[..., None]
         mean_diff = (c @ diff) / (c @ (n1 + n0))[:, None]
         values.append(np.sum(mean_diff * beta[..., 0], axis=1))
     return np.concatenate(values), skipped

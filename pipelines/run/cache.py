@@ -160,6 +160,26 @@ def commit_stage(work: Path, entry: Path, stage: str) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def link_or_copy(source: Path, target: Path) -> str:
+    """Put the file ``source`` at ``target`` as a hard link (one file, two names: no bytes
+    copied), or as a copy when a link cannot be made (another file system, a file system
+    without hard links). Returns ``"link"`` or ``"copy"``.
+
+    Used for the run's DuckDB file and the entry's copy of it (4.5 GB each at 1e8 lab rows).
+    Sharing one file is safe because nothing writes either name once derive has closed the
+    database: the model, sensitivity and truth stages and the notebook open it read-only
+    (the sensitivity windows write a scratch database that attaches it ``READ_ONLY``), a
+    rerun loads and derives into a new file in a fresh staging folder, and replacing or
+    removing a run folder or an entry unlinks one name and leaves the other file whole.
+    """
+    try:
+        os.link(source, target)
+        return "link"
+    except OSError:  # EXDEV (another file system), EPERM/ENOTSUP (no hard links there)
+        shutil.copy2(source, target)
+        return "copy"
+
+
 def invalidate(entry: Path) -> None:
     """Drop an entry."""
     shutil.rmtree(entry, ignore_errors=True)

@@ -131,7 +131,7 @@ def derive_stage(
     cache.write_json(
         work / DERIVED_JSON, {"n_analysed": n_analysed, "engine": config.engine.name}
     )
-    shutil.copy2(db, work / "mgca.duckdb")
+    cache.link_or_copy(db, work / "mgca.duckdb")  # one file: neither is written again
     cache.commit_stage(work, entry_dir, "derive")
     shown = display_count(n_analysed, count_rule(config))  # the console follows the count rule
     log(f"derived {shown} analysed episodes in {time.perf_counter() - started:.1f} s")
@@ -162,13 +162,14 @@ def read_derived(entry: Path) -> Derived:
 
 
 def use_cached(entry: Path, staging: Path, db_path: Path) -> None:
-    """Copy the cached analytic table (and, on a cache hit, the database) into the staging
-    folder: the run folder must be complete and independent of the cache. On a miss the
-    staging database is the one just derived, identical to the cached copy."""
+    """Copy the cached analytic table (and, on a cache hit, hard-link the database:
+    :func:`mgca.run.cache.link_or_copy`) into the staging folder: the run folder must be
+    complete and survive the cache entry's removal. On a miss the staging database is the
+    one just derived, the same file as the cached one."""
     if not (staging / "cohort.parquet").exists():
         shutil.copy2(entry / "cohort.parquet", staging / "cohort.parquet")
     if not db_path.exists():
-        shutil.copy2(entry / "mgca.duckdb", db_path)
+        cache.link_or_copy(entry / "mgca.duckdb", db_path)
 
 
 FITTED_JSON = "fitted.json"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mgca.analysis.blas import model_blas_threads
 from mgca.analysis.estimation.analyses import (
     diagnostics_block,
     effect_modification_block,
@@ -238,6 +239,7 @@ def fit_estimates(
     return estimates, notes
 
 
+@model_blas_threads
 def fit_all(
     cohort: pd.DataFrame,
     secondary_tables: dict[str, pd.DataFrame],

@@ -132,6 +132,34 @@ def test_second_run_on_unchanged_input_is_served_from_the_cache(two_runs: dict[s
     print(f"cached second run: {two_runs['second_s']:.1f} s")
 
 
+def test_runs_and_cache_entry_share_one_database_file_that_outlives_the_entry(
+    two_runs: dict[str, Any],
+) -> None:
+    """The derived DuckDB file is hard-linked, not copied, into the cache entry and into a
+    run served from it; removing the entry leaves each run's database whole."""
+    import duckdb
+
+    root = two_runs["root"]
+    key = json.loads((root / "run-2" / "results.json").read_text())["provenance"]["cache"]["key"]
+    entry_db = root / ".cache" / key / "mgca.duckdb"
+    run_dbs = [root / name / "private" / "mgca.duckdb" for name in ("run-1", "run-2")]
+    for db in run_dbs:
+        assert os.path.samefile(db, entry_db), db
+    counts = []
+    scratch = root / "entry-removed"
+    shutil.copytree(entry_db.parent, scratch)  # other tests of the module read the entry
+    shutil.rmtree(entry_db.parent)
+    try:
+        for db in run_dbs:
+            with duckdb.connect(str(db), read_only=True) as con:
+                counts.append(con.execute("SELECT count(*) FROM analytic_cohort").fetchone())
+    finally:
+        shutil.copytree(scratch, entry_db.parent)
+        shutil.rmtree(scratch)
+    cohort = pd.read_parquet(root / "run-1" / "cohort.parquet")
+    assert counts == [(len(cohort),), (len(cohort),)]
+
+
 def test_a_changed_input_value_or_config_value_invalidates_the_cache(
     two_runs: dict[str, Any], dataset: Path, config: MgcaConfig, tmp_path: Path
 ) -> None:
