@@ -27,8 +27,11 @@ it is in, so an estimate added later is in the table without touching this file.
   CI excludes that value.
 
 Replicate seeds are ``--seed-base + i`` (null world + 100000), the same for every threat, so
-"on" and "off" are paired. ``--out`` gets ``{"cells": [...], "replicates": [...]}``:
-aggregates only (estimates and counts, no ids, no dates).
+"on" and "off" are paired. Runs go replicate by replicate (every threat and world of seed
+``i`` before seed ``i + 1``), and ``--out`` is rewritten after every run with
+``{"runs_done", "runs_planned", "cells": [...], "replicates": [...]}``, so a bench stopped
+part-way still gives balanced cells: aggregates only (estimates and counts, no ids, no
+dates).
 """
 
 from __future__ import annotations
@@ -257,6 +260,31 @@ def markdown_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def write_out(path: Path, rows: list[dict[str, Any]], runs_done: int, runs_planned: int) -> None:
+    """Write the cells and replicates finished so far to ``path``, atomically.
+
+    Called after every run, so a bench stopped part-way leaves every finished replicate
+    readable by ``--summarise``; ``runs_done`` of ``runs_planned`` says how far it got.
+    """
+    replicates = pd.DataFrame(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(
+        json.dumps(
+            {
+                "runs_done": runs_done,
+                "runs_planned": runs_planned,
+                "cells": summarise(replicates).to_dict("records"),
+                "replicates": replicates.drop(columns=["seed"]).to_dict("records"),
+            },
+            indent=1,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
+    tmp.replace(path)
+
+
 def _job(args: tuple[str, str, int, int, str, bool]) -> list[dict[str, Any]]:
     return run_replicate(*args)
 
@@ -321,15 +349,17 @@ def main(argv: list[str] | None = None) -> int:
             args.regime,
             args.sensitivity,
         )
+        for i in range(args.replicates)
         for threat in [NO_THREAT, *args.threats]
         for world in args.worlds
-        for i in range(args.replicates)
     ]
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for k, result in enumerate(pool.map(_job, jobs, chunksize=1), start=1):
             rows.extend(result)
+            if args.out:
+                write_out(args.out, rows, runs_done=k, runs_planned=len(jobs))
             print(
                 f"  {k}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s",
                 file=sys.stderr,
@@ -342,21 +372,6 @@ def main(argv: list[str] | None = None) -> int:
         f"total {time.perf_counter() - started:.0f} s for {len(jobs)} runs "
         f"({args.stays:,} stays, regime {args.regime}, {args.jobs} workers)"
     )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(
-            json.dumps(
-                {
-                    "cells": summary.to_dict("records"),
-                    "replicates": replicates.drop(columns=["seed"]).to_dict("records"),
-                },
-                indent=1,
-                default=str,
-            ),
-            encoding="utf-8",
-        )
-        tmp.replace(args.out)
     return 0
 
 
