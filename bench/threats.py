@@ -18,8 +18,9 @@ Every entry with ``name``, ``estimate``, ``ci_low`` and ``ci_high`` is scored, w
 it is in, so an estimate added later is in the table without touching this file. Its truth:
 
 - the effect world: the simulator's replayed true effect of the run's own cohort for the
-  estimates that target it (:data:`COHORT_TRUTH`: primary, IPW, AIPW, crude difference; the
-  overlap estimate against the overlap-weighted truth); no truth for the others (their
+  estimates that target it (:data:`COHORT_TRUTH`: primary, its empirically calibrated
+  interval, IPW, AIPW, crude difference; the overlap estimate against the overlap-weighted
+  truth); no truth for the others (their
   bias and coverage are shown as "—");
 - the null world: Mg does nothing, so every contrast of Mg repletion has its no-effect value
   (0 on a difference scale, 1 on a ratio scale) except the entries of :data:`NO_NULL_TRUTH`
@@ -65,6 +66,7 @@ COHORT_TRUTH: dict[str, tuple[str, ...]] = {
     "doubly_robust": ("true_effect_complete_case", "true_effect"),
     "unadjusted_difference": ("true_effect_complete_case", "true_effect"),
     "overlap": ("true_effect_overlap",),
+    "calibration": ("true_effect",),
 }
 """Effect world: the estimates whose target is a replayed cohort truth, and its key of
 :func:`mgca.run.study.synthetic_truths` (the first one present): the IPCW primary describes
@@ -89,17 +91,21 @@ def null_value(entry: dict[str, Any]) -> float | None:
     return 1.0 if "ratio" in scale else 0.0
 
 
+SCORED_KEYS = frozenset({"estimate", "ci_low", "ci_high"})
+"""The keys that make an entry scored: a point estimate and its 95 % CI."""
+
+
 def scored_entries(blocks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Every ``(block, entry)`` with a name and an estimate/CI, in any list-valued block
-    (one level of nesting: ``{"analyses": [...]}`` blocks too)."""
+    (one level of nesting: ``{"analyses": [...]}`` blocks too), and every block that is
+    itself one estimate (``per_protocol``, ``calibration``: a dict with an estimate/CI),
+    named by its block."""
     out: list[tuple[str, dict[str, Any]]] = []
 
     def visit(block: str, value: Any) -> None:
         if isinstance(value, list):
             for item in value:
-                if isinstance(item, dict) and {"name", "estimate", "ci_low", "ci_high"} <= set(
-                    item
-                ):
+                if isinstance(item, dict) and {"name", *SCORED_KEYS} <= set(item):
                     out.append((block, item))
         elif isinstance(value, dict):
             for key, inner in value.items():
@@ -107,7 +113,10 @@ def scored_entries(blocks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
                     visit(f"{block}.{key}", inner)
 
     for block, value in blocks.items():
-        visit(block, value)
+        if isinstance(value, dict) and set(value) >= SCORED_KEYS:
+            out.append((block, {**value, "name": block}))
+        else:
+            visit(block, value)
     return out
 
 
@@ -157,7 +166,11 @@ def run_replicate(
             if world_kind == "null":
                 truth = null_value(entry)
             else:
-                keys = COHORT_TRUTH.get(entry["name"], ()) if block == "estimates" else ()
+                keys = (
+                    COHORT_TRUTH.get(entry["name"], ())
+                    if block in ("estimates", "calibration")
+                    else ()
+                )
                 truth = next((truths[k] for k in keys if truths.get(k) is not None), None)
             rows.append(
                 {

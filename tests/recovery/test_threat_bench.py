@@ -28,6 +28,8 @@ def test_threat_bench_runs_and_its_table_has_every_estimate_on_and_off(tmp_path:
     cells = result["cells"]
     names = {c["name"] for c in cells}
     assert {"primary", "calcium_corrected_risk_difference"} <= names
+    assert {"per_protocol", "calibration"} <= names  # one-estimate blocks are scored too
+    assert result["runs_done"] == result["runs_planned"] == 2
     for name in names:
         states = {c["threat"] for c in cells if c["name"] == name}
         assert states == {"none", "detection_bias"}, (name, states)
