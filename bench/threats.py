@@ -273,6 +273,59 @@ def markdown_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def wide_tables(summary: pd.DataFrame) -> str:
+    """The README's two threat tables, one column per threat state (``none`` first).
+
+    1. Null world, every scored estimate: the false-positive rate (share of runs whose 95 %
+       CI excludes the no-effect value), **bold** above :data:`FPR_TARGET`; "(k/n)" when only
+       k of the n runs gave an interval; "—" when none did or the estimate has no null truth.
+    2. Effect world, the estimates with a known truth: bias (mmol/L) / coverage.
+    """
+
+    def pct(x: float) -> str:
+        text = f"{100 * x:.0f} %"
+        return f"**{text}**" if x > FPR_TARGET else text
+
+    threats = list(dict.fromkeys([NO_THREAT, *summary["threat"]]))
+    label = summary["name"].where(
+        summary["block"].isin(["estimates", "secondary", "negative_controls"])
+        | (summary["block"] == summary["name"]),
+        summary["block"] + ": " + summary["name"],
+    )
+    frame = summary.assign(label=label)
+    header = "| estimate | " + " | ".join(threats) + " |"
+    rule = "|---|" + "---:|" * len(threats)
+
+    def cell_text(cells: pd.DataFrame, threat: str, render: Any) -> str:
+        row = cells.loc[cells["threat"] == threat]
+        return "—" if row.empty else render(row.iloc[0])
+
+    def false_positive(r: Any) -> str:
+        if not np.isfinite(r["false_positive"]):
+            return "—"
+        partial = f" ({r['estimated']}/{r['runs']})" if r["estimated"] < r["runs"] else ""
+        return pct(r["false_positive"]) + partial
+
+    def bias_coverage(r: Any) -> str:
+        if not np.isfinite(r["bias"]):
+            return "—"
+        return f"{r['bias']:+.3f} / {100 * r['coverage']:.0f} %"
+
+    out = ["Null world: false-positive rate of the 95 % CI", "", header, rule]
+    null = frame.loc[frame["world"] == "null"]
+    for name, cells in null.groupby("label", sort=True):
+        if cells["false_positive"].notna().any():
+            row = [cell_text(cells, t, false_positive) for t in threats]
+            out.append(f"| {name} | " + " | ".join(row) + " |")
+    out += ["", "Effect world: bias (mmol/L) / coverage of the 95 % CI", "", header, rule]
+    effect = frame.loc[frame["world"] == "effect"]
+    for name, cells in effect.groupby("label", sort=True):
+        if cells["bias"].notna().any():
+            row = [cell_text(cells, t, bias_coverage) for t in threats]
+            out.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
 def write_out(path: Path, rows: list[dict[str, Any]], runs_done: int, runs_planned: int) -> None:
     """Write the cells and replicates finished so far to ``path``, atomically.
 
@@ -341,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="with --summarise: only these blocks (e.g. estimates secondary)",
     )
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="with --summarise: one column per threat (the README's two tables: null-world "
+        "false-positive rate, effect-world bias / coverage) instead of one line per cell",
+    )
     args = parser.parse_args(argv)
     if args.summarise:
         frames = [
@@ -350,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         replicates = pd.concat(frames, ignore_index=True)
         if args.blocks:
             replicates = replicates.loc[replicates["block"].isin(args.blocks)]
-        print(markdown_table(summarise(replicates)))
+        summary = summarise(replicates)
+        print(wide_tables(summary) if args.wide else markdown_table(summary))
         return 0
 
     jobs = [

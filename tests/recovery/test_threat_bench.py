@@ -48,3 +48,14 @@ def test_threat_bench_runs_and_its_table_has_every_estimate_on_and_off(tmp_path:
     )
     assert summary.returncode == 0 and summary.stdout.count("\n") >= len(cells) + 2
     assert not any("encounter" in key or "subject" in key for key in result["replicates"][0])
+    wide = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "threats.py"), "--summarise", str(out), "--wide"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wide.returncode == 0, wide.stderr[-2000:]
+    header = "| estimate | none | detection_bias |"
+    assert wide.stdout.count(header) == 2  # the null-world table and the effect-world one
+    assert any(line.startswith("| primary | ") for line in wide.stdout.splitlines())
