@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mgca.analysis.estimation.missing_outcome import eligible_rows, fit_primary_ipcw
+from mgca.analysis.estimation.missing_outcome import fit_primary_ipcw
 from mgca.config import MgcaConfig
 from mgca.run import study
-from mgca.synthetic import generate, true_effect
+from mgca.synthetic import generate
 from mgca.synthetic.exclusions import strip_exclusion_records
 from mgca.synthetic.threats import threat_world
 
@@ -50,17 +50,11 @@ def _run(data: Path, db: Path, config: MgcaConfig) -> dict:
     study.build_database(data, db, config)
     eligible = study.read_secondary_tables(db)["eligible_episodes"]
     primary, _ = fit_primary_ipcw(eligible, config.study, config.estimation)
-    rows, _ = eligible_rows(eligible)
-    truth = true_effect(
-        data,
-        rows[["encounter_id", "index_time"]],
-        grace_hours=config.study.grace_hours,
-        horizon_hours=config.study.horizon_hours,
-    ).mean
+    truth, n_eligible = study.eligible_truth(data, eligible, config) or (float("nan"), 0)
     attrition = study.read_table(db, "SELECT step_order, n_excluded FROM attrition")
     excluded = attrition.loc[attrition["step_order"].isin(EXCLUSION_STEPS), "n_excluded"]
     return {
-        "n_eligible": len(rows),
+        "n_eligible": n_eligible,
         "n_excluded": int(excluded.sum()),
         "truth": truth,
         "primary": (primary["estimate"], primary["ci_low"], primary["ci_high"]),

@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mgca.analysis.estimation.missing_outcome import eligible_rows, fit_primary_ipcw
+from mgca.analysis.estimation.missing_outcome import fit_primary_ipcw
 from mgca.config import EstimationConfig, MgcaConfig
 from mgca.run import study
-from mgca.synthetic import generate, true_effect
+from mgca.synthetic import generate
 from mgca.synthetic.exclusions import strip_exclusion_records
 from mgca.synthetic.threats import threat_world
 from mgca.synthetic.truth import excluded_stays
@@ -56,14 +56,9 @@ def _primary(data: Path, db: Path) -> tuple[dict, float]:
     study.build_database(data, db, CONFIG)
     eligible = study.read_secondary_tables(db)["eligible_episodes"]
     primary, _ = fit_primary_ipcw(eligible, CONFIG.study, CONFIG.estimation)
-    rows, _ = eligible_rows(eligible)
-    truth = true_effect(
-        data,
-        rows[["encounter_id", "index_time"]],
-        grace_hours=CONFIG.study.grace_hours,
-        horizon_hours=CONFIG.study.horizon_hours,
-    ).mean
-    return primary, truth
+    truth = study.eligible_truth(data, eligible, CONFIG)
+    assert truth is not None, "no eligible episode: nothing to score"
+    return primary, truth[0]
 
 
 def _replicate(kind: str, seed: int, root: Path) -> dict:
