@@ -297,17 +297,34 @@ def suppress_estimate(
 ) -> dict[str, Any]:
     """Copy of an estimate entry with small counts hidden (as ``suppress_record``) and, when any
     group size in ``group_keys`` is hidden, its statistics set to ``None`` too: a mean over
-    fewer than ``threshold`` episodes is itself disclosive. Adds a ``withheld`` reason then.
+    fewer than ``threshold`` episodes is itself disclosive. Adds a ``withheld`` reason then
+    (an entry that already has one keeps it). The groups of ``group_keys`` other than the
+    total ``n`` add up to it: when one group is hidden the others are hidden too
+    (``"complementary"``), so that the total minus them cannot give it back.
     An entry with a ``reason`` (no estimate could be made) has no statistics to withhold.
     """
     out = suppress_record(entry, count_keys, threshold, rounding)
-    if not entry.get("reason") and any(k in out and out[k] is None for k in group_keys):
+    hidden_groups = [k for k in group_keys if k in out and out[k] is None]
+    if hidden_groups:
+        # the arms add up to ``n``: one arm hidden, the other arm gives it back by subtraction
+        complement = {
+            k: COMPLEMENTARY
+            for k in group_keys
+            if k != "n" and k in out and out[k] is not None and k not in hidden_groups
+        }
+        if complement:
+            why = {**(out.get(SUPPRESSED_WHY_KEY) or {}), **complement}
+            out = mark_hidden(out, why, threshold)
+    if not entry.get("reason") and hidden_groups:
         for key in ESTIMATE_VALUE_KEYS:
             if key in out:
                 out[key] = None
         if out.get("delta_method"):
             out["delta_method"] = dict.fromkeys(out["delta_method"])
-        out["withheld"] = f"an exposure group has fewer than {threshold} episodes"
+        # an entry withheld by design keeps its own reason (it had no statistics anyway)
+        out["withheld"] = (
+            entry.get("withheld") or f"an exposure group has fewer than {threshold} episodes"
+        )
     return out
 
 

@@ -97,6 +97,20 @@ def test_estimate_over_a_small_group_is_withheld() -> None:
     assert large["estimate"] == 0.2 and "withheld" not in large
 
 
+def test_one_hidden_arm_hides_the_other_arm_that_would_give_it_back() -> None:
+    # n 22 published, exposed 17 and unexposed 5: 22 - 17 would reveal the 5
+    entry = {"name": "x", "estimate": 0.2, "n": 22, "n_exposed": 17, "n_unexposed": 5}
+    keys = ("n", "n_exposed", "n_unexposed")
+    for groups in (keys, keys[1:]):
+        shown = suppress_estimate(entry, keys, groups, 11)
+        assert shown["n"] == 22 and shown["n_exposed"] is None and shown["n_unexposed"] is None
+        assert shown["suppressed_why"] == {"n_unexposed": "small", "n_exposed": "complementary"}
+        assert shown["estimate"] is None and shown["withheld"]
+    # both arms large: nothing hidden
+    large = suppress_estimate({**entry, "n": 40, "n_unexposed": 23}, keys, keys, 11)
+    assert large["n_exposed"] == 17 and "suppressed" not in large
+
+
 def test_withheld_estimate_hides_its_delta_method_interval_too() -> None:
     from mgca.analysis.privacy import suppress_estimate
 
