@@ -99,13 +99,19 @@ def scored_entries(blocks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Every ``(block, entry)`` with a name and an estimate/CI, in any list-valued block
     (one level of nesting: ``{"analyses": [...]}`` blocks too), and every block that is
     itself one estimate (``per_protocol``, ``calibration``: a dict with an estimate/CI),
-    named by its block."""
+    named by its block. Entries ``withheld_by_design`` carry no contrast and are left out.
+    """
     out: list[tuple[str, dict[str, Any]]] = []
 
     def visit(block: str, value: Any) -> None:
         if isinstance(value, list):
             for item in value:
-                if isinstance(item, dict) and {"name", *SCORED_KEYS} <= set(item):
+                # an entry withheld by design (per arm only) has no contrast to score
+                if (
+                    isinstance(item, dict)
+                    and {"name", *SCORED_KEYS} <= set(item)
+                    and not item.get("withheld_by_design")
+                ):
                     out.append((block, item))
         elif isinstance(value, dict):
             for key, inner in value.items():
@@ -158,9 +164,7 @@ def run_replicate(
                 config=config,
                 cohort_for=study.cohort_for(config.engine.name, db, root),
             )
-        truths = (
-            study.synthetic_truths(data, cohort, config, tables.get("eligible_episodes")) or {}
-        )
+        truths = study.synthetic_truths(data, cohort, config, tables.get("eligible_episodes")) or {}
         rows = []
         for block, entry in scored_entries(blocks):
             if world_kind == "null":

@@ -6,7 +6,7 @@
 --         study_config.
 -- Writes: index_calcium_correction (subject_id, encounter_id, index_time,
 --         n_calcium_after_index BIGINT, corrected BOOLEAN, hours_to_event DOUBLE,
---         end_reason VARCHAR, corrected_within_window BOOLEAN).
+--         end_reason VARCHAR, corrected_within_window BOOLEAN, n_calcium_in_window BIGINT).
 --
 -- Follow-up starts when the grace period ends (pre-specified): it counts corrected Ca of the
 -- same stay drawn after index_time + cfg.grace_hours (hours, default 6; a draw at exactly
@@ -29,6 +29,10 @@
 -- corrected_within_window (cfg.correction_window_hours, hours after index, default 72):
 -- true when the event is at most that many hours after index; false when not, but a
 -- corrected Ca was drawn in (index + grace, index + window]; null when none was drawn there.
+--   n_calcium_in_window    corrected Ca draws in (index + grace, index + window], 0 when
+--                          none: how often each arm was re-tested where "corrected within the
+--                          window" is looked for (the report shows it per arm, because more
+--                          draws alone make an any-draw outcome likelier)
 
 CREATE OR REPLACE TABLE index_calcium_correction AS
 WITH
@@ -83,7 +87,8 @@ SELECT
     CASE
         WHEN p.hours_to_correction <= cfg.correction_window_hours THEN TRUE
         WHEN COALESCE(p.n_calcium_in_window, 0) > 0 THEN FALSE
-    END AS corrected_within_window
+    END AS corrected_within_window,
+    CAST(COALESCE(p.n_calcium_in_window, 0) AS BIGINT) AS n_calcium_in_window
 FROM analytic_cohort AS a
 CROSS JOIN study_config AS cfg
 LEFT JOIN per_episode AS p

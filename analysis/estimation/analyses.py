@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from mgca.analysis.blas import model_blas_threads
-from mgca.analysis.estimation import fixed_schedule, mechanism
+from mgca.analysis.estimation import any_draw, fixed_schedule, mechanism
 from mgca.analysis.estimation.diagnostics import (
     ESS_SHARE_LIMIT,
     OVERLAP_SHARE_LIMIT,
@@ -100,11 +100,13 @@ def secondary_block(
     cohort: pd.DataFrame, tables: dict[str, pd.DataFrame], config: MgcaConfig
 ) -> list[dict[str, Any]]:
     """results.json ``secondary``: every secondary entry, small counts suppressed (and the
-    statistics withheld when an exposure group is hidden)."""
+    statistics withheld when an exposure group is hidden). The any-draw outcomes come first,
+    per arm only (:mod:`mgca.analysis.estimation.any_draw`)."""
     threshold = count_rule(config)
-    entries = run_secondary(
+    entries = any_draw.any_draw_entries(
+        cohort, tables["index_calcium_correction"], config.study, threshold
+    ) + run_secondary(
         cohort,
-        correction=tables["index_calcium_correction"],
         pth=tables["index_pth_response"],
         points=tables["calcium_trajectory_points"],
         study=config.study,

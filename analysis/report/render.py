@@ -387,6 +387,7 @@ def method_paragraphs(
             _sentence_end("Outcome: " + scrub_dates(e["outcome"])) if e.get("outcome") else "",
             _sentence_end(scrub_dates(e.get("method") or "")),
             *(_sentence_end(scrub_dates(n)) for n in e.get("notes") or []),
+            _sentence_end(scrub_dates(e["withheld"])) if e.get("withheld_by_design") else "",
         ]
         out.append(
             {

@@ -1,6 +1,7 @@
 """Display text for the report's statistics sections: target trial, secondary analyses,
 weighting diagnostics, sensitivity analyses and the forest plot. :func:`stats_sections`
 returns the template variables of the partials ``_target_trial``, ``_secondary``,
+``_secondary_descriptive``,
 ``_diagnostics``, ``_sensitivity`` and ``_forest`` (``reports/templates/``). Hidden counts
 read as :func:`mgca.analysis.privacy.display_record_count` says; free text has absolute dates
 removed.
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mgca.analysis.privacy import display_effective_size, display_record_count, scrub_dates
+from mgca.analysis.report.any_draw_section import descriptive_view
 from mgca.analysis.report.diagnostic_figures import forest_plot, forest_rows
 from mgca.analysis.report.effect_modification import effect_modification_view
 from mgca.analysis.report.format import (
@@ -38,6 +40,7 @@ def _ratio_scale(e: Mapping[str, Any]) -> bool:
 
 def _secondary_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
     ratio = _ratio_scale(e)
+    by_design = bool(e.get("withheld_by_design"))
     digits = 2 if ratio or e.get("unit") == "mmol/L" else 3
     return {
         "name": scrub_dates(e.get("name", "")).replace("_", " "),
@@ -50,8 +53,11 @@ def _secondary_view(e: Mapping[str, Any], threshold: int) -> dict[str, Any]:
         "estimate": format_number(e.get("estimate"), digits, signed=not ratio),
         "ci": format_ci(e, digits, signed=not ratio),
         "p": format_p_value(e.get("p_value")),
-        "n": display_record_count(e, "n", threshold) if e.get("estimate") is not None else MISSING,
-        "reason": scrub_dates(e.get("reason") or e.get("withheld") or ""),
+        "n": display_record_count(e, "n", threshold)
+        if e.get("estimate") is not None or by_design
+        else MISSING,
+        "reason": "" if by_design else scrub_dates(e.get("reason") or e.get("withheld") or ""),
+        "by_design": by_design,
         "notes": [scrub_dates(n) for n in e.get("notes") or []],
         "caveat": scrub_dates(e.get("caveat") or ""),
     }
@@ -142,6 +148,7 @@ def stats_sections(
             for key, text in (results.get("target_trial") or {}).items()
         ],
         "secondary": [_secondary_view(e, threshold) for e in results.get("secondary") or []],
+        "secondary_descriptive": descriptive_view(results.get("secondary") or [], threshold),
         "diagnostics": _diagnostics_view(results.get("diagnostics"), threshold),
         "love_plot_svg": inline_svg(figures.get("love_plot")),
         "overlap_svg": inline_svg(figures.get("overlap")),

@@ -77,13 +77,13 @@ def test_report_section_shows_strata_reasons_and_the_detection_bias_caveat(data)
     secondary = flag_detection_bias(
         [
             {
-                "name": "calcium_corrected_risk_difference",
+                "name": "trajectory_slope_difference",
                 "estimate": 0.1,
                 "ci_low": 0.0,
                 "ci_high": 0.2,
                 "n": 300,
-                "scale": "risk difference",
-                "unit": "proportion (0–1)",
+                "scale": "slope difference",
+                "unit": "mmol/L per day",
                 "method": "m",
                 "estimand": "e",
                 "outcome": "o",

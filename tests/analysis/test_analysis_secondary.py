@@ -198,17 +198,12 @@ def test_every_analysis_gives_an_entry_with_a_reason_when_it_cannot_be_fitted(
     cohort: pd.DataFrame,
 ) -> None:
     small = cohort.head(5)
-    empty_correction = pd.DataFrame(
-        {"encounter_id": [], "corrected_within_window": [], "hours_to_event": [], "corrected": []}
-    )
     no_pth = pd.DataFrame({"encounter_id": [], "followup_pth_pmol_l": []})
     no_points = pd.DataFrame(
         {"encounter_id": [], "hours_from_index": [], "ca_corrected_mmol_l": []}
     )
-    entries = run_secondary(
-        small, correction=empty_correction, pth=no_pth, points=no_points, study=STUDY
-    )
-    assert len(entries) == 5
+    entries = run_secondary(small, pth=no_pth, points=no_points, study=STUDY)
+    assert len(entries) == 3
     for e in entries:
         assert e["estimate"] is None and e["reason"], e
         assert "fewer than" in e["reason"] or "no " in e["reason"]

@@ -183,7 +183,26 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
             assert key in e, (e["name"], key)
         assert (e["estimate"] is None) == bool(e["reason"] or e.get("withheld")), e["name"]
     fitted = [e for e in results["secondary"] if e["estimate"] is not None]
-    assert len(fitted) >= 6  # PTH may be unmeasured after the grace period in small worlds
+    assert len(fitted) >= 5  # PTH may be unmeasured after the grace period in small worlds
+    # the any-draw outcomes never carry a contrast: per arm only, with how often each arm
+    # was re-tested
+    by_design = {e["name"]: e for e in results["secondary"] if e.get("withheld_by_design")}
+    assert set(by_design) == {
+        "calcium_corrected_risk_difference",
+        "calcium_corrected_odds_ratio",
+        "time_to_calcium_correction_hazard_ratio",
+    }
+    for e in by_design.values():
+        assert e["withheld_by_design"] == "detection_bias"
+        assert e["estimate"] is None and e["ci_low"] is None and e["p_value"] is None
+        assert [r["arm"] for r in e["by_arm"]] == [
+            "given Mg within the grace period",
+            "not given Mg within the grace period",
+        ]
+        assert sum(r["n"] for r in e["by_arm"]) == e["n"]
+    window = by_design["calcium_corrected_risk_difference"]["by_arm"]
+    assert all(r["calcium_draws_in_window_per_episode"] >= 1 for r in window)
+    assert all(0 <= r["share_corrected_within_window"] <= 1 for r in window)
     diagnostics = results["diagnostics"]
     assert {"balance", "overlap", "ess", "warnings"} <= set(diagnostics)
     assert all({"smd_before", "smd_after"} <= set(r) for r in diagnostics["balance"])
@@ -222,7 +241,8 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
     for e in modification:
         assert e["estimand"] and (e["estimate"] is None) == bool(e["reason"] or e.get("withheld"))
     caveats = {e["name"] for e in results["secondary"] if e.get("caveat")}
-    assert "time_to_calcium_correction_hazard_ratio" in caveats
+    assert "trajectory_slope_difference" in caveats
+    assert "time_to_calcium_correction_hazard_ratio" not in caveats
     assert "mg_dose_response" not in caveats
     assert not list((run_dir / "private").glob("sensitivity-*"))  # copies cleaned up
     html = (run_dir / "report.html").read_text()
@@ -231,6 +251,7 @@ def test_results_json_has_the_statistics_blocks(run_dir: Path) -> None:
         "estimates",
         "diagnostics",
         "secondary",
+        "secondary-descriptive",
         "sensitivity",
         "negative-controls",
         "forest",

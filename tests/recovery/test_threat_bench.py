@@ -27,7 +27,9 @@ def test_threat_bench_runs_and_its_table_has_every_estimate_on_and_off(tmp_path:
     result = json.loads(out.read_text(encoding="utf-8"))
     cells = result["cells"]
     names = {c["name"] for c in cells}
-    assert {"primary", "calcium_corrected_risk_difference"} <= names
+    assert {"primary", "calcium_corrected_at_horizon_risk_difference"} <= names
+    # the any-draw outcomes are per arm only: no contrast, nothing to score
+    assert not names & {"calcium_corrected_risk_difference", "calcium_corrected_odds_ratio"}
     assert {"per_protocol", "calibration"} <= names  # one-estimate blocks are scored too
     assert result["runs_done"] == result["runs_planned"] == 2
     for name in names:

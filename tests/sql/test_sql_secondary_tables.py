@@ -19,7 +19,6 @@ e1           | p1         | d1 00:00   | d6 00:00       | 70
 """
 
 
-
 CORRECTION = [
     "corrected",
     "hours_to_event",
@@ -105,6 +104,33 @@ def test_correction_after_the_window_is_not_within_it() -> None:
         true      | 80.0           | corrected  | false                   | 2
         """),
     )
+
+
+def test_draws_in_the_window_exclude_the_grace_period_and_after_the_window() -> None:
+    # corrected Ca at 3 h (inside the 6 h grace period), 24 h, 48 h, exactly 72 h (the window
+    # is closed on the right) and 80 h (after it): 24, 48 and 72 h are in the window
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS
+        + calcium_at(
+            ("d1 13:00", 2.05),
+            ("d2 10:00", 2.05),
+            ("d3 10:00", 2.05),
+            ("d4 10:00", 2.05),
+            ("d4 18:00", 2.05),
+        ),
+    )
+    assert story.value("SELECT n_calcium_in_window FROM index_calcium_correction") == 3
+    assert story.value("SELECT n_calcium_after_index FROM index_calcium_correction") == 5
+
+
+def test_the_outcome_draw_alone_is_one_draw_in_the_window() -> None:
+    # only the 48 h outcome draw after index: one draw in (6 h, 72 h]
+    story = build(
+        encounters=STAY,
+        labs=QUALIFYING_LABS + calcium_at(("d3 10:00", 2.05)),
+    )
+    assert story.value("SELECT n_calcium_in_window FROM index_calcium_correction") == 1
 
 
 def test_calcium_after_discharge_is_not_follow_up() -> None:
