@@ -300,7 +300,9 @@ def suppress_estimate(
     fewer than ``threshold`` episodes is itself disclosive. Adds a ``withheld`` reason then
     (an entry that already has one keeps it). The groups of ``group_keys`` other than the
     total ``n`` add up to it: when one group is hidden the others are hidden too
-    (``"complementary"``), so that the total minus them cannot give it back.
+    (``"complementary"``), so that the total minus them cannot give it back. Statistics are
+    withheld only when a group is hidden as small (or for a reason not recorded): a group
+    hidden as complementary may be of any size.
     An entry with a ``reason`` (no estimate could be made) has no statistics to withhold.
     """
     out = suppress_record(entry, count_keys, threshold, rounding)
@@ -315,7 +317,11 @@ def suppress_estimate(
         if complement:
             why = {**(out.get(SUPPRESSED_WHY_KEY) or {}), **complement}
             out = mark_hidden(out, why, threshold)
-    if not entry.get("reason") and hidden_groups:
+    why_hidden = out.get(SUPPRESSED_WHY_KEY) or {}
+    # statistics over a group hidden only so that another cannot be worked out (a large
+    # group) are not disclosive; a group hidden as small, or for an unknown reason, is
+    small_group = any(why_hidden.get(k, SMALL) != COMPLEMENTARY for k in hidden_groups)
+    if not entry.get("reason") and small_group:
         for key in ESTIMATE_VALUE_KEYS:
             if key in out:
                 out[key] = None

@@ -15,7 +15,9 @@ estimates, the secondary analyses and every other block ``fit_all`` returns; wit
 ``--sensitivity`` also the sensitivity analyses, which re-derive cohorts and cost more).
 
 Every entry with ``name``, ``estimate``, ``ci_low`` and ``ci_high`` is scored, whatever block
-it is in, so an estimate added later is in the table without touching this file. Its truth:
+it is in, so an estimate added later is in the table without touching this file; entries a
+run withholds by design (per arm only) are scored instead from the contrast the run would
+have estimated, in the block ``withheld_by_design`` (:func:`withheld_contrasts`). Its truth:
 
 - the effect world: the simulator's replayed true effect of the run's own cohort for the
   estimates that target it (:data:`COHORT_TRUTH`: primary, its empirically calibrated
@@ -126,6 +128,51 @@ def scored_entries(blocks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+WITHHELD_BLOCK = "withheld_by_design"
+"""Block of the contrasts a run withholds by design (the any-draw correction outcomes), fitted
+here with the model functions the pipeline no longer runs, so the table shows why."""
+
+
+def withheld_contrasts(
+    cohort: pd.DataFrame, tables: dict[str, pd.DataFrame], config: Any
+) -> list[dict[str, Any]]:
+    """The any-draw contrasts (logistic risk difference and odds ratio, Cox hazard ratio) the
+    run reports per arm only; a model that cannot be fitted gives an entry without a CI."""
+    from mgca.analysis.estimation import secondary
+    from mgca.analysis.estimation.any_draw import ANY_DRAW_DESCRIPTIVE
+
+    correction = tables["index_calcium_correction"]
+    scales = dict(
+        zip(ANY_DRAW_DESCRIPTIVE, ("risk difference", "odds ratio", "hazard ratio"), strict=True)
+    )
+    out: list[dict[str, Any]] = []
+    for names, fit in (
+        (
+            ANY_DRAW_DESCRIPTIVE[:2],
+            lambda: secondary.correction_within_window(cohort, correction, config.study),
+        ),
+        (
+            ANY_DRAW_DESCRIPTIVE[2:],
+            lambda: [secondary.time_to_correction(cohort, correction, config.study)],
+        ),
+    ):
+        try:
+            out.extend(fit())
+        except Exception as exc:  # not fitted: a run without a CI for these names
+            out.extend(
+                {
+                    "name": n,
+                    "estimate": None,
+                    "ci_low": None,
+                    "ci_high": None,
+                    "scale": scales[n],
+                    "reason": str(exc),
+                }
+                for n in names
+            )
+    return out
+
+
 def run_replicate(
     threat: str, world_kind: str, stays: int, seed: int, regime: str, sensitivity: bool
 ) -> list[dict[str, Any]]:
@@ -155,6 +202,7 @@ def run_replicate(
         tables = study.read_secondary_tables(db)
         fitted = study.fit_all(cohort, tables, config)
         blocks = {k: v for k, v in fitted.items() if k not in ("figures", "notes", "gate")}
+        blocks[WITHHELD_BLOCK] = withheld_contrasts(cohort, tables, config)
         if sensitivity:
             primary = next((e for e in fitted["estimates"] if e["name"] == "primary"), None)
             blocks["sensitivity"] = sensitivity_block(

@@ -315,7 +315,8 @@ def missing_outcomes_block(
     ``counts``: one record per arm with ``n_eligible``, ``n_measured`` and one ``n_<reason>``
     per :data:`~mgca.analysis.estimation.censoring.MISSING_REASONS` (a count below
     ``threshold`` is ``None``; the arm's other counts then too, so none can be recovered by
-    subtraction).
+    subtraction; and when any count of any arm is hidden, every arm's ``n_eligible`` and
+    ``n_measured``, which add up to the attrition's totals across arms).
     """
     data, _ = eligible_rows(eligible, ())
     treat = exposure_indicator(data[EXPOSURE])
@@ -343,6 +344,11 @@ def missing_outcomes_block(
             else:
                 shown["n_measured"] = shown["n_eligible"] = None
         counts.append(shown)
+    if any(v is None for record in counts for v in record.values()):
+        # the arms' eligible and measured counts add up to attrition totals (eligible before
+        # the outcome step, analysed): one arm's hidden count would come back from the other
+        for record in counts:
+            record["n_measured"] = record["n_eligible"] = None
     by_name = {e["name"]: e for e in estimates}
     comparison = [
         {

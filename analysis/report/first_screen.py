@@ -104,12 +104,45 @@ def cohort_flow(
     return flow
 
 
+_SUBJECTLESS = ("not assessable", "withheld")
+"""Gate words that do not name their check (the reason is shared by several checks)."""
+
+
+def check_words(check: Mapping[str, Any]) -> str:
+    """A gate check's words, led by its label when they do not name the check themselves
+    ("balance after weighting: not assessable: ...")."""
+    words = scrub_dates(check.get("words") or check.get("label") or "")
+    label = scrub_dates(check.get("label") or "")
+    if label and words.startswith(_SUBJECTLESS):
+        return f"{label}: {words}"
+    return words
+
+
 def gate_list(gate: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """The gate's checks as a pass/fail list: ``{"passed", "words"}`` in the gate's order."""
     return [
-        {"passed": bool(c.get("passed")), "words": scrub_dates(c.get("words") or c.get("label"))}
+        {"passed": bool(c.get("passed")), "words": check_words(c)}
         for c in (gate or {}).get("checks") or []
     ]
+
+
+def _failed_check_texts(gate: Mapping[str, Any]) -> list[str]:
+    """One text per distinct reason among the failed checks: checks that failed for the
+    same reason (e.g. no propensity model, so equipoise, balance and effective size are all
+    not assessable) share one caveat that names them all."""
+    by_reason: dict[str, list[Mapping[str, Any]]] = {}
+    for check in gate.get("checks") or []:
+        if not check.get("passed"):
+            words = scrub_dates(check.get("words") or check.get("label") or "")
+            by_reason.setdefault(words, []).append(check)
+    texts = []
+    for words, checks in by_reason.items():
+        if len(checks) == 1:
+            texts.append(check_words(checks[0]))
+        else:
+            labels = "; ".join(scrub_dates(c.get("label") or "") for c in checks)
+            texts.append(f"{labels}: {words}")
+    return texts
 
 
 def _count(record: Mapping[str, Any] | None, key: str) -> int | None:
@@ -144,11 +177,8 @@ def run_caveats(
     """
     found: list[Caveat] = []
     gate = results.get("gate") or {}
-    for check in gate.get("checks") or []:
-        if not check.get("passed"):
-            found.append(
-                Caveat(100, "Gate check failed", scrub_dates(check.get("words") or check["label"]))
-            )
+    for text in _failed_check_texts(gate):
+        found.append(Caveat(100, "Gate check failed", text))
     diagnostics = results.get("diagnostics") or {}
     for warning in diagnostics.get("warnings") or []:
         text = scrub_dates(warning).rstrip(".") + "."

@@ -448,6 +448,18 @@ def test_first_screen_caveats_come_from_this_runs_diagnostics() -> None:
         {"passed": False, "words": "8 % in equipoise (20 % needed)"},
         {"passed": True, "words": "fine"},
     ]
+    # checks that fail for one shared reason: one caveat naming them, each listed with its label
+    shared = "not assessable: no weighted estimate: the propensity model separates the arms"
+    no_model = {"gate": {"checks": [
+        {"label": "smaller arm (episodes)", "passed": False, "words": "smaller arm: <11"},
+        {"label": "equipoise", "passed": False, "words": shared},
+        {"label": "balance", "passed": False, "words": shared},
+    ]}}
+    texts = [c.text for c in run_caveats(no_model, STUDY, THRESHOLD) if c.title.startswith("Gate")]
+    assert texts == ["smaller arm: <11", f"equipoise; balance: {shared}"]
+    assert [g["words"] for g in gate_list(no_model["gate"])][1:] == [
+        f"equipoise: {shared}", f"balance: {shared}"
+    ]
     flow = cohort_flow(ATTRITION, THRESHOLD)
     assert [f["n"] for f in flow[:3]] == ["2,500", "2,451", "300"]
     assert [p["n"] for p in flow[3]["parts"]] == ["290", "<11"]

@@ -28,8 +28,15 @@ def test_threat_bench_runs_and_its_table_has_every_estimate_on_and_off(tmp_path:
     cells = result["cells"]
     names = {c["name"] for c in cells}
     assert {"primary", "calcium_corrected_at_horizon_risk_difference"} <= names
-    # the any-draw outcomes are per arm only: no contrast, nothing to score
-    assert not names & {"calcium_corrected_risk_difference", "calcium_corrected_odds_ratio"}
+    # the any-draw outcomes are per arm only in a run: the bench scores the contrast the run
+    # withholds from the model functions, in its own block
+    withheld = {c["name"] for c in cells if c["block"] == "withheld_by_design"}
+    assert withheld == {
+        "calcium_corrected_risk_difference",
+        "calcium_corrected_odds_ratio",
+        "time_to_calcium_correction_hazard_ratio",
+    }
+    assert not any(c["block"] == "secondary" and c["name"] in withheld for c in cells)
     assert {"per_protocol", "calibration"} <= names  # one-estimate blocks are scored too
     assert result["runs_done"] == result["runs_planned"] == 2
     for name in names:
