@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mgca import __version__
-from mgca.analysis.privacy import count_rule
+from mgca.analysis.privacy import count_rule, display_record_count
 from mgca.sources.resolve import SOURCE_KINDS
 
 if TYPE_CHECKING:
@@ -315,9 +315,11 @@ def run(
     click.echo(f"report:     {summary.out_dir / 'report.html'}")
     if summary.primary and summary.primary.get("estimate") is not None:
         p = summary.primary
+        # the count as the report shows it: hidden counts read "<11" or "suppressed"
+        n = display_record_count(p, "n", count_rule(config))
         click.echo(
             f"primary:    {p['estimate']:+.3f} mmol/L corrected Ca at {p['horizon_hours']} h "
-            f"(95% CI {p['ci_low']:+.3f} to {p['ci_high']:+.3f}; n = {p['n']:,} episodes)"
+            f"(95% CI {p['ci_low']:+.3f} to {p['ci_high']:+.3f}; n = {n} episodes)"
         )
     else:
         click.echo("primary:    no estimate (see the report's summary for why)")
