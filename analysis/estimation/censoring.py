@@ -41,6 +41,7 @@ from mgca.analysis.estimation.models import (
     EXPOSURE,
     covariate_rhs,
     exposure_indicator,
+    factor_column,
     independent_columns,
     recorded_covariates,
     usable_covariates,
@@ -116,7 +117,7 @@ def _frame(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
     )
     for col in covariates:
         if col in CATEGORICAL_COVARIATES:
-            frame[col] = data[col].astype(str).astype(object).to_numpy()
+            frame[col] = factor_column(data[col])
         else:
             frame[col] = data[col].astype(float).to_numpy()
     return frame
@@ -174,6 +175,8 @@ def fit_censoring(
         if not candidate:
             continue
         rhs = f"{_A} + {covariate_rhs(candidate, splines=False)}"
+        # the design's columns, read off a few rows: a factor keeps every level of the data
+        # (``factor_column``), so the count does not depend on which rows come first
         n_predictors = patsy.dmatrix(rhs, frame.iloc[:5]).shape[1] - 1
         if rarer < k * n_predictors:
             notes.append(

@@ -33,6 +33,7 @@ from mgca.analysis.estimation.models import (
     complete_cases,
     covariate_rhs,
     exposure_indicator,
+    factor_column,
     independent_columns,
     linear_contrast,
     recorded_covariates,
@@ -109,7 +110,7 @@ def composite_risk_difference(eligible: pd.DataFrame, study: StudyConfig) -> dic
         )
         for col in covariates:
             frame[col] = (
-                data[col].astype(str).astype(object).to_numpy()
+                factor_column(data[col])
                 if col in CATEGORICAL_COVARIATES
                 else data[col].astype(float).to_numpy()
             )

@@ -49,6 +49,7 @@ from mgca.analysis.estimation.models import (
     covariate_rhs,
     estimate_entry,
     exposure_indicator,
+    factor_column,
     independent_columns,
     linear_contrast,
     outcome_design,
@@ -86,7 +87,7 @@ def _design(
     )
     for col in covariates:
         if col in CATEGORICAL_COVARIATES:
-            frame[col] = data[col].astype(str).astype(object).to_numpy()
+            frame[col] = factor_column(data[col])
         else:
             frame[col] = data[col].astype(float).to_numpy()
     joiner = "*" if interacted else "+"

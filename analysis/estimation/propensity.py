@@ -40,6 +40,7 @@ from mgca.analysis.estimation.models import (
     AdjustedData,
     InsufficientDataError,
     covariate_rhs,
+    factor_column,
     independent_columns,
     prepare_adjusted,
 )
@@ -132,7 +133,7 @@ def propensity_design(adjusted: AdjustedData) -> tuple[np.ndarray, list[str], li
     frame = pd.DataFrame(index=adjusted.data.index)
     for col in adjusted.covariates:
         if col in CATEGORICAL_COVARIATES:
-            frame[col] = adjusted.data[col].astype(str).astype(object)
+            frame[col] = factor_column(adjusted.data[col])
         else:
             frame[col] = adjusted.data[col].astype(float)
     x_mat = patsy.dmatrix(covariate_rhs(adjusted.covariates), frame, NA_action="raise")

@@ -49,6 +49,7 @@ from mgca.analysis.estimation.models import (
     complete_cases,
     covariate_rhs,
     exposure_indicator,
+    factor_column,
     independent_columns,
     linear_contrast,
     recorded_covariates,
@@ -127,11 +128,11 @@ def entry(
 
 
 def _frame(data: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Plain float/object columns patsy understands (pandas 3 strings become object)."""
+    """Plain float and categorical columns patsy understands (``factor_column``)."""
     out = pd.DataFrame(index=data.index)
     for col in columns:
         if col in CATEGORICAL_COVARIATES:
-            out[col] = data[col].astype(str).astype(object)
+            out[col] = factor_column(data[col])
         elif data[col].dtype == bool or str(data[col].dtype) == "boolean":
             out[col] = data[col].astype(bool).astype(float)
         else:

@@ -88,6 +88,23 @@ def test_small_samples_fall_back_to_the_arm_alone_and_say_so(hidden) -> None:
         assert np.ptp(fit.weights[fit.observed & arm]) < 1e-9
 
 
+def test_the_predictor_count_does_not_depend_on_the_rows_order(hidden) -> None:
+    # the small-sample rule counts the censoring model's predictors: a factor's levels come
+    # from every row, not from the first few (sorted so the first rows are all one sex)
+    eligible, _ = hidden
+    by_sex = eligible.sort_values("sex", kind="stable").reset_index(drop=True)
+    notes = []
+    # the same rows with the last (sex M) moved first: both sexes in the first rows
+    mixed = by_sex.iloc[[len(by_sex) - 1, *range(len(by_sex) - 1)]].reset_index(drop=True)
+    assert by_sex["sex"].iloc[:5].nunique() == 1 and mixed["sex"].iloc[:5].nunique() == 2
+    for frame in (by_sex, mixed):
+        fit = fit_censoring(
+            frame, ADJUSTMENT_SET, truncation_quantile=0.05, min_episodes_per_parameter=10_000
+        )
+        notes.append([n for n in fit.notes if "predictors" in n])
+    assert notes[0] == notes[1] and notes[0]
+
+
 def test_ipcw_recovers_the_eligible_truth_where_complete_cases_are_biased(hidden, fits) -> None:
     eligible, truth = hidden
     entry, complete = fits
