@@ -225,25 +225,28 @@ def any_draw_entries(
     )
     out = [
         entry(
-            name="calcium_corrected_risk_difference",
-            estimand="(not estimated: per-arm share corrected only) risk difference of calcium "
+            name=name,
+            estimand=f"(not estimated: per-arm share corrected only) {contrast} of calcium "
             f"correction within {study.correction_window_hours} h, Mg repletion within "
             f"{study.grace_hours} h vs not",
             outcome=f"albumin-corrected Ca ≥ {low} at any draw in {window}",
             method=window_method,
-            notes=["share = episodes corrected / episodes with a corrected Ca in the window"],
+            notes=[note],
             **common,
-        ),
-        entry(
-            name="calcium_corrected_odds_ratio",
-            estimand="(not estimated: per-arm share corrected only) odds ratio of calcium "
-            f"correction within {study.correction_window_hours} h, Mg repletion within "
-            f"{study.grace_hours} h vs not",
-            outcome=f"albumin-corrected Ca ≥ {low} at any draw in {window}",
-            method=window_method,
-            notes=["the same per-arm counts as calcium_corrected_risk_difference"],
-            **common,
-        ),
+        )
+        for name, contrast, note in (
+            (
+                ANY_DRAW_DESCRIPTIVE[0],
+                "risk difference",
+                "share = episodes corrected / episodes with a corrected Ca in the window",
+            ),
+            (
+                ANY_DRAW_DESCRIPTIVE[1],
+                "odds ratio",
+                f"the same per-arm counts as {ANY_DRAW_DESCRIPTIVE[0]}",
+            ),
+        )
+    ] + [
         entry(
             name="time_to_calcium_correction_hazard_ratio",
             estimand="(not estimated: per-arm crude correction rate only) hazard ratio of "
