@@ -66,3 +66,13 @@ def test_bench_prints_summary_and_reuses_its_cache(tmp_path: Path) -> None:
     kept = {"20000-effect-0", "runs.jsonl"}
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name not in kept)
     assert leftovers == [], f"the benchmark left scratch folders behind: {leftovers}"
+
+
+def test_models_ab_times_the_model_stage_on_one_reused_database(tmp_path: Path) -> None:
+    args = [sys.executable, str(REPO / "bench" / "models_ab.py"), "--stays", "1500"]
+    args += ["--dir", str(tmp_path), "--repeat", "2"]
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("episodes ")]
+    assert len(lines) == 2 and len({ln.split()[1] for ln in lines}) == 1  # same database
+    assert len(list(tmp_path.glob("*/run.duckdb"))) == 1
