@@ -259,6 +259,24 @@ def mark_hidden(row: dict[str, Any], why: Mapping[str, str], threshold: int) -> 
     return row
 
 
+def hide_complementary(
+    record: Mapping[str, Any], keys: Sequence[str], threshold: int
+) -> dict[str, Any]:
+    """Copy of ``record`` with its shown counts among ``keys`` hidden as ``"complementary"``
+    (counts already hidden keep their recorded reason): for counts that would give a hidden
+    one back by subtraction.
+
+    >>> hide_complementary({"n": 22, "n_exposed": 17, "n_unexposed": None,
+    ...     "suppressed": "<11", "suppressed_why": {"n_unexposed": "small"}},
+    ...     ["n_exposed", "n_unexposed"], 11)["suppressed_why"]
+    {'n_unexposed': 'small', 'n_exposed': 'complementary'}
+    """
+    why = {k: COMPLEMENTARY for k in keys if record.get(k) is not None}
+    if not why:
+        return dict(record)
+    return mark_hidden(dict(record), {**(record.get(SUPPRESSED_WHY_KEY) or {}), **why}, threshold)
+
+
 def suppress_record(
     record: Mapping[str, Any],
     count_keys: Sequence[str],
@@ -309,14 +327,7 @@ def suppress_estimate(
     hidden_groups = [k for k in group_keys if k in out and out[k] is None]
     if hidden_groups:
         # the arms add up to ``n``: one arm hidden, the other arm gives it back by subtraction
-        complement = {
-            k: COMPLEMENTARY
-            for k in group_keys
-            if k != "n" and k in out and out[k] is not None and k not in hidden_groups
-        }
-        if complement:
-            why = {**(out.get(SUPPRESSED_WHY_KEY) or {}), **complement}
-            out = mark_hidden(out, why, threshold)
+        out = hide_complementary(out, [k for k in group_keys if k != "n"], threshold)
     why_hidden = out.get(SUPPRESSED_WHY_KEY) or {}
     # statistics over a group hidden only so that another cannot be worked out (a large
     # group) are not disclosive; a group hidden as small, or for an unknown reason, is

@@ -33,13 +33,7 @@ import pandas as pd
 
 from mgca.analysis.estimation.models import CLUSTER, EXPOSURE, exposure_indicator
 from mgca.analysis.estimation.secondary import entry
-from mgca.analysis.privacy import (
-    COMPLEMENTARY,
-    SUPPRESSED_WHY_KEY,
-    is_small,
-    mark_hidden,
-    suppress_record,
-)
+from mgca.analysis.privacy import hide_complementary, is_small, suppress_record
 from mgca.config import StudyConfig
 
 ANY_DRAW_DESCRIPTIVE: tuple[str, ...] = (
@@ -76,9 +70,6 @@ DERIVED_KEYS: tuple[str, ...] = (
 )
 """Per-arm figures computed over an arm's episodes: hidden with its counts."""
 
-BY_ARM_COUNT_KEYS: tuple[str, ...] = tuple(dict.fromkeys((*WINDOW_COUNTS, *TIME_COUNTS)))
-"""Every count key of a ``by_arm`` row (rounded with the other counts of ``secondary``)."""
-
 
 def withheld_words(study: StudyConfig) -> str:
     """Why the contrast is not estimated (results.json ``withheld``, the report's reason)."""
@@ -90,10 +81,13 @@ def withheld_words(study: StudyConfig) -> str:
     )
 
 
-def _hidden_pair(row: dict[str, Any], events: str, non_events: str) -> None:
+def _hidden_pair(
+    row: dict[str, Any], events: str, non_events: str, threshold: int
+) -> dict[str, Any]:
     """Hide an arm's events and non-events together: one gives the other by subtraction."""
     if row.get(events) is None or row.get(non_events) is None:
-        row[events] = row[non_events] = None
+        return hide_complementary(row, (events, non_events), threshold)
+    return row
 
 
 def _share(numerator: int | None, denominator: int | None) -> float | None:
@@ -116,12 +110,11 @@ def _window_row(arm: pd.DataFrame, label: str, threshold: int) -> dict[str, Any]
         WINDOW_COUNTS,
         threshold,
     )
-    _hidden_pair(row, "n_corrected_within_window", "n_not_corrected_within_window")
+    row = _hidden_pair(row, "n_corrected_within_window", "n_not_corrected_within_window", threshold)
     # episodes without a draw in the window are n minus n_with_calcium_in_window: a small
     # difference hides every count it could be recovered from
     if row["n"] is None or is_small(len(arm) - int(looked.sum()), threshold):
-        for key in WINDOW_COUNTS[1:]:
-            row[key] = None
+        row = hide_complementary(row, WINDOW_COUNTS[1:], threshold)
     draws = pd.to_numeric(arm["n_calcium_in_window"], errors="coerce").fillna(0)
     row["calcium_draws_in_window_per_episode"] = (
         None if row["n"] is None or arm.empty else float(draws.mean())
@@ -144,7 +137,7 @@ def _time_row(arm: pd.DataFrame, label: str, study: StudyConfig, threshold: int)
         TIME_COUNTS,
         threshold,
     )
-    _hidden_pair(row, "n_corrected", "n_not_corrected")
+    row = _hidden_pair(row, "n_corrected", "n_not_corrected", threshold)
     hours = pd.to_numeric(arm["hours_to_event"], errors="coerce").fillna(study.grace_hours)
     days_at_risk = float((hours - study.grace_hours).clip(lower=0).sum()) / 24.0
     shown = row["n"] is not None and not arm.empty
@@ -166,9 +159,7 @@ def _across_arms(
         return rows
     out = []
     for r in rows:
-        why = {k: COMPLEMENTARY for k in count_keys if r.get(k) is not None}
-        why.update(r.get(SUPPRESSED_WHY_KEY) or {})
-        hidden = mark_hidden(dict(r), why, threshold)
+        hidden = hide_complementary(r, count_keys, threshold)
         for key in DERIVED_KEYS:
             if key in hidden:
                 hidden[key] = None
@@ -280,7 +271,6 @@ def any_draw_entries(
 
 __all__ = [
     "ANY_DRAW_DESCRIPTIVE",
-    "BY_ARM_COUNT_KEYS",
     "WITHHELD_BY_DESIGN",
     "any_draw_entries",
     "withheld_words",

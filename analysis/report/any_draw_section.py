@@ -14,9 +14,6 @@ from typing import Any
 from mgca.analysis.privacy import display_record_count, scrub_dates
 from mgca.analysis.report.format import MISSING, format_number
 
-SECTION_ID = "secondary-descriptive"
-"""The section's anchor (the secondary table links to it)."""
-
 
 def _percent(share: float | None) -> str:
     return MISSING if share is None else f"{100 * share:.1f} %"
@@ -92,4 +89,4 @@ def descriptive_view(
     return list(tables.values())
 
 
-__all__ = ["SECTION_ID", "descriptive_view"]
+__all__ = ["descriptive_view"]

@@ -21,8 +21,8 @@ from mgca.analysis.missing_outcome_share import missing_outcome_share
 from mgca.analysis.privacy import (
     COMPLEMENTARY,
     SMALL,
-    SUPPRESSED_WHY_KEY,
     count_rule,
+    hide_complementary,
     is_small,
     mark_hidden,
     round_count,
@@ -163,20 +163,11 @@ def attrition_totals_hidden(attrition: list[dict[str, Any]]) -> tuple[str, ...]:
 
 
 ELIGIBLE_COUNT_KEYS = ("n", "n_exposed", "n_unexposed", "n_clusters")
-"""Counts of an entry fitted over every eligible episode (outcome measured or not)."""
-
-
-def hide_eligible_counts(entry: dict[str, Any], threshold: int) -> dict[str, Any]:
-    """``entry`` (fitted over every eligible episode: the IPCW estimates) with its counts
-    hidden as complementary: used when the attrition hides the eligible total, which the
-    entry's ``n`` would otherwise give back (and with it the small count of episodes without
-    an outcome). Its statistics stay: the episodes behind them are not few."""
-    why = {k: COMPLEMENTARY for k in ELIGIBLE_COUNT_KEYS if entry.get(k) is not None}
-    if not why:
-        return entry
-    return mark_hidden(
-        dict(entry), {**(entry.get(SUPPRESSED_WHY_KEY) or {}), **why}, threshold
-    )
+"""Counts of an entry fitted over every eligible episode (outcome measured or not: the IPCW
+estimates, ``missing_outcome_handling`` set). When the attrition hides the eligible total,
+they are hidden as complementary: the entry's ``n`` would give that total back, and with it
+the small count of episodes without an outcome. The statistics stay: the episodes behind
+them are not few."""
 
 
 DEVIATION_COUNTS = ("n_mg_after_grace", "n_no_mg_after_grace")
@@ -283,7 +274,9 @@ def assemble_results(
     if "n_eligible_index_events" in attrition_totals_hidden(attrition):
         for block in ("estimates", "secondary"):
             results[block] = [
-                hide_eligible_counts(e, threshold) if e.get("missing_outcome_handling") else e
+                hide_complementary(e, ELIGIBLE_COUNT_KEYS, threshold)
+                if e.get("missing_outcome_handling")
+                else e
                 for e in results[block]
             ]
     no_episodes = no_eligible_episodes_reason(

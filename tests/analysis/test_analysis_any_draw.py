@@ -123,6 +123,10 @@ def test_small_events_in_one_arm_leave_the_other_arm_shown() -> None:
     )
     given, not_given = any_draw_entries(cohort, correction, STUDY, threshold=11)[0]["by_arm"]
     assert given["n"] == 20 and given["n_corrected_within_window"] is None
+    assert given["suppressed_why"] == {
+        "n_not_corrected_within_window": "small",
+        "n_corrected_within_window": "complementary",
+    }
     assert given["share_corrected_within_window"] is None
     assert not_given["n_corrected_within_window"] == 15
     assert not_given["share_corrected_within_window"] == 1.0
@@ -141,6 +145,8 @@ def test_a_small_number_without_a_draw_in_the_window_hides_what_gives_it_back() 
     assert given["n"] == 15
     assert given["n_with_calcium_in_window"] is None
     assert given["share_corrected_within_window"] is None
+    # recorded as hidden, so the report reads "suppressed" rather than "not applicable"
+    assert given["suppressed_why"]["n_with_calcium_in_window"] == "complementary"
 
 
 def test_rounding_rule_rounds_the_counts_the_shares_are_computed_from() -> None:
